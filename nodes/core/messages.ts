@@ -1,0 +1,101 @@
+/**
+ * The message shapes that travel on the wires between the package's nodes. Any node a user puts in
+ * between (MQTT in, a function, another vendor's relay node) interoperates by producing these.
+ * Money fields are integers: `amount` in sub-minor units (1/10,000 of the currency's minor unit),
+ * balances in minor units; a display value is always derived, never carried.
+ */
+
+export const UTILITIES = ['electricity', 'water', 'gas', 'cooling'] as const;
+export type Utility = (typeof UTILITIES)[number];
+
+export type ReadingQuality = 'good' | 'suspect' | 'comm-loss';
+
+/** A meter's cumulative register, in the meter's unit. */
+export interface Reading {
+  meterId: string;
+  utility: Utility;
+  /** Cumulative register value (kWh, m³, kWh thermal...). */
+  value: number;
+  unit: string;
+  /** Milliseconds since the epoch (or an ISO 8601 string on input). */
+  ts: number;
+  quality: ReadingQuality;
+  accountId?: string;
+}
+
+/** A reading after the delta engine: what was consumed between `from` and `to`. */
+export interface Consumption extends Reading {
+  /** Consumption since the previous good reading, in `unit`. */
+  delta: number;
+  from: number;
+  to: number;
+  /** Stable id (meter + register timestamp or sequence): replays price and post nothing. */
+  readingId: string;
+  /** True when the delta is estimated rather than measured (gap recovery). */
+  estimated?: boolean;
+}
+
+export interface ChargeLine {
+  /** "energy", "energy.peak", "block.2", "surcharge.fuel", "standing", "tax.VAT"... */
+  component: string;
+  /** Quantity in `unit` as a decimal string (exact), e.g. "12.5". */
+  quantity: string;
+  unit: string;
+  /** Rate as a decimal string in major currency units per unit (display). */
+  rate: string;
+  /** Sub-minor units (1/10,000 of the minor unit). */
+  amount: number;
+}
+
+export interface Charge {
+  accountId?: string;
+  meterId?: string;
+  readingId: string;
+  utility?: Utility;
+  tariff: string;
+  quantity: string;
+  unit: string;
+  /** Sub-minor units: the sum of the breakdown. */
+  amount: number;
+  currency: string;
+  breakdown: ChargeLine[];
+  carbonKg: number;
+  from: number;
+  to: number;
+  /** What kind of charge: consumption, or a periodic item raised by the calendar. */
+  kind: 'consumption' | 'standing' | 'monthly';
+}
+
+export type LedgerCommandName = 'topup' | 'adjust' | 'refund' | 'reverse' | 'open' | 'close' | 'bind' | 'unbind';
+
+export interface LedgerCommand {
+  command: LedgerCommandName;
+  accountId: string;
+  /** Caller-supplied reference that makes the command idempotent. */
+  reference: string;
+  amount?: number;
+  currency?: string;
+  [field: string]: unknown;
+}
+
+export type CreditState = 'ok' | 'low' | 'emergency' | 'exhausted' | 'closed';
+
+export interface AccountState {
+  accountId: string;
+  /** Minor units. */
+  balance: number;
+  /** Minor units, including emergency credit still available. */
+  available: number;
+  currency: string;
+  state: CreditState;
+  changedAt: number;
+  daysLeft?: number;
+}
+
+export interface RelayCommand {
+  meterId: string;
+  action: 'connect' | 'disconnect' | 'limit';
+  limitW?: number;
+  reason: string;
+  policy: string;
+}

@@ -1,0 +1,563 @@
+/**
+ * The tariff engine: prices consumption and calendar items (standing, capacity, monthly) exactly.
+ *
+ * Money path: every line is first an exact fraction (quantity x rate x time share x factors), then
+ * rounded once to pico units (10^-12 of a minor unit), added to that account's running total for
+ * the component, and emitted in sub-minor units as round(total after) - round(total before) with
+ * the tariff's rounding mode. So the lines of any split of a consumption stream add up to what the
+ * unsplit stream gives, and a month of 15-minute readings bills the same as one monthly reading.
+ * Taxes are percentages of the rounded lines they apply to, rounded the same way.
+ */
+import { divRound, formatScaled, toScaledRounded, toSafeNumber } from '../decimal';
+import { Charge, ChargeLine, Utility } from '../messages';
+import { CumulativeRounder, formatSubMinor, PICO_PER_SUB_MINOR } from '../money';
+import { blockPeriodKey, dayInfo, dayNumberOf, daysInMonth, DayInfo, segmentInterval } from './calendar';
+import { AccountTariffState, emptyEngineState, TariffEngineState } from './state';
+import { CompiledTariff, Ratio } from './types';
+import { unitFactor, canonicalUnit } from './units';
+
+const DAY = 86_400_000;
+const RECENT_CHARGES = 4096;
+const MICRO = 1_000_000n;
+/** Pico units per (micro-unit x sub-minor-per-unit): 10^8 pico per sub-minor / 10^6 micro per unit. */
+const PICO_PER_MICRO_SUBMINOR = 100n;
+/** Quantities on lines are tracked to 10^-9 units and shown to 10^-6. */
+const NANO_PER_MICRO = 1000n;
+
+export interface ConsumptionInput {
+  meterId: string;
+  readingId: string;
+  accountId?: string;
+  utility?: Utility;
+  /** Consumed quantity in `unit` (a number or decimal string); resolved to 10^-6 of the unit. */
+  delta: number | string;
+  unit: string;
+  from: number;
+  to: number;
+}
+
+/** Dynamic prices: sub-minor units per billing unit for each interval. */
+export interface PriceSignal {
+  issuedAt: number;
+  intervals: Array<{ from: number; to: number; rate: bigint }>;
+}
+
+/** Carbon intensity: milligrams CO2e per billing unit for each interval. */
+export interface CarbonSignal {
+  issuedAt: number;
+  intervals: Array<{ from: number; to: number; mgPerUnit: Ratio }>;
+}
+
+export interface PricingContext {
+  now: number;
+  prices?: PriceSignal;
+  carbon?: CarbonSignal;
+}
+
+export type PriceOutcome =
+  | { status: 'priced'; charge: Charge }
+  /** The reading was priced before; `charge` is the original when it is still remembered. */
+  | { status: 'replay'; readingId: string; charge?: Charge };
+
+export class ConsumptionError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = 'ConsumptionError';
+  }
+}
+
+interface LineTotal {
+  component: string;
+  /** Nano-units of the billing unit. */
+  quantity: bigint;
+  unit: string;
+  /** Sub-minor per unit, for display; undefined when mixed (dynamic prices). */
+  rate: bigint | undefined;
+  /** Exact pico amount, rounded once per segment (the only rounding before emission). */
+  pico: bigint;
+}
+
+class Lines {
+  private readonly byComponent = new Map<string, LineTotal>();
+
+  add(component: string, unit: string, quantityNano: bigint, rate: bigint | undefined, pico: bigint): void {
+    const line = this.byComponent.get(component);
+    if (!line) {
+      this.byComponent.set(component, { component, quantity: quantityNano, unit, rate, pico });
+      return;
+    }
+    line.quantity += quantityNano;
+    line.pico += pico;
+    if (line.rate !== rate) line.rate = undefined;
+  }
+
+  all(): LineTotal[] {
+    return [...this.byComponent.values()];
+  }
+}
+
+function mulRatio(a: Ratio, b: Ratio): Ratio {
+  return { num: a.num * b.num, den: a.den * b.den };
+}
+
+/** A 10^-scale fixed-point quantity as a short decimal ("1.5" rather than "1.500000"). */
+function quantityText(value: bigint, scale: number): string {
+  const text = formatScaled(value, scale);
+  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
+}
+
+export class TariffEngine {
+  readonly state: TariffEngineState;
+  private readonly recent = new Map<string, Charge>();
+
+  constructor(state: TariffEngineState = emptyEngineState()) {
+    this.state = state;
+    for (const [id, charge] of state.recent) this.recent.set(id, charge);
+  }
+
+  /** Accounts (or meters standing in for them) this engine has priced, with their tariff. */
+  knownAccounts(): Array<{ key: string; tariff?: string }> {
+    return Object.entries(this.state.accounts).map(([key, value]) => ({ key, tariff: value.tariff }));
+  }
+
+  /** A copy of the state for persisting (recent charges included). */
+  snapshot(): TariffEngineState {
+    this.state.recent = [...this.recent.entries()];
+    return this.state;
+  }
+
+  priceConsumption(tariff: CompiledTariff, input: ConsumptionInput, ctx: PricingContext): PriceOutcome {
+    checkInput(input);
+    const seen = this.recent.get(input.readingId);
+    if (seen) return { status: 'replay', readingId: input.readingId, charge: seen };
+    const mark = this.state.meters[input.meterId];
+    if (mark && input.to <= mark.lastTo && input.from < mark.lastTo) {
+      return { status: 'replay', readingId: input.readingId };
+    }
+    const factor = this.billingFactor(tariff, input.unit);
+    let rawMicro: bigint;
+    try {
+      rawMicro = toScaledRounded(input.delta, 6, 'half-even');
+    } catch (error) {
+      throw new ConsumptionError('delta', (error as Error).message);
+    }
+    if (rawMicro < 0n) throw new ConsumptionError('delta', 'must not be negative (negative deltas are held as suspect by the meter reader)');
+
+    const key = input.accountId ?? `meter:${input.meterId}`;
+    const account = this.account(key, tariff);
+    const lines = new Lines();
+    const unit = tariff.unit;
+    // Billed quantity in micro-units as an exact fraction.
+    const billed: Ratio = { num: rawMicro * factor.num, den: factor.den };
+    const duration = BigInt(input.to - input.from);
+    const segments = segmentInterval(tariff, input.from, input.to, this.extraBoundaries(tariff, ctx));
+    let carbonMg = 0n;
+    let blockAllocated = 0n;
+    let elapsed = 0n;
+
+    for (const segment of segments) {
+      const span = BigInt(segment.end - segment.start);
+      // This segment's share of the billed quantity, micro-units: billed x span / duration.
+      const share: Ratio = duration > 0n ? { num: billed.num * span, den: billed.den * duration } : billed;
+      const quantityNano = divRound(share.num * NANO_PER_MICRO, share.den, 'half-even');
+      const energy = tariff.energy;
+      const pico = (rate: bigint): bigint =>
+        divRound(share.num * rate * PICO_PER_MICRO_SUBMINOR, share.den, 'half-even');
+
+      if (energy.type === 'flat') {
+        lines.add('energy', unit, quantityNano, energy.rate, pico(energy.rate));
+      } else if (energy.type === 'tou') {
+        const period = segment.period ?? energy.defaultPeriod;
+        const rate = energy.rates.get(period) ?? 0n;
+        lines.add(`energy.${period}`, unit, quantityNano, rate, pico(rate));
+      } else if (energy.type === 'dynamic') {
+        const rate = this.dynamicRate(ctx, segment.start, energy.maxAgeMs);
+        if (rate === undefined) lines.add('energy.fallback', unit, quantityNano, energy.fallbackRate, pico(energy.fallbackRate));
+        else lines.add('energy.dynamic', unit, quantityNano, rate, pico(rate));
+      } else {
+        // Blocks need whole micro-units: allocate the interval's quantity across segments by
+        // cumulative rounding so the pieces add up to the total exactly.
+        elapsed += span;
+        const upToHere = duration > 0n ? divRound(billed.num * elapsed, billed.den * duration, 'half-even') : divRound(billed.num, billed.den, 'half-even');
+        const micro = upToHere - blockAllocated;
+        blockAllocated = upToHere;
+        this.allocateBlocks(tariff, account, segment.day, micro, lines);
+      }
+
+      for (const surcharge of tariff.surcharges) {
+        const surchargeShare = mulRatio(share, surcharge.share);
+        lines.add(
+          `surcharge.${surcharge.name}`,
+          unit,
+          divRound(surchargeShare.num * NANO_PER_MICRO, surchargeShare.den, 'half-even'),
+          surcharge.rate,
+          divRound(surchargeShare.num * surcharge.rate * PICO_PER_MICRO_SUBMINOR, surchargeShare.den, 'half-even'),
+        );
+      }
+
+      if (tariff.demand) this.recordDemand(tariff, account, segment.start, segment.day, segment.period, share);
+
+      const intensity = this.carbonIntensity(tariff, ctx, segment.start);
+      if (intensity) carbonMg += divRound(share.num * intensity.num, share.den * intensity.den * MICRO, 'half-even');
+    }
+
+    const breakdown = this.emit(tariff, account, lines.all());
+    const subtotal = breakdown.reduce((sum, line) => sum + BigInt(line.amount), 0n);
+    const lastSegment = segments[segments.length - 1] as { day: DayInfo };
+    this.addToMonth(account, lastSegment.day.month, subtotal, false);
+    breakdown.push(...this.taxLines(tariff, account, breakdown));
+
+    // Billed quantity shown on the charge: cumulative rounding of raw quantity x factor.
+    const before = BigInt(account.quantityCum ?? '0');
+    const after = before + rawMicro;
+    account.quantityCum = after.toString();
+    const quantityMicro =
+      divRound(after * factor.num, factor.den, 'half-even') - divRound(before * factor.num, factor.den, 'half-even');
+
+    const charge: Charge = {
+      accountId: input.accountId,
+      meterId: input.meterId,
+      readingId: input.readingId,
+      utility: input.utility ?? tariff.utility,
+      tariff: tariff.name,
+      quantity: quantityText(quantityMicro, 6),
+      unit,
+      amount: toSafeNumber(
+        breakdown.reduce((sum, line) => sum + BigInt(line.amount), 0n),
+        'charge amount',
+      ),
+      currency: tariff.currency,
+      breakdown,
+      carbonKg: Number(carbonMg) / 1e6,
+      from: input.from,
+      to: input.to,
+      kind: 'consumption',
+    };
+    this.state.meters[input.meterId] = { lastTo: Math.max(input.to, mark?.lastTo ?? 0), lastReadingId: input.readingId };
+    this.remember(charge);
+    return { status: 'priced', charge };
+  }
+
+  /**
+   * The calendar charges for local date `date` ("YYYY-MM-DD"): standing and capacity charges for
+   * the day, and on the 1st of a month the monthly items (fixed items for the new month; maximum
+   * demand and any minimum-charge shortfall for the month just ended). Raising a date twice
+   * returns nothing the second time.
+   */
+  calendarCharges(
+    tariff: CompiledTariff,
+    accountKey: string,
+    date: string,
+    meta: { accountId?: string; meterId?: string } = {},
+  ): Charge[] {
+    const account = this.account(accountKey, tariff);
+    if (account.lastDay !== undefined && account.lastDay >= date) return [];
+    const day = dayInfo(tariff, dayNumberOf(date));
+    const from = tariff.zone.wallToInstant(day.year, day.monthNumber, day.dayOfMonth);
+    const next = dayInfo(tariff, day.dayNumber + 1);
+    const to = tariff.zone.wallToInstant(next.year, next.monthNumber, next.dayOfMonth);
+    const charges: Charge[] = [];
+
+    if (day.dayOfMonth === 1 && account.lastMonth !== day.month) {
+      const monthly = this.monthlyCharge(tariff, account, accountKey, day, meta, from);
+      if (monthly) charges.push(monthly);
+    }
+
+    const lines = new Lines();
+    if (tariff.standingPerDay !== undefined) {
+      lines.add('standing', 'day', NANO_PER_MICRO * MICRO, tariff.standingPerDay, tariff.standingPerDay * PICO_PER_SUB_MINOR);
+    }
+    if (tariff.capacity) {
+      const cap = tariff.capacity;
+      const fraction = dayFraction(cap.dayCount, day);
+      const pico = divRound(
+        cap.contracted.num * cap.ratePerYear * PICO_PER_SUB_MINOR * fraction.num,
+        cap.contracted.den * fraction.den,
+        'half-even',
+      );
+      lines.add('capacity', cap.unit, divRound(cap.contracted.num * NANO_PER_MICRO * MICRO, cap.contracted.den, 'half-even'), undefined, pico);
+    }
+    account.lastDay = date;
+    const all = lines.all();
+    if (all.length > 0) {
+      const breakdown = this.emit(tariff, account, all);
+      this.addToMonth(account, day.month, breakdown.reduce((s, l) => s + BigInt(l.amount), 0n), false);
+      breakdown.push(...this.taxLines(tariff, account, breakdown));
+      charges.push(this.periodicCharge(tariff, accountKey, meta, `standing:${accountKey}:${date}`, 'standing', breakdown, from, to));
+    }
+    return charges;
+  }
+
+  private monthlyCharge(
+    tariff: CompiledTariff,
+    account: AccountTariffState,
+    accountKey: string,
+    day: DayInfo,
+    meta: { accountId?: string; meterId?: string },
+    at: number,
+  ): Charge | undefined {
+    const previous = dayInfo(tariff, day.dayNumber - 1).month;
+    const lines = new Lines();
+    if (tariff.demand && account.demand) {
+      this.closeDemandIntervals(tariff, account, Number.POSITIVE_INFINITY, previous);
+      const peak = BigInt(account.demand.peaks[previous] ?? '0');
+      if (peak > 0n) {
+        lines.add('demand', 'kW', peak * NANO_PER_MICRO, tariff.demand.rate, peak * tariff.demand.rate * PICO_PER_MICRO_SUBMINOR);
+      }
+      delete account.demand.peaks[previous];
+    }
+    const months = account.months ?? {};
+    const closed = months[previous];
+    if (tariff.minimumMonthly !== undefined && closed?.full) {
+      const shortfall = tariff.minimumMonthly - BigInt(closed.subtotal) - this.peekLines(lines);
+      if (shortfall > 0n) lines.add('minimum', 'month', NANO_PER_MICRO * MICRO, undefined, shortfall * PICO_PER_SUB_MINOR);
+    }
+    delete months[previous];
+    for (const item of tariff.fixedMonthly) {
+      lines.add(`fixed.${item.name}`, 'month', NANO_PER_MICRO * MICRO, item.amount, item.amount * PICO_PER_SUB_MINOR);
+    }
+    account.months = months;
+    // Consumption of the new month may have been priced before this midnight job ran.
+    months[day.month] = { subtotal: months[day.month]?.subtotal ?? '0', full: true };
+    account.lastMonth = day.month;
+    const all = lines.all();
+    if (all.length === 0) return undefined;
+    const breakdown = this.emit(tariff, account, all);
+    this.addToMonth(account, day.month, breakdown.filter((l) => l.component.startsWith('fixed.')).reduce((s, l) => s + BigInt(l.amount), 0n), true);
+    breakdown.push(...this.taxLines(tariff, account, breakdown));
+    return this.periodicCharge(tariff, accountKey, meta, `monthly:${accountKey}:${day.month}`, 'monthly', breakdown, at, at);
+  }
+
+  /** Sub-minor total of lines not yet emitted (demand counts toward the minimum charge). */
+  private peekLines(lines: Lines): bigint {
+    return lines.all().reduce((sum, line) => sum + line.pico, 0n) / PICO_PER_SUB_MINOR;
+  }
+
+  private periodicCharge(
+    tariff: CompiledTariff,
+    accountKey: string,
+    meta: { accountId?: string; meterId?: string },
+    readingId: string,
+    kind: 'standing' | 'monthly',
+    breakdown: ChargeLine[],
+    from: number,
+    to: number,
+  ): Charge {
+    const charge: Charge = {
+      accountId: meta.accountId ?? (accountKey.startsWith('meter:') ? undefined : accountKey),
+      meterId: meta.meterId ?? (accountKey.startsWith('meter:') ? accountKey.slice(6) : undefined),
+      readingId,
+      utility: tariff.utility,
+      tariff: tariff.name,
+      quantity: '1',
+      unit: kind === 'standing' ? 'day' : 'month',
+      amount: toSafeNumber(breakdown.reduce((s, l) => s + BigInt(l.amount), 0n), 'charge amount'),
+      currency: tariff.currency,
+      breakdown,
+      carbonKg: 0,
+      from,
+      to,
+      kind,
+    };
+    this.remember(charge);
+    return charge;
+  }
+
+  private account(key: string, tariff: CompiledTariff): AccountTariffState {
+    let account = this.state.accounts[key];
+    if (!account) {
+      account = { cum: {} };
+      this.state.accounts[key] = account;
+    }
+    account.tariff = tariff.name;
+    return account;
+  }
+
+  private billingFactor(tariff: CompiledTariff, unit: string): Ratio {
+    const canonical = canonicalUnit(unit);
+    if (!canonical) throw new ConsumptionError('unit', `"${unit}" is not a unit the tariff engine knows`);
+    const direct = unitFactor(canonical, tariff.unit);
+    if (tariff.conversion) {
+      const toSource = unitFactor(canonical, tariff.conversion.from);
+      if (toSource) return mulRatio(toSource, tariff.conversion.factor);
+    }
+    if (direct) return direct;
+    throw new ConsumptionError('unit', `"${unit}" cannot be billed by tariff "${tariff.name}", which bills in ${tariff.unit}`);
+  }
+
+  private allocateBlocks(tariff: CompiledTariff, account: AccountTariffState, day: DayInfo, micro: bigint, lines: Lines): void {
+    const energy = tariff.energy;
+    if (energy.type !== 'block' || micro <= 0n) return;
+    const period = blockPeriodKey(energy.reset, energy.billingDay, day);
+    if (!account.block || account.block.period !== period) account.block = { period, used: '0' };
+    let used = BigInt(account.block.used);
+    let remaining = micro;
+    energy.blocks.forEach((block, index) => {
+      if (remaining <= 0n) return;
+      const room = block.upTo === null ? remaining : block.upTo - used;
+      if (room <= 0n) return;
+      const take = room < remaining ? room : remaining;
+      lines.add(`block.${index + 1}`, tariff.unit, take * NANO_PER_MICRO, block.rate, take * block.rate * PICO_PER_MICRO_SUBMINOR);
+      used += take;
+      remaining -= take;
+    });
+    account.block.used = used.toString();
+  }
+
+  private recordDemand(
+    tariff: CompiledTariff,
+    account: AccountTariffState,
+    start: number,
+    day: DayInfo,
+    period: string | undefined,
+    share: Ratio,
+  ): void {
+    const demand = tariff.demand;
+    if (!demand) return;
+    if (demand.periods && (period === undefined || !demand.periods.has(period))) return;
+    const intervalStart = Math.floor(start / demand.intervalMs) * demand.intervalMs;
+    const state = (account.demand ??= { peaks: {}, open: [] });
+    const micro = divRound(share.num, share.den, 'half-even');
+    const open = state.open.find((o) => o.start === intervalStart);
+    if (open) open.energy = (BigInt(open.energy) + micro).toString();
+    else state.open.push({ start: intervalStart, month: day.month, energy: micro.toString() });
+    this.closeDemandIntervals(tariff, account, intervalStart - demand.intervalMs);
+  }
+
+  /** Turns intervals that started before `before` (and, if given, of `month`) into kW peaks. */
+  private closeDemandIntervals(tariff: CompiledTariff, account: AccountTariffState, before: number, month?: string): void {
+    const demand = tariff.demand;
+    if (!demand || !account.demand) return;
+    const still: typeof account.demand.open = [];
+    for (const interval of account.demand.open) {
+      if (interval.start >= before || (month !== undefined && interval.month !== month)) {
+        still.push(interval);
+        continue;
+      }
+      // micro-kWh over the interval -> micro-kW
+      const kw = (BigInt(interval.energy) * 3_600_000n) / BigInt(demand.intervalMs);
+      const peak = BigInt(account.demand.peaks[interval.month] ?? '0');
+      if (kw > peak) account.demand.peaks[interval.month] = kw.toString();
+    }
+    account.demand.open = still;
+  }
+
+  private extraBoundaries(tariff: CompiledTariff, ctx: PricingContext): ((t: number) => number) | undefined {
+    const intervalMs = tariff.demand?.intervalMs;
+    const prices = tariff.energy.type === 'dynamic' ? ctx.prices?.intervals : undefined;
+    const carbon = tariff.carbon ? ctx.carbon?.intervals : undefined;
+    if (!intervalMs && !prices?.length && !carbon?.length) return undefined;
+    return (t: number): number => {
+      let next = Number.POSITIVE_INFINITY;
+      if (intervalMs) next = (Math.floor(t / intervalMs) + 1) * intervalMs;
+      for (const list of [prices, carbon]) {
+        if (!list) continue;
+        for (const interval of list) {
+          if (interval.from > t) next = Math.min(next, interval.from);
+          if (interval.to > t) next = Math.min(next, interval.to);
+        }
+      }
+      return next;
+    };
+  }
+
+  private dynamicRate(ctx: PricingContext, at: number, maxAgeMs: number): bigint | undefined {
+    const signal = ctx.prices;
+    if (!signal || ctx.now - signal.issuedAt > maxAgeMs) return undefined;
+    return signal.intervals.find((i) => i.from <= at && at < i.to)?.rate;
+  }
+
+  private carbonIntensity(tariff: CompiledTariff, ctx: PricingContext, at: number): Ratio | undefined {
+    if (!tariff.carbon) return undefined;
+    const signal = ctx.carbon;
+    if (signal && ctx.now - signal.issuedAt <= tariff.carbon.maxAgeMs) {
+      const hit = signal.intervals.find((i) => i.from <= at && at < i.to);
+      if (hit) return hit.mgPerUnit;
+    }
+    return tariff.carbon.mgPerUnit;
+  }
+
+  /** Rounds line totals through the account's running totals into sub-minor amounts. */
+  private emit(tariff: CompiledTariff, account: AccountTariffState, lines: LineTotal[]): ChargeLine[] {
+    const rounder = new CumulativeRounder(PICO_PER_SUB_MINOR, tariff.rounding);
+    return lines.map((line) => {
+      const { emit, total } = rounder.add(BigInt(account.cum[line.component] ?? '0'), line.pico);
+      account.cum[line.component] = total.toString();
+      return {
+        component: line.component,
+        quantity: quantityText(divRound(line.quantity, NANO_PER_MICRO, 'half-even'), 6),
+        unit: line.unit,
+        rate: line.rate === undefined ? '' : formatSubMinor(line.rate, tariff.currency),
+        amount: toSafeNumber(emit, `${line.component} amount`),
+      };
+    });
+  }
+
+  private taxLines(tariff: CompiledTariff, account: AccountTariffState, lines: ChargeLine[]): ChargeLine[] {
+    if (tariff.taxes.length === 0) return [];
+    const rounder = new CumulativeRounder(PICO_PER_SUB_MINOR, tariff.rounding);
+    return tariff.taxes.map((tax) => {
+      const base = lines
+        .filter((l) => !tax.appliesTo || tax.appliesTo.some((p) => l.component === p || l.component.startsWith(`${p}.`)))
+        .reduce((sum, l) => sum + BigInt(l.amount), 0n);
+      const pico = divRound(base * PICO_PER_SUB_MINOR * tax.percent.num, tax.percent.den, 'half-even');
+      const component = `tax.${tax.name}`;
+      const { emit, total } = rounder.add(BigInt(account.cum[component] ?? '0'), pico);
+      account.cum[component] = total.toString();
+      return {
+        component,
+        quantity: formatSubMinor(base, tariff.currency),
+        unit: tariff.currency,
+        rate: `${quantityText(divRound(tax.percent.num * 100n * MICRO, tax.percent.den, 'half-even'), 6)}%`,
+        amount: toSafeNumber(emit, `${component} amount`),
+      };
+    });
+  }
+
+  private addToMonth(account: AccountTariffState, month: string, subMinor: bigint, full: boolean): void {
+    const months = (account.months ??= {});
+    const entry = (months[month] ??= { subtotal: '0', full });
+    entry.subtotal = (BigInt(entry.subtotal) + subMinor).toString();
+    // Only a few months stay open (the current and the one awaiting its close).
+    const keys = Object.keys(months).sort();
+    while (keys.length > 3) delete months[keys.shift() as string];
+  }
+
+  private remember(charge: Charge): void {
+    this.recent.delete(charge.readingId);
+    this.recent.set(charge.readingId, charge);
+    if (this.recent.size > RECENT_CHARGES) {
+      const oldest = this.recent.keys().next().value as string;
+      this.recent.delete(oldest);
+    }
+  }
+}
+
+function checkInput(input: ConsumptionInput): void {
+  if (typeof input.meterId !== 'string' || input.meterId === '') throw new ConsumptionError('meterId', 'is required');
+  if (typeof input.readingId !== 'string' || input.readingId === '') throw new ConsumptionError('readingId', 'is required');
+  if (!Number.isFinite(input.from)) throw new ConsumptionError('from', 'must be a time');
+  if (!Number.isFinite(input.to)) throw new ConsumptionError('to', 'must be a time');
+  if (input.to < input.from) throw new ConsumptionError('to', 'must not be before "from"');
+  if (input.to - input.from > 400 * DAY) throw new ConsumptionError('from', 'interval longer than 400 days');
+  if (typeof input.unit !== 'string') throw new ConsumptionError('unit', 'is required');
+}
+
+/** The fraction of a year that day `day` accrues under a day-count convention. */
+function dayFraction(dayCount: 'actual/365' | 'actual/actual' | '30/360', day: DayInfo): Ratio {
+  if (dayCount === 'actual/365') return { num: 1n, den: 365n };
+  if (dayCount === 'actual/actual') {
+    const leap = daysInMonth(day.year, 2) === 29;
+    return { num: 1n, den: leap ? 366n : 365n };
+  }
+  // 30E/360: the days from this date to the next, with day 31 counted as day 30.
+  const d1 = Math.min(day.dayOfMonth, 30);
+  const nextDay = day.dayOfMonth === daysInMonth(day.year, day.monthNumber) ? 1 : day.dayOfMonth + 1;
+  const monthStep = nextDay === 1 ? 1 : 0;
+  const d2 = Math.min(nextDay, 30);
+  const days = 30 * monthStep + d2 - d1;
+  return { num: BigInt(days), den: 360n };
+}

@@ -1,0 +1,60 @@
+/**
+ * What the tariff engine remembers between charges, as plain JSON (bigints as decimal strings) so a
+ * node can persist it and a restart continues the same block position, rounding residue, demand
+ * peak and month totals: a restart never re-bills a block or loses a fraction of a penny.
+ */
+import { Charge } from '../messages';
+
+export interface AccountTariffState {
+  /** Running totals per component in pico units (cumulative rounding). */
+  cum: Record<string, string>;
+  /** Running total of raw quantity in micro-units, for exact billed-quantity display. */
+  quantityCum?: string;
+  /** Block tariff position: the reset period and micro-units used in it. */
+  block?: { period: string; used: string };
+  /**
+   * Pre-tax sub-minor totals of recent local months, for the minimum monthly charge; `full` when
+   * the month was open from its first day (a tenant who moved in mid-month owes no minimum).
+   */
+  months?: Record<string, { subtotal: string; full: boolean }>;
+  /** Maximum demand: peaks per month in micro-kW, and integration intervals still open (micro-kWh). */
+  demand?: { peaks: Record<string, string>; open: Array<{ start: number; month: string; energy: string }> };
+  /** Last local date standing charges were raised for. */
+  lastDay?: string;
+  /** Last local month monthly items were raised for. */
+  lastMonth?: string;
+  tariff?: string;
+}
+
+export interface MeterWatermark {
+  /** End of the last priced interval. */
+  lastTo: number;
+  lastReadingId: string;
+}
+
+export interface TariffEngineState {
+  version: 1;
+  accounts: Record<string, AccountTariffState>;
+  meters: Record<string, MeterWatermark>;
+  /** The most recent charges by reading id, re-sent unchanged when a reading is replayed. */
+  recent: Array<[string, Charge]>;
+}
+
+export function emptyEngineState(): TariffEngineState {
+  return { version: 1, accounts: {}, meters: {}, recent: [] };
+}
+
+/** Checks a state object read back from disk; an unreadable one is refused, never half-used. */
+export function parseEngineState(value: unknown): TariffEngineState {
+  const state = value as TariffEngineState;
+  if (
+    !state ||
+    state.version !== 1 ||
+    typeof state.accounts !== 'object' ||
+    typeof state.meters !== 'object' ||
+    !Array.isArray(state.recent)
+  ) {
+    throw new Error('tariff state is not a version 1 state document');
+  }
+  return state;
+}
