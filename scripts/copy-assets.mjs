@@ -13,7 +13,8 @@ for (const name of readdirSync(nodesDir)) {
   const htmlFiles = readdirSync(source).filter((file) => file.endsWith('.html'));
   if (htmlFiles.length === 0) continue;
   for (const file of htmlFiles) cpSync(join(source, file), join(target, file));
-  if (existsSync(join(source, 'locales'))) cpSync(join(source, 'locales'), join(target, 'locales'), { recursive: true });
+  if (existsSync(join(source, 'locales')))
+    cpSync(join(source, 'locales'), join(target, 'locales'), { recursive: true });
   cpSync(join(root, 'icons'), join(target, 'icons'), { recursive: true });
   copied += 1;
 }

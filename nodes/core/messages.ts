@@ -66,7 +66,8 @@ export interface Charge {
   kind: 'consumption' | 'standing' | 'monthly';
 }
 
-export type LedgerCommandName = 'topup' | 'adjust' | 'refund' | 'reverse' | 'open' | 'close' | 'bind' | 'unbind';
+export type LedgerCommandName =
+  'topup' | 'adjust' | 'refund' | 'reverse' | 'open' | 'close' | 'bind' | 'unbind';
 
 export interface LedgerCommand {
   command: LedgerCommandName;

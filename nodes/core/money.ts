@@ -48,7 +48,11 @@ export function knownCurrencies(): string[] {
  * A price written in the tariff ("0.2450" GBP, or "24.50" when the tariff quotes minor units) as
  * sub-minor units. More decimals than a sub-minor unit can hold are refused, never rounded away.
  */
-export function priceToSubMinor(price: string | number, currency: string, quotedIn: 'major' | 'minor'): bigint {
+export function priceToSubMinor(
+  price: string | number,
+  currency: string,
+  quotedIn: 'major' | 'minor',
+): bigint {
   const digits = SUB_MINOR_DIGITS + (quotedIn === 'major' ? minorUnitDigits(currency) : 0);
   return toScaledExact(price, digits);
 }
@@ -93,7 +97,8 @@ export class CumulativeRounder {
   /** Adds `fine` to a stream whose running total was `total`; returns the coarse amount to emit. */
   add(total: bigint, fine: bigint): { emit: bigint; total: bigint } {
     const next = total + fine;
-    const emit = divRound(next, this.finePerCoarse, this.mode) - divRound(total, this.finePerCoarse, this.mode);
+    const emit =
+      divRound(next, this.finePerCoarse, this.mode) - divRound(total, this.finePerCoarse, this.mode);
     return { emit, total: next };
   }
 }

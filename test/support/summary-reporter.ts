@@ -2,7 +2,7 @@
  * Mocha's spec reporter plus one closing line in the plain form CI systems read:
  * "tests: N passed, N failed, N skipped".
  */
-import Mocha = require('mocha');
+import Mocha from 'mocha';
 
 class SummaryReporter extends Mocha.reporters.Spec {
   constructor(runner: Mocha.Runner, options?: Mocha.MochaOptions) {

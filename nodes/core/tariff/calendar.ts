@@ -107,7 +107,12 @@ export function segmentInterval(
     const wall = to + zone.offsetAt(to);
     const dayNumber = Math.floor(wall / DAY);
     const day = dayInfo(tariff, dayNumber);
-    segments.push({ start: to, end: to, day, period: periodAt(tariff, day, Math.floor((wall - dayNumber * DAY) / MINUTE)) });
+    segments.push({
+      start: to,
+      end: to,
+      day,
+      period: periodAt(tariff, day, Math.floor((wall - dayNumber * DAY) / MINUTE)),
+    });
     return segments;
   }
   let t = from;
@@ -130,7 +135,8 @@ export function segmentInterval(
     const day = dayInfo(tariff, dayNumber);
     const period = periodAt(tariff, day, Math.floor(msInDay / MINUTE));
     const last = segments[segments.length - 1];
-    if (last && last.end === t && last.day === day && last.period === period && !nextExtraBoundary) last.end = end;
+    if (last && last.end === t && last.day === day && last.period === period && !nextExtraBoundary)
+      last.end = end;
     else segments.push({ start: t, end, day, period });
     t = end;
   }
@@ -143,7 +149,11 @@ export function daysInMonth(year: number, month: number): number {
 }
 
 /** Start day (local date) of the block-reset period containing `day`. */
-export function blockPeriodKey(reset: 'day' | 'month' | 'billing-cycle', billingDay: number, day: DayInfo): string {
+export function blockPeriodKey(
+  reset: 'day' | 'month' | 'billing-cycle',
+  billingDay: number,
+  day: DayInfo,
+): string {
   if (reset === 'day') return day.date;
   if (reset === 'month') return day.month;
   let year = day.year;

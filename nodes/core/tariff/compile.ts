@@ -30,7 +30,8 @@ export class TariffValidationError extends Error {
     readonly problems: TariffProblem[],
   ) {
     super(
-      `tariff "${tariffName}" is invalid: ` + problems.map((p) => `${p.path || '(document)'}: ${p.message}`).join('; '),
+      `tariff "${tariffName}" is invalid: ` +
+        problems.map((p) => `${p.path || '(document)'}: ${p.message}`).join('; '),
     );
     this.name = 'TariffValidationError';
   }
@@ -69,7 +70,11 @@ class Checker {
     return undefined;
   }
 
-  decimal(value: unknown, path: string, opts: { min?: bigint; positive?: boolean } = {}): Decimal | undefined {
+  decimal(
+    value: unknown,
+    path: string,
+    opts: { min?: bigint; positive?: boolean } = {},
+  ): Decimal | undefined {
     if (typeof value !== 'string' && typeof value !== 'number') {
       return this.fail(path, 'must be a decimal number or a string such as "0.2450"');
     }
@@ -89,7 +94,10 @@ class Checker {
     try {
       return priceToSubMinor(checked, doc.currency, doc.priceUnit ?? 'major');
     } catch (error) {
-      return this.fail(path, `${(error as Error).message}: the finest price step is 1/10,000 of a minor unit`);
+      return this.fail(
+        path,
+        `${(error as Error).message}: the finest price step is 1/10,000 of a minor unit`,
+      );
     }
   }
 
@@ -108,13 +116,15 @@ class Checker {
   }
 
   minutes(value: unknown, path: string): number | undefined {
-    if (typeof value !== 'string' || !TIME_PATTERN.test(value)) return this.fail(path, 'must be a time "HH:MM"');
+    if (typeof value !== 'string' || !TIME_PATTERN.test(value))
+      return this.fail(path, 'must be a time "HH:MM"');
     const [hours, minutes] = value.split(':').map(Number) as [number, number];
     return hours * 60 + minutes;
   }
 
   monthDay(value: unknown, path: string): number | undefined {
-    if (typeof value !== 'string' || !MONTH_DAY_PATTERN.test(value)) return this.fail(path, 'must be "MM-DD"');
+    if (typeof value !== 'string' || !MONTH_DAY_PATTERN.test(value))
+      return this.fail(path, 'must be "MM-DD"');
     const [month, day] = value.split('-').map(Number) as [number, number];
     return month * 100 + day;
   }
@@ -156,7 +166,8 @@ export function validateTariff(document: unknown, name = 'tariff'): TariffProble
 /** Compiles a document, or throws a TariffValidationError listing every problem. */
 export function compileTariff(document: unknown, name: string): CompiledTariff {
   const c = new Checker();
-  if (!isObject(document)) throw new TariffValidationError(name, [{ path: '', message: 'must be a JSON object' }]);
+  if (!isObject(document))
+    throw new TariffValidationError(name, [{ path: '', message: 'must be a JSON object' }]);
   const doc = document as unknown as TariffDocument;
   c.unknownKeys(document, TOP_LEVEL_KEYS, '');
 
@@ -263,7 +274,8 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
     const d = c.object(doc.demand, 'demand');
     if (d) {
       const rate = c.price(doc, d.rate, 'demand.rate');
-      if (d.intervalMinutes !== 15 && d.intervalMinutes !== 30) c.fail('demand.intervalMinutes', 'must be 15 or 30');
+      if (d.intervalMinutes !== 15 && d.intervalMinutes !== 30)
+        c.fail('demand.intervalMinutes', 'must be 15 or 30');
       let periods: Set<string> | undefined;
       if (d.periods !== undefined) {
         const list = c.array(d.periods, 'demand.periods');
@@ -311,10 +323,13 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
       if (s.appliesTo !== undefined) {
         const list = c.array(s.appliesTo, `taxes[${i}].appliesTo`);
         appliesTo = list?.filter((x, j): x is string =>
-          typeof x === 'string' && x.length > 0 ? true : !!c.fail(`taxes[${i}].appliesTo[${j}]`, 'must be a component name'),
+          typeof x === 'string' && x.length > 0
+            ? true
+            : !!c.fail(`taxes[${i}].appliesTo[${j}]`, 'must be a component name'),
         );
       }
-      if (taxName && percent) taxes.push({ name: taxName, percent: { num: percent.num, den: percent.den * 100n }, appliesTo });
+      if (taxName && percent)
+        taxes.push({ name: taxName, percent: { num: percent.num, den: percent.den * 100n }, appliesTo });
     });
   }
 
@@ -324,8 +339,10 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
     if (cb) {
       const kg = c.ratio(cb.kgPerUnit, 'carbon.kgPerUnit', { min: 0n });
       const maxAge = cb.maxAgeMinutes ?? 60;
-      if (typeof maxAge !== 'number' || !(maxAge > 0)) c.fail('carbon.maxAgeMinutes', 'must be a positive number');
-      if (kg) carbon = { mgPerUnit: { num: kg.num * 1_000_000n, den: kg.den }, maxAgeMs: Number(maxAge) * 60_000 };
+      if (typeof maxAge !== 'number' || !(maxAge > 0))
+        c.fail('carbon.maxAgeMinutes', 'must be a positive number');
+      if (kg)
+        carbon = { mgPerUnit: { num: kg.num * 1_000_000n, den: kg.den }, maxAgeMs: Number(maxAge) * 60_000 };
     }
   }
 
@@ -376,7 +393,12 @@ function compileEnergy(
         c.fail('energy.reset', 'must be "day", "month" or "billing-cycle"');
       }
       const billingDay = energy.billingDay ?? 1;
-      if (typeof billingDay !== 'number' || !Number.isInteger(billingDay) || billingDay < 1 || billingDay > 28) {
+      if (
+        typeof billingDay !== 'number' ||
+        !Number.isInteger(billingDay) ||
+        billingDay < 1 ||
+        billingDay > 28
+      ) {
         c.fail('energy.billingDay', 'must be a whole day of the month from 1 to 28');
       }
       const list = c.array(energy.blocks, 'energy.blocks');
@@ -395,7 +417,8 @@ function compileEnergy(
           if (checked !== undefined) {
             try {
               upTo = toScaledExact(checked, 6);
-              if (upTo <= previous) c.fail(`energy.blocks[${i}].upTo`, 'must be greater than the previous block\'s');
+              if (upTo <= previous)
+                c.fail(`energy.blocks[${i}].upTo`, "must be greater than the previous block's");
               previous = upTo;
             } catch (error) {
               c.fail(`energy.blocks[${i}].upTo`, (error as Error).message);
@@ -408,7 +431,10 @@ function compileEnergy(
       });
       const lastBlock = list[list.length - 1];
       if (isObject(lastBlock) && lastBlock.upTo !== undefined && lastBlock.upTo !== null) {
-        c.fail(`energy.blocks[${list.length - 1}].upTo`, 'must be omitted on the last block (it is open-ended)');
+        c.fail(
+          `energy.blocks[${list.length - 1}].upTo`,
+          'must be omitted on the last block (it is open-ended)',
+        );
       }
       return { type: 'block', reset: reset as 'day', billingDay: billingDay as number, blocks };
     }
@@ -436,13 +462,15 @@ function compileEnergy(
         let dayMask = 0;
         const days = c.array(r.days, `${path}.days`);
         days?.forEach((d, j) => {
-          if (typeof d === 'string' && (DAY_TYPES as readonly string[]).includes(d)) dayMask |= DAY_BITS[d as DayType];
+          if (typeof d === 'string' && (DAY_TYPES as readonly string[]).includes(d))
+            dayMask |= DAY_BITS[d as DayType];
           else c.fail(`${path}.days[${j}]`, `must be one of ${DAY_TYPES.join(', ')}`);
         });
         if (days && days.length === 0) c.fail(`${path}.days`, 'needs at least one day type');
         const from = c.minutes(r.from, `${path}.from`);
         const to = c.minutes(r.to, `${path}.to`);
-        if (from !== undefined && to !== undefined && from === to) c.fail(`${path}.to`, 'must differ from "from"');
+        if (from !== undefined && to !== undefined && from === to)
+          c.fail(`${path}.to`, 'must differ from "from"');
         if (typeof r.period !== 'string' || (rateDoc && !(r.period in rateDoc))) {
           c.fail(`${path}.period`, 'must name one of the periods in energy.rates');
         }
@@ -456,7 +484,13 @@ function compileEnergy(
           });
         }
         if (from === undefined || to === undefined || typeof r.period !== 'string') return;
-        const ranges: Array<[number, number]> = from < to ? [[from, to]] : [[from, 1440], [0, to]];
+        const ranges: Array<[number, number]> =
+          from < to
+            ? [[from, to]]
+            : [
+                [from, 1440],
+                [0, to],
+              ];
         boundaries.add(from % 1440).add(to % 1440);
         rules.push({ dayMask, seasonMask, ranges, period: r.period });
       });
@@ -472,7 +506,8 @@ function compileEnergy(
       c.unknownKeys(energy, ['type', 'fallbackRate', 'maxAgeMinutes'], 'energy');
       const fallbackRate = c.price(doc, energy.fallbackRate, 'energy.fallbackRate', true);
       const maxAge = energy.maxAgeMinutes;
-      if (typeof maxAge !== 'number' || !(maxAge > 0)) c.fail('energy.maxAgeMinutes', 'must be a positive number');
+      if (typeof maxAge !== 'number' || !(maxAge > 0))
+        c.fail('energy.maxAgeMinutes', 'must be a positive number');
       if (fallbackRate === undefined || typeof maxAge !== 'number') return undefined;
       return { type: 'dynamic', fallbackRate, maxAgeMs: maxAge * 60_000 };
     }

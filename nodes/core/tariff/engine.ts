@@ -144,7 +144,11 @@ export class TariffEngine {
     } catch (error) {
       throw new ConsumptionError('delta', (error as Error).message);
     }
-    if (rawMicro < 0n) throw new ConsumptionError('delta', 'must not be negative (negative deltas are held as suspect by the meter reader)');
+    if (rawMicro < 0n)
+      throw new ConsumptionError(
+        'delta',
+        'must not be negative (negative deltas are held as suspect by the meter reader)',
+      );
 
     const key = input.accountId ?? `meter:${input.meterId}`;
     const account = this.account(key, tariff);
@@ -175,13 +179,17 @@ export class TariffEngine {
         lines.add(`energy.${period}`, unit, quantityNano, rate, pico(rate));
       } else if (energy.type === 'dynamic') {
         const rate = this.dynamicRate(ctx, segment.start, energy.maxAgeMs);
-        if (rate === undefined) lines.add('energy.fallback', unit, quantityNano, energy.fallbackRate, pico(energy.fallbackRate));
+        if (rate === undefined)
+          lines.add('energy.fallback', unit, quantityNano, energy.fallbackRate, pico(energy.fallbackRate));
         else lines.add('energy.dynamic', unit, quantityNano, rate, pico(rate));
       } else {
         // Blocks need whole micro-units: allocate the interval's quantity across segments by
         // cumulative rounding so the pieces add up to the total exactly.
         elapsed += span;
-        const upToHere = duration > 0n ? divRound(billed.num * elapsed, billed.den * duration, 'half-even') : divRound(billed.num, billed.den, 'half-even');
+        const upToHere =
+          duration > 0n
+            ? divRound(billed.num * elapsed, billed.den * duration, 'half-even')
+            : divRound(billed.num, billed.den, 'half-even');
         const micro = upToHere - blockAllocated;
         blockAllocated = upToHere;
         this.allocateBlocks(tariff, account, segment.day, micro, lines);
@@ -194,14 +202,20 @@ export class TariffEngine {
           unit,
           divRound(surchargeShare.num * NANO_PER_MICRO, surchargeShare.den, 'half-even'),
           surcharge.rate,
-          divRound(surchargeShare.num * surcharge.rate * PICO_PER_MICRO_SUBMINOR, surchargeShare.den, 'half-even'),
+          divRound(
+            surchargeShare.num * surcharge.rate * PICO_PER_MICRO_SUBMINOR,
+            surchargeShare.den,
+            'half-even',
+          ),
         );
       }
 
-      if (tariff.demand) this.recordDemand(tariff, account, segment.start, segment.day, segment.period, share);
+      if (tariff.demand)
+        this.recordDemand(tariff, account, segment.start, segment.day, segment.period, share);
 
       const intensity = this.carbonIntensity(tariff, ctx, segment.start);
-      if (intensity) carbonMg += divRound(share.num * intensity.num, share.den * intensity.den * MICRO, 'half-even');
+      if (intensity)
+        carbonMg += divRound(share.num * intensity.num, share.den * intensity.den * MICRO, 'half-even');
     }
 
     const breakdown = this.emit(tariff, account, lines.all());
@@ -215,7 +229,8 @@ export class TariffEngine {
     const after = before + rawMicro;
     account.quantityCum = after.toString();
     const quantityMicro =
-      divRound(after * factor.num, factor.den, 'half-even') - divRound(before * factor.num, factor.den, 'half-even');
+      divRound(after * factor.num, factor.den, 'half-even') -
+      divRound(before * factor.num, factor.den, 'half-even');
 
     const charge: Charge = {
       accountId: input.accountId,
@@ -236,7 +251,10 @@ export class TariffEngine {
       to: input.to,
       kind: 'consumption',
     };
-    this.state.meters[input.meterId] = { lastTo: Math.max(input.to, mark?.lastTo ?? 0), lastReadingId: input.readingId };
+    this.state.meters[input.meterId] = {
+      lastTo: Math.max(input.to, mark?.lastTo ?? 0),
+      lastReadingId: input.readingId,
+    };
     this.remember(charge);
     return { status: 'priced', charge };
   }
@@ -268,7 +286,13 @@ export class TariffEngine {
 
     const lines = new Lines();
     if (tariff.standingPerDay !== undefined) {
-      lines.add('standing', 'day', NANO_PER_MICRO * MICRO, tariff.standingPerDay, tariff.standingPerDay * PICO_PER_SUB_MINOR);
+      lines.add(
+        'standing',
+        'day',
+        NANO_PER_MICRO * MICRO,
+        tariff.standingPerDay,
+        tariff.standingPerDay * PICO_PER_SUB_MINOR,
+      );
     }
     if (tariff.capacity) {
       const cap = tariff.capacity;
@@ -278,15 +302,37 @@ export class TariffEngine {
         cap.contracted.den * fraction.den,
         'half-even',
       );
-      lines.add('capacity', cap.unit, divRound(cap.contracted.num * NANO_PER_MICRO * MICRO, cap.contracted.den, 'half-even'), undefined, pico);
+      lines.add(
+        'capacity',
+        cap.unit,
+        divRound(cap.contracted.num * NANO_PER_MICRO * MICRO, cap.contracted.den, 'half-even'),
+        undefined,
+        pico,
+      );
     }
     account.lastDay = date;
     const all = lines.all();
     if (all.length > 0) {
       const breakdown = this.emit(tariff, account, all);
-      this.addToMonth(account, day.month, breakdown.reduce((s, l) => s + BigInt(l.amount), 0n), false);
+      this.addToMonth(
+        account,
+        day.month,
+        breakdown.reduce((s, l) => s + BigInt(l.amount), 0n),
+        false,
+      );
       breakdown.push(...this.taxLines(tariff, account, breakdown));
-      charges.push(this.periodicCharge(tariff, accountKey, meta, `standing:${accountKey}:${date}`, 'standing', breakdown, from, to));
+      charges.push(
+        this.periodicCharge(
+          tariff,
+          accountKey,
+          meta,
+          `standing:${accountKey}:${date}`,
+          'standing',
+          breakdown,
+          from,
+          to,
+        ),
+      );
     }
     return charges;
   }
@@ -305,7 +351,13 @@ export class TariffEngine {
       this.closeDemandIntervals(tariff, account, Number.POSITIVE_INFINITY, previous);
       const peak = BigInt(account.demand.peaks[previous] ?? '0');
       if (peak > 0n) {
-        lines.add('demand', 'kW', peak * NANO_PER_MICRO, tariff.demand.rate, peak * tariff.demand.rate * PICO_PER_MICRO_SUBMINOR);
+        lines.add(
+          'demand',
+          'kW',
+          peak * NANO_PER_MICRO,
+          tariff.demand.rate,
+          peak * tariff.demand.rate * PICO_PER_MICRO_SUBMINOR,
+        );
       }
       delete account.demand.peaks[previous];
     }
@@ -313,11 +365,18 @@ export class TariffEngine {
     const closed = months[previous];
     if (tariff.minimumMonthly !== undefined && closed?.full) {
       const shortfall = tariff.minimumMonthly - BigInt(closed.subtotal) - this.peekLines(lines);
-      if (shortfall > 0n) lines.add('minimum', 'month', NANO_PER_MICRO * MICRO, undefined, shortfall * PICO_PER_SUB_MINOR);
+      if (shortfall > 0n)
+        lines.add('minimum', 'month', NANO_PER_MICRO * MICRO, undefined, shortfall * PICO_PER_SUB_MINOR);
     }
     delete months[previous];
     for (const item of tariff.fixedMonthly) {
-      lines.add(`fixed.${item.name}`, 'month', NANO_PER_MICRO * MICRO, item.amount, item.amount * PICO_PER_SUB_MINOR);
+      lines.add(
+        `fixed.${item.name}`,
+        'month',
+        NANO_PER_MICRO * MICRO,
+        item.amount,
+        item.amount * PICO_PER_SUB_MINOR,
+      );
     }
     account.months = months;
     // Consumption of the new month may have been priced before this midnight job ran.
@@ -326,9 +385,23 @@ export class TariffEngine {
     const all = lines.all();
     if (all.length === 0) return undefined;
     const breakdown = this.emit(tariff, account, all);
-    this.addToMonth(account, day.month, breakdown.filter((l) => l.component.startsWith('fixed.')).reduce((s, l) => s + BigInt(l.amount), 0n), true);
+    this.addToMonth(
+      account,
+      day.month,
+      breakdown.filter((l) => l.component.startsWith('fixed.')).reduce((s, l) => s + BigInt(l.amount), 0n),
+      true,
+    );
     breakdown.push(...this.taxLines(tariff, account, breakdown));
-    return this.periodicCharge(tariff, accountKey, meta, `monthly:${accountKey}:${day.month}`, 'monthly', breakdown, at, at);
+    return this.periodicCharge(
+      tariff,
+      accountKey,
+      meta,
+      `monthly:${accountKey}:${day.month}`,
+      'monthly',
+      breakdown,
+      at,
+      at,
+    );
   }
 
   /** Sub-minor total of lines not yet emitted (demand counts toward the minimum charge). */
@@ -354,7 +427,10 @@ export class TariffEngine {
       tariff: tariff.name,
       quantity: '1',
       unit: kind === 'standing' ? 'day' : 'month',
-      amount: toSafeNumber(breakdown.reduce((s, l) => s + BigInt(l.amount), 0n), 'charge amount'),
+      amount: toSafeNumber(
+        breakdown.reduce((s, l) => s + BigInt(l.amount), 0n),
+        'charge amount',
+      ),
       currency: tariff.currency,
       breakdown,
       carbonKg: 0,
@@ -385,10 +461,19 @@ export class TariffEngine {
       if (toSource) return mulRatio(toSource, tariff.conversion.factor);
     }
     if (direct) return direct;
-    throw new ConsumptionError('unit', `"${unit}" cannot be billed by tariff "${tariff.name}", which bills in ${tariff.unit}`);
+    throw new ConsumptionError(
+      'unit',
+      `"${unit}" cannot be billed by tariff "${tariff.name}", which bills in ${tariff.unit}`,
+    );
   }
 
-  private allocateBlocks(tariff: CompiledTariff, account: AccountTariffState, day: DayInfo, micro: bigint, lines: Lines): void {
+  private allocateBlocks(
+    tariff: CompiledTariff,
+    account: AccountTariffState,
+    day: DayInfo,
+    micro: bigint,
+    lines: Lines,
+  ): void {
     const energy = tariff.energy;
     if (energy.type !== 'block' || micro <= 0n) return;
     const period = blockPeriodKey(energy.reset, energy.billingDay, day);
@@ -400,7 +485,13 @@ export class TariffEngine {
       const room = block.upTo === null ? remaining : block.upTo - used;
       if (room <= 0n) return;
       const take = room < remaining ? room : remaining;
-      lines.add(`block.${index + 1}`, tariff.unit, take * NANO_PER_MICRO, block.rate, take * block.rate * PICO_PER_MICRO_SUBMINOR);
+      lines.add(
+        `block.${index + 1}`,
+        tariff.unit,
+        take * NANO_PER_MICRO,
+        block.rate,
+        take * block.rate * PICO_PER_MICRO_SUBMINOR,
+      );
       used += take;
       remaining -= take;
     });
@@ -428,7 +519,12 @@ export class TariffEngine {
   }
 
   /** Turns intervals that started before `before` (and, if given, of `month`) into kW peaks. */
-  private closeDemandIntervals(tariff: CompiledTariff, account: AccountTariffState, before: number, month?: string): void {
+  private closeDemandIntervals(
+    tariff: CompiledTariff,
+    account: AccountTariffState,
+    before: number,
+    month?: string,
+  ): void {
     const demand = tariff.demand;
     if (!demand || !account.demand) return;
     const still: typeof account.demand.open = [];
@@ -501,7 +597,10 @@ export class TariffEngine {
     const rounder = new CumulativeRounder(PICO_PER_SUB_MINOR, tariff.rounding);
     return tariff.taxes.map((tax) => {
       const base = lines
-        .filter((l) => !tax.appliesTo || tax.appliesTo.some((p) => l.component === p || l.component.startsWith(`${p}.`)))
+        .filter(
+          (l) =>
+            !tax.appliesTo || tax.appliesTo.some((p) => l.component === p || l.component.startsWith(`${p}.`)),
+        )
         .reduce((sum, l) => sum + BigInt(l.amount), 0n);
       const pico = divRound(base * PICO_PER_SUB_MINOR * tax.percent.num, tax.percent.den, 'half-even');
       const component = `tax.${tax.name}`;
@@ -537,8 +636,10 @@ export class TariffEngine {
 }
 
 function checkInput(input: ConsumptionInput): void {
-  if (typeof input.meterId !== 'string' || input.meterId === '') throw new ConsumptionError('meterId', 'is required');
-  if (typeof input.readingId !== 'string' || input.readingId === '') throw new ConsumptionError('readingId', 'is required');
+  if (typeof input.meterId !== 'string' || input.meterId === '')
+    throw new ConsumptionError('meterId', 'is required');
+  if (typeof input.readingId !== 'string' || input.readingId === '')
+    throw new ConsumptionError('readingId', 'is required');
   if (!Number.isFinite(input.from)) throw new ConsumptionError('from', 'must be a time');
   if (!Number.isFinite(input.to)) throw new ConsumptionError('to', 'must be a time');
   if (input.to < input.from) throw new ConsumptionError('to', 'must not be before "from"');

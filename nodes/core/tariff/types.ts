@@ -10,7 +10,17 @@ import { TimeZone } from './zone';
 
 export type Decimal = string | number;
 
-export const DAY_TYPES = ['weekday', 'saturday', 'sunday', 'holiday', 'mon', 'tue', 'wed', 'thu', 'fri'] as const;
+export const DAY_TYPES = [
+  'weekday',
+  'saturday',
+  'sunday',
+  'holiday',
+  'mon',
+  'tue',
+  'wed',
+  'thu',
+  'fri',
+] as const;
 export type DayType = (typeof DAY_TYPES)[number];
 
 export interface TouRule {
@@ -102,8 +112,19 @@ export interface CompiledRule {
 
 export type CompiledEnergy =
   | { type: 'flat'; rate: bigint }
-  | { type: 'block'; reset: 'day' | 'month' | 'billing-cycle'; billingDay: number; blocks: Array<{ upTo: bigint | null; rate: bigint }> }
-  | { type: 'tou'; rates: Map<string, bigint>; rules: CompiledRule[]; defaultPeriod: string; boundaries: number[] }
+  | {
+      type: 'block';
+      reset: 'day' | 'month' | 'billing-cycle';
+      billingDay: number;
+      blocks: Array<{ upTo: bigint | null; rate: bigint }>;
+    }
+  | {
+      type: 'tou';
+      rates: Map<string, bigint>;
+      rules: CompiledRule[];
+      defaultPeriod: string;
+      boundaries: number[];
+    }
   | { type: 'dynamic'; fallbackRate: bigint; maxAgeMs: number };
 
 /** Prices are sub-minor units per billing unit; quantities micro-units; percents scaled by 10^4. */

@@ -112,7 +112,14 @@ export class TimeZone {
   private probe(t: number): number {
     const parts = this.formatter.formatToParts(new Date(t));
     const get = (type: string): number => Number(parts.find((p) => p.type === type)?.value);
-    const local = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+    const local = Date.UTC(
+      get('year'),
+      get('month') - 1,
+      get('day'),
+      get('hour'),
+      get('minute'),
+      get('second'),
+    );
     return local - Math.floor(t / 1000) * 1000;
   }
 

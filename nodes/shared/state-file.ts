@@ -1,0 +1,94 @@
+/**
+ * A JSON document kept on disk for a node (tariff block positions, rounding residues...). Writes
+ * are debounced, atomic (temporary file, fsync, rename) and keep the previous good copy as `.bak`,
+ * so a crash mid-write leaves either the old or the new state, never half of one.
+ */
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface LoadResult<T> {
+  value: T | undefined;
+  /** Set when the main file could not be used; says what happened. */
+  problem?: string;
+}
+
+export class StateFile<T> {
+  private timer: NodeJS.Timeout | undefined;
+  private pending: (() => T) | undefined;
+
+  constructor(
+    readonly path: string,
+    private readonly parse: (value: unknown) => T,
+    private readonly debounceMs = 1000,
+  ) {}
+
+  /** Reads the state; falls back to the `.bak` copy when the main file is unreadable. */
+  load(): LoadResult<T> {
+    if (!existsSync(this.path)) {
+      // A crash between the two renames of a write leaves only the previous copy.
+      if (!existsSync(`${this.path}.bak`)) return { value: undefined };
+      try {
+        return { value: this.parse(JSON.parse(readFileSync(`${this.path}.bak`, 'utf8'))) };
+      } catch (error) {
+        return {
+          value: undefined,
+          problem: `state file ${this.path}.bak is unreadable (${(error as Error).message})`,
+        };
+      }
+    }
+    try {
+      return { value: this.parse(JSON.parse(readFileSync(this.path, 'utf8'))) };
+    } catch (error) {
+      const problem = `state file ${this.path} is unreadable (${(error as Error).message})`;
+      try {
+        return {
+          value: this.parse(JSON.parse(readFileSync(`${this.path}.bak`, 'utf8'))),
+          problem: `${problem}; restored the previous copy`,
+        };
+      } catch {
+        return { value: undefined, problem: `${problem}; no usable previous copy` };
+      }
+    }
+  }
+
+  /** Schedules a write of whatever `snapshot` returns when the debounce period ends. */
+  save(snapshot: () => T): void {
+    this.pending = snapshot;
+    if (this.timer) return;
+    this.timer = setTimeout(() => this.flush(), this.debounceMs);
+    this.timer.unref?.();
+  }
+
+  /** Writes any pending state now. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const snapshot = this.pending;
+    this.pending = undefined;
+    if (!snapshot) return;
+    this.write(JSON.stringify(snapshot()));
+  }
+
+  private write(text: string): void {
+    mkdirSync(dirname(this.path), { recursive: true });
+    const temporary = `${this.path}.tmp`;
+    const fd = openSync(temporary, 'w');
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    if (existsSync(this.path)) renameSync(this.path, `${this.path}.bak`);
+    renameSync(temporary, this.path);
+  }
+}

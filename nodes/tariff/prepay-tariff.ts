@@ -1,0 +1,210 @@
+/**
+ * prepay-tariff: prices consumption messages into charges, and raises standing and monthly charges
+ * at local midnight. A thin Node-RED shell around the pure engine in core/tariff.
+ */
+import { join } from 'node:path';
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import { Clock, SystemClock } from '../core/clock';
+import { Charge } from '../core/messages';
+import { formatSubMinor } from '../core/money';
+import { CarbonSignal, PriceSignal, TariffEngine } from '../core/tariff/engine';
+import { emptyEngineState, parseEngineState, TariffEngineState } from '../core/tariff/state';
+import { StateFile } from '../shared/state-file';
+import { degradedStatus, faultStatus, okStatus } from '../shared/status';
+import { CalendarScheduler } from './calendar-scheduler';
+import { registerTariffAdminRoutes } from './tariff-admin';
+import { readCarbonSignal, readConsumption, readPriceSignal } from './tariff-messages';
+import { TariffSet } from './tariff-set';
+
+interface TariffNodeDef extends NodeDef {
+  tariffs: string;
+  defaultTariff: string;
+  mapping: string;
+  select: string;
+  selectType: string;
+  calendar: boolean;
+  persist: boolean;
+}
+
+type Done = (err?: Error) => void;
+type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
+
+/** Settings a flow author (or a test) may give under `prepay` in settings.js. */
+interface PrepaySettings {
+  clock?: Clock;
+}
+
+function evaluate(RED: NodeAPI, node: Node, value: string, type: string, msg: NodeMessage): Promise<unknown> {
+  if (!value && type !== 'env') return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    RED.util.evaluateNodeProperty(value, type, node, msg, (err: Error | null, result: unknown) =>
+      err ? reject(err) : resolve(result),
+    );
+  });
+}
+
+export = function register(RED: NodeAPI): void {
+  registerTariffAdminRoutes(RED);
+
+  function PrepayTariffNode(this: Node, config: TariffNodeDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const settings = (RED.settings as unknown as { prepay?: PrepaySettings }).prepay ?? {};
+    const clock: Clock = settings.clock ?? new SystemClock();
+    let priced = 0;
+
+    let tariffSet: TariffSet;
+    try {
+      tariffSet = TariffSet.build({
+        tariffs: config.tariffs,
+        defaultTariff: config.defaultTariff,
+        mapping: config.mapping,
+      });
+    } catch (error) {
+      node.status(faultStatus('invalid tariff'));
+      node.error(`prepay-tariff: ${(error as Error).message}`);
+      node.on('input', (_msg: NodeMessageInFlow, _send: Send, done: Done) =>
+        done(new Error(`prepay-tariff is not configured: ${(error as Error).message}`)),
+      );
+      return;
+    }
+
+    const userDir = (RED.settings as unknown as { userDir?: string }).userDir;
+    if (!userDir && config.persist !== false)
+      node.warn('prepay-tariff: no user directory in settings; state is not persisted');
+    const stateFile =
+      config.persist === false || !userDir
+        ? undefined
+        : new StateFile<TariffEngineState>(
+            join(userDir, 'prepay', `tariff-${node.id.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`),
+            parseEngineState,
+          );
+    let state = emptyEngineState();
+    let degraded: string | undefined;
+    if (stateFile) {
+      const loaded = stateFile.load();
+      if (loaded.value) state = loaded.value;
+      if (loaded.problem) {
+        degraded = 'state restored with problems';
+        node.warn(`prepay-tariff: ${loaded.problem}`);
+      }
+    }
+    const engine = new TariffEngine(state);
+    const prices = new Map<string, PriceSignal>();
+    let carbon: CarbonSignal | undefined;
+
+    const persist = (): void => stateFile?.save(() => engine.snapshot());
+    const showStatus = (last?: Charge): void => {
+      if (degraded) return node.status(degradedStatus(degraded));
+      const text = last
+        ? `${priced} priced · last ${formatSubMinor(last.amount, last.currency)
+            .replace(/(\.\d*?)0+$/, '$1')
+            .replace(/\.$/, '')} ${last.currency}`
+        : `${tariffSet.tariffs.size} tariff(s) ready`;
+      node.status(okStatus(text));
+    };
+    showStatus();
+
+    const emitCalendar = (charges: Charge[]): void => {
+      for (const charge of charges) node.send({ topic: 'charge', payload: charge });
+      persist();
+    };
+    const scheduler =
+      config.calendar === false
+        ? undefined
+        : new CalendarScheduler(clock, engine, () => tariffSet.tariffs, emitCalendar);
+    scheduler?.start();
+
+    node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
+      handle(msg, send).then(
+        () => done(),
+        (error: Error) => {
+          node.status(faultStatus(error.message.slice(0, 60)));
+          done(error);
+        },
+      );
+    });
+
+    async function handle(msg: NodeMessageInFlow, send: Send): Promise<void> {
+      const now = clock.now();
+      if (msg.topic === 'price') {
+        const name = (msg.payload as { tariff?: string } | undefined)?.tariff;
+        const targets = [...tariffSet.tariffs.values()].filter(
+          (t) => t.energy.type === 'dynamic' && (name === undefined || t.name === name),
+        );
+        if (targets.length === 0)
+          throw new Error(`price signal: no dynamic tariff${name ? ` named "${name}"` : ''} in this node`);
+        for (const tariff of targets) prices.set(tariff.name, readPriceSignal(msg.payload, tariff, now));
+        node.status(okStatus(`price signal for ${targets.map((t) => t.name).join(', ')}`));
+        return;
+      }
+      if (msg.topic === 'carbon') {
+        carbon = readCarbonSignal(msg.payload, now);
+        return;
+      }
+      if (msg.topic === 'calendar') {
+        const date = (msg.payload as { date?: unknown } | undefined)?.date;
+        if (date !== undefined && (typeof date !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(date))) {
+          throw new Error('calendar: payload.date must be a local date "YYYY-MM-DD"');
+        }
+        if (!scheduler) throw new Error('calendar charges are turned off in this node');
+        scheduler.runDue(date as string | undefined);
+        return;
+      }
+
+      const items = Array.isArray(msg.payload) ? msg.payload : [msg.payload];
+      const requested = await evaluate(RED, node, config.select, config.selectType, msg);
+      const out: NodeMessage[] = [];
+      let last: Charge | undefined;
+      try {
+        items.forEach((item: unknown, index) => {
+          const where = items.length > 1 ? `payload[${index}].` : '';
+          let input;
+          try {
+            input = readConsumption(item);
+          } catch (error) {
+            throw new Error(`${where}${(error as Error).message}`);
+          }
+          const name = typeof requested === 'string' && requested !== '' ? requested : input.tariff;
+          const tariff = tariffSet.choose(name, input.accountId, input.utility);
+          const outcome = engine.priceConsumption(tariff, input, {
+            now,
+            prices: prices.get(tariff.name),
+            carbon,
+          });
+          if (outcome.status === 'priced') {
+            priced += 1;
+            last = outcome.charge;
+            out.push({ topic: 'charge', payload: outcome.charge });
+          } else if (outcome.charge) {
+            // A replay: the original charge again, so a ledger that missed it can still post it.
+            out.push({ topic: 'charge', payload: outcome.charge, replay: true });
+          } else {
+            node.debug(`reading ${outcome.readingId} of meter ${input.meterId} was priced before; ignored`);
+          }
+        });
+      } finally {
+        if (out.length > 0) persist();
+        if (items.length === 1 && out.length === 1) {
+          // One in, one out: keep the message's other properties, as core nodes do.
+          send(Object.assign(msg, out[0]));
+        } else if (out.length > 0) {
+          send([out]);
+        }
+      }
+      showStatus(last);
+    }
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      scheduler?.stop();
+      try {
+        stateFile?.flush();
+      } catch (error) {
+        node.error(`prepay-tariff: could not save state: ${(error as Error).message}`);
+      }
+      done();
+    });
+  }
+
+  RED.nodes.registerType('prepay-tariff', PrepayTariffNode);
+};

@@ -1,0 +1,309 @@
+/**
+ * The tariff node inside a real Node-RED runtime (node-red-node-test-helper): pricing, errors
+ * reaching Catch nodes, replays, calendar charges on an injected clock, state across restarts,
+ * and the editor's admin endpoints.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ManualClock } from '../../dist/nodes/core/clock';
+import {
+  catchNode,
+  collect,
+  helper,
+  loadBuiltNode,
+  nextMessage,
+  sleep,
+  startServer,
+  stopServer,
+  tempUserDir,
+} from '../support/node-red-helper';
+
+const tariffNode = loadBuiltNode('tariff/prepay-tariff.js');
+
+const TARIFFS = {
+  'uk-electricity': {
+    currency: 'GBP',
+    priceUnit: 'minor',
+    utility: 'electricity',
+    timezone: 'Europe/London',
+    energy: { type: 'flat', rate: '24.50' },
+    standingCharge: { perDay: '60.99' },
+  },
+  'c2-tou': {
+    currency: 'MYR',
+    utility: 'electricity',
+    timezone: 'Asia/Kuala_Lumpur',
+    energy: {
+      type: 'tou',
+      rates: { peak: '0.365', offpeak: '0.224' },
+      default: 'offpeak',
+      schedule: [
+        { days: ['weekday', 'saturday', 'sunday', 'holiday'], from: '08:00', to: '22:00', period: 'peak' },
+      ],
+    },
+  },
+  water: {
+    currency: 'GBP',
+    utility: 'water',
+    energy: {
+      type: 'block',
+      reset: 'month',
+      blocks: [{ upTo: '10', rate: '1.00' }, { rate: '2.00' }],
+    },
+  },
+};
+
+function flow(extra: Record<string, unknown> = {}): Array<Record<string, unknown>> {
+  return [
+    {
+      id: 't1',
+      type: 'prepay-tariff',
+      name: '',
+      tariffs: JSON.stringify(TARIFFS),
+      defaultTariff: '',
+      mapping: JSON.stringify([
+        { account: 'T04*', utility: 'electricity', tariff: 'c2-tou' },
+        { utility: 'electricity', tariff: 'uk-electricity' },
+        { utility: 'water', tariff: 'water' },
+      ]),
+      select: 'tariff',
+      selectType: 'msg',
+      calendar: true,
+      persist: true,
+      wires: [['out']],
+      ...extra,
+    },
+    { id: 'out', type: 'helper' },
+    { id: 'c1', type: 'catch', scope: ['t1'], uncaught: false, wires: [['caught']] },
+    { id: 'caught', type: 'helper' },
+  ];
+}
+
+function consumption(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    meterId: 'E-0101',
+    accountId: 'T0101',
+    utility: 'electricity',
+    value: 1234.5,
+    unit: 'kWh',
+    delta: 2.5,
+    from: '2024-10-01T10:00:00Z',
+    to: '2024-10-01T10:15:00Z',
+    readingId: 'E-0101:1727777700000',
+    quality: 'good',
+    ...overrides,
+  };
+}
+
+describe('prepay-tariff node', function () {
+  let userDir: string;
+
+  beforeEach(async function () {
+    userDir = tempUserDir();
+    helper.settings({ userDir });
+    await startServer();
+  });
+
+  afterEach(async function () {
+    await helper.unload();
+    await stopServer();
+    helper.settings({});
+  });
+
+  it('prices a consumption exactly and keeps the message properties', async function () {
+    await helper.load([tariffNode, catchNode], flow());
+    const out = helper.getNode('out');
+    const received = nextMessage(out);
+    helper.getNode('t1').receive({ payload: consumption(), correlation: 'abc' });
+    const msg = await received;
+    const charge = msg.payload as Record<string, unknown>;
+    assert.equal(msg.topic, 'charge');
+    assert.equal(msg.correlation, 'abc');
+    assert.equal(charge.tariff, 'uk-electricity');
+    // 2.5 kWh x 24.50 p = 61.25 p = 612,500 sub-minor units
+    assert.equal(charge.amount, 612_500);
+    assert.equal(charge.currency, 'GBP');
+    assert.equal(charge.quantity, '2.5');
+    assert.deepEqual(
+      (charge.breakdown as Array<Record<string, unknown>>).map((l) => [l.component, l.amount]),
+      [['energy', 612_500]],
+    );
+  });
+
+  it('chooses tariffs by msg.tariff, mapping and utility, and splits a TOU interval at 22:00', async function () {
+    await helper.load([tariffNode, catchNode], flow());
+    const messages = collect(helper.getNode('out'));
+    const t1 = helper.getNode('t1');
+    t1.receive({
+      payload: consumption({
+        accountId: 'T0412',
+        meterId: 'E-0412',
+        readingId: 'E-0412:1',
+        delta: 20,
+        from: '2024-06-03T21:50:00+08:00',
+        to: '2024-06-03T22:10:00+08:00',
+      }),
+    });
+    t1.receive({ payload: consumption({ readingId: 'E-0101:2' }), tariff: 'c2-tou' });
+    t1.receive({
+      payload: consumption({
+        meterId: 'W-1',
+        accountId: 'T0101',
+        utility: 'water',
+        unit: 'L',
+        delta: 12000,
+        readingId: 'W-1:1',
+      }),
+    });
+    await sleep(100);
+    assert.equal(messages.length, 3);
+    const [tou, forced, water] = messages.map((m) => m.payload as Record<string, unknown>);
+    assert.deepEqual(
+      (tou.breakdown as Array<Record<string, unknown>>).map((l) => [l.component, l.quantity, l.amount]),
+      [
+        ['energy.peak', '10', 3_650_000],
+        ['energy.offpeak', '10', 2_240_000],
+      ],
+    );
+    assert.equal(forced.tariff, 'c2-tou');
+    // 12,000 L = 12 m3: 10 at 1.00 + 2 at 2.00 = GBP 14.00 = 1400 p = 14,000,000 sub-minor
+    assert.equal(water.quantity, '12');
+    assert.equal(water.amount, 14_000_000);
+  });
+
+  it('sends bad input to Catch nodes with an error naming the field, and keeps working', async function () {
+    await helper.load([tariffNode, catchNode], flow());
+    const caught = collect(helper.getNode('caught'));
+    const out = collect(helper.getNode('out'));
+    const t1 = helper.getNode('t1');
+    t1.receive({ payload: consumption({ delta: 'lots' }) });
+    t1.receive({ payload: consumption({ readingId: undefined }) });
+    t1.receive({ payload: consumption({ delta: -1, readingId: 'neg' }) });
+    t1.receive({ payload: consumption({ unit: 'furlongs', readingId: 'unit' }) });
+    t1.receive({ payload: 'not an object' });
+    t1.receive({ payload: consumption({ readingId: 'x' }), tariff: 'nope' });
+    t1.receive({ payload: consumption({ readingId: 'ok-after-errors' }) });
+    await sleep(150);
+    const errors = caught.map((m) => (m.error as { message: string }).message);
+    assert.equal(errors.length, 6, errors.join('\n'));
+    assert.match(errors[0], /delta: "lots" is not a decimal number/);
+    assert.match(errors[1], /readingId: is required/);
+    assert.match(errors[2], /delta: must not be negative/);
+    assert.match(errors[3], /unit: "furlongs"/);
+    assert.match(errors[4], /payload: must be a consumption object/);
+    assert.match(errors[5], /tariff "nope" is not defined/);
+    assert.equal(out.length, 1);
+    assert.equal((out[0].payload as { readingId: string }).readingId, 'ok-after-errors');
+  });
+
+  it('re-sends the original charge for a replayed reading and charges nothing new', async function () {
+    await helper.load([tariffNode, catchNode], flow());
+    const out = collect(helper.getNode('out'));
+    const t1 = helper.getNode('t1');
+    t1.receive({ payload: consumption() });
+    t1.receive({ payload: consumption() });
+    await sleep(100);
+    assert.equal(out.length, 2);
+    assert.deepEqual(out[1].payload, out[0].payload);
+    assert.equal(out[1].replay, true);
+  });
+
+  it('goes red and rejects messages when the tariffs are invalid, naming the field', async function () {
+    const bad = {
+      broken: { currency: 'GBP', energy: { type: 'block', reset: 'month', blocks: [{ rate: 'x' }] } },
+    };
+    await helper.load([tariffNode, catchNode], flow({ tariffs: JSON.stringify(bad) }));
+    const caught = nextMessage(helper.getNode('caught'));
+    helper.getNode('t1').receive({ payload: consumption() });
+    const msg = await caught;
+    assert.match((msg.error as { message: string }).message, /energy\.blocks\[0\]\.rate/);
+  });
+
+  it('raises standing charges at local midnight on an injected clock, once per day', async function () {
+    // 2024-10-01 23:00 in London (BST) is 22:00 UTC.
+    const clock = new ManualClock(Date.parse('2024-10-01T22:00:00Z'));
+    helper.settings({ userDir, prepay: { clock } });
+    await helper.load([tariffNode, catchNode], flow());
+    const out = collect(helper.getNode('out'));
+    helper.getNode('t1').receive({ payload: consumption() });
+    await sleep(50);
+    helper.getNode('t1').receive({ topic: 'calendar', payload: {} });
+    await sleep(50);
+    const standingToday = out.filter((m) => (m.payload as { kind: string }).kind === 'standing');
+    assert.equal(standingToday.length, 1);
+    assert.equal((standingToday[0].payload as { readingId: string }).readingId, 'standing:T0101:2024-10-01');
+    clock.advance(2 * 3_600_000); // past local midnight
+    await sleep(50);
+    const standing = out.filter((m) => (m.payload as { kind: string }).kind === 'standing');
+    assert.equal(standing.length, 2);
+    const second = standing[1].payload as { readingId: string; amount: number };
+    assert.equal(second.readingId, 'standing:T0101:2024-10-02');
+    assert.equal(second.amount, 609_900);
+    helper.getNode('t1').receive({ topic: 'calendar', payload: { date: '2024-10-02' } });
+    await sleep(50);
+    assert.equal(out.filter((m) => (m.payload as { kind: string }).kind === 'standing').length, 2);
+  });
+
+  it('keeps block positions across a restart (state file in the user directory)', async function () {
+    await helper.load([tariffNode, catchNode], flow());
+    let out = collect(helper.getNode('out'));
+    const water = (id: string, litres: number, hour: number): Record<string, unknown> =>
+      consumption({
+        meterId: 'W-1',
+        utility: 'water',
+        unit: 'L',
+        delta: litres,
+        readingId: id,
+        accountId: 'T0101',
+        from: Date.UTC(2024, 9, 1, hour),
+        to: Date.UTC(2024, 9, 1, hour + 1),
+      });
+    helper.getNode('t1').receive({ payload: water('w1', 8000, 1) });
+    await sleep(50);
+    await helper.unload(); // close flushes the state
+    const files = readdirSync(join(userDir, 'prepay'));
+    assert.ok(
+      files.some((f) => f.startsWith('tariff-t1')),
+      files.join(','),
+    );
+    await helper.load([tariffNode, catchNode], flow());
+    out = collect(helper.getNode('out'));
+    helper.getNode('t1').receive({ payload: water('w2', 4000, 2) });
+    await sleep(50);
+    // 2 m3 left in block 1 at 1.00, then 2 m3 at 2.00 = GBP 6.00
+    assert.equal((out[0].payload as { amount: number }).amount, 6_000_000);
+    assert.ok(existsSync(join(userDir, 'prepay')));
+  });
+
+  it('serves the check and preview endpoints for the editor', async function () {
+    await helper.load([tariffNode, catchNode], flow());
+    const check = await helper
+      .request()
+      .post('/prepay-tariff/check')
+      .send({ tariffs: JSON.stringify({ a: { currency: 'XXX', energy: { type: 'flat', rate: '1' } } }) })
+      .expect(200);
+    const body = check.body as { ok: boolean; problems: Array<{ tariff: string; path: string }> };
+    assert.equal(body.ok, false);
+    assert.deepEqual(
+      body.problems.map((p) => [p.tariff, p.path]),
+      [['a', 'currency']],
+    );
+    const preview = await helper
+      .request()
+      .post('/prepay-tariff/preview')
+      .send({
+        tariffs: JSON.stringify(TARIFFS),
+        tariff: 'c2-tou',
+        quantity: '10',
+        at: '2024-06-03T18:30',
+        minutes: 60,
+      })
+      .expect(200);
+    const text = (preview.body as { text: string }).text;
+    assert.match(text, /costs 3\.650000 MYR/);
+    assert.match(text, /Monday/);
+    const schema = await helper.request().get('/prepay-tariff/schema').expect(200);
+    assert.match(schema.text, /"title": "Prepayment tariff"/);
+  });
+});
