@@ -36,7 +36,6 @@ export class SystemClock implements Clock {
         },
         Math.min(Math.max(remaining, 0), 2_000_000_000),
       );
-      timer.unref?.();
       this.timers.set(handle.id, timer);
     };
     arm();

@@ -1,0 +1,434 @@
+/**
+ * The ledger service: validates requests, prepares postings by the ledger rules, and has the store
+ * apply them exactly once, in small groups (group commit: postings arriving within a few
+ * milliseconds share one transaction, and each is answered only after that transaction commits).
+ *
+ * Outages: when the store is unavailable, postings wait in a bounded queue and are retried with
+ * backoff; a posting that cannot be queued is refused with an error at once. Nothing is dropped
+ * silently and nothing is posted twice (references are unique in the store).
+ */
+import { Clock, TimerHandle } from '../clock';
+import { AccountState } from '../messages';
+import { RoundingMode, toSafeNumber } from '../decimal';
+import { availableCredit } from './credit-state';
+import { ChainReport, verifyChain } from './hash-chain';
+import { DEFAULT_POLICY, prepare, PrepareContext } from './postings';
+import { LedgerError, LedgerRequest } from './requests';
+import { statementDocument, StatementDocument, summaryCsv, statementCsv } from './statement';
+import { isTransientStoreError, LedgerStore, SummaryRow } from './store';
+import { AccountPolicy, AccountRecord, BindingRecord, PostingResult, PreparedPosting } from './types';
+
+export interface LedgerOptions {
+  clock: Clock;
+  defaults?: Partial<AccountPolicy>;
+  rounding?: RoundingMode;
+  /** Postings waiting for the store beyond this are refused. */
+  maxQueue?: number;
+  /** How long a posting may wait for others to share its transaction. */
+  groupWindowMs?: number;
+  /** Most postings in one transaction. */
+  maxGroup?: number;
+  /** Called after every committed posting that touches an account; `changed` when its credit state moved. */
+  onState?: (state: AccountState, account: AccountRecord, changed: boolean) => void;
+  onHealth?: (health: { up: boolean; queued: number; error?: string }) => void;
+}
+
+export interface LedgerResponse {
+  result: PostingResult | Record<string, unknown>;
+  duplicate: boolean;
+}
+
+interface Pending {
+  request: Extract<LedgerRequest, { reference: string }>;
+  resolve: (response: LedgerResponse) => void;
+  reject: (error: Error) => void;
+  attempts: number;
+}
+
+const MAX_STALE_RETRIES = 50;
+const BINDING_CACHE_MS = 10_000;
+
+export function accountState(account: AccountRecord): AccountState {
+  return {
+    accountId: account.id,
+    balance: toSafeNumber(account.balance, 'balance'),
+    available: toSafeNumber(availableCredit(account), 'available'),
+    currency: account.currency,
+    state: account.state,
+    changedAt: account.stateChangedAt,
+    debt: toSafeNumber(account.debt, 'debt'),
+    emergencyActive: account.emergencyActive,
+  } as AccountState;
+}
+
+export function summaryJson(row: SummaryRow): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' ? toSafeNumber(v, k) : v]),
+  );
+}
+
+export class Ledger {
+  private readonly defaults: AccountPolicy;
+  private readonly rounding: RoundingMode;
+  private readonly accounts = new Map<string, AccountRecord>();
+  private readonly bindings = new Map<string, { at: number; list: BindingRecord[] }>();
+  private queue: Pending[] = [];
+  private timer: TimerHandle | undefined;
+  private flushing = false;
+  private down = false;
+  private backoffMs = 0;
+  private closed = false;
+
+  constructor(
+    private readonly store: LedgerStore,
+    private readonly options: LedgerOptions,
+  ) {
+    this.defaults = { ...DEFAULT_POLICY, ...options.defaults };
+    this.rounding = options.rounding ?? 'half-even';
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Runs a command or posts a charge; resolves once it is committed (or known from before). */
+  async execute(request: LedgerRequest): Promise<LedgerResponse> {
+    switch (request.command) {
+      case 'balance': {
+        const account = await this.store.getAccount(request.accountId);
+        if (!account)
+          throw new LedgerError(
+            'accountId',
+            `account "${request.accountId}" does not exist`,
+            'unknown-account',
+          );
+        return { result: { ok: true, command: 'balance', ...accountState(account) }, duplicate: false };
+      }
+      case 'statement':
+        return {
+          result: { ...(await this.statement(request.accountId, request.from, request.to, request.format)) },
+          duplicate: false,
+        };
+      case 'summary': {
+        const rows = await this.store.periodSummary(request.from, request.to);
+        const json = rows.map(summaryJson);
+        return {
+          result: {
+            ok: true,
+            command: 'summary',
+            from: request.from,
+            to: request.to,
+            accounts: json,
+            ...(request.format === 'csv' ? { csv: summaryCsv(rows, request.from, request.to) } : {}),
+          },
+          duplicate: false,
+        };
+      }
+      case 'verify': {
+        const reports = await this.verify(request.accountId);
+        return {
+          result: {
+            ok: reports.every((r) => r.ok),
+            command: 'verify',
+            accounts: reports.map((r) => ({
+              ...r,
+              balance: toSafeNumber(r.balance, 'balance'),
+              debt: toSafeNumber(r.debt, 'debt'),
+            })),
+          },
+          duplicate: false,
+        };
+      }
+      default:
+        return this.enqueue(request);
+    }
+  }
+
+  /** Checks the hash chain and register sums of one account or all of them. */
+  async verify(accountId?: string): Promise<ChainReport[]> {
+    const accounts = accountId ? [await this.store.getAccount(accountId)] : await this.store.listAccounts();
+    const reports: ChainReport[] = [];
+    for (const account of accounts) {
+      if (!account)
+        throw new LedgerError('accountId', `account "${accountId}" does not exist`, 'unknown-account');
+      reports.push(verifyChain(account, await this.store.entriesOf(account.id)));
+    }
+    return reports;
+  }
+
+  async statement(
+    accountId: string,
+    from: number,
+    to: number,
+    format: 'json' | 'csv',
+  ): Promise<StatementDocument & { csv?: string }> {
+    const account = await this.store.getAccount(accountId);
+    if (!account)
+      throw new LedgerError('accountId', `account "${accountId}" does not exist`, 'unknown-account');
+    const all = await this.store.entriesOf(accountId);
+    const document = statementDocument(account, all, from, to);
+    return format === 'csv' ? { ...document, csv: statementCsv(document) } : document;
+  }
+
+  /** Balance movements of every account over [from, to), for the period summary. */
+  summaryRows(from: number, to: number): Promise<SummaryRow[]> {
+    return this.store.periodSummary(from, to);
+  }
+
+  /** Every account as stored (for periodic jobs). */
+  listAccounts(): Promise<AccountRecord[]> {
+    return this.store.listAccounts();
+  }
+
+  /** Current states of every account, for the periodic snapshot. */
+  async snapshot(): Promise<AccountState[]> {
+    const accounts = await this.store.listAccounts();
+    for (const account of accounts) this.accounts.set(account.id, account);
+    return accounts.map(accountState);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) this.options.clock.clearTimeout(this.timer);
+    for (const pending of this.queue)
+      pending.reject(new Error('ledger stopped before this posting was stored'));
+    this.queue = [];
+  }
+
+  private enqueue(request: Extract<LedgerRequest, { reference: string }>): Promise<LedgerResponse> {
+    const max = this.options.maxQueue ?? 10_000;
+    if (this.closed) return Promise.reject(new Error('ledger is stopped'));
+    if (this.queue.length >= max) {
+      return Promise.reject(
+        new LedgerError(
+          'store',
+          `the ledger queue is full (${this.queue.length} postings waiting for the store); this posting was not stored`,
+          'queue-full',
+        ),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ request, resolve, reject, attempts: 0 });
+      this.schedule(this.down ? this.backoffMs : (this.options.groupWindowMs ?? 2));
+    });
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer || this.flushing || this.closed) return;
+    this.timer = this.options.clock.setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, ms);
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing || this.queue.length === 0) return;
+    this.flushing = true;
+    const batch = this.queue.splice(0, this.options.maxGroup ?? 100);
+    try {
+      await this.process(batch);
+      if (this.down) {
+        this.down = false;
+        this.backoffMs = 0;
+      }
+      this.options.onHealth?.({ up: true, queued: this.queue.length });
+    } catch (error) {
+      if (!isTransientStoreError(error)) {
+        for (const pending of batch) pending.reject(error as Error);
+      } else {
+        // Keep the batch, in order, at the head of the queue and try again later.
+        this.queue.unshift(...batch);
+        this.down = true;
+        this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 100), 5_000);
+        this.accounts.clear();
+        this.options.onHealth?.({ up: false, queued: this.queue.length, error: (error as Error).message });
+      }
+    } finally {
+      this.flushing = false;
+    }
+    if (this.queue.length > 0) this.schedule(this.down ? this.backoffMs : 0);
+  }
+
+  /** Prepares and applies one batch; requeues stale postings, settles the rest. */
+  private async process(batch: Pending[]): Promise<void> {
+    const working = new Map<string, AccountRecord | undefined>();
+    const prepared: Array<{ pending: Pending; posting: PreparedPosting }> = [];
+    for (const pending of batch) {
+      try {
+        const posting = await this.prepareOne(pending.request, working);
+        prepared.push({ pending, posting });
+        if (posting.account) working.set(posting.account.id, posting.account);
+      } catch (error) {
+        if (isTransientStoreError(error)) throw error;
+        const earlier =
+          error instanceof LedgerError ? await this.store.getPosting(pending.request.reference) : undefined;
+        if (earlier) pending.resolve({ result: earlier, duplicate: true });
+        else pending.reject(error as Error);
+      }
+    }
+    if (prepared.length === 0) return;
+    const outcomes = await this.store.apply(prepared.map((p) => p.posting));
+    const retry: Pending[] = [];
+    outcomes.forEach((outcome, index) => {
+      const { pending, posting } = prepared[index] as { pending: Pending; posting: PreparedPosting };
+      if (outcome.status === 'applied') {
+        this.commit(posting);
+        pending.resolve({ result: posting.result, duplicate: false });
+      } else if (outcome.status === 'duplicate') {
+        if (posting.account) this.accounts.delete(posting.account.id);
+        pending.resolve({ result: outcome.result, duplicate: true });
+      } else if (outcome.status === 'stale') {
+        if (posting.account) this.accounts.delete(posting.account.id);
+        pending.attempts += 1;
+        if (pending.attempts > MAX_STALE_RETRIES)
+          pending.reject(new Error(`posting ${posting.reference}: account kept changing; not posted`));
+        else retry.push(pending);
+      } else {
+        pending.reject(new LedgerError('reference', outcome.reason, 'rejected'));
+      }
+    });
+    if (retry.length > 0) this.queue.unshift(...retry);
+  }
+
+  private commit(posting: PreparedPosting): void {
+    if (posting.bindings)
+      this.bindings.delete(posting.bindings.add?.meterId ?? posting.bindings.close?.meterId ?? '');
+    const account = posting.account;
+    if (!account) return;
+    const before = this.accounts.get(account.id);
+    this.accounts.set(account.id, account);
+    const changed =
+      !before || before.state !== account.state || posting.command === 'open' || posting.command === 'close';
+    this.options.onState?.(accountState(account), account, changed);
+  }
+
+  private async account(
+    id: string,
+    working: Map<string, AccountRecord | undefined>,
+  ): Promise<AccountRecord | undefined> {
+    if (working.has(id)) return working.get(id);
+    let account = this.accounts.get(id);
+    if (!account) {
+      account = await this.store.getAccount(id);
+      if (account) this.accounts.set(id, account);
+    }
+    return account;
+  }
+
+  private async resolveAccount(meterId: string, at: number): Promise<string> {
+    const now = this.options.clock.now();
+    let cached = this.bindings.get(meterId);
+    if (!cached || now - cached.at > BINDING_CACHE_MS) {
+      const binding = await this.store.bindingAt(meterId, at);
+      cached = { at: now, list: binding ? [binding] : [] };
+      this.bindings.set(meterId, cached);
+    }
+    const binding = cached.list.find((b) => b.from <= at && (b.to === undefined || at < b.to));
+    if (!binding) {
+      const direct = await this.store.bindingAt(meterId, at);
+      if (!direct)
+        throw new LedgerError(
+          'meterId',
+          `meter "${meterId}" is not bound to any account at ${new Date(at).toISOString()}`,
+          'unbound',
+        );
+      this.bindings.set(meterId, { at: now, list: [direct] });
+      return direct.accountId;
+    }
+    return binding.accountId;
+  }
+
+  private async prepareOne(
+    request: Extract<LedgerRequest, { reference: string }>,
+    working: Map<string, AccountRecord | undefined>,
+  ): Promise<PreparedPosting> {
+    const now = this.options.clock.now();
+    const ctx: PrepareContext = { now, defaults: this.defaults, rounding: this.rounding };
+    switch (request.command) {
+      case 'bind':
+        return this.prepareBind(request, now, working);
+      case 'unbind': {
+        const at = request.at ?? now;
+        const current = await this.store.bindingAt(request.meterId, at);
+        if (!current)
+          throw new LedgerError(
+            'meterId',
+            `meter "${request.meterId}" is not bound at ${new Date(at).toISOString()}`,
+            'unbound',
+          );
+        return {
+          reference: request.reference,
+          command: 'unbind',
+          accountId: current.accountId,
+          entries: [],
+          bindings: { close: { meterId: request.meterId, at } },
+          result: {
+            ok: true,
+            command: 'unbind',
+            reference: request.reference,
+            accountId: current.accountId,
+            meterId: request.meterId,
+            to: at,
+            entries: [],
+          },
+          postedAt: now,
+        };
+      }
+      case 'charge': {
+        const accountId =
+          request.accountId ?? (await this.resolveAccount(request.meterId as string, request.effectiveAt));
+        const resolved = { ...request, accountId };
+        return prepare(await this.account(accountId, working), resolved, ctx);
+      }
+      case 'reverse': {
+        ctx.targetEntries = await this.store.entriesByReference(request.target);
+        ctx.targetReversed = await this.store.isReversed(request.target);
+        return prepare(await this.account(request.accountId, working), request, ctx);
+      }
+      default:
+        return prepare(await this.account(request.accountId, working), request, ctx);
+    }
+  }
+
+  private async prepareBind(
+    request: Extract<LedgerRequest, { command: 'bind' }>,
+    now: number,
+    working: Map<string, AccountRecord | undefined>,
+  ): Promise<PreparedPosting> {
+    const account = await this.account(request.accountId, working);
+    if (!account)
+      throw new LedgerError('accountId', `account "${request.accountId}" does not exist`, 'unknown-account');
+    if (account.status === 'closed')
+      throw new LedgerError('accountId', `account "${request.accountId}" is closed`, 'closed');
+    const from = request.from ?? now;
+    const current = await this.store.bindingAt(request.meterId, from);
+    if (current) {
+      throw new LedgerError(
+        'meterId',
+        `meter "${request.meterId}" is bound to account "${current.accountId}" since ${new Date(current.from).toISOString()}; unbind it first`,
+        'bound',
+      );
+    }
+    const later = (await this.store.bindingsOf(request.accountId)).length; // for the result only
+    return {
+      reference: request.reference,
+      command: 'bind',
+      accountId: request.accountId,
+      entries: [],
+      bindings: {
+        add: { meterId: request.meterId, accountId: request.accountId, from, reference: request.reference },
+      },
+      result: {
+        ok: true,
+        command: 'bind',
+        reference: request.reference,
+        accountId: request.accountId,
+        meterId: request.meterId,
+        from,
+        meters: later + 1,
+        entries: [],
+      },
+      postedAt: now,
+    };
+  }
+}

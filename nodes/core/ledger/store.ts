@@ -1,0 +1,71 @@
+/**
+ * What the ledger needs from storage. Two adapters implement it (SQLite, embedded; PostgreSQL,
+ * shared by several gateways); the rules never see SQL. `apply` is the only write: each prepared
+ * posting is applied atomically, exactly once per reference, and only if the account is still at
+ * the version it was prepared from.
+ */
+import {
+  AccountRecord,
+  ApplyOutcome,
+  BindingRecord,
+  EntryRecord,
+  PostingResult,
+  PreparedPosting,
+} from './types';
+
+export interface SummaryRow {
+  accountId: string;
+  tenant: string;
+  name: string;
+  currency: string;
+  opening: bigint;
+  topups: bigint;
+  charges: bigint;
+  refunds: bigint;
+  adjustments: bigint;
+  debtRecovered: bigint;
+  closing: bigint;
+  debt: bigint;
+}
+
+export interface LedgerStore {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Connects and brings the schema to the current version. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+  getPosting(reference: string): Promise<PostingResult | undefined>;
+  getAccount(id: string): Promise<AccountRecord | undefined>;
+  listAccounts(): Promise<AccountRecord[]>;
+  /** Entries of an account in seq order, optionally those effective in [from, to). */
+  entriesOf(accountId: string, range?: { from?: number; to?: number }): Promise<EntryRecord[]>;
+  entriesByReference(reference: string): Promise<EntryRecord[]>;
+  isReversed(reference: string): Promise<boolean>;
+  /** The binding of a meter in force at time `at`. */
+  bindingAt(meterId: string, at: number): Promise<BindingRecord | undefined>;
+  bindingsOf(accountId: string): Promise<BindingRecord[]>;
+  /** Applies postings in order, in as few transactions as the store can (group commit). */
+  apply(postings: PreparedPosting[]): Promise<ApplyOutcome[]>;
+  periodSummary(from: number, to: number): Promise<SummaryRow[]>;
+}
+
+/**
+ * Errors a store raises when it is unavailable rather than when a posting is wrong: the ledger
+ * keeps such postings queued and retries them with backoff.
+ */
+export function isTransientStoreError(error: unknown): boolean {
+  const code = String((error as { code?: unknown })?.code ?? '');
+  if (/^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|PROTOCOL)/.test(code)) return true;
+  if (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'].includes(
+      code,
+    )
+  )
+    return true;
+  // PostgreSQL: connection exceptions (08), insufficient resources (53), operator intervention (57),
+  // serialization failure and deadlock (40001, 40P01).
+  if (/^(08|53|57)/.test(code) || code === '40001' || code === '40P01') return true;
+  const message = String((error as { message?: unknown })?.message ?? '');
+  return /Connection terminated|connection timeout|Client has encountered a connection error|not queryable|database is locked/i.test(
+    message,
+  );
+}

@@ -1,0 +1,81 @@
+/**
+ * Accounting exports over Node-RED's admin API, behind its own authentication: a statement of one
+ * account for a period, and the all-accounts period summary for the property-management system.
+ *   GET /prepay-ledger/<node id>/statement?account=T0412&from=2024-10-01&to=2024-11-01&format=csv
+ *   GET /prepay-ledger/<node id>/summary?from=...&to=...&format=csv
+ */
+import type { NodeAPI } from 'node-red';
+import type { Request, Response } from 'express';
+import { Ledger, summaryJson } from '../core/ledger/ledger';
+import { LedgerError } from '../core/ledger/requests';
+import { summaryCsv } from '../core/ledger/statement';
+
+/** Running ledger nodes by node id. */
+export const activeLedgers = new Map<string, Ledger>();
+const registeredApps = new WeakSet<object>();
+
+function time(value: unknown, field: string, fallback?: number): number {
+  if (value === undefined || value === '') {
+    if (fallback !== undefined) return fallback;
+    throw new LedgerError(field, 'is required');
+  }
+  const parsed = /^\d+$/.test(String(value)) ? Number(value) : Date.parse(String(value));
+  if (!Number.isFinite(parsed))
+    throw new LedgerError(field, 'must be a date (ISO 8601) or epoch milliseconds');
+  return parsed;
+}
+
+function sendError(res: Response, error: unknown): void {
+  const status = error instanceof LedgerError ? (error.code === 'unknown-account' ? 404 : 400) : 500;
+  res.status(status).json({ ok: false, error: (error as Error).message });
+}
+
+export function registerLedgerAdminRoutes(RED: NodeAPI): void {
+  if (!RED.httpAdmin || registeredApps.has(RED.httpAdmin)) return;
+  registeredApps.add(RED.httpAdmin);
+  const permission = RED.auth.needsPermission('prepay-ledger.read');
+
+  const ledgerFor = (req: Request, res: Response): Ledger | undefined => {
+    const ledger = activeLedgers.get(String(req.params.id));
+    if (!ledger)
+      res.status(404).json({ ok: false, error: `no running prepay-ledger node "${req.params.id}"` });
+    return ledger;
+  };
+
+  RED.httpAdmin.get('/prepay-ledger/:id/statement', permission, (req: Request, res: Response) => {
+    const ledger = ledgerFor(req, res);
+    if (!ledger) return;
+    (async () => {
+      const account = req.query.account;
+      if (typeof account !== 'string' || account === '') throw new LedgerError('account', 'is required');
+      const format = req.query.format === 'csv' ? 'csv' : 'json';
+      const statement = await ledger.statement(
+        account,
+        time(req.query.from, 'from', 0),
+        time(req.query.to, 'to', Number.MAX_SAFE_INTEGER),
+        format,
+      );
+      if (format === 'csv') {
+        res.type('text/csv').attachment(`statement-${account}.csv`).send(statement.csv);
+      } else {
+        res.json(statement);
+      }
+    })().catch((error) => sendError(res, error));
+  });
+
+  RED.httpAdmin.get('/prepay-ledger/:id/summary', permission, (req: Request, res: Response) => {
+    const ledger = ledgerFor(req, res);
+    if (!ledger) return;
+    (async () => {
+      const from = time(req.query.from, 'from');
+      const to = time(req.query.to, 'to');
+      const rows = await ledger.summaryRows(from, to);
+      if (req.query.format === 'csv')
+        res
+          .type('text/csv')
+          .attachment('summary.csv')
+          .send(summaryCsv(rows, from, to));
+      else res.json({ ok: true, from, to, accounts: rows.map(summaryJson) });
+    })().catch((error) => sendError(res, error));
+  });
+}

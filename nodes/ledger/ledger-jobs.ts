@@ -1,0 +1,72 @@
+/**
+ * The ledger's periodic work on the injectable clock: a snapshot of every account's state every
+ * few minutes (so late subscribers and the BEMS catch up), and daily debt recovery shortly after
+ * local midnight (each account and date posted once, by reference).
+ */
+import { Clock, TimerHandle } from '../core/clock';
+import { Ledger } from '../core/ledger/ledger';
+import { localDate, nextLocalMidnight } from '../tariff/calendar-scheduler';
+import { TimeZone } from '../core/tariff/zone';
+import { AccountState } from '../core/messages';
+
+export class LedgerJobs {
+  private snapshotTimer: TimerHandle | undefined;
+  private dailyTimer: TimerHandle | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly ledger: Ledger,
+    private readonly zone: TimeZone,
+    private readonly snapshotMs: number,
+    private readonly emitSnapshot: (states: AccountState[]) => void,
+    private readonly onError: (error: Error) => void,
+  ) {}
+
+  start(): void {
+    if (this.snapshotMs > 0) this.armSnapshot();
+    this.armDaily();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.snapshotTimer) this.clock.clearTimeout(this.snapshotTimer);
+    if (this.dailyTimer) this.clock.clearTimeout(this.dailyTimer);
+  }
+
+  /** Posts today's debt recovery for every account that has debt and a daily rate. */
+  async recoverDebts(date = localDate(this.zone, this.clock.now())): Promise<number> {
+    let posted = 0;
+    for (const account of await this.ledger.listAccounts()) {
+      if (account.status !== 'open' || account.debt <= 0n || account.policy.debtRecoveryPerDay <= 0n)
+        continue;
+      await this.ledger.execute({
+        command: 'debt-recovery',
+        reference: `debt-day:${account.id}:${date}`,
+        accountId: account.id,
+        date,
+      });
+      posted += 1;
+    }
+    return posted;
+  }
+
+  private armSnapshot(): void {
+    this.snapshotTimer = this.clock.setTimeout(() => {
+      if (this.stopped) return;
+      this.ledger.snapshot().then(this.emitSnapshot, this.onError);
+      this.armSnapshot();
+    }, this.snapshotMs);
+  }
+
+  private armDaily(): void {
+    const now = this.clock.now();
+    // Five minutes after local midnight: standing charges of the day have been raised by then.
+    const due = nextLocalMidnight(this.zone, now) + 5 * 60_000;
+    this.dailyTimer = this.clock.setTimeout(() => {
+      if (this.stopped) return;
+      this.recoverDebts().catch(this.onError);
+      this.armDaily();
+    }, due - now);
+  }
+}

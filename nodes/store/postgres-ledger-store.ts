@@ -1,0 +1,226 @@
+/**
+ * The shared ledger store: PostgreSQL through pg, for sites where several Node-RED gateways post
+ * to one ledger. A batch of postings is one statement (`SELECT prepay_apply($1)`), because round
+ * trips, not fsync, bound PostgreSQL's posting rate; concurrency is optimistic (account versions)
+ * and idempotency is the postings table's primary key.
+ */
+import { Pool, PoolConfig } from 'pg';
+import { LedgerStore, SummaryRow } from '../core/ledger/store';
+import {
+  AccountRecord,
+  ApplyOutcome,
+  BindingRecord,
+  EntryRecord,
+  PostingResult,
+  PreparedPosting,
+} from '../core/ledger/types';
+import { POSTGRES_MIGRATIONS } from './postgres-schema';
+import { accountFromRow, bindingFromRow, entryFromRow } from './records';
+import { summaryRow } from './sqlite-ledger-store';
+
+type Row = Record<string, unknown>;
+
+const MIGRATION_LOCK = 7_311_042_901; // advisory lock id for schema changes
+
+function jsonWithBigints(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+function postingJson(posting: PreparedPosting): Record<string, unknown> {
+  const account = posting.account;
+  return {
+    reference: posting.reference,
+    command: posting.command,
+    accountId: posting.accountId,
+    reverses: posting.reverses ?? null,
+    result: posting.result,
+    postedAt: posting.postedAt,
+    expectedVersion: posting.expectedVersion ?? null,
+    account: account
+      ? {
+          ...account,
+          policy: Object.fromEntries(
+            Object.entries(account.policy).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]),
+          ),
+          closedAt: account.closedAt ?? null,
+        }
+      : null,
+    bindings: posting.bindings ?? null,
+    entries: posting.entries.map((e) => ({
+      account_id: e.accountId,
+      seq: e.seq,
+      kind: e.kind,
+      reference: e.reference,
+      part: e.part,
+      amount: e.amount,
+      debt_delta: e.debtDelta,
+      balance_after: e.balanceAfter,
+      debt_after: e.debtAfter,
+      currency: e.currency,
+      posted_at: e.postedAt,
+      effective_at: e.effectiveAt,
+      meta: e.meta,
+      prev_hash: e.prevHash,
+      hash: e.hash,
+    })),
+  };
+}
+
+/** Turns PostgreSQL's constraint messages into the ledger's own words. */
+function rejectionReason(reason: string): string {
+  if (reason.includes('accounts_pkey')) return 'the account already exists';
+  if (reason.includes('bindings_current') || reason.includes('bindings_pkey'))
+    return 'the meter is already bound';
+  if (reason.includes('postings_reverses_key')) return 'that posting was already reversed';
+  return reason;
+}
+
+export class PostgresLedgerStore implements LedgerStore {
+  readonly kind = 'postgres' as const;
+  private readonly pool: Pool;
+
+  constructor(config: PoolConfig) {
+    this.pool = new Pool({ max: 4, connectionTimeoutMillis: 5000, ...config });
+    // An idle client losing its server must not crash Node-RED: the next query reports it.
+    this.pool.on('error', () => undefined);
+  }
+
+  async init(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)',
+      );
+      const current = Number(
+        (await client.query('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations')).rows[0].v,
+      );
+      const latest = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]?.version ?? 0;
+      if (current > latest)
+        throw new Error(
+          `ledger database schema version ${current} is newer than this package supports (${latest})`,
+        );
+      for (const migration of POSTGRES_MIGRATIONS.filter((m) => m.version > current)) {
+        await client.query('BEGIN');
+        try {
+          await client.query(migration.sql);
+          await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [
+            migration.version,
+            Date.now(),
+          ]);
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK');
+          throw error;
+        }
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  async schemaVersion(): Promise<number> {
+    return Number((await this.pool.query('SELECT MAX(version) AS v FROM schema_migrations')).rows[0].v);
+  }
+
+  /** Direct SQL for tests that need to reach under the ledger. */
+  query(sql: string, params: unknown[] = []): Promise<{ rows: Row[]; rowCount: number | null }> {
+    return this.pool.query(sql, params);
+  }
+
+  async getPosting(reference: string): Promise<PostingResult | undefined> {
+    const { rows } = await this.pool.query('SELECT result FROM postings WHERE reference = $1', [reference]);
+    return rows[0] ? (rows[0].result as PostingResult) : undefined;
+  }
+
+  async getAccount(id: string): Promise<AccountRecord | undefined> {
+    const { rows } = await this.pool.query('SELECT * FROM accounts WHERE id = $1', [id]);
+    return rows[0] ? accountFromRow(rows[0] as Row) : undefined;
+  }
+
+  async listAccounts(): Promise<AccountRecord[]> {
+    const { rows } = await this.pool.query('SELECT * FROM accounts ORDER BY id');
+    return rows.map((row) => accountFromRow(row as Row));
+  }
+
+  async entriesOf(accountId: string, range: { from?: number; to?: number } = {}): Promise<EntryRecord[]> {
+    const { rows } = await this.pool.query(
+      'SELECT * FROM entries WHERE account_id = $1 AND posted_at >= $2 AND posted_at < $3 ORDER BY seq',
+      [accountId, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER],
+    );
+    return rows.map((row) => entryFromRow(row as Row));
+  }
+
+  async entriesByReference(reference: string): Promise<EntryRecord[]> {
+    const { rows } = await this.pool.query('SELECT * FROM entries WHERE reference = $1 ORDER BY part', [
+      reference,
+    ]);
+    return rows.map((row) => entryFromRow(row as Row));
+  }
+
+  async isReversed(reference: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query('SELECT 1 FROM postings WHERE reverses = $1', [reference]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  async bindingAt(meterId: string, at: number): Promise<BindingRecord | undefined> {
+    const { rows } = await this.pool.query(
+      `SELECT * FROM bindings WHERE meter_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2)
+       ORDER BY valid_from DESC LIMIT 1`,
+      [meterId, at],
+    );
+    return rows[0] ? bindingFromRow(rows[0] as Row) : undefined;
+  }
+
+  async bindingsOf(accountId: string): Promise<BindingRecord[]> {
+    const { rows } = await this.pool.query(
+      'SELECT * FROM bindings WHERE account_id = $1 ORDER BY valid_from',
+      [accountId],
+    );
+    return rows.map((row) => bindingFromRow(row as Row));
+  }
+
+  async apply(postings: PreparedPosting[]): Promise<ApplyOutcome[]> {
+    if (postings.length === 0) return [];
+    const { rows } = await this.pool.query('SELECT prepay_apply($1::jsonb) AS outcomes', [
+      jsonWithBigints(postings.map(postingJson)),
+    ]);
+    const outcomes = rows[0].outcomes as Array<{ status: string; result?: PostingResult; reason?: string }>;
+    return outcomes.map((o): ApplyOutcome => {
+      if (o.status === 'duplicate') return { status: 'duplicate', result: o.result as PostingResult };
+      if (o.status === 'stale') return { status: 'stale' };
+      if (o.status === 'rejected')
+        return { status: 'rejected', reason: rejectionReason(o.reason ?? 'rejected') };
+      return { status: 'applied' };
+    });
+  }
+
+  async periodSummary(from: number, to: number): Promise<SummaryRow[]> {
+    const accounts = await this.listAccounts();
+    const { rows: sums } = await this.pool.query(
+      'SELECT account_id, kind, SUM(amount) AS amount FROM entries WHERE posted_at >= $1 AND posted_at < $2 GROUP BY account_id, kind',
+      [from, to],
+    );
+    const edge = async (at: number): Promise<Map<string, Row>> => {
+      const { rows } = await this.pool.query(
+        `SELECT DISTINCT ON (account_id) account_id, balance_after, debt_after FROM entries
+         WHERE posted_at < $1 ORDER BY account_id, seq DESC`,
+        [at],
+      );
+      return new Map(rows.map((r) => [String(r.account_id), r as Row]));
+    };
+    const opening = await edge(from);
+    const closing = await edge(to);
+    return accounts.map((account) => {
+      const totals = new Map<string, bigint>();
+      for (const s of sums.filter((r) => r.account_id === account.id))
+        totals.set(String(s.kind), BigInt(String(s.amount)));
+      return summaryRow(account, totals, opening.get(account.id), closing.get(account.id));
+    });
+  }
+}

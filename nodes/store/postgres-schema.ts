@@ -1,0 +1,153 @@
+/**
+ * Versioned schema of the shared PostgreSQL ledger. Migrations run under an advisory lock, so
+ * several gateways starting together migrate once. `prepay_apply` applies a batch of prepared
+ * postings in ONE round trip: per posting, in its own subtransaction, it records the reference
+ * (a duplicate returns the stored result), moves the account only from the version the posting
+ * was prepared from (else "stale": the gateway reloads and retries), and appends the entries.
+ */
+export const POSTGRES_MIGRATIONS: Array<{ version: number; sql: string }> = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE accounts (
+        id text PRIMARY KEY,
+        tenant text NOT NULL,
+        name text NOT NULL,
+        currency text NOT NULL,
+        utilities jsonb NOT NULL,
+        status text NOT NULL,
+        balance bigint NOT NULL,
+        debt bigint NOT NULL,
+        emergency_active boolean NOT NULL,
+        charge_sub_total numeric(38, 0) NOT NULL,
+        state text NOT NULL,
+        state_changed_at bigint NOT NULL,
+        seq integer NOT NULL,
+        last_hash text NOT NULL,
+        version integer NOT NULL,
+        policy jsonb NOT NULL,
+        opened_at bigint NOT NULL,
+        closed_at bigint
+      );
+      CREATE TABLE postings (
+        reference text PRIMARY KEY,
+        command text NOT NULL,
+        account_id text,
+        reverses text UNIQUE,
+        result jsonb NOT NULL,
+        posted_at bigint NOT NULL
+      );
+      CREATE TABLE entries (
+        account_id text NOT NULL,
+        seq integer NOT NULL,
+        kind text NOT NULL,
+        reference text NOT NULL,
+        part integer NOT NULL,
+        amount bigint NOT NULL,
+        debt_delta bigint NOT NULL,
+        balance_after bigint NOT NULL,
+        debt_after bigint NOT NULL,
+        currency text NOT NULL,
+        posted_at bigint NOT NULL,
+        effective_at bigint NOT NULL,
+        meta jsonb NOT NULL,
+        prev_hash text NOT NULL,
+        hash text NOT NULL,
+        PRIMARY KEY (account_id, seq)
+      );
+      CREATE INDEX entries_reference ON entries (reference);
+      CREATE INDEX entries_posted_at ON entries (posted_at);
+      CREATE TABLE bindings (
+        meter_id text NOT NULL,
+        account_id text NOT NULL,
+        valid_from bigint NOT NULL,
+        valid_to bigint,
+        reference text NOT NULL,
+        PRIMARY KEY (meter_id, valid_from)
+      );
+      CREATE UNIQUE INDEX bindings_current ON bindings (meter_id) WHERE valid_to IS NULL;
+      CREATE INDEX bindings_account ON bindings (account_id);
+
+      CREATE FUNCTION prepay_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        RAISE EXCEPTION 'ledger entries are append-only';
+      END $fn$;
+      CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON entries
+        FOR EACH ROW EXECUTE FUNCTION prepay_entries_append_only();
+
+      CREATE FUNCTION prepay_apply(batch jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+      DECLARE
+        p jsonb;
+        a jsonb;
+        b jsonb;
+        existing jsonb;
+        n integer;
+        outcomes jsonb := '[]'::jsonb;
+      BEGIN
+        FOR p IN SELECT value FROM jsonb_array_elements(batch) LOOP
+          BEGIN
+            INSERT INTO postings (reference, command, account_id, reverses, result, posted_at)
+              VALUES (p->>'reference', p->>'command', p->>'accountId', p->>'reverses', p->'result', (p->>'postedAt')::bigint)
+              ON CONFLICT (reference) DO NOTHING;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            IF n = 0 THEN
+              SELECT result INTO existing FROM postings WHERE reference = p->>'reference';
+              outcomes := outcomes || jsonb_build_array(jsonb_build_object('status', 'duplicate', 'result', existing));
+              CONTINUE;
+            END IF;
+            a := p->'account';
+            IF a IS NOT NULL AND jsonb_typeof(a) = 'object' THEN
+              IF (p->>'expectedVersion')::integer = 0 THEN
+                INSERT INTO accounts (id, tenant, name, currency, utilities, status, balance, debt, emergency_active,
+                  charge_sub_total, state, state_changed_at, seq, last_hash, version, policy, opened_at, closed_at)
+                VALUES (a->>'id', a->>'tenant', a->>'name', a->>'currency', a->'utilities', a->>'status',
+                  (a->>'balance')::bigint, (a->>'debt')::bigint, (a->>'emergencyActive')::boolean,
+                  (a->>'chargeSubTotal')::numeric, a->>'state', (a->>'stateChangedAt')::bigint, (a->>'seq')::integer,
+                  a->>'lastHash', (a->>'version')::integer, a->'policy', (a->>'openedAt')::bigint, (a->>'closedAt')::bigint);
+              ELSE
+                UPDATE accounts SET status = a->>'status', balance = (a->>'balance')::bigint, debt = (a->>'debt')::bigint,
+                  emergency_active = (a->>'emergencyActive')::boolean, charge_sub_total = (a->>'chargeSubTotal')::numeric,
+                  state = a->>'state', state_changed_at = (a->>'stateChangedAt')::bigint, seq = (a->>'seq')::integer,
+                  last_hash = a->>'lastHash', version = (a->>'version')::integer, policy = a->'policy',
+                  closed_at = (a->>'closedAt')::bigint
+                WHERE id = a->>'id' AND version = (p->>'expectedVersion')::integer;
+                GET DIAGNOSTICS n = ROW_COUNT;
+                IF n = 0 THEN
+                  RAISE EXCEPTION 'stale' USING ERRCODE = 'PP001';
+                END IF;
+              END IF;
+            END IF;
+            b := p->'bindings'->'add';
+            IF b IS NOT NULL AND jsonb_typeof(b) = 'object' THEN
+              INSERT INTO bindings (meter_id, account_id, valid_from, valid_to, reference)
+                VALUES (b->>'meterId', b->>'accountId', (b->>'from')::bigint, NULL, b->>'reference');
+            END IF;
+            b := p->'bindings'->'close';
+            IF b IS NOT NULL AND jsonb_typeof(b) = 'object' THEN
+              UPDATE bindings SET valid_to = (b->>'at')::bigint
+                WHERE meter_id = b->>'meterId' AND valid_to IS NULL AND valid_from <= (b->>'at')::bigint;
+              GET DIAGNOSTICS n = ROW_COUNT;
+              IF n = 0 THEN
+                RAISE EXCEPTION 'meter "%" has no current binding to end', b->>'meterId' USING ERRCODE = 'PP002';
+              END IF;
+            END IF;
+            INSERT INTO entries (account_id, seq, kind, reference, part, amount, debt_delta, balance_after, debt_after,
+                currency, posted_at, effective_at, meta, prev_hash, hash)
+              SELECT e.account_id, e.seq, e.kind, e.reference, e.part, e.amount, e.debt_delta, e.balance_after,
+                e.debt_after, e.currency, e.posted_at, e.effective_at, e.meta, e.prev_hash, e.hash
+              FROM jsonb_to_recordset(p->'entries') AS e(account_id text, seq integer, kind text, reference text,
+                part integer, amount bigint, debt_delta bigint, balance_after bigint, debt_after bigint, currency text,
+                posted_at bigint, effective_at bigint, meta jsonb, prev_hash text, hash text);
+            outcomes := outcomes || jsonb_build_array(jsonb_build_object('status', 'applied'));
+          EXCEPTION
+            WHEN SQLSTATE 'PP001' THEN
+              outcomes := outcomes || jsonb_build_array(jsonb_build_object('status', 'stale'));
+            WHEN SQLSTATE 'PP002' OR unique_violation THEN
+              outcomes := outcomes || jsonb_build_array(jsonb_build_object('status', 'rejected', 'reason', SQLERRM));
+          END;
+        END LOOP;
+        RETURN outcomes;
+      END $fn$;
+    `,
+  },
+];

@@ -1,0 +1,81 @@
+/**
+ * Wraps a store so that it connects and migrates on first use and again after a failure: while the
+ * database cannot be reached every call fails with a transient error, which the ledger answers by
+ * keeping postings queued and retrying with backoff, rather than by losing them.
+ */
+import { LedgerStore, SummaryRow } from '../core/ledger/store';
+import {
+  AccountRecord,
+  ApplyOutcome,
+  BindingRecord,
+  EntryRecord,
+  PostingResult,
+  PreparedPosting,
+} from '../core/ledger/types';
+
+export class ResilientStore implements LedgerStore {
+  private ready: Promise<void> | undefined;
+  lastError: Error | undefined;
+
+  constructor(readonly inner: LedgerStore) {}
+
+  get kind(): 'sqlite' | 'postgres' {
+    return this.inner.kind;
+  }
+
+  init(): Promise<void> {
+    if (!this.ready) {
+      this.ready = this.inner.init().then(
+        () => {
+          this.lastError = undefined;
+        },
+        (error: Error) => {
+          this.ready = undefined;
+          this.lastError = error;
+          throw error;
+        },
+      );
+    }
+    return this.ready;
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    await this.init();
+    return fn();
+  }
+
+  getPosting(reference: string): Promise<PostingResult | undefined> {
+    return this.call(() => this.inner.getPosting(reference));
+  }
+  getAccount(id: string): Promise<AccountRecord | undefined> {
+    return this.call(() => this.inner.getAccount(id));
+  }
+  listAccounts(): Promise<AccountRecord[]> {
+    return this.call(() => this.inner.listAccounts());
+  }
+  entriesOf(accountId: string, range?: { from?: number; to?: number }): Promise<EntryRecord[]> {
+    return this.call(() => this.inner.entriesOf(accountId, range));
+  }
+  entriesByReference(reference: string): Promise<EntryRecord[]> {
+    return this.call(() => this.inner.entriesByReference(reference));
+  }
+  isReversed(reference: string): Promise<boolean> {
+    return this.call(() => this.inner.isReversed(reference));
+  }
+  bindingAt(meterId: string, at: number): Promise<BindingRecord | undefined> {
+    return this.call(() => this.inner.bindingAt(meterId, at));
+  }
+  bindingsOf(accountId: string): Promise<BindingRecord[]> {
+    return this.call(() => this.inner.bindingsOf(accountId));
+  }
+  apply(postings: PreparedPosting[]): Promise<ApplyOutcome[]> {
+    return this.call(() => this.inner.apply(postings));
+  }
+  periodSummary(from: number, to: number): Promise<SummaryRow[]> {
+    return this.call(() => this.inner.periodSummary(from, to));
+  }
+}

@@ -1,0 +1,309 @@
+/**
+ * The embedded ledger store: one SQLite file (WAL, synchronous FULL by default) through
+ * better-sqlite3. Every `apply` call is one IMMEDIATE transaction, so a group of postings costs
+ * one fsync; each posting is checked (reference never posted, account still at the version it was
+ * prepared from) before anything of it is written.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { LedgerStore, SummaryRow } from '../core/ledger/store';
+import {
+  AccountRecord,
+  ApplyOutcome,
+  BindingRecord,
+  EntryRecord,
+  PostingResult,
+  PreparedPosting,
+} from '../core/ledger/types';
+import { accountFromRow, bindingFromRow, entryFromRow, metaJson, policyToJson } from './records';
+import { SQLITE_MIGRATIONS } from './sqlite-schema';
+
+export interface SqliteOptions {
+  path: string;
+  synchronous?: 'FULL' | 'NORMAL';
+  busyTimeoutMs?: number;
+}
+
+type Row = Record<string, unknown>;
+
+class Rejected extends Error {}
+
+export class SqliteLedgerStore implements LedgerStore {
+  readonly kind = 'sqlite' as const;
+  private db: Database.Database | undefined;
+
+  constructor(private readonly options: SqliteOptions) {}
+
+  async init(): Promise<void> {
+    if (this.options.path !== ':memory:') mkdirSync(dirname(this.options.path), { recursive: true });
+    const db = new Database(this.options.path, { timeout: this.options.busyTimeoutMs ?? 5000 });
+    db.defaultSafeIntegers(true);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${this.options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)',
+    );
+    const current = Number(
+      (db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as Row).v,
+    );
+    const latest = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]?.version ?? 0;
+    if (current > latest) {
+      db.close();
+      throw new Error(
+        `ledger database schema version ${current} is newer than this package supports (${latest})`,
+      );
+    }
+    for (const migration of SQLITE_MIGRATIONS.filter((m) => m.version > current)) {
+      db.transaction(() => {
+        db.exec(migration.sql);
+        db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(
+          migration.version,
+          Date.now(),
+        );
+      }).immediate();
+    }
+    this.db = db;
+  }
+
+  async close(): Promise<void> {
+    this.db?.close();
+    this.db = undefined;
+  }
+
+  /** The schema version in force (for tests and diagnostics). */
+  schemaVersion(): number {
+    return Number(
+      (this.database().prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as Row).v,
+    );
+  }
+
+  /** The open database, for tests that need to reach under the ledger. */
+  database(): Database.Database {
+    if (!this.db) {
+      const error = new Error('ledger database is not open') as Error & { code: string };
+      error.code = 'SQLITE_CANTOPEN';
+      throw error;
+    }
+    return this.db;
+  }
+
+  async getPosting(reference: string): Promise<PostingResult | undefined> {
+    const row = this.database().prepare('SELECT result FROM postings WHERE reference = ?').get(reference) as
+      Row | undefined;
+    return row ? (JSON.parse(String(row.result)) as PostingResult) : undefined;
+  }
+
+  async getAccount(id: string): Promise<AccountRecord | undefined> {
+    const row = this.database().prepare('SELECT * FROM accounts WHERE id = ?').get(id) as Row | undefined;
+    return row ? accountFromRow(row) : undefined;
+  }
+
+  async listAccounts(): Promise<AccountRecord[]> {
+    return (this.database().prepare('SELECT * FROM accounts ORDER BY id').all() as Row[]).map(accountFromRow);
+  }
+
+  async entriesOf(accountId: string, range: { from?: number; to?: number } = {}): Promise<EntryRecord[]> {
+    const rows = this.database()
+      .prepare('SELECT * FROM entries WHERE account_id = ? AND posted_at >= ? AND posted_at < ? ORDER BY seq')
+      .all(accountId, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER) as Row[];
+    return rows.map(entryFromRow);
+  }
+
+  async entriesByReference(reference: string): Promise<EntryRecord[]> {
+    return (
+      this.database()
+        .prepare('SELECT * FROM entries WHERE reference = ? ORDER BY part')
+        .all(reference) as Row[]
+    ).map(entryFromRow);
+  }
+
+  async isReversed(reference: string): Promise<boolean> {
+    return this.database().prepare('SELECT 1 FROM postings WHERE reverses = ?').get(reference) !== undefined;
+  }
+
+  async bindingAt(meterId: string, at: number): Promise<BindingRecord | undefined> {
+    const row = this.database()
+      .prepare(
+        'SELECT * FROM bindings WHERE meter_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) ORDER BY valid_from DESC LIMIT 1',
+      )
+      .get(meterId, at, at) as Row | undefined;
+    return row ? bindingFromRow(row) : undefined;
+  }
+
+  async bindingsOf(accountId: string): Promise<BindingRecord[]> {
+    return (
+      this.database()
+        .prepare('SELECT * FROM bindings WHERE account_id = ? ORDER BY valid_from')
+        .all(accountId) as Row[]
+    ).map(bindingFromRow);
+  }
+
+  async apply(postings: PreparedPosting[]): Promise<ApplyOutcome[]> {
+    const db = this.database();
+    const outcomes: ApplyOutcome[] = [];
+    const applyOne = db.transaction((posting: PreparedPosting): ApplyOutcome => {
+      const earlier = db.prepare('SELECT result FROM postings WHERE reference = ?').get(posting.reference) as
+        Row | undefined;
+      if (earlier)
+        return { status: 'duplicate', result: JSON.parse(String(earlier.result)) as PostingResult };
+      if (posting.reverses && db.prepare('SELECT 1 FROM postings WHERE reverses = ?').get(posting.reverses)) {
+        throw new Rejected(`posting "${posting.reverses}" was already reversed`);
+      }
+      const account = posting.account;
+      if (account) {
+        if (posting.expectedVersion === 0) {
+          if (db.prepare('SELECT 1 FROM accounts WHERE id = ?').get(account.id))
+            throw new Rejected(`account "${account.id}" already exists`);
+          db.prepare(
+            `INSERT INTO accounts (id, tenant, name, currency, utilities, status, balance, debt, emergency_active,
+              charge_sub_total, state, state_changed_at, seq, last_hash, version, policy, opened_at, closed_at)
+             VALUES (@id, @tenant, @name, @currency, @utilities, @status, @balance, @debt, @emergency,
+              @chargeSubTotal, @state, @stateChangedAt, @seq, @lastHash, @version, @policy, @openedAt, @closedAt)`,
+          ).run(accountParams(account));
+        } else {
+          const changed = db
+            .prepare(
+              `UPDATE accounts SET status = @status, balance = @balance, debt = @debt, emergency_active = @emergency,
+                charge_sub_total = @chargeSubTotal, state = @state, state_changed_at = @stateChangedAt, seq = @seq,
+                last_hash = @lastHash, version = @version, policy = @policy, closed_at = @closedAt
+               WHERE id = @id AND version = @expected`,
+            )
+            .run({ ...accountParams(account), expected: posting.expectedVersion });
+          if (changed.changes === 0) return { status: 'stale' };
+        }
+      }
+      const add = posting.bindings?.add;
+      if (add) {
+        if (db.prepare('SELECT 1 FROM bindings WHERE meter_id = ? AND valid_to IS NULL').get(add.meterId)) {
+          throw new Rejected(`meter "${add.meterId}" is already bound`);
+        }
+        db.prepare(
+          'INSERT INTO bindings (meter_id, account_id, valid_from, valid_to, reference) VALUES (?, ?, ?, NULL, ?)',
+        ).run(add.meterId, add.accountId, add.from, add.reference);
+      }
+      const close = posting.bindings?.close;
+      if (close) {
+        const closed = db
+          .prepare(
+            'UPDATE bindings SET valid_to = ? WHERE meter_id = ? AND valid_to IS NULL AND valid_from <= ?',
+          )
+          .run(close.at, close.meterId, close.at);
+        if (closed.changes === 0)
+          throw new Rejected(`meter "${close.meterId}" has no current binding to end`);
+      }
+      const insertEntry = db.prepare(
+        `INSERT INTO entries (account_id, seq, kind, reference, part, amount, debt_delta, balance_after, debt_after,
+          currency, posted_at, effective_at, meta, prev_hash, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const e of posting.entries) {
+        insertEntry.run(
+          e.accountId,
+          e.seq,
+          e.kind,
+          e.reference,
+          e.part,
+          e.amount,
+          e.debtDelta,
+          e.balanceAfter,
+          e.debtAfter,
+          e.currency,
+          e.postedAt,
+          e.effectiveAt,
+          metaJson(e.meta),
+          e.prevHash,
+          e.hash,
+        );
+      }
+      db.prepare(
+        'INSERT INTO postings (reference, command, account_id, reverses, result, posted_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(
+        posting.reference,
+        posting.command,
+        posting.accountId,
+        posting.reverses ?? null,
+        JSON.stringify(posting.result),
+        posting.postedAt,
+      );
+      return { status: 'applied' };
+    });
+    // One outer transaction (one commit, one fsync) with a savepoint per posting.
+    db.transaction(() => {
+      for (const posting of postings) {
+        try {
+          outcomes.push(applyOne(posting));
+        } catch (error) {
+          if (error instanceof Rejected) outcomes.push({ status: 'rejected', reason: error.message });
+          else throw error;
+        }
+      }
+    }).immediate();
+    return outcomes;
+  }
+
+  async periodSummary(from: number, to: number): Promise<SummaryRow[]> {
+    const db = this.database();
+    const accounts = await this.listAccounts();
+    const sums = db.prepare(
+      `SELECT kind, SUM(amount) AS amount FROM entries WHERE account_id = ? AND posted_at >= ? AND posted_at < ? GROUP BY kind`,
+    );
+    const before = db.prepare(
+      `SELECT balance_after, debt_after FROM entries WHERE account_id = ? AND posted_at < ? ORDER BY seq DESC LIMIT 1`,
+    );
+    return accounts.map((account) => {
+      const totals = new Map<string, bigint>();
+      for (const row of sums.all(account.id, from, to) as Row[])
+        totals.set(String(row.kind), BigInt(row.amount as bigint));
+      const open = before.get(account.id, from) as Row | undefined;
+      const close = before.get(account.id, to) as Row | undefined;
+      return summaryRow(account, totals, open, close);
+    });
+  }
+}
+
+export function summaryRow(
+  account: AccountRecord,
+  totals: Map<string, bigint>,
+  open: Row | undefined,
+  close: Row | undefined,
+): SummaryRow {
+  const get = (...kinds: string[]): bigint => kinds.reduce((sum, k) => sum + (totals.get(k) ?? 0n), 0n);
+  return {
+    accountId: account.id,
+    tenant: account.tenant,
+    name: account.name,
+    currency: account.currency,
+    opening: open ? BigInt(open.balance_after as bigint) : 0n,
+    topups: get('topup'),
+    charges: get('charge', 'standing', 'monthly'),
+    refunds: get('refund'),
+    adjustments: get('adjustment', 'reversal'),
+    debtRecovered: -get('debt-recovery'),
+    closing: close ? BigInt(close.balance_after as bigint) : 0n,
+    debt: close ? BigInt(close.debt_after as bigint) : 0n,
+  };
+}
+
+function accountParams(account: AccountRecord): Record<string, unknown> {
+  return {
+    id: account.id,
+    tenant: account.tenant,
+    name: account.name,
+    currency: account.currency,
+    utilities: JSON.stringify(account.utilities),
+    status: account.status,
+    balance: account.balance,
+    debt: account.debt,
+    emergency: account.emergencyActive ? 1 : 0,
+    chargeSubTotal: account.chargeSubTotal,
+    state: account.state,
+    stateChangedAt: account.stateChangedAt,
+    seq: account.seq,
+    lastHash: account.lastHash,
+    version: account.version,
+    policy: policyToJson(account.policy),
+    openedAt: account.openedAt,
+    closedAt: account.closedAt ?? null,
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * Versioned schema of the SQLite ledger. Each migration runs once, in order, inside a transaction,
+ * and is recorded in schema_migrations; a database from a newer version of the package is refused.
+ */
+export const SQLITE_MIGRATIONS: Array<{ version: number; sql: string }> = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        name TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        utilities TEXT NOT NULL,
+        status TEXT NOT NULL,
+        balance INTEGER NOT NULL,
+        debt INTEGER NOT NULL,
+        emergency_active INTEGER NOT NULL,
+        charge_sub_total INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        state_changed_at INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        last_hash TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        policy TEXT NOT NULL,
+        opened_at INTEGER NOT NULL,
+        closed_at INTEGER
+      );
+      CREATE TABLE postings (
+        reference TEXT PRIMARY KEY,
+        command TEXT NOT NULL,
+        account_id TEXT,
+        reverses TEXT UNIQUE,
+        result TEXT NOT NULL,
+        posted_at INTEGER NOT NULL
+      );
+      CREATE TABLE entries (
+        account_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        amount INTEGER NOT NULL,
+        debt_delta INTEGER NOT NULL,
+        balance_after INTEGER NOT NULL,
+        debt_after INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        posted_at INTEGER NOT NULL,
+        effective_at INTEGER NOT NULL,
+        meta TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (account_id, seq)
+      );
+      CREATE INDEX entries_reference ON entries (reference);
+      CREATE INDEX entries_posted_at ON entries (posted_at);
+      CREATE TABLE bindings (
+        meter_id TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        valid_from INTEGER NOT NULL,
+        valid_to INTEGER,
+        reference TEXT NOT NULL,
+        PRIMARY KEY (meter_id, valid_from)
+      );
+      CREATE UNIQUE INDEX bindings_current ON bindings (meter_id) WHERE valid_to IS NULL;
+      CREATE INDEX bindings_account ON bindings (account_id);
+      -- Entries are append-only: corrections are compensating entries, never edits.
+      CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
+      CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
+    `,
+  },
+];

@@ -1,0 +1,221 @@
+/**
+ * The ledger node inside a real Node-RED runtime with a SQLite store on disk: commands and charges
+ * in, results only after commit, account states on the second output, errors to Catch nodes, and
+ * the accounting export endpoints.
+ */
+import assert from 'node:assert/strict';
+import {
+  catchNode,
+  collect,
+  helper,
+  loadBuiltNode,
+  sleep,
+  startServer,
+  stopServer,
+  tempUserDir,
+} from '../support/node-red-helper';
+
+const storeNode = loadBuiltNode('store/prepay-store.js');
+const ledgerNode = loadBuiltNode('ledger/prepay-ledger.js');
+const tariffNode = loadBuiltNode('tariff/prepay-tariff.js');
+
+function flow(extra: Record<string, unknown> = {}): Array<Record<string, unknown>> {
+  return [
+    { id: 's1', type: 'prepay-store', backend: 'sqlite', file: 'ledger.db', synchronous: 'FULL' },
+    {
+      id: 'l1',
+      type: 'prepay-ledger',
+      store: 's1',
+      lowThreshold: '1000',
+      lowHysteresis: '500',
+      emergencyCredit: '500',
+      emergencyMode: 'auto',
+      reconnectAbove: '100',
+      debtRecoveryShare: '25',
+      debtRecoveryCap: '0',
+      debtRecoveryPerDay: '0',
+      maxBalance: '100000',
+      maxTopup: '50000',
+      standingWhileOff: 'accrue-debt',
+      rounding: 'half-even',
+      stateOutput: 'change',
+      snapshotMinutes: 0,
+      maxQueue: 1000,
+      timezone: 'Europe/London',
+      wires: [['results'], ['states']],
+      ...extra,
+    },
+    { id: 'results', type: 'helper' },
+    { id: 'states', type: 'helper' },
+    { id: 'c1', type: 'catch', scope: ['l1'], uncaught: false, wires: [['caught']] },
+    { id: 'caught', type: 'helper' },
+  ];
+}
+
+async function send(payload: Record<string, unknown>, topic?: string): Promise<void> {
+  helper.getNode('l1').receive({ payload, topic });
+  await sleep(40);
+}
+
+describe('prepay-ledger node (SQLite store)', function () {
+  let userDir: string;
+
+  beforeEach(async function () {
+    userDir = tempUserDir();
+    helper.settings({ userDir });
+    await startServer();
+  });
+
+  afterEach(async function () {
+    await helper.unload();
+    await stopServer();
+    helper.settings({});
+  });
+
+  it('opens, tops up, charges by meter binding and reports states on change', async function () {
+    await helper.load([storeNode, ledgerNode, catchNode], flow());
+    const results = collect(helper.getNode('results'));
+    const states = collect(helper.getNode('states'));
+    const caught = collect(helper.getNode('caught'));
+    await send({
+      command: 'open',
+      accountId: 'T0412',
+      currency: 'GBP',
+      tenant: 'Noodle Bar',
+      reference: 'open-T0412',
+    });
+    await send({ command: 'bind', accountId: 'T0412', meterId: 'E-0412', from: 0, reference: 'bind-E-0412' });
+    await send({ command: 'topup', accountId: 'T0412', amount: 2000, reference: 'pay-001' });
+    await send({ command: 'topup', accountId: 'T0412', amount: 2000, reference: 'pay-001' }); // gateway retry
+    // A charge of 61.25p from the tariff node, and the same reading replayed.
+    const charge = {
+      meterId: 'E-0412',
+      readingId: 'E-0412:1',
+      amount: 612_500,
+      currency: 'GBP',
+      breakdown: [],
+      to: 1000,
+      kind: 'consumption',
+    };
+    await send(charge, 'charge');
+    await send(charge, 'charge');
+    assert.deepEqual(caught, []);
+    assert.equal(results.length, 6);
+    assert.equal(results[3].duplicate, true);
+    assert.deepEqual(results[3].payload, results[2].payload);
+    assert.equal(results[5].duplicate, true);
+    const last = results[4].payload as { balance: number; state: string };
+    assert.equal(last.balance, 2000 - 61); // 61.25p rounds half-even to 61p; the 0.25p is carried
+    assert.deepEqual(
+      states.map((m) => (m.payload as { state: string }).state),
+      ['exhausted', 'ok'],
+    );
+    await send({ command: 'verify' });
+    const verify = results[results.length - 1].payload as { ok: boolean };
+    assert.equal(verify.ok, true);
+  });
+
+  it('feeds charges straight from the tariff node', async function () {
+    const tariffs = { uk: { currency: 'GBP', priceUnit: 'minor', energy: { type: 'flat', rate: '24.50' } } };
+    await helper.load(
+      [storeNode, ledgerNode, tariffNode, catchNode],
+      [
+        ...flow(),
+        {
+          id: 't1',
+          type: 'prepay-tariff',
+          tariffs: JSON.stringify(tariffs),
+          select: '',
+          selectType: 'str',
+          calendar: false,
+          persist: false,
+          wires: [['l1']],
+        },
+      ],
+    );
+    const results = collect(helper.getNode('results'));
+    await send({ command: 'open', accountId: 'T1', currency: 'GBP', reference: 'open-T1' });
+    await send({ command: 'topup', accountId: 'T1', amount: 10_000, reference: 'pay-1' });
+    for (let i = 0; i < 4; i++) {
+      helper.getNode('t1').receive({
+        payload: {
+          meterId: 'E1',
+          accountId: 'T1',
+          utility: 'electricity',
+          delta: 0.01,
+          unit: 'kWh',
+          from: i * 900_000,
+          to: (i + 1) * 900_000,
+          readingId: `E1:${i}`,
+          quality: 'good',
+        },
+      });
+    }
+    await sleep(150);
+    // 4 x 10 Wh at 24.50 p/kWh = 0.98p: posted through the running total as 1p in all, never 0p or 4p.
+    const balances = results.map((m) => (m.payload as { balance: number }).balance);
+    assert.equal(balances[balances.length - 1], 10_000 - 1);
+  });
+
+  it('refuses bad commands with an error naming the field and posts nothing', async function () {
+    await helper.load([storeNode, ledgerNode, catchNode], flow());
+    const caught = collect(helper.getNode('caught'));
+    const results = collect(helper.getNode('results'));
+    await send({ command: 'open', accountId: 'T1', currency: 'GBP', reference: 'open-T1' });
+    await send({ command: 'topup', accountId: 'NOPE', amount: 100, reference: 'a' });
+    await send({ command: 'topup', accountId: 'T1', amount: 0, reference: 'b' });
+    await send({ command: 'topup', accountId: 'T1', amount: -5, reference: 'c' });
+    await send({ command: 'topup', accountId: 'T1', amount: 100, currency: 'EUR', reference: 'd' });
+    await send({ command: 'topup', accountId: 'T1', amount: 100 });
+    await send({ command: 'topup', accountId: 'T1', amount: 12.5, reference: 'e' });
+    await send({ command: 'topup', accountId: 'T1', amount: 60_000, reference: 'f' });
+    await send({ command: 'fly', accountId: 'T1' });
+    helper.getNode('l1').receive({ payload: 'garbage' });
+    await sleep(60);
+    const messages = caught.map((m) => (m.error as { message: string }).message);
+    assert.equal(messages.length, 9, messages.join('\n'));
+    [
+      /accountId: account "NOPE" does not exist/,
+      /amount: must be greater than zero/,
+      /amount: must be greater than zero/,
+      /currency: is EUR/,
+      /reference: is required/,
+      /amount: must be a whole number of minor units/,
+      /amount: exceeds the largest top-up/,
+      /command: "fly" is not a ledger command/,
+      /payload: must be a command/,
+    ].forEach((pattern, i) => assert.match(messages[i], pattern));
+    await send({ command: 'balance', accountId: 'T1' });
+    assert.equal((results[results.length - 1].payload as { balance: number }).balance, 0);
+  });
+
+  it('serves statements and period summaries as CSV on the admin API', async function () {
+    await helper.load([storeNode, ledgerNode, catchNode], flow());
+    await send({
+      command: 'open',
+      accountId: 'T1',
+      currency: 'GBP',
+      name: 'Shop, "Corner"',
+      reference: 'open-T1',
+    });
+    await send({ command: 'topup', accountId: 'T1', amount: 1234, reference: 'pay-1' });
+    const statement = await helper
+      .request()
+      .get('/prepay-ledger/l1/statement?account=T1&format=csv')
+      .expect(200);
+    const lines = statement.text.trim().split('\r\n');
+    assert.match(lines[0], /^account,seq,posted_at/);
+    assert.ok(
+      lines.some((l) => /,topup,pay-1,12\.34,0\.00,12\.34,/.test(l)),
+      statement.text,
+    );
+    const summary = await helper
+      .request()
+      .get('/prepay-ledger/l1/summary?from=2000-01-01&to=2100-01-01&format=csv')
+      .expect(200);
+    assert.match(summary.text, /T1,,"Shop, ""Corner""",GBP,/);
+    assert.match(summary.text, /,0\.00,12\.34,0\.00,0\.00,0\.00,0\.00,12\.34,0\.00\r\n$/);
+    await helper.request().get('/prepay-ledger/l1/statement?account=NOPE').expect(404);
+    await helper.request().get('/prepay-ledger/nonode/summary?from=1&to=2').expect(404);
+  });
+});
