@@ -2,7 +2,7 @@
  * Typed access to node-red-node-test-helper (it ships no types) and the core nodes tests use.
  * Runs our built nodes from dist/ inside a real Node-RED runtime.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -47,8 +47,16 @@ export function loadBuiltNode(relative: string): NodeModule {
   return require(join(__dirname, '..', '..', '..', 'dist', 'nodes', relative)) as NodeModule;
 }
 
+const tempDirs: string[] = [];
+process.on('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh Node-RED user directory, removed when the test process exits. */
 export function tempUserDir(): string {
-  return mkdtempSync(join(tmpdir(), 'prepay-test-'));
+  const dir = mkdtempSync(join(tmpdir(), 'prepay-test-'));
+  tempDirs.push(dir);
+  return dir;
 }
 
 export function startServer(): Promise<void> {

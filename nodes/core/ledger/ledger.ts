@@ -43,6 +43,8 @@ interface Pending {
   resolve: (response: LedgerResponse) => void;
   reject: (error: Error) => void;
   attempts: number;
+  /** Answered already (a batch retried after an outage must not process it again). */
+  settled?: boolean;
 }
 
 const MAX_STALE_RETRIES = 50;
@@ -61,6 +63,22 @@ export function accountState(account: AccountRecord): AccountState {
   } as AccountState;
 }
 
+/** Marks a pending posting as answered when it resolves or rejects. */
+function settleOnce(pending: Pending): Pending {
+  if (pending.settled !== undefined) return pending;
+  const { resolve, reject } = pending;
+  pending.settled = false;
+  pending.resolve = (response) => {
+    pending.settled = true;
+    resolve(response);
+  };
+  pending.reject = (error) => {
+    pending.settled = true;
+    reject(error);
+  };
+  return pending;
+}
+
 export function summaryJson(row: SummaryRow): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' ? toSafeNumber(v, k) : v]),
@@ -74,7 +92,10 @@ export class Ledger {
   private readonly bindings = new Map<string, { at: number; list: BindingRecord[] }>();
   private queue: Pending[] = [];
   private timer: TimerHandle | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private flushing = false;
+  /** Postings taken from the queue by the flush in progress (still waiting for the store). */
+  private inFlight = 0;
   private down = false;
   private backoffMs = 0;
   private closed = false;
@@ -190,6 +211,7 @@ export class Ledger {
   close(): void {
     this.closed = true;
     if (this.timer) this.options.clock.clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
     for (const pending of this.queue)
       pending.reject(new Error('ledger stopped before this posting was stored'));
     this.queue = [];
@@ -198,7 +220,7 @@ export class Ledger {
   private enqueue(request: Extract<LedgerRequest, { reference: string }>): Promise<LedgerResponse> {
     const max = this.options.maxQueue ?? 10_000;
     if (this.closed) return Promise.reject(new Error('ledger is stopped'));
-    if (this.queue.length >= max) {
+    if (this.queue.length + this.inFlight >= max) {
       return Promise.reject(
         new LedgerError(
           'store',
@@ -214,17 +236,29 @@ export class Ledger {
   }
 
   private schedule(ms: number): void {
-    if (this.timer || this.flushing || this.closed) return;
-    this.timer = this.options.clock.setTimeout(() => {
+    if (this.timer || this.immediate || this.flushing || this.closed) return;
+    const run = (): void => {
       this.timer = undefined;
+      this.immediate = undefined;
       void this.flush();
-    }, ms);
+    };
+    // Postings already waiting go on the next turn of the event loop: a 0 ms timer would cost a
+    // millisecond per transaction.
+    if (ms <= 0) this.immediate = setImmediate(run);
+    else this.timer = this.options.clock.setTimeout(run, ms);
   }
 
   private async flush(): Promise<void> {
     if (this.flushing || this.queue.length === 0) return;
     this.flushing = true;
-    const batch = this.queue.splice(0, this.options.maxGroup ?? 100);
+    // A batch ends with a bind or unbind: postings after it resolve meters by the new binding, which
+    // is read from the store, so it must be committed first (messages keep their order).
+    const size = Math.min(this.options.maxGroup ?? 100, this.queue.length);
+    const binding = this.queue
+      .slice(0, size)
+      .findIndex((p) => p.request.command === 'bind' || p.request.command === 'unbind');
+    const batch = this.queue.splice(0, binding >= 0 ? binding + 1 : size).map(settleOnce);
+    this.inFlight = batch.length;
     try {
       await this.process(batch);
       if (this.down) {
@@ -236,8 +270,8 @@ export class Ledger {
       if (!isTransientStoreError(error)) {
         for (const pending of batch) pending.reject(error as Error);
       } else {
-        // Keep the batch, in order, at the head of the queue and try again later.
-        this.queue.unshift(...batch);
+        // Keep the unanswered part of the batch, in order, at the head of the queue and try again later.
+        this.queue.unshift(...batch.filter((pending) => !pending.settled));
         this.down = true;
         this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 100), 5_000);
         this.accounts.clear();
@@ -245,6 +279,7 @@ export class Ledger {
       }
     } finally {
       this.flushing = false;
+      this.inFlight = 0;
     }
     if (this.queue.length > 0) this.schedule(this.down ? this.backoffMs : 0);
   }

@@ -1,0 +1,142 @@
+/**
+ * A real Node-RED as a child process, for tests that need the whole runtime: the packaging test
+ * (installed tarball, Node-RED 4 and 5), crash tests (SIGKILL at random moments) and end-to-end
+ * runs. Binds 127.0.0.1 on a free port; every process started is stopped when the test process exits.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+export interface NodeRedProcessOptions {
+  userDir: string;
+  /** Node.js binary (default: the one running the tests). */
+  nodeBin?: string;
+  /** Node-RED's red.js (default: the devDependency). */
+  redJs?: string;
+  /** Flows to deploy (written to flows.json); omit to keep what the user directory has. */
+  flows?: unknown[];
+  /** Extra settings, serialised into settings.js (JSON values only). */
+  settings?: Record<string, unknown>;
+  env?: Record<string, string>;
+  /** How long to wait for "Started flows" (ms). */
+  startTimeoutMs?: number;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export class NodeRedProcess {
+  private output = '';
+  private exited: Promise<number | null>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+  ) {
+    running.add(child);
+    child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.exited = new Promise((resolve) =>
+      child.on('exit', (code) => {
+        running.delete(child);
+        resolve(code);
+      }),
+    );
+  }
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Everything the process printed so far. */
+  log(): string {
+    return this.output;
+  }
+
+  static async start(options: NodeRedProcessOptions): Promise<NodeRedProcess> {
+    const port = await freePort();
+    const settings = {
+      uiHost: '127.0.0.1',
+      uiPort: port,
+      userDir: options.userDir,
+      flowFile: 'flows.json',
+      credentialSecret: 'prepay-test-secret',
+      logging: { console: { level: 'info', metrics: false, audit: false } },
+      ...options.settings,
+    };
+    writeFileSync(
+      join(options.userDir, 'settings.js'),
+      `module.exports = ${JSON.stringify(settings, null, 2)};\n`,
+    );
+    if (options.flows) writeFileSync(join(options.userDir, 'flows.json'), JSON.stringify(options.flows));
+    const redJs = options.redJs ?? require.resolve('node-red/red.js');
+    const child = spawn(
+      options.nodeBin ?? process.execPath,
+      [redJs, '--userDir', options.userDir, '--settings', join(options.userDir, 'settings.js')],
+      {
+        env: { ...process.env, ...options.env, NODE_RED_ENABLE_PROJECTS: 'false' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const red = new NodeRedProcess(child, port);
+    await red.waitFor(/Started flows/, options.startTimeoutMs ?? 60_000);
+    return red;
+  }
+
+  /** Resolves when the log matches `pattern`; rejects with the log when the process exits or time runs out. */
+  async waitFor(pattern: RegExp, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let done = false;
+    void this.exited.then(() => (done = true));
+    while (!pattern.test(this.output)) {
+      if (done) throw new Error(`Node-RED exited before ${pattern}:\n${this.output.slice(-4000)}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `Node-RED did not log ${pattern} within ${timeoutMs} ms:\n${this.output.slice(-4000)}`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  async request(path: string, init: RequestInit = {}): Promise<Response> {
+    return fetch(`${this.baseUrl}${path}`, init);
+  }
+
+  async json(path: string): Promise<unknown> {
+    const response = await this.request(path, { headers: { Accept: 'application/json' } });
+    if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+    return response.json();
+  }
+
+  /** Stops cleanly (SIGTERM), or kills after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** Kills at once (SIGKILL by default: no chance to flush anything) and waits for the exit. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill(signal);
+    await this.exited;
+  }
+}
