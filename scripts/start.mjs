@@ -1,0 +1,56 @@
+// `npm start`: runs a real Node-RED 4.1 (the dev dependency) with this package installed from the
+// working tree and the reference flow from flows/ deployed. The user directory is .userdir/ (not in
+// git); the editor listens on 127.0.0.1 only. PORT overrides the port (default 1880).
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
+const require = createRequire(import.meta.url);
+const userDir = join(root, '.userdir');
+const port = Number(process.env.PORT || 1880);
+
+mkdirSync(join(userDir, 'node_modules'), { recursive: true });
+// Node-RED finds add-on packages in the user directory's node_modules: link the working tree there.
+const link = join(userDir, 'node_modules', 'node-red-contrib-prepay');
+if (!existsSync(link) && !isLink(link)) symlinkSync(root, link, 'dir');
+if (!existsSync(join(userDir, 'package.json'))) {
+  writeFileSync(
+    join(userDir, 'package.json'),
+    JSON.stringify({ name: 'prepay-reference-site', private: true }, null, 2),
+  );
+}
+writeFileSync(
+  join(userDir, 'settings.js'),
+  `// Written by scripts/start.mjs on every start.
+module.exports = {
+  uiHost: '127.0.0.1',
+  uiPort: ${port},
+  flowFile: 'flows.json',
+  credentialSecret: process.env.NODE_RED_CREDENTIAL_SECRET || 'prepay-reference-site',
+  contextStorage: { default: { module: 'memory' } },
+  logging: { console: { level: 'info', metrics: false, audit: false } },
+};
+`,
+);
+copyFileSync(join(root, 'flows', 'reference.json'), join(userDir, 'flows.json'));
+console.log('start: deploying flows/reference.json; editor at http://127.0.0.1:' + port + '/');
+
+const red = spawn(
+  process.execPath,
+  [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', join(userDir, 'settings.js')],
+  {
+    stdio: 'inherit',
+  },
+);
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => red.kill(signal));
+red.on('exit', (code, signal) => process.exit(code ?? (signal ? 0 : 1)));
+
+function isLink(path) {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
