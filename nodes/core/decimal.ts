@@ -23,7 +23,13 @@ export function parseDecimal(input: string | number): ParsedDecimal {
   let text: string;
   if (typeof input === 'number') {
     if (!Number.isFinite(input)) throw new RangeError(`${input} is not a finite number`);
+    if (Number.isSafeInteger(input)) return { units: BigInt(input), scale: 0 };
     text = String(input);
+    // The common case on the hot path: a plain decimal such as "2.75" (no exponent).
+    const dot = text.indexOf('.');
+    if (dot > 0 && text.length < 17 && !text.includes('e')) {
+      return { units: BigInt(text.slice(0, dot) + text.slice(dot + 1)), scale: text.length - dot - 1 };
+    }
   } else if (typeof input === 'string') {
     text = input.trim().replace(/_/g, '');
   } else {
@@ -67,6 +73,7 @@ export function toScaledRounded(input: string | number, targetScale: number, mod
 
 /** numerator / denominator rounded to an integer by `mode`. The denominator must not be zero. */
 export function divRound(numerator: bigint, denominator: bigint, mode: RoundingMode): bigint {
+  if (denominator === 1n) return numerator;
   if (denominator === 0n) throw new RangeError('division by zero');
   if (denominator < 0n) {
     numerator = -numerator;
@@ -93,8 +100,11 @@ export function formatScaled(value: bigint, scale: number): string {
 }
 
 /** A bigint that must fit a JSON number exactly; throws rather than lose a digit. */
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+
 export function toSafeNumber(value: bigint, what: string): number {
-  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
+  if (value > MAX_SAFE || value < MIN_SAFE) {
     throw new RangeError(`${what} ${value} is too large to carry exactly in a message`);
   }
   return Number(value);

@@ -75,7 +75,12 @@ export class StateFile<T> {
     const snapshot = this.pending;
     this.pending = undefined;
     if (!snapshot) return;
-    this.write(JSON.stringify(snapshot()));
+    // bigints (running totals) are written as decimal strings; readers accept both.
+    this.write(
+      JSON.stringify(snapshot(), (_key, value: unknown) =>
+        typeof value === 'bigint' ? value.toString() : value,
+      ),
+    );
   }
 
   private write(text: string): void {

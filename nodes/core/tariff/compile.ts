@@ -3,7 +3,7 @@
  * path of the field at fault ("energy.blocks[1].rate: ...") so the editor and runtime errors tell
  * the integrator exactly what to fix; all problems are collected, not just the first.
  */
-import { parseDecimal, ROUNDING_MODES, RoundingMode, toScaledExact } from '../decimal';
+import { formatScaled, parseDecimal, ROUNDING_MODES, RoundingMode, toScaledExact } from '../decimal';
 import { isKnownCurrency, priceToSubMinor } from '../money';
 import { UTILITIES, Utility } from '../messages';
 import {
@@ -328,8 +328,16 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
             : !!c.fail(`taxes[${i}].appliesTo[${j}]`, 'must be a component name'),
         );
       }
-      if (taxName && percent)
-        taxes.push({ name: taxName, percent: { num: percent.num, den: percent.den * 100n }, appliesTo });
+      if (taxName && percent) {
+        const text = formatScaled(percent.num, percent.den.toString().length - 1);
+        taxes.push({
+          name: taxName,
+          percent: { num: percent.num, den: percent.den * 100n },
+          appliesTo,
+          component: `tax.${taxName}`,
+          rateText: `${text.includes('.') ? text.replace(/\.?0+$/, '') : text}%`,
+        });
+      }
     });
   }
 
@@ -497,6 +505,7 @@ function compileEnergy(
       return {
         type: 'tou',
         rates,
+        components: new Map([...rates.keys()].map((period) => [period, `energy.${period}`])),
         rules,
         defaultPeriod: String(defaultPeriod),
         boundaries: [...boundaries].sort((a, b) => a - b),

@@ -11,13 +11,25 @@
 import { divRound, formatScaled, toScaledRounded, toSafeNumber } from '../decimal';
 import { Charge, ChargeLine, Utility } from '../messages';
 import { CumulativeRounder, formatSubMinor, PICO_PER_SUB_MINOR } from '../money';
-import { blockPeriodKey, dayInfo, dayNumberOf, daysInMonth, DayInfo, segmentInterval } from './calendar';
-import { AccountTariffState, emptyEngineState, TariffEngineState } from './state';
+import {
+  blockPeriodKey,
+  dayInfo,
+  dayNumberOf,
+  daysInMonth,
+  DayInfo,
+  Segment,
+  segmentInterval,
+} from './calendar';
+import { AccountTariffState, big, emptyEngineState, TariffEngineState } from './state';
 import { CompiledTariff, Ratio } from './types';
 import { unitFactor, canonicalUnit } from './units';
 
 const DAY = 86_400_000;
 const RECENT_CHARGES = 4096;
+const ROUNDERS = {
+  'half-even': new CumulativeRounder(PICO_PER_SUB_MINOR, 'half-even'),
+  'half-away-from-zero': new CumulativeRounder(PICO_PER_SUB_MINOR, 'half-away-from-zero'),
+};
 const MICRO = 1_000_000n;
 /** Pico units per (micro-unit x sub-minor-per-unit): 10^8 pico per sub-minor / 10^6 micro per unit. */
 const PICO_PER_MICRO_SUBMINOR = 100n;
@@ -112,10 +124,12 @@ function quantityText(value: bigint, scale: number): string {
 export class TariffEngine {
   readonly state: TariffEngineState;
   private readonly recent = new Map<string, Charge>();
+  private readonly ring: Array<string | undefined> = new Array<string | undefined>(RECENT_CHARGES);
+  private ringPos = 0;
 
   constructor(state: TariffEngineState = emptyEngineState()) {
     this.state = state;
-    for (const [id, charge] of state.recent) this.recent.set(id, charge);
+    for (const [, charge] of state.recent.slice(-RECENT_CHARGES)) this.remember(charge);
   }
 
   /** Accounts (or meters standing in for them) this engine has priced, with their tariff. */
@@ -157,15 +171,18 @@ export class TariffEngine {
     // Billed quantity in micro-units as an exact fraction.
     const billed: Ratio = { num: rawMicro * factor.num, den: factor.den };
     const duration = BigInt(input.to - input.from);
-    const segments = segmentInterval(tariff, input.from, input.to, this.extraBoundaries(tariff, ctx));
+    const segments = this.segments(tariff, input.from, input.to, ctx);
     let carbonMg = 0n;
     let blockAllocated = 0n;
     let elapsed = 0n;
 
     for (const segment of segments) {
-      const span = BigInt(segment.end - segment.start);
-      // This segment's share of the billed quantity, micro-units: billed x span / duration.
-      const share: Ratio = duration > 0n ? { num: billed.num * span, den: billed.den * duration } : billed;
+      // This segment's share of the billed quantity, micro-units: billed x span / duration (the
+      // whole of it when the interval is one segment, the common case: no division at all).
+      const whole = segments.length === 1 || duration === 0n;
+      const share: Ratio = whole
+        ? billed
+        : { num: billed.num * BigInt(segment.end - segment.start), den: billed.den * duration };
       const quantityNano = divRound(share.num * NANO_PER_MICRO, share.den, 'half-even');
       const energy = tariff.energy;
       const pico = (rate: bigint): bigint =>
@@ -176,7 +193,7 @@ export class TariffEngine {
       } else if (energy.type === 'tou') {
         const period = segment.period ?? energy.defaultPeriod;
         const rate = energy.rates.get(period) ?? 0n;
-        lines.add(`energy.${period}`, unit, quantityNano, rate, pico(rate));
+        lines.add(energy.components.get(period) ?? `energy.${period}`, unit, quantityNano, rate, pico(rate));
       } else if (energy.type === 'dynamic') {
         const rate = this.dynamicRate(ctx, segment.start, energy.maxAgeMs);
         if (rate === undefined)
@@ -185,7 +202,7 @@ export class TariffEngine {
       } else {
         // Blocks need whole micro-units: allocate the interval's quantity across segments by
         // cumulative rounding so the pieces add up to the total exactly.
-        elapsed += span;
+        elapsed += BigInt(segment.end - segment.start);
         const upToHere =
           duration > 0n
             ? divRound(billed.num * elapsed, billed.den * duration, 'half-even')
@@ -219,15 +236,15 @@ export class TariffEngine {
     }
 
     const breakdown = this.emit(tariff, account, lines.all());
-    const subtotal = breakdown.reduce((sum, line) => sum + BigInt(line.amount), 0n);
+    const subtotal = sumAmounts(breakdown);
     const lastSegment = segments[segments.length - 1] as { day: DayInfo };
     this.addToMonth(account, lastSegment.day.month, subtotal, false);
     breakdown.push(...this.taxLines(tariff, account, breakdown));
 
     // Billed quantity shown on the charge: cumulative rounding of raw quantity x factor.
-    const before = BigInt(account.quantityCum ?? '0');
+    const before = big(account.quantityCum);
     const after = before + rawMicro;
-    account.quantityCum = after.toString();
+    account.quantityCum = after;
     const quantityMicro =
       divRound(after * factor.num, factor.den, 'half-even') -
       divRound(before * factor.num, factor.den, 'half-even');
@@ -240,10 +257,7 @@ export class TariffEngine {
       tariff: tariff.name,
       quantity: quantityText(quantityMicro, 6),
       unit,
-      amount: toSafeNumber(
-        breakdown.reduce((sum, line) => sum + BigInt(line.amount), 0n),
-        'charge amount',
-      ),
+      amount: toSafeNumber(sumAmounts(breakdown), 'charge amount'),
       currency: tariff.currency,
       breakdown,
       carbonKg: Number(carbonMg) / 1e6,
@@ -251,10 +265,12 @@ export class TariffEngine {
       to: input.to,
       kind: 'consumption',
     };
-    this.state.meters[input.meterId] = {
-      lastTo: Math.max(input.to, mark?.lastTo ?? 0),
-      lastReadingId: input.readingId,
-    };
+    if (mark) {
+      mark.lastTo = Math.max(input.to, mark.lastTo);
+      mark.lastReadingId = input.readingId;
+    } else {
+      this.state.meters[input.meterId] = { lastTo: input.to, lastReadingId: input.readingId };
+    }
     this.remember(charge);
     return { status: 'priced', charge };
   }
@@ -314,12 +330,7 @@ export class TariffEngine {
     const all = lines.all();
     if (all.length > 0) {
       const breakdown = this.emit(tariff, account, all);
-      this.addToMonth(
-        account,
-        day.month,
-        breakdown.reduce((s, l) => s + BigInt(l.amount), 0n),
-        false,
-      );
+      this.addToMonth(account, day.month, sumAmounts(breakdown), false);
       breakdown.push(...this.taxLines(tariff, account, breakdown));
       charges.push(
         this.periodicCharge(
@@ -349,7 +360,7 @@ export class TariffEngine {
     const lines = new Lines();
     if (tariff.demand && account.demand) {
       this.closeDemandIntervals(tariff, account, Number.POSITIVE_INFINITY, previous);
-      const peak = BigInt(account.demand.peaks[previous] ?? '0');
+      const peak = big(account.demand.peaks[previous]);
       if (peak > 0n) {
         lines.add(
           'demand',
@@ -364,7 +375,7 @@ export class TariffEngine {
     const months = account.months ?? {};
     const closed = months[previous];
     if (tariff.minimumMonthly !== undefined && closed?.full) {
-      const shortfall = tariff.minimumMonthly - BigInt(closed.subtotal) - this.peekLines(lines);
+      const shortfall = tariff.minimumMonthly - big(closed.subtotal) - this.peekLines(lines);
       if (shortfall > 0n)
         lines.add('minimum', 'month', NANO_PER_MICRO * MICRO, undefined, shortfall * PICO_PER_SUB_MINOR);
     }
@@ -388,7 +399,7 @@ export class TariffEngine {
     this.addToMonth(
       account,
       day.month,
-      breakdown.filter((l) => l.component.startsWith('fixed.')).reduce((s, l) => s + BigInt(l.amount), 0n),
+      sumAmounts(breakdown.filter((l) => l.component.startsWith('fixed.'))),
       true,
     );
     breakdown.push(...this.taxLines(tariff, account, breakdown));
@@ -427,10 +438,7 @@ export class TariffEngine {
       tariff: tariff.name,
       quantity: '1',
       unit: kind === 'standing' ? 'day' : 'month',
-      amount: toSafeNumber(
-        breakdown.reduce((s, l) => s + BigInt(l.amount), 0n),
-        'charge amount',
-      ),
+      amount: toSafeNumber(sumAmounts(breakdown), 'charge amount'),
       currency: tariff.currency,
       breakdown,
       carbonKg: 0,
@@ -440,6 +448,28 @@ export class TariffEngine {
     };
     this.remember(charge);
     return charge;
+  }
+
+  /**
+   * The interval's pieces. Every meter of a site reads the same 15-minute interval, so the pieces
+   * of the last few intervals are kept per tariff (unless signals add boundaries of their own).
+   */
+  private segments(tariff: CompiledTariff, from: number, to: number, ctx: PricingContext): Segment[] {
+    const extra = this.extraBoundaries(tariff, ctx);
+    if (extra) return segmentInterval(tariff, from, to, extra);
+    let cache = this.segmentCache.get(tariff);
+    if (!cache) {
+      cache = new Map();
+      this.segmentCache.set(tariff, cache);
+    }
+    const key = `${from}:${to}`;
+    let segments = cache.get(key);
+    if (!segments) {
+      segments = segmentInterval(tariff, from, to);
+      if (cache.size >= 64) cache.clear();
+      cache.set(key, segments);
+    }
+    return segments;
   }
 
   private account(key: string, tariff: CompiledTariff): AccountTariffState {
@@ -478,7 +508,7 @@ export class TariffEngine {
     if (energy.type !== 'block' || micro <= 0n) return;
     const period = blockPeriodKey(energy.reset, energy.billingDay, day);
     if (!account.block || account.block.period !== period) account.block = { period, used: '0' };
-    let used = BigInt(account.block.used);
+    let used = big(account.block.used);
     let remaining = micro;
     energy.blocks.forEach((block, index) => {
       if (remaining <= 0n) return;
@@ -495,7 +525,7 @@ export class TariffEngine {
       used += take;
       remaining -= take;
     });
-    account.block.used = used.toString();
+    account.block.used = used;
   }
 
   private recordDemand(
@@ -513,8 +543,8 @@ export class TariffEngine {
     const state = (account.demand ??= { peaks: {}, open: [] });
     const micro = divRound(share.num, share.den, 'half-even');
     const open = state.open.find((o) => o.start === intervalStart);
-    if (open) open.energy = (BigInt(open.energy) + micro).toString();
-    else state.open.push({ start: intervalStart, month: day.month, energy: micro.toString() });
+    if (open) open.energy = big(open.energy) + micro;
+    else state.open.push({ start: intervalStart, month: day.month, energy: micro });
     this.closeDemandIntervals(tariff, account, intervalStart - demand.intervalMs);
   }
 
@@ -534,9 +564,9 @@ export class TariffEngine {
         continue;
       }
       // micro-kWh over the interval -> micro-kW
-      const kw = (BigInt(interval.energy) * 3_600_000n) / BigInt(demand.intervalMs);
-      const peak = BigInt(account.demand.peaks[interval.month] ?? '0');
-      if (kw > peak) account.demand.peaks[interval.month] = kw.toString();
+      const kw = (big(interval.energy) * 3_600_000n) / BigInt(demand.intervalMs);
+      const peak = big(account.demand.peaks[interval.month]);
+      if (kw > peak) account.demand.peaks[interval.month] = kw;
     }
     account.demand.open = still;
   }
@@ -578,15 +608,15 @@ export class TariffEngine {
 
   /** Rounds line totals through the account's running totals into sub-minor amounts. */
   private emit(tariff: CompiledTariff, account: AccountTariffState, lines: LineTotal[]): ChargeLine[] {
-    const rounder = new CumulativeRounder(PICO_PER_SUB_MINOR, tariff.rounding);
+    const rounder = ROUNDERS[tariff.rounding];
     return lines.map((line) => {
-      const { emit, total } = rounder.add(BigInt(account.cum[line.component] ?? '0'), line.pico);
-      account.cum[line.component] = total.toString();
+      const { emit, total } = rounder.add(big(account.cum[line.component]), line.pico);
+      account.cum[line.component] = total;
       return {
         component: line.component,
         quantity: quantityText(divRound(line.quantity, NANO_PER_MICRO, 'half-even'), 6),
         unit: line.unit,
-        rate: line.rate === undefined ? '' : formatSubMinor(line.rate, tariff.currency),
+        rate: line.rate === undefined ? '' : this.rateText(line.rate, tariff.currency),
         amount: toSafeNumber(emit, `${line.component} amount`),
       };
     });
@@ -594,45 +624,74 @@ export class TariffEngine {
 
   private taxLines(tariff: CompiledTariff, account: AccountTariffState, lines: ChargeLine[]): ChargeLine[] {
     if (tariff.taxes.length === 0) return [];
-    const rounder = new CumulativeRounder(PICO_PER_SUB_MINOR, tariff.rounding);
+    const rounder = ROUNDERS[tariff.rounding];
     return tariff.taxes.map((tax) => {
-      const base = lines
-        .filter(
-          (l) =>
-            !tax.appliesTo || tax.appliesTo.some((p) => l.component === p || l.component.startsWith(`${p}.`)),
-        )
-        .reduce((sum, l) => sum + BigInt(l.amount), 0n);
+      const applies = tax.appliesTo;
+      const base = sumAmounts(
+        applies
+          ? lines.filter((l) => applies.some((p) => l.component === p || l.component.startsWith(`${p}.`)))
+          : lines,
+      );
       const pico = divRound(base * PICO_PER_SUB_MINOR * tax.percent.num, tax.percent.den, 'half-even');
-      const component = `tax.${tax.name}`;
-      const { emit, total } = rounder.add(BigInt(account.cum[component] ?? '0'), pico);
-      account.cum[component] = total.toString();
+      const { emit, total } = rounder.add(big(account.cum[tax.component]), pico);
+      account.cum[tax.component] = total;
       return {
-        component,
+        component: tax.component,
         quantity: formatSubMinor(base, tariff.currency),
         unit: tariff.currency,
-        rate: `${quantityText(divRound(tax.percent.num * 100n * MICRO, tax.percent.den, 'half-even'), 6)}%`,
-        amount: toSafeNumber(emit, `${component} amount`),
+        rate: tax.rateText,
+        amount: toSafeNumber(emit, `${tax.component} amount`),
       };
     });
   }
 
   private addToMonth(account: AccountTariffState, month: string, subMinor: bigint, full: boolean): void {
     const months = (account.months ??= {});
-    const entry = (months[month] ??= { subtotal: '0', full });
-    entry.subtotal = (BigInt(entry.subtotal) + subMinor).toString();
-    // Only a few months stay open (the current and the one awaiting its close).
-    const keys = Object.keys(months).sort();
-    while (keys.length > 3) delete months[keys.shift() as string];
+    let entry = months[month];
+    if (!entry) {
+      entry = months[month] = { subtotal: 0n, full };
+      // Only a few months stay open (the current and the one awaiting its close).
+      const keys = Object.keys(months).sort();
+      while (keys.length > 3) delete months[keys.shift() as string];
+    }
+    entry.subtotal = big(entry.subtotal) + subMinor;
+  }
+
+  private readonly rateTexts = new Map<string, string>();
+  private readonly segmentCache = new WeakMap<CompiledTariff, Map<string, Segment[]>>();
+
+  /** Display text of a rate; cached, since a site prices with a handful of rates. */
+  private rateText(rate: bigint, currency: string): string {
+    const key = `${currency}:${rate}`;
+    let text = this.rateTexts.get(key);
+    if (text === undefined) {
+      text = formatSubMinor(rate, currency);
+      if (this.rateTexts.size < 10_000) this.rateTexts.set(key, text);
+    }
+    return text;
   }
 
   private remember(charge: Charge): void {
-    this.recent.delete(charge.readingId);
-    this.recent.set(charge.readingId, charge);
-    if (this.recent.size > RECENT_CHARGES) {
-      const oldest = this.recent.keys().next().value as string;
-      this.recent.delete(oldest);
+    // A ring of the last RECENT_CHARGES reading ids: evicting the oldest is O(1), where a Map's
+    // "first key" walks over every deleted slot.
+    if (!this.recent.has(charge.readingId)) {
+      const evicted = this.ring[this.ringPos];
+      if (evicted !== undefined) this.recent.delete(evicted);
+      this.ring[this.ringPos] = charge.readingId;
+      this.ringPos = (this.ringPos + 1) % RECENT_CHARGES;
     }
+    this.recent.set(charge.readingId, charge);
   }
+}
+
+/** Sum of line amounts (safe integers): plain number arithmetic while every partial sum stays exact. */
+function sumAmounts(lines: ChargeLine[]): bigint {
+  let sum = 0;
+  for (const line of lines) {
+    sum += line.amount;
+    if (!Number.isSafeInteger(sum)) return lines.reduce((total, l) => total + BigInt(l.amount), 0n);
+  }
+  return BigInt(sum);
 }
 
 function checkInput(input: ConsumptionInput): void {

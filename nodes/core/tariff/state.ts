@@ -5,20 +5,37 @@
  */
 import { Charge } from '../messages';
 
+/**
+ * A big integer as the engine holds it: bigint in memory (no parsing on the hot path), a decimal
+ * string once written to disk and read back.
+ */
+export type Big = bigint | string;
+
+export function big(value: Big | undefined): bigint {
+  return value === undefined ? 0n : typeof value === 'bigint' ? value : BigInt(value);
+}
+
+/** JSON text of a state, bigints as decimal strings. */
+export function serializeEngineState(state: TariffEngineState): string {
+  return JSON.stringify(state, (_key, value: unknown) =>
+    typeof value === 'bigint' ? value.toString() : value,
+  );
+}
+
 export interface AccountTariffState {
   /** Running totals per component in pico units (cumulative rounding). */
-  cum: Record<string, string>;
+  cum: Record<string, Big>;
   /** Running total of raw quantity in micro-units, for exact billed-quantity display. */
-  quantityCum?: string;
+  quantityCum?: Big;
   /** Block tariff position: the reset period and micro-units used in it. */
-  block?: { period: string; used: string };
+  block?: { period: string; used: Big };
   /**
    * Pre-tax sub-minor totals of recent local months, for the minimum monthly charge; `full` when
    * the month was open from its first day (a tenant who moved in mid-month owes no minimum).
    */
-  months?: Record<string, { subtotal: string; full: boolean }>;
+  months?: Record<string, { subtotal: Big; full: boolean }>;
   /** Maximum demand: peaks per month in micro-kW, and integration intervals still open (micro-kWh). */
-  demand?: { peaks: Record<string, string>; open: Array<{ start: number; month: string; energy: string }> };
+  demand?: { peaks: Record<string, Big>; open: Array<{ start: number; month: string; energy: Big }> };
   /** Last local date standing charges were raised for. */
   lastDay?: string;
   /** Last local month monthly items were raised for. */

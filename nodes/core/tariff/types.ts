@@ -121,6 +121,8 @@ export type CompiledEnergy =
   | {
       type: 'tou';
       rates: Map<string, bigint>;
+      /** "energy.<period>" per period, built once. */
+      components: Map<string, string>;
       rules: CompiledRule[];
       defaultPeriod: string;
       boundaries: number[];
@@ -147,7 +149,14 @@ export interface CompiledTariff {
   minimumMonthly?: bigint;
   demand?: { rate: bigint; intervalMs: number; periods?: Set<string> };
   capacity?: { contracted: Ratio; unit: string; ratePerYear: bigint; dayCount: DayCount };
-  taxes: Array<{ name: string; percent: Ratio; appliesTo?: string[] }>;
+  taxes: Array<{
+    name: string;
+    percent: Ratio;
+    appliesTo?: string[];
+    /** "tax.<name>", and the percent as shown on a charge line ("5%"), built once. */
+    component: string;
+    rateText: string;
+  }>;
   /** Milligrams CO2e per billing unit, as a ratio so fractional factors stay exact. */
   carbon?: { mgPerUnit: Ratio; maxAgeMs: number };
 }
