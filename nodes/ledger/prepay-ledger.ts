@@ -87,7 +87,7 @@ export = function register(RED: NodeAPI): void {
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
       let request;
       try {
-        request = readRequest(msg.topic, msg.payload);
+        request = readRequest(msg.topic, msg.payload, clock.now());
       } catch (error) {
         return done(error as Error);
       }

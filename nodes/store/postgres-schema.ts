@@ -74,6 +74,9 @@ export const POSTGRES_MIGRATIONS: Array<{ version: number; sql: string }> = [
       END $fn$;
       CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON entries
         FOR EACH ROW EXECUTE FUNCTION prepay_entries_append_only();
+      -- Row triggers do not see TRUNCATE, which would empty the ledger in one statement.
+      CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON entries
+        FOR EACH STATEMENT EXECUTE FUNCTION prepay_entries_append_only();
 
       CREATE FUNCTION prepay_apply(batch jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
       DECLARE
@@ -83,8 +86,27 @@ export const POSTGRES_MIGRATIONS: Array<{ version: number; sql: string }> = [
         existing jsonb;
         n integer;
         outcomes jsonb := '[]'::jsonb;
+        -- Accounts with a posting not applied in this batch: later postings for them were prepared
+        -- on top of it, so they are stale even if another writer moved the account to the same version
+        -- (a duplicate is still answered as one, so a replayed backlog settles in one round).
+        broken text[] := '{}';
       BEGIN
+        -- Lock the batch's accounts up front, in one order for every writer: gateways posting to the
+        -- same accounts then queue for them instead of deadlocking.
+        PERFORM 1 FROM accounts
+          WHERE id IN (SELECT DISTINCT value->'account'->>'id' FROM jsonb_array_elements(batch))
+          ORDER BY id FOR UPDATE;
         FOR p IN SELECT value FROM jsonb_array_elements(batch) LOOP
+          a := p->'account';
+          IF jsonb_typeof(a) = 'object' AND (a->>'id') = ANY (broken) THEN
+            SELECT result INTO existing FROM postings WHERE reference = p->>'reference';
+            IF FOUND THEN
+              outcomes := outcomes || jsonb_build_array(jsonb_build_object('status', 'duplicate', 'result', existing));
+            ELSE
+              outcomes := outcomes || jsonb_build_array(jsonb_build_object('status', 'stale'));
+            END IF;
+            CONTINUE;
+          END IF;
           BEGIN
             INSERT INTO postings (reference, command, account_id, reverses, result, posted_at)
               VALUES (p->>'reference', p->>'command', p->>'accountId', p->>'reverses', p->'result', (p->>'postedAt')::bigint)
@@ -93,9 +115,9 @@ export const POSTGRES_MIGRATIONS: Array<{ version: number; sql: string }> = [
             IF n = 0 THEN
               SELECT result INTO existing FROM postings WHERE reference = p->>'reference';
               outcomes := outcomes || jsonb_build_array(jsonb_build_object('status', 'duplicate', 'result', existing));
+              IF jsonb_typeof(a) = 'object' THEN broken := broken || (a->>'id'); END IF;
               CONTINUE;
             END IF;
-            a := p->'account';
             IF a IS NOT NULL AND jsonb_typeof(a) = 'object' THEN
               IF (p->>'expectedVersion')::integer = 0 THEN
                 INSERT INTO accounts (id, tenant, name, currency, utilities, status, balance, debt, emergency_active,
@@ -142,8 +164,10 @@ export const POSTGRES_MIGRATIONS: Array<{ version: number; sql: string }> = [
           EXCEPTION
             WHEN SQLSTATE 'PP001' THEN
               outcomes := outcomes || jsonb_build_array(jsonb_build_object('status', 'stale'));
+              IF jsonb_typeof(a) = 'object' THEN broken := broken || (a->>'id'); END IF;
             WHEN SQLSTATE 'PP002' OR unique_violation THEN
               outcomes := outcomes || jsonb_build_array(jsonb_build_object('status', 'rejected', 'reason', SQLERRM));
+              IF jsonb_typeof(a) = 'object' THEN broken := broken || (a->>'id'); END IF;
           END;
         END LOOP;
         RETURN outcomes;

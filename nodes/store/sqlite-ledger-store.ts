@@ -32,6 +32,8 @@ class Rejected extends Error {}
 export class SqliteLedgerStore implements LedgerStore {
   readonly kind = 'sqlite' as const;
   private db: Database.Database | undefined;
+  /** Prepared statements by SQL text: preparing costs more than running them. */
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(private readonly options: SqliteOptions) {}
 
@@ -67,8 +69,18 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async close(): Promise<void> {
+    this.statements.clear();
     this.db?.close();
     this.db = undefined;
+  }
+
+  private statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.database().prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
   }
 
   /** The schema version in force (for tests and diagnostics). */
@@ -89,53 +101,49 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async getPosting(reference: string): Promise<PostingResult | undefined> {
-    const row = this.database().prepare('SELECT result FROM postings WHERE reference = ?').get(reference) as
+    const row = this.statement('SELECT result FROM postings WHERE reference = ?').get(reference) as
       Row | undefined;
     return row ? (JSON.parse(String(row.result)) as PostingResult) : undefined;
   }
 
   async getAccount(id: string): Promise<AccountRecord | undefined> {
-    const row = this.database().prepare('SELECT * FROM accounts WHERE id = ?').get(id) as Row | undefined;
+    const row = this.statement('SELECT * FROM accounts WHERE id = ?').get(id) as Row | undefined;
     return row ? accountFromRow(row) : undefined;
   }
 
   async listAccounts(): Promise<AccountRecord[]> {
-    return (this.database().prepare('SELECT * FROM accounts ORDER BY id').all() as Row[]).map(accountFromRow);
+    return (this.statement('SELECT * FROM accounts ORDER BY id').all() as Row[]).map(accountFromRow);
   }
 
   async entriesOf(accountId: string, range: { from?: number; to?: number } = {}): Promise<EntryRecord[]> {
-    const rows = this.database()
-      .prepare('SELECT * FROM entries WHERE account_id = ? AND posted_at >= ? AND posted_at < ? ORDER BY seq')
-      .all(accountId, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER) as Row[];
+    const rows = this.statement(
+      'SELECT * FROM entries WHERE account_id = ? AND posted_at >= ? AND posted_at < ? ORDER BY seq',
+    ).all(accountId, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER) as Row[];
     return rows.map(entryFromRow);
   }
 
   async entriesByReference(reference: string): Promise<EntryRecord[]> {
     return (
-      this.database()
-        .prepare('SELECT * FROM entries WHERE reference = ? ORDER BY part')
-        .all(reference) as Row[]
+      this.statement('SELECT * FROM entries WHERE reference = ? ORDER BY part').all(reference) as Row[]
     ).map(entryFromRow);
   }
 
   async isReversed(reference: string): Promise<boolean> {
-    return this.database().prepare('SELECT 1 FROM postings WHERE reverses = ?').get(reference) !== undefined;
+    return this.statement('SELECT 1 FROM postings WHERE reverses = ?').get(reference) !== undefined;
   }
 
   async bindingAt(meterId: string, at: number): Promise<BindingRecord | undefined> {
-    const row = this.database()
-      .prepare(
-        'SELECT * FROM bindings WHERE meter_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) ORDER BY valid_from DESC LIMIT 1',
-      )
-      .get(meterId, at, at) as Row | undefined;
+    const row = this.statement(
+      'SELECT * FROM bindings WHERE meter_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) ORDER BY valid_from DESC LIMIT 1',
+    ).get(meterId, at, at) as Row | undefined;
     return row ? bindingFromRow(row) : undefined;
   }
 
   async bindingsOf(accountId: string): Promise<BindingRecord[]> {
     return (
-      this.database()
-        .prepare('SELECT * FROM bindings WHERE account_id = ? ORDER BY valid_from')
-        .all(accountId) as Row[]
+      this.statement('SELECT * FROM bindings WHERE account_id = ? ORDER BY valid_from').all(
+        accountId,
+      ) as Row[]
     ).map(bindingFromRow);
   }
 
@@ -143,56 +151,58 @@ export class SqliteLedgerStore implements LedgerStore {
     const db = this.database();
     const outcomes: ApplyOutcome[] = [];
     const applyOne = db.transaction((posting: PreparedPosting): ApplyOutcome => {
-      const earlier = db.prepare('SELECT result FROM postings WHERE reference = ?').get(posting.reference) as
-        Row | undefined;
+      const earlier = this.statement('SELECT result FROM postings WHERE reference = ?').get(
+        posting.reference,
+      ) as Row | undefined;
       if (earlier)
         return { status: 'duplicate', result: JSON.parse(String(earlier.result)) as PostingResult };
-      if (posting.reverses && db.prepare('SELECT 1 FROM postings WHERE reverses = ?').get(posting.reverses)) {
+      if (
+        posting.reverses &&
+        this.statement('SELECT 1 FROM postings WHERE reverses = ?').get(posting.reverses)
+      ) {
         throw new Rejected(`posting "${posting.reverses}" was already reversed`);
       }
       const account = posting.account;
       if (account) {
         if (posting.expectedVersion === 0) {
-          if (db.prepare('SELECT 1 FROM accounts WHERE id = ?').get(account.id))
+          if (this.statement('SELECT 1 FROM accounts WHERE id = ?').get(account.id))
             throw new Rejected(`account "${account.id}" already exists`);
-          db.prepare(
+          this.statement(
             `INSERT INTO accounts (id, tenant, name, currency, utilities, status, balance, debt, emergency_active,
               charge_sub_total, state, state_changed_at, seq, last_hash, version, policy, opened_at, closed_at)
              VALUES (@id, @tenant, @name, @currency, @utilities, @status, @balance, @debt, @emergency,
               @chargeSubTotal, @state, @stateChangedAt, @seq, @lastHash, @version, @policy, @openedAt, @closedAt)`,
           ).run(accountParams(account));
         } else {
-          const changed = db
-            .prepare(
-              `UPDATE accounts SET status = @status, balance = @balance, debt = @debt, emergency_active = @emergency,
+          const changed = this.statement(
+            `UPDATE accounts SET status = @status, balance = @balance, debt = @debt, emergency_active = @emergency,
                 charge_sub_total = @chargeSubTotal, state = @state, state_changed_at = @stateChangedAt, seq = @seq,
                 last_hash = @lastHash, version = @version, policy = @policy, closed_at = @closedAt
                WHERE id = @id AND version = @expected`,
-            )
-            .run({ ...accountParams(account), expected: posting.expectedVersion });
+          ).run({ ...accountParams(account), expected: posting.expectedVersion });
           if (changed.changes === 0) return { status: 'stale' };
         }
       }
       const add = posting.bindings?.add;
       if (add) {
-        if (db.prepare('SELECT 1 FROM bindings WHERE meter_id = ? AND valid_to IS NULL').get(add.meterId)) {
+        if (
+          this.statement('SELECT 1 FROM bindings WHERE meter_id = ? AND valid_to IS NULL').get(add.meterId)
+        ) {
           throw new Rejected(`meter "${add.meterId}" is already bound`);
         }
-        db.prepare(
+        this.statement(
           'INSERT INTO bindings (meter_id, account_id, valid_from, valid_to, reference) VALUES (?, ?, ?, NULL, ?)',
         ).run(add.meterId, add.accountId, add.from, add.reference);
       }
       const close = posting.bindings?.close;
       if (close) {
-        const closed = db
-          .prepare(
-            'UPDATE bindings SET valid_to = ? WHERE meter_id = ? AND valid_to IS NULL AND valid_from <= ?',
-          )
-          .run(close.at, close.meterId, close.at);
+        const closed = this.statement(
+          'UPDATE bindings SET valid_to = ? WHERE meter_id = ? AND valid_to IS NULL AND valid_from <= ?',
+        ).run(close.at, close.meterId, close.at);
         if (closed.changes === 0)
           throw new Rejected(`meter "${close.meterId}" has no current binding to end`);
       }
-      const insertEntry = db.prepare(
+      const insertEntry = this.statement(
         `INSERT INTO entries (account_id, seq, kind, reference, part, amount, debt_delta, balance_after, debt_after,
           currency, posted_at, effective_at, meta, prev_hash, hash)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -216,7 +226,7 @@ export class SqliteLedgerStore implements LedgerStore {
           e.hash,
         );
       }
-      db.prepare(
+      this.statement(
         'INSERT INTO postings (reference, command, account_id, reverses, result, posted_at) VALUES (?, ?, ?, ?, ?, ?)',
       ).run(
         posting.reference,
@@ -230,13 +240,31 @@ export class SqliteLedgerStore implements LedgerStore {
     });
     // One outer transaction (one commit, one fsync) with a savepoint per posting.
     db.transaction(() => {
+      // A posting prepared on top of one that was not applied is stale, whatever its version says:
+      // another writer may have moved the account to that same version number in the meantime. A
+      // duplicate is still answered as one, so a replayed backlog settles in one round.
+      const broken = new Set<string>();
       for (const posting of postings) {
+        const accountId = posting.account?.id;
+        if (accountId !== undefined && broken.has(accountId)) {
+          const earlier = this.statement('SELECT result FROM postings WHERE reference = ?').get(
+            posting.reference,
+          ) as Row | undefined;
+          outcomes.push(
+            earlier
+              ? { status: 'duplicate', result: JSON.parse(String(earlier.result)) as PostingResult }
+              : { status: 'stale' },
+          );
+          continue;
+        }
         try {
           outcomes.push(applyOne(posting));
         } catch (error) {
           if (error instanceof Rejected) outcomes.push({ status: 'rejected', reason: error.message });
           else throw error;
         }
+        if (accountId !== undefined && outcomes[outcomes.length - 1]?.status !== 'applied')
+          broken.add(accountId);
       }
     }).immediate();
     return outcomes;

@@ -334,7 +334,11 @@ export class Ledger {
     this.accounts.set(account.id, account);
     const changed =
       !before || before.state !== account.state || posting.command === 'open' || posting.command === 'close';
-    this.options.onState?.(accountState(account), account, changed);
+    try {
+      this.options.onState?.(accountState(account), account, changed);
+    } catch {
+      // The posting is committed whatever a listener does; a failing listener must not undo its answer.
+    }
   }
 
   private async account(

@@ -297,6 +297,10 @@ export function prepare(
       if (target.some((e) => e.kind === 'reversal' || e.kind === 'open' || e.kind === 'close')) {
         throw new LedgerError('target', 'open, close and reversal postings cannot be reversed');
       }
+      // As for `adjust`: a debt already recovered cannot be reversed into a negative debt register.
+      if (current.debt - target.reduce((sum, e) => sum + e.debtDelta, 0n) < 0n) {
+        throw new LedgerError('target', 'reversing it would make the debt negative', 'insufficient');
+      }
       const posting = new Posting(current, request.reference, ctx.now);
       for (const entry of target) {
         posting.add('reversal', -entry.amount, -entry.debtDelta, {

@@ -191,7 +191,7 @@ export function readPolicy(input: PolicyInput, prefix = 'policy'): Partial<Accou
  * A command message: `payload.command` (or `msg.topic`) names it. A charge from the tariff node
  * (`topic: "charge"`, or a payload with `readingId` and `amount` and `breakdown`) is a charge.
  */
-export function readRequest(topic: unknown, payload: unknown): LedgerRequest {
+export function readRequest(topic: unknown, payload: unknown, now: number = Date.now()): LedgerRequest {
   if (!isObject(payload)) throw new LedgerError('payload', 'must be a command or charge object');
   const p = payload;
   const command =
@@ -309,7 +309,7 @@ export function readRequest(topic: unknown, payload: unknown): LedgerRequest {
         amountSub,
         currency: currency(p.currency),
         kind,
-        effectiveAt: p.to === undefined ? Date.now() : time(p.to, 'to'),
+        effectiveAt: p.to === undefined ? now : time(p.to, 'to'),
         meta: {
           meterId,
           readingId,
