@@ -113,6 +113,15 @@ describe('prepay-ledger node (SQLite store)', function () {
     await send({ command: 'verify' });
     const verify = results[results.length - 1].payload as { ok: boolean };
     assert.equal(verify.ok, true);
+    await send({ command: 'close', accountId: 'T0412', reference: 'close-T0412' });
+    const closed = results[results.length - 1].payload as {
+      state: string;
+      statement: { closing: { balance: number }; entries: unknown[] };
+    };
+    assert.equal(closed.state, 'closed');
+    assert.equal(closed.statement.closing.balance, 2000 - 61);
+    assert.equal(closed.statement.entries.length, 4); // open, top-up, charge, close
+    assert.equal((states[states.length - 1].payload as { state: string }).state, 'closed');
   });
 
   it('feeds charges straight from the tariff node', async function () {

@@ -160,6 +160,12 @@ export class Ledger {
           duplicate: false,
         };
       }
+      case 'close': {
+        // Closing answers with the account's final statement.
+        const response = await this.enqueue(request);
+        const statement = await this.statement(request.accountId, 0, Number.MAX_SAFE_INTEGER, 'json');
+        return { ...response, result: { ...response.result, statement } };
+      }
       default:
         return this.enqueue(request);
     }
