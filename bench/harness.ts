@@ -23,59 +23,6 @@ export interface BenchResult {
 
 export type BenchModule = { run(): Promise<BenchResult[]> };
 
-/** Operations per second of `op`, by the median of `rounds` timed batches after a warm-up. */
-export async function opsPerSecond(
-  op: (i: number) => unknown,
-  options: { rounds?: number; minMs?: number } = {},
-): Promise<number> {
-  const rounds = options.rounds ?? 7;
-  const minMs = options.minMs ?? 150;
-  let batch = 1;
-  // Warm up and size the batch so one round lasts at least minMs.
-  for (;;) {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < batch; i++) await op(i);
-    const ms = Number(process.hrtime.bigint() - start) / 1e6;
-    if (ms >= minMs) break;
-    batch *= ms < minMs / 10 ? 10 : 2;
-  }
-  const rates: number[] = [];
-  let counter = batch;
-  for (let r = 0; r < rounds; r++) {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < batch; i++) await op(counter++);
-    const ms = Number(process.hrtime.bigint() - start) / 1e6;
-    rates.push((batch / ms) * 1000);
-  }
-  return median(rates);
-}
-
-/** The same for synchronous work, without an await per operation (it would dominate). */
-export function opsPerSecondSync(
-  op: (i: number) => unknown,
-  options: { rounds?: number; minMs?: number } = {},
-): number {
-  const rounds = options.rounds ?? 7;
-  const minMs = options.minMs ?? 150;
-  let batch = 1;
-  for (;;) {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < batch; i++) op(i);
-    const ms = Number(process.hrtime.bigint() - start) / 1e6;
-    if (ms >= minMs) break;
-    batch *= ms < minMs / 10 ? 10 : 2;
-  }
-  const rates: number[] = [];
-  let counter = batch;
-  for (let r = 0; r < rounds; r++) {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < batch; i++) op(counter++);
-    const ms = Number(process.hrtime.bigint() - start) / 1e6;
-    rates.push((batch / ms) * 1000);
-  }
-  return median(rates);
-}
-
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);

@@ -7,6 +7,7 @@
 import { compileTariff } from '../dist/nodes/core/tariff/compile';
 import { ConsumptionInput, TariffEngine } from '../dist/nodes/core/tariff/engine';
 import { BenchResult, median } from './harness';
+import { TNB_A, TNB_C2 } from '../test/support/tariff-fixtures';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { util } = require('@node-red/util') as { util: { cloneMessage<T>(msg: T): T } };
@@ -22,35 +23,8 @@ const TARIFFS = {
     timezone: 'Europe/London',
     energy: { type: 'flat', rate: '24.50' },
   },
-  block: {
-    currency: 'MYR',
-    utility: 'electricity',
-    timezone: 'Asia/Kuala_Lumpur',
-    energy: {
-      type: 'block',
-      reset: 'month',
-      blocks: [
-        { upTo: '200', rate: '0.218' },
-        { upTo: '300', rate: '0.334' },
-        { upTo: '600', rate: '0.516' },
-        { upTo: '900', rate: '0.546' },
-        { rate: '0.571' },
-      ],
-    },
-  },
-  'tou-c2': {
-    currency: 'MYR',
-    utility: 'electricity',
-    timezone: 'Asia/Kuala_Lumpur',
-    energy: {
-      type: 'tou',
-      rates: { peak: '0.365', offpeak: '0.224' },
-      default: 'offpeak',
-      schedule: [
-        { days: ['weekday', 'saturday', 'sunday', 'holiday'], from: '08:00', to: '22:00', period: 'peak' },
-      ],
-    },
-  },
+  block: TNB_A,
+  'tou-c2': TNB_C2,
   'tou-london': {
     currency: 'GBP',
     priceUnit: 'minor',

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { compileTariff } from '../../dist/nodes/core/tariff/compile';
 import { ConsumptionInput, TariffEngine } from '../../dist/nodes/core/tariff/engine';
-import { CumulativeRounder, SUB_MINOR_PER_MINOR } from '../../dist/nodes/core/money';
+import { postedMinor } from '../support/tariff-fixtures';
 import { Charge } from '../../dist/nodes/core/messages';
 import { CompiledTariff } from '../../dist/nodes/core/tariff/types';
 
@@ -27,18 +27,6 @@ function priceAll(tariff: CompiledTariff, inputs: ConsumptionInput[]): Charge[] 
 
 function subMinor(charges: Charge[]): bigint {
   return charges.reduce((sum, c) => sum + BigInt(c.amount), 0n);
-}
-
-function postedMinor(charges: Charge[]): bigint {
-  const rounder = new CumulativeRounder(SUB_MINOR_PER_MINOR, 'half-even');
-  let total = 0n;
-  let minor = 0n;
-  for (const c of charges) {
-    const step = rounder.add(total, BigInt(c.amount));
-    total = step.total;
-    minor += step.emit;
-  }
-  return minor;
 }
 
 /** Pieces of `count` equal steps (quantity `step` micro, `stepMs` each) cut at the given step indexes. */

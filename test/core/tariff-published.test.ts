@@ -17,23 +17,10 @@ import assert from 'node:assert/strict';
 import { compileTariff } from '../../dist/nodes/core/tariff/compile';
 import { TariffEngine } from '../../dist/nodes/core/tariff/engine';
 import { parseEngineState, serializeEngineState } from '../../dist/nodes/core/tariff/state';
-import { CumulativeRounder, SUB_MINOR_PER_MINOR } from '../../dist/nodes/core/money';
+import { OFGEM_ELECTRICITY_2024Q4, postedMinor, TNB_A, TNB_C2 } from '../support/tariff-fixtures';
 import { Charge } from '../../dist/nodes/core/messages';
 
 const DAY = 86_400_000;
-
-/** Minor units posted for a list of charges, through the ledger's cumulative rounding. */
-function posted(charges: Charge[]): bigint {
-  const rounder = new CumulativeRounder(SUB_MINOR_PER_MINOR, 'half-even');
-  let total = 0n;
-  let minor = 0n;
-  for (const charge of charges) {
-    const step = rounder.add(total, BigInt(charge.amount));
-    total = step.total;
-    minor += step.emit;
-  }
-  return minor;
-}
 
 function priced(engine: TariffEngine, outcome: ReturnType<TariffEngine['priceConsumption']>): Charge {
   assert.equal(outcome.status, 'priced');
@@ -42,17 +29,7 @@ function priced(engine: TariffEngine, outcome: ReturnType<TariffEngine['priceCon
 
 describe('published tariffs', function () {
   it('Ofgem price cap Oct-Dec 2024: the typical dual-fuel year costs £1,717', function () {
-    const electricity = compileTariff(
-      {
-        currency: 'GBP',
-        priceUnit: 'minor',
-        utility: 'electricity',
-        timezone: 'Europe/London',
-        energy: { type: 'flat', rate: '24.50' },
-        standingCharge: { perDay: '60.99' },
-      },
-      'ofgem-electricity',
-    );
+    const electricity = compileTariff(OFGEM_ELECTRICITY_2024Q4, 'ofgem-electricity');
     const gas = compileTariff(
       {
         currency: 'GBP',
@@ -98,33 +75,15 @@ describe('published tariffs', function () {
       g.reduce((s, c) => s + c.amount, 0),
       833_159_000,
     );
-    assert.equal(posted(e), 88_411n); // £884.11
-    assert.equal(posted(g), 83_316n); // £833.16
-    const total = posted([...e, ...g]);
+    assert.equal(postedMinor(e), 88_411n); // £884.11
+    assert.equal(postedMinor(g), 83_316n); // £833.16
+    const total = postedMinor([...e, ...g]);
     assert.equal(total, 171_727n); // £1,717.27: Ofgem's published £1,717
     assert.equal(total / 100n, 1717n);
   });
 
   it('TNB tariff A (inclining blocks): 300 kWh = RM 77.00 and 1,000 kWh = RM 452.70, month by month', function () {
-    const tariffA = compileTariff(
-      {
-        currency: 'MYR',
-        utility: 'electricity',
-        timezone: 'Asia/Kuala_Lumpur',
-        energy: {
-          type: 'block',
-          reset: 'month',
-          blocks: [
-            { upTo: '200', rate: '0.218' },
-            { upTo: '300', rate: '0.334' },
-            { upTo: '600', rate: '0.516' },
-            { upTo: '900', rate: '0.546' },
-            { rate: '0.571' },
-          ],
-        },
-      },
-      'tnb-a',
-    );
+    const tariffA = compileTariff(TNB_A, 'tnb-a');
     let engine = new TariffEngine();
     const june = Date.parse('2024-06-01T00:00:00+08:00');
     const july = Date.parse('2024-07-01T00:00:00+08:00');
@@ -150,7 +109,7 @@ describe('published tariffs', function () {
         ),
       );
     }
-    assert.equal(posted(juneCharges), 7700n); // RM 77.00
+    assert.equal(postedMinor(juneCharges), 7700n); // RM 77.00
     // The block position survives a restart (state written and read back as JSON).
     engine = new TariffEngine(parseEngineState(JSON.parse(serializeEngineState(engine.snapshot()))));
     // July starts from the first block again: 1,000 kWh in four readings.
@@ -175,7 +134,7 @@ describe('published tariffs', function () {
         ),
       );
     }
-    assert.equal(posted(julyCharges), 45_270n); // RM 452.70
+    assert.equal(postedMinor(julyCharges), 45_270n); // RM 452.70
     const lines = new Map<string, number>();
     for (const c of julyCharges)
       for (const l of c.breakdown) lines.set(l.component, (lines.get(l.component) ?? 0) + l.amount);
@@ -190,26 +149,7 @@ describe('published tariffs', function () {
 
   it('TNB tariff C2: peak/off-peak energy, maximum demand in the peak, and the RM 600 minimum', function () {
     const c2 = compileTariff(
-      {
-        currency: 'MYR',
-        utility: 'electricity',
-        timezone: 'Asia/Kuala_Lumpur',
-        energy: {
-          type: 'tou',
-          rates: { peak: '0.365', offpeak: '0.224' },
-          default: 'offpeak',
-          schedule: [
-            {
-              days: ['weekday', 'saturday', 'sunday', 'holiday'],
-              from: '08:00',
-              to: '22:00',
-              period: 'peak',
-            },
-          ],
-        },
-        demand: { rate: '45.10', intervalMinutes: 30, periods: ['peak'] },
-        minimumMonthly: '600',
-      },
+      { ...TNB_C2, demand: { rate: '45.10', intervalMinutes: 30, periods: ['peak'] }, minimumMonthly: '600' },
       'tnb-c2',
     );
     const engine = new TariffEngine();

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ManualClock } from '../../dist/nodes/core/clock';
+import { TNB_C2 } from '../support/tariff-fixtures';
 import {
   catchNode,
   collect,
@@ -30,19 +31,7 @@ const TARIFFS = {
     energy: { type: 'flat', rate: '24.50' },
     standingCharge: { perDay: '60.99' },
   },
-  'c2-tou': {
-    currency: 'MYR',
-    utility: 'electricity',
-    timezone: 'Asia/Kuala_Lumpur',
-    energy: {
-      type: 'tou',
-      rates: { peak: '0.365', offpeak: '0.224' },
-      default: 'offpeak',
-      schedule: [
-        { days: ['weekday', 'saturday', 'sunday', 'holiday'], from: '08:00', to: '22:00', period: 'peak' },
-      ],
-    },
-  },
+  'c2-tou': TNB_C2,
   water: {
     currency: 'GBP',
     utility: 'water',
