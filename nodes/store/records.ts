@@ -11,7 +11,19 @@ const big = (value: unknown): bigint =>
   typeof value === 'bigint' ? value : BigInt(value as string | number);
 const num = (value: unknown): number => Number(value);
 
+const policyTexts = new WeakMap<AccountPolicy, string>();
+
+/** The policy as stored (JSON, amounts as strings); cached, since every update writes it. */
 export function policyToJson(policy: AccountPolicy): string {
+  let text = policyTexts.get(policy);
+  if (text === undefined) {
+    text = policyJson(policy);
+    policyTexts.set(policy, text);
+  }
+  return text;
+}
+
+function policyJson(policy: AccountPolicy): string {
   return JSON.stringify(
     Object.fromEntries(Object.entries(policy).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v])),
   );

@@ -70,6 +70,7 @@ export class SqliteLedgerStore implements LedgerStore {
 
   async close(): Promise<void> {
     this.statements.clear();
+    this.transactions = undefined;
     this.db?.close();
     this.db = undefined;
   }
@@ -147,127 +148,142 @@ export class SqliteLedgerStore implements LedgerStore {
     ).map(bindingFromRow);
   }
 
+  /** Transactions built once per open database: building them costs more than a posting. */
+  private transactions:
+    | {
+        one: Database.Transaction<(posting: PreparedPosting) => ApplyOutcome>;
+        batch: Database.Transaction<(postings: PreparedPosting[]) => ApplyOutcome[]>;
+      }
+    | undefined;
+
   async apply(postings: PreparedPosting[]): Promise<ApplyOutcome[]> {
     const db = this.database();
+    if (!this.transactions) {
+      const one = db.transaction((posting: PreparedPosting) => this.applyOne(posting));
+      const batch = db.transaction((list: PreparedPosting[]) => this.applyBatch(list, one));
+      this.transactions = { one, batch };
+    }
+    // One outer transaction (one commit, one fsync) with a savepoint per posting.
+    return this.transactions.batch.immediate(postings);
+  }
+
+  private applyBatch(
+    postings: PreparedPosting[],
+    applyOne: (posting: PreparedPosting) => ApplyOutcome,
+  ): ApplyOutcome[] {
     const outcomes: ApplyOutcome[] = [];
-    const applyOne = db.transaction((posting: PreparedPosting): ApplyOutcome => {
-      const earlier = this.statement('SELECT result FROM postings WHERE reference = ?').get(
-        posting.reference,
-      ) as Row | undefined;
-      if (earlier)
-        return { status: 'duplicate', result: JSON.parse(String(earlier.result)) as PostingResult };
-      if (
-        posting.reverses &&
-        this.statement('SELECT 1 FROM postings WHERE reverses = ?').get(posting.reverses)
-      ) {
-        throw new Rejected(`posting "${posting.reverses}" was already reversed`);
-      }
-      const account = posting.account;
-      if (account) {
-        if (posting.expectedVersion === 0) {
-          if (this.statement('SELECT 1 FROM accounts WHERE id = ?').get(account.id))
-            throw new Rejected(`account "${account.id}" already exists`);
-          this.statement(
-            `INSERT INTO accounts (id, tenant, name, currency, utilities, status, balance, debt, emergency_active,
-              charge_sub_total, state, state_changed_at, seq, last_hash, version, policy, opened_at, closed_at)
-             VALUES (@id, @tenant, @name, @currency, @utilities, @status, @balance, @debt, @emergency,
-              @chargeSubTotal, @state, @stateChangedAt, @seq, @lastHash, @version, @policy, @openedAt, @closedAt)`,
-          ).run(accountParams(account));
-        } else {
-          const changed = this.statement(
-            `UPDATE accounts SET status = @status, balance = @balance, debt = @debt, emergency_active = @emergency,
-                charge_sub_total = @chargeSubTotal, state = @state, state_changed_at = @stateChangedAt, seq = @seq,
-                last_hash = @lastHash, version = @version, policy = @policy, closed_at = @closedAt
-               WHERE id = @id AND version = @expected`,
-          ).run({ ...accountParams(account), expected: posting.expectedVersion });
-          if (changed.changes === 0) return { status: 'stale' };
-        }
-      }
-      const add = posting.bindings?.add;
-      if (add) {
-        if (
-          this.statement('SELECT 1 FROM bindings WHERE meter_id = ? AND valid_to IS NULL').get(add.meterId)
-        ) {
-          throw new Rejected(`meter "${add.meterId}" is already bound`);
-        }
-        this.statement(
-          'INSERT INTO bindings (meter_id, account_id, valid_from, valid_to, reference) VALUES (?, ?, ?, NULL, ?)',
-        ).run(add.meterId, add.accountId, add.from, add.reference);
-      }
-      const close = posting.bindings?.close;
-      if (close) {
-        const closed = this.statement(
-          'UPDATE bindings SET valid_to = ? WHERE meter_id = ? AND valid_to IS NULL AND valid_from <= ?',
-        ).run(close.at, close.meterId, close.at);
-        if (closed.changes === 0)
-          throw new Rejected(`meter "${close.meterId}" has no current binding to end`);
-      }
-      const insertEntry = this.statement(
-        `INSERT INTO entries (account_id, seq, kind, reference, part, amount, debt_delta, balance_after, debt_after,
-          currency, posted_at, effective_at, meta, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-      for (const e of posting.entries) {
-        insertEntry.run(
-          e.accountId,
-          e.seq,
-          e.kind,
-          e.reference,
-          e.part,
-          e.amount,
-          e.debtDelta,
-          e.balanceAfter,
-          e.debtAfter,
-          e.currency,
-          e.postedAt,
-          e.effectiveAt,
-          metaJson(e.meta),
-          e.prevHash,
-          e.hash,
+    // A posting prepared on top of one that was not applied is stale, whatever its version says:
+    // another writer may have moved the account to that same version number in the meantime. A
+    // duplicate is still answered as one, so a replayed backlog settles in one round.
+    const broken = new Set<string>();
+    for (const posting of postings) {
+      const accountId = posting.account?.id;
+      if (accountId !== undefined && broken.has(accountId)) {
+        const earlier = this.statement('SELECT result FROM postings WHERE reference = ?').get(
+          posting.reference,
+        ) as Row | undefined;
+        outcomes.push(
+          earlier
+            ? { status: 'duplicate', result: JSON.parse(String(earlier.result)) as PostingResult }
+            : { status: 'stale' },
         );
+        continue;
+      }
+      try {
+        outcomes.push(applyOne(posting));
+      } catch (error) {
+        if (error instanceof Rejected) outcomes.push({ status: 'rejected', reason: error.message });
+        else throw error;
+      }
+      if (accountId !== undefined && outcomes[outcomes.length - 1]?.status !== 'applied')
+        broken.add(accountId);
+    }
+    return outcomes;
+  }
+
+  private applyOne(posting: PreparedPosting): ApplyOutcome {
+    const earlier = this.statement('SELECT result FROM postings WHERE reference = ?').get(
+      posting.reference,
+    ) as Row | undefined;
+    if (earlier) return { status: 'duplicate', result: JSON.parse(String(earlier.result)) as PostingResult };
+    if (
+      posting.reverses &&
+      this.statement('SELECT 1 FROM postings WHERE reverses = ?').get(posting.reverses)
+    ) {
+      throw new Rejected(`posting "${posting.reverses}" was already reversed`);
+    }
+    const account = posting.account;
+    if (account) {
+      if (posting.expectedVersion === 0) {
+        if (this.statement('SELECT 1 FROM accounts WHERE id = ?').get(account.id))
+          throw new Rejected(`account "${account.id}" already exists`);
+        this.statement(
+          `INSERT INTO accounts (id, tenant, name, currency, utilities, status, balance, debt, emergency_active,
+            charge_sub_total, state, state_changed_at, seq, last_hash, version, policy, opened_at, closed_at)
+           VALUES (@id, @tenant, @name, @currency, @utilities, @status, @balance, @debt, @emergency,
+            @chargeSubTotal, @state, @stateChangedAt, @seq, @lastHash, @version, @policy, @openedAt, @closedAt)`,
+        ).run(accountParams(account));
+      } else {
+        const changed = this.statement(
+          `UPDATE accounts SET status = @status, balance = @balance, debt = @debt, emergency_active = @emergency,
+              charge_sub_total = @chargeSubTotal, state = @state, state_changed_at = @stateChangedAt, seq = @seq,
+              last_hash = @lastHash, version = @version, policy = @policy, closed_at = @closedAt
+             WHERE id = @id AND version = @expected`,
+        ).run({ ...accountParams(account), expected: posting.expectedVersion });
+        if (changed.changes === 0) return { status: 'stale' };
+      }
+    }
+    const add = posting.bindings?.add;
+    if (add) {
+      if (this.statement('SELECT 1 FROM bindings WHERE meter_id = ? AND valid_to IS NULL').get(add.meterId)) {
+        throw new Rejected(`meter "${add.meterId}" is already bound`);
       }
       this.statement(
-        'INSERT INTO postings (reference, command, account_id, reverses, result, posted_at) VALUES (?, ?, ?, ?, ?, ?)',
-      ).run(
-        posting.reference,
-        posting.command,
-        posting.accountId,
-        posting.reverses ?? null,
-        JSON.stringify(posting.result),
-        posting.postedAt,
+        'INSERT INTO bindings (meter_id, account_id, valid_from, valid_to, reference) VALUES (?, ?, ?, NULL, ?)',
+      ).run(add.meterId, add.accountId, add.from, add.reference);
+    }
+    const close = posting.bindings?.close;
+    if (close) {
+      const closed = this.statement(
+        'UPDATE bindings SET valid_to = ? WHERE meter_id = ? AND valid_to IS NULL AND valid_from <= ?',
+      ).run(close.at, close.meterId, close.at);
+      if (closed.changes === 0) throw new Rejected(`meter "${close.meterId}" has no current binding to end`);
+    }
+    const insertEntry = this.statement(
+      `INSERT INTO entries (account_id, seq, kind, reference, part, amount, debt_delta, balance_after, debt_after,
+        currency, posted_at, effective_at, meta, prev_hash, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const e of posting.entries) {
+      insertEntry.run(
+        e.accountId,
+        e.seq,
+        e.kind,
+        e.reference,
+        e.part,
+        e.amount,
+        e.debtDelta,
+        e.balanceAfter,
+        e.debtAfter,
+        e.currency,
+        e.postedAt,
+        e.effectiveAt,
+        metaJson(e.meta),
+        e.prevHash,
+        e.hash,
       );
-      return { status: 'applied' };
-    });
-    // One outer transaction (one commit, one fsync) with a savepoint per posting.
-    db.transaction(() => {
-      // A posting prepared on top of one that was not applied is stale, whatever its version says:
-      // another writer may have moved the account to that same version number in the meantime. A
-      // duplicate is still answered as one, so a replayed backlog settles in one round.
-      const broken = new Set<string>();
-      for (const posting of postings) {
-        const accountId = posting.account?.id;
-        if (accountId !== undefined && broken.has(accountId)) {
-          const earlier = this.statement('SELECT result FROM postings WHERE reference = ?').get(
-            posting.reference,
-          ) as Row | undefined;
-          outcomes.push(
-            earlier
-              ? { status: 'duplicate', result: JSON.parse(String(earlier.result)) as PostingResult }
-              : { status: 'stale' },
-          );
-          continue;
-        }
-        try {
-          outcomes.push(applyOne(posting));
-        } catch (error) {
-          if (error instanceof Rejected) outcomes.push({ status: 'rejected', reason: error.message });
-          else throw error;
-        }
-        if (accountId !== undefined && outcomes[outcomes.length - 1]?.status !== 'applied')
-          broken.add(accountId);
-      }
-    }).immediate();
-    return outcomes;
+    }
+    this.statement(
+      'INSERT INTO postings (reference, command, account_id, reverses, result, posted_at) VALUES (?, ?, ?, ?, ?, ?)',
+    ).run(
+      posting.reference,
+      posting.command,
+      posting.accountId,
+      posting.reverses ?? null,
+      JSON.stringify(posting.result),
+      posting.postedAt,
+    );
+    return { status: 'applied' };
   }
 
   async periodSummary(from: number, to: number): Promise<SummaryRow[]> {

@@ -99,6 +99,7 @@ export class Ledger {
   private down = false;
   private backoffMs = 0;
   private closed = false;
+  private lastFlushEnd = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: LedgerStore,
@@ -237,7 +238,11 @@ export class Ledger {
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ request, resolve, reject, attempts: 0 });
-      this.schedule(this.down ? this.backoffMs : (this.options.groupWindowMs ?? 2));
+      // An idle ledger commits at once (no added latency); a busy one gathers the postings that
+      // arrive within the group window into one transaction.
+      const window = this.options.groupWindowMs ?? 2;
+      const idle = performance.now() - this.lastFlushEnd > 2 * window;
+      this.schedule(this.down ? this.backoffMs : idle ? 0 : window);
     });
   }
 
@@ -285,6 +290,7 @@ export class Ledger {
       }
     } finally {
       this.flushing = false;
+      this.lastFlushEnd = performance.now();
       this.inFlight = 0;
     }
     if (this.queue.length > 0) this.schedule(this.down ? this.backoffMs : 0);

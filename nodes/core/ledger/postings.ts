@@ -82,7 +82,8 @@ class Posting {
     private readonly reference: string,
     private readonly now: number,
   ) {
-    this.account = { ...original, policy: { ...original.policy } };
+    // The policy is never changed by a posting: shared, not copied.
+    this.account = { ...original };
   }
 
   add(

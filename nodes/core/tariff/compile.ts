@@ -457,7 +457,10 @@ function compileEnergy(
       }
       if (rateDoc && Object.keys(rateDoc).length === 0) c.fail('energy.rates', 'needs at least one period');
       const defaultPeriod = energy.default;
-      if (typeof defaultPeriod !== 'string' || (rateDoc && !(defaultPeriod in rateDoc))) {
+      // Own keys only: a period named "toString" or "constructor" is not a rate.
+      const isPeriod = (name: unknown): boolean =>
+        typeof name === 'string' && (!rateDoc || Object.prototype.hasOwnProperty.call(rateDoc, name));
+      if (!isPeriod(defaultPeriod)) {
         c.fail('energy.default', 'must name one of the periods in energy.rates');
       }
       const rules: CompiledRule[] = [];
@@ -479,7 +482,7 @@ function compileEnergy(
         const to = c.minutes(r.to, `${path}.to`);
         if (from !== undefined && to !== undefined && from === to)
           c.fail(`${path}.to`, 'must differ from "from"');
-        if (typeof r.period !== 'string' || (rateDoc && !(r.period in rateDoc))) {
+        if (!isPeriod(r.period)) {
           c.fail(`${path}.period`, 'must name one of the periods in energy.rates');
         }
         let seasonMask = ~0;

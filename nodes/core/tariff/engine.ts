@@ -170,6 +170,14 @@ export class TariffEngine {
     const unit = tariff.unit;
     // Billed quantity in micro-units as an exact fraction.
     const billed: Ratio = { num: rawMicro * factor.num, den: factor.den };
+    // Billed quantity in whole micro-units by cumulative rounding of raw quantity x factor over the
+    // account's stream: what the charge shows, and what blocks are filled with (a conversion factor
+    // such as gas m3 -> kWh leaves fractions of a micro-unit that must carry to the next reading).
+    const before = big(account.quantityCum);
+    const after = before + rawMicro;
+    const quantityMicro =
+      divRound(after * factor.num, factor.den, 'half-even') -
+      divRound(before * factor.num, factor.den, 'half-even');
     const duration = BigInt(input.to - input.from);
     const segments = this.segments(tariff, input.from, input.to, ctx);
     let carbonMg = 0n;
@@ -204,9 +212,7 @@ export class TariffEngine {
         // cumulative rounding so the pieces add up to the total exactly.
         elapsed += BigInt(segment.end - segment.start);
         const upToHere =
-          duration > 0n
-            ? divRound(billed.num * elapsed, billed.den * duration, 'half-even')
-            : divRound(billed.num, billed.den, 'half-even');
+          duration > 0n ? divRound(quantityMicro * elapsed, duration, 'half-even') : quantityMicro;
         const micro = upToHere - blockAllocated;
         blockAllocated = upToHere;
         this.allocateBlocks(tariff, account, segment.day, micro, lines);
@@ -241,13 +247,7 @@ export class TariffEngine {
     this.addToMonth(account, lastSegment.day.month, subtotal, false);
     breakdown.push(...this.taxLines(tariff, account, breakdown));
 
-    // Billed quantity shown on the charge: cumulative rounding of raw quantity x factor.
-    const before = big(account.quantityCum);
-    const after = before + rawMicro;
     account.quantityCum = after;
-    const quantityMicro =
-      divRound(after * factor.num, factor.den, 'half-even') -
-      divRound(before * factor.num, factor.den, 'half-even');
 
     const charge: Charge = {
       accountId: input.accountId,
