@@ -30,6 +30,9 @@ module.exports = {
   flowFile: 'flows.json',
   credentialSecret: process.env.NODE_RED_CREDENTIAL_SECRET || 'prepay-reference-site',
   contextStorage: { default: { module: 'memory' } },
+  // A closed site network: no update checks, no prompt about them.
+  telemetry: { enabled: false },
+  editorTheme: { tours: false },
   logging: { console: { level: 'info', metrics: false, audit: false } },
 };
 `,
