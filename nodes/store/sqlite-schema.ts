@@ -30,7 +30,7 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; sql: string }> = [
         reference TEXT PRIMARY KEY,
         command TEXT NOT NULL,
         account_id TEXT,
-        reverses TEXT UNIQUE,
+        reverses TEXT,
         result TEXT NOT NULL,
         posted_at INTEGER NOT NULL
       );
@@ -52,8 +52,9 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; sql: string }> = [
         hash TEXT NOT NULL,
         PRIMARY KEY (account_id, seq)
       );
+      -- Only reversals carry a target: a partial index costs nothing for every other posting.
+      CREATE UNIQUE INDEX postings_reverses ON postings (reverses) WHERE reverses IS NOT NULL;
       CREATE INDEX entries_reference ON entries (reference);
-      CREATE INDEX entries_posted_at ON entries (posted_at);
       CREATE TABLE bindings (
         meter_id TEXT NOT NULL,
         account_id TEXT NOT NULL,
