@@ -11,6 +11,7 @@ export type RoundingMode = 'half-even' | 'half-away-from-zero';
 export const ROUNDING_MODES: readonly RoundingMode[] = ['half-even', 'half-away-from-zero'];
 
 const DECIMAL_PATTERN = /^([+-])?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
+const MAX_EXPONENT = 1000;
 
 /** A decimal written as digits and a power of ten: value = digits * 10^-scale. */
 export interface ParsedDecimal {
@@ -39,6 +40,8 @@ export function parseDecimal(input: string | number): ParsedDecimal {
   if (!match) throw new RangeError(`"${String(input)}" is not a decimal number`);
   const [, sign, whole = '0', fraction = '', exponentText] = match;
   const exponent = exponentText ? Number(exponentText) : 0;
+  // JSON numbers need |exponent| <= 324; "1e100000000" would take seconds of bigint work to refuse.
+  if (Math.abs(exponent) > MAX_EXPONENT) throw new RangeError(`"${String(input)}" is out of range`);
   let units = BigInt(whole + fraction);
   let scale = fraction.length - exponent;
   if (scale < 0) {

@@ -78,7 +78,7 @@ export function formatMinor(minor: bigint | number, currency: string): string {
   return formatScaled(BigInt(minor), minorUnitDigits(currency));
 }
 
-/** "0.245617" for 2456170 sub-minor units of GBP. */
+/** "0.245617" for 245617 sub-minor units of GBP (24.5617 p). */
 export function formatSubMinor(subMinor: bigint | number, currency: string): string {
   return formatScaled(BigInt(subMinor), minorUnitDigits(currency) + SUB_MINOR_DIGITS);
 }

@@ -26,6 +26,8 @@ import { unitFactor, canonicalUnit } from './units';
 
 const DAY = 86_400_000;
 const RECENT_CHARGES = 4096;
+/** No tenant meter consumes a million units (1 GWh, 1 million m3) between two readings. */
+const MAX_DELTA_MICRO = 1_000_000n * 1_000_000n;
 const ROUNDERS = {
   'half-even': new CumulativeRounder(PICO_PER_SUB_MINOR, 'half-even'),
   'half-away-from-zero': new CumulativeRounder(PICO_PER_SUB_MINOR, 'half-away-from-zero'),
@@ -137,7 +139,7 @@ export class TariffEngine {
     return Object.entries(this.state.accounts).map(([key, value]) => ({ key, tariff: value.tariff }));
   }
 
-  /** A copy of the state for persisting (recent charges included). */
+  /** The live state, for persisting with serializeEngineState (recent charges included). */
   snapshot(): TariffEngineState {
     this.state.recent = [...this.recent.entries()];
     return this.state;
@@ -163,6 +165,14 @@ export class TariffEngine {
         'delta',
         'must not be negative (negative deltas are held as suspect by the meter reader)',
       );
+    // Checked before anything changes: a garbage register (a float32 reading 3.4e38) must be refused,
+    // not half-priced into the running totals and the demand peak.
+    if (rawMicro > MAX_DELTA_MICRO) {
+      throw new ConsumptionError(
+        'delta',
+        `is implausibly large for one reading (more than ${MAX_DELTA_MICRO / MICRO} ${input.unit})`,
+      );
+    }
 
     const key = input.accountId ?? `meter:${input.meterId}`;
     const account = this.account(key, tariff);
@@ -581,9 +591,10 @@ export class TariffEngine {
       if (intervalMs) next = (Math.floor(t / intervalMs) + 1) * intervalMs;
       for (const list of [prices, carbon]) {
         if (!list) continue;
+        // Signal times rounded up to whole ms (t always is one), so pieces stay whole ms long.
         for (const interval of list) {
-          if (interval.from > t) next = Math.min(next, interval.from);
-          if (interval.to > t) next = Math.min(next, interval.to);
+          if (interval.from > t) next = Math.min(next, Math.ceil(interval.from));
+          if (interval.to > t) next = Math.min(next, Math.ceil(interval.to));
         }
       }
       return next;
@@ -699,8 +710,10 @@ function checkInput(input: ConsumptionInput): void {
     throw new ConsumptionError('meterId', 'is required');
   if (typeof input.readingId !== 'string' || input.readingId === '')
     throw new ConsumptionError('readingId', 'is required');
-  if (!Number.isFinite(input.from)) throw new ConsumptionError('from', 'must be a time');
-  if (!Number.isFinite(input.to)) throw new ConsumptionError('to', 'must be a time');
+  // Whole milliseconds: interval lengths are split exactly in integer arithmetic.
+  if (!Number.isSafeInteger(input.from))
+    throw new ConsumptionError('from', 'must be a time in whole epoch ms');
+  if (!Number.isSafeInteger(input.to)) throw new ConsumptionError('to', 'must be a time in whole epoch ms');
   if (input.to < input.from) throw new ConsumptionError('to', 'must not be before "from"');
   if (input.to - input.from > 400 * DAY) throw new ConsumptionError('from', 'interval longer than 400 days');
   if (typeof input.unit !== 'string') throw new ConsumptionError('unit', 'is required');
