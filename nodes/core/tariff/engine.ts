@@ -117,8 +117,22 @@ function mulRatio(a: Ratio, b: Ratio): Ratio {
   return { num: a.num * b.num, den: a.den * b.den };
 }
 
-/** A 10^-scale fixed-point quantity as a short decimal ("1.5" rather than "1.500000"). */
+/** Texts of recent quantities: a site reads the same few values over and over. */
+const quantityTexts = new Map<bigint, string>();
+
+/** A 10^-6 fixed-point quantity as a short decimal ("1.5" rather than "1.500000"), cached. */
 function quantityText(value: bigint, scale: number): string {
+  if (scale !== 6) return shortDecimal(value, scale);
+  let text = quantityTexts.get(value);
+  if (text === undefined) {
+    text = shortDecimal(value, scale);
+    if (quantityTexts.size >= 4096) quantityTexts.clear();
+    quantityTexts.set(value, text);
+  }
+  return text;
+}
+
+function shortDecimal(value: bigint, scale: number): string {
   const text = formatScaled(value, scale);
   return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
 }
@@ -467,6 +481,8 @@ export class TariffEngine {
   private segments(tariff: CompiledTariff, from: number, to: number, ctx: PricingContext): Segment[] {
     const extra = this.extraBoundaries(tariff, ctx);
     if (extra) return segmentInterval(tariff, from, to, extra);
+    const last = this.lastSegments;
+    if (last && last.tariff === tariff && last.from === from && last.to === to) return last.segments;
     let cache = this.segmentCache.get(tariff);
     if (!cache) {
       cache = new Map();
@@ -479,6 +495,7 @@ export class TariffEngine {
       if (cache.size >= 64) cache.clear();
       cache.set(key, segments);
     }
+    this.lastSegments = { tariff, from, to, segments };
     return segments;
   }
 
@@ -670,6 +687,8 @@ export class TariffEngine {
 
   private readonly rateTexts = new Map<string, string>();
   private readonly segmentCache = new WeakMap<CompiledTariff, Map<string, Segment[]>>();
+  /** The pieces of the interval priced last: consecutive readings usually share it. */
+  private lastSegments: { tariff: CompiledTariff; from: number; to: number; segments: Segment[] } | undefined;
 
   /** Display text of a rate; cached, since a site prices with a handful of rates. */
   private rateText(rate: bigint, currency: string): string {
