@@ -1,0 +1,208 @@
+/**
+ * Modbus register words <-> numbers. A Modbus register is a 16-bit word sent high byte first; values wider
+ * than one register are spread over consecutive registers, and makers disagree on the order. `wordOrder`
+ * says where the most significant word sits (big: at the lowest address, as Eastron and Schneider do;
+ * little: last, as Carlo Gavazzi does) and `byteOrder` whether the two bytes inside each register are
+ * swapped (little) as a few gateways do.
+ *
+ * `base1000x2` and `base1000x3` are the totals of BTU meters such as the Onicon System-10: two or three
+ * registers where every register but the most significant counts 0-999 and the next one counts thousands
+ * of it; the most significant register is a plain uint16 and rolls over at 65,536.
+ */
+
+export const DATA_TYPES = [
+  'int16',
+  'uint16',
+  'int32',
+  'uint32',
+  'float32',
+  'float64',
+  'int64',
+  'uint64',
+  'base1000x2',
+  'base1000x3',
+  'bool',
+] as const;
+export type DataType = (typeof DATA_TYPES)[number];
+export type Endianness = 'big' | 'little';
+
+export interface Encoding {
+  type: DataType;
+  wordOrder: Endianness;
+  byteOrder: Endianness;
+}
+
+/** Registers (16-bit words) a value of this type occupies; a bool occupies one coil or input. */
+export function registerCount(type: DataType): number {
+  switch (type) {
+    case 'int16':
+    case 'uint16':
+    case 'bool':
+      return 1;
+    case 'int32':
+    case 'uint32':
+    case 'float32':
+    case 'base1000x2':
+      return 2;
+    case 'base1000x3':
+      return 3;
+    default:
+      return 4;
+  }
+}
+
+/** Puts `words` (as read from the wire) into one big-endian byte buffer, most significant byte first. */
+function toBigEndianBytes(words: ArrayLike<number>, offset: number, count: number, enc: Encoding): Buffer {
+  const bytes = Buffer.alloc(count * 2);
+  for (let i = 0; i < count; i += 1) {
+    const word = words[offset + (enc.wordOrder === 'big' ? i : count - 1 - i)] ?? 0;
+    const high = (word >> 8) & 0xff;
+    const low = word & 0xff;
+    bytes[i * 2] = enc.byteOrder === 'big' ? high : low;
+    bytes[i * 2 + 1] = enc.byteOrder === 'big' ? low : high;
+  }
+  return bytes;
+}
+
+function fromBigEndianBytes(bytes: Buffer, enc: Encoding): number[] {
+  const count = bytes.length / 2;
+  const words = new Array<number>(count);
+  for (let i = 0; i < count; i += 1) {
+    const high = bytes[i * 2]!;
+    const low = bytes[i * 2 + 1]!;
+    const word = enc.byteOrder === 'big' ? (high << 8) | low : (low << 8) | high;
+    words[enc.wordOrder === 'big' ? i : count - 1 - i] = word;
+  }
+  return words;
+}
+
+/**
+ * Decodes one value. 64-bit integers beyond 2^53 lose precision as numbers; an energy register in Wh
+ * reaches 2^53 only after about 10^12 kWh, so this is documented rather than carried as bigint.
+ */
+export function decodeValue(words: ArrayLike<number>, offset: number, enc: Encoding): number {
+  if (enc.type === 'bool') return (words[offset] ?? 0) !== 0 ? 1 : 0;
+  if (enc.type === 'base1000x2' || enc.type === 'base1000x3') return decodeBase1000(words, offset, enc);
+  const bytes = toBigEndianBytes(words, offset, registerCount(enc.type), enc);
+  switch (enc.type) {
+    case 'int16':
+      return bytes.readInt16BE(0);
+    case 'uint16':
+      return bytes.readUInt16BE(0);
+    case 'int32':
+      return bytes.readInt32BE(0);
+    case 'uint32':
+      return bytes.readUInt32BE(0);
+    case 'float32':
+      return shortestFloat32(bytes.readFloatBE(0));
+    case 'float64':
+      return bytes.readDoubleBE(0);
+    case 'int64':
+      return Number(bytes.readBigInt64BE(0));
+    case 'uint64':
+      return Number(bytes.readBigUInt64BE(0));
+  }
+}
+
+/** Encodes a value into registers (used by the simulator and for register writes). */
+export function encodeValue(value: number, enc: Encoding): number[] {
+  if (enc.type === 'bool') return [value ? 1 : 0];
+  if (enc.type === 'base1000x2' || enc.type === 'base1000x3') return encodeBase1000(value, enc);
+  const bytes = Buffer.alloc(registerCount(enc.type) * 2);
+  switch (enc.type) {
+    case 'int16':
+      bytes.writeInt16BE(clampInt(value, -0x8000, 0x7fff), 0);
+      break;
+    case 'uint16':
+      bytes.writeUInt16BE(clampInt(value, 0, 0xffff), 0);
+      break;
+    case 'int32':
+      bytes.writeInt32BE(clampInt(value, -0x80000000, 0x7fffffff), 0);
+      break;
+    case 'uint32':
+      bytes.writeUInt32BE(clampInt(value, 0, 0xffffffff), 0);
+      break;
+    case 'float32':
+      bytes.writeFloatBE(value, 0);
+      break;
+    case 'float64':
+      bytes.writeDoubleBE(value, 0);
+      break;
+    case 'int64':
+      bytes.writeBigInt64BE(BigInt(Math.round(value)), 0);
+      break;
+    case 'uint64':
+      bytes.writeBigUInt64BE(BigInt(Math.max(0, Math.round(value))), 0);
+      break;
+  }
+  return fromBigEndianBytes(bytes, enc);
+}
+
+/** Registers from least to most significant, honouring the word order (little: least significant first). */
+function decodeBase1000(words: ArrayLike<number>, offset: number, enc: Encoding): number {
+  const count = registerCount(enc.type);
+  let total = 0;
+  for (let i = count - 1; i >= 0; i -= 1) {
+    const index = enc.wordOrder === 'little' ? offset + i : offset + count - 1 - i;
+    let word = words[index] ?? 0;
+    if (enc.byteOrder === 'little') word = ((word & 0xff) << 8) | ((word >> 8) & 0xff);
+    total = total * 1000 + word;
+  }
+  return total;
+}
+
+function encodeBase1000(value: number, enc: Encoding): number[] {
+  const count = registerCount(enc.type);
+  let rest = Math.max(0, Math.floor(value));
+  const digits: number[] = [];
+  for (let i = 0; i < count; i += 1) {
+    digits.push(i === count - 1 ? rest % 65536 : rest % 1000);
+    rest = Math.floor(rest / 1000);
+  }
+  const ordered = enc.wordOrder === 'little' ? digits : digits.reverse();
+  return enc.byteOrder === 'little'
+    ? ordered.map((word) => ((word & 0xff) << 8) | ((word >> 8) & 0xff))
+    : ordered;
+}
+
+function clampInt(value: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, Math.round(value)));
+}
+
+/**
+ * The shortest decimal that reads back as the same float32. A float32 register holding 1234.57 kWh decodes
+ * to 1234.5699462890625 as a double; carrying that artefact into deltas would invent consumption digits
+ * the meter never had.
+ */
+export function shortestFloat32(value: number): number {
+  if (!Number.isFinite(value) || value === 0) return value;
+  const single = Math.fround(value);
+  for (let digits = 1; digits <= 9; digits += 1) {
+    const candidate = Number(single.toPrecision(digits));
+    if (Math.fround(candidate) === single) return candidate;
+  }
+  return single;
+}
+
+/** Applies a decimal scale (0.1, 0.001...) without binary artefacts: 12345 * 0.1 gives 1234.5, not 1234.5000000000002. */
+export function applyScale(raw: number, scale: number): number {
+  if (scale === 1) return raw;
+  const scaled = raw * scale;
+  if (!Number.isFinite(scaled)) return scaled;
+  // The exact product has at most as many decimals as raw and scale together; round to those.
+  const decimals = Math.min(15, decimalPlaces(raw) + decimalPlaces(scale));
+  return Number(scaled.toFixed(decimals));
+}
+
+export function decimalPlaces(value: number): number {
+  if (Number.isInteger(value)) return 0;
+  const text = String(value);
+  const exp = text.indexOf('e-');
+  if (exp >= 0) {
+    const mantissa = text.slice(0, exp);
+    const dot = mantissa.indexOf('.');
+    return Number(text.slice(exp + 2)) + (dot >= 0 ? mantissa.length - dot - 1 : 0);
+  }
+  const dot = text.indexOf('.');
+  return dot >= 0 ? text.length - dot - 1 : 0;
+}

@@ -1,0 +1,348 @@
+/**
+ * prepay-meter: turns meter registers into consumption. Polls a table of meters over a shared prepay-modbus
+ * link (polls spread over the interval), or takes readings from upstream nodes, and runs every value through
+ * the delta engine. Output 1: consumption (to the tariff). Output 2: readings with every profile value (for
+ * dashboards, history, BACnet). Output 3: meter events and alarms (comm loss, suspect values, rollover...).
+ *
+ * Nothing is lost or counted twice across a crash: the engine's state is written to disk (atomically)
+ * before the consumption it produced is sent, and each meter's last consumption is sent again after a
+ * restart with the same reading id, which downstream nodes recognise and ignore if they have it already.
+ */
+import { join } from 'node:path';
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import { SystemClock, type Clock, type TimerHandle } from '../core/clock';
+import { DeltaEngine, type DeltaOutcome, type MeterInfo, type MeterState } from '../core/meter/delta-engine';
+import type { Utility } from '../core/messages';
+import type { ModbusConfigNode } from '../modbus/link-config';
+import { StateFile } from '../shared/state-file';
+import { degradedStatus, faultStatus, okStatus } from '../shared/status';
+import {
+  readMeterSettings,
+  type ConfiguredMeter,
+  type MeterNodeDef,
+  type MeterSettings,
+} from './meter-config';
+import { readRebaseline, readReplace, readUpstreamReading, MeterInputError } from './meter-messages';
+import { MeterPoller } from './meter-poller';
+import { registerMeterAdminRoutes } from './meter-admin';
+
+type Done = (err?: Error) => void;
+type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
+
+interface SavedState {
+  version: 1;
+  meters: Record<string, MeterState>;
+}
+
+function parseSaved(value: unknown): SavedState {
+  const saved = value as SavedState;
+  if (saved?.version !== 1 || typeof saved.meters !== 'object' || saved.meters === null)
+    throw new Error('not a meter state file');
+  return saved;
+}
+
+export = function register(RED: NodeAPI): void {
+  registerMeterAdminRoutes(RED);
+
+  function PrepayMeterNode(this: Node, config: NodeDef & MeterNodeDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const clock: Clock =
+      (RED.settings as unknown as { prepay?: { clock?: Clock } }).prepay?.clock ?? new SystemClock();
+    const fail = (message: string): void => {
+      node.status(faultStatus(message.slice(0, 60)));
+      node.error(`prepay-meter: ${message}`);
+      node.on('input', (_msg: NodeMessageInFlow, _send: Send, done: Done) =>
+        done(new Error(`prepay-meter: ${message}`)),
+      );
+    };
+    let settings: MeterSettings;
+    try {
+      settings = readMeterSettings(config);
+    } catch (error) {
+      return fail((error as Error).message);
+    }
+    const linkNode =
+      settings.source === 'modbus' ? (RED.nodes.getNode(config.link ?? '') as ModbusConfigNode | null) : null;
+    if (settings.source === 'modbus') {
+      if (!linkNode) return fail('no Modbus link configured');
+      if (!linkNode.link) return fail(`Modbus link is not usable: ${linkNode.problem ?? 'unknown problem'}`);
+    }
+    const link = linkNode?.link;
+    const meters = new Map<string, ConfiguredMeter>(
+      settings.meters.map((meter) => [meter.row.meterId, meter]),
+    );
+    const engine = new DeltaEngine({ sliceMs: settings.sliceMs });
+    const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
+    const stateFile = new StateFile<SavedState>(
+      join(userDir, 'prepay', `meter-${node.id}.json`),
+      parseSaved,
+      0,
+    );
+    const loaded = stateFile.load();
+    if (loaded.problem) node.warn(`prepay-meter: ${loaded.problem}`);
+    if (loaded.value) engine.restore(loaded.value.meters);
+    if (settings.source === 'modbus') engine.retain(new Set(meters.keys()));
+
+    // --- output batching: persist, then send -------------------------------------------------------
+    let pending: { consumption: NodeMessage[]; readings: NodeMessage[]; events: NodeMessage[] } = {
+      consumption: [],
+      readings: [],
+      events: [],
+    };
+    let flushTimer: NodeJS.Timeout | undefined;
+    let closed = false;
+    const counts = { polls: 0, failures: 0, consumption: 0, suspect: 0, requests: 0 };
+    const failures = new Map<string, number>();
+    const lastSeen = new Map<string, number>();
+
+    const flush = (): void => {
+      flushTimer = undefined;
+      const batch = pending;
+      pending = { consumption: [], readings: [], events: [] };
+      if (batch.consumption.length + batch.readings.length + batch.events.length === 0) return;
+      if (batch.consumption.length > 0) {
+        try {
+          stateFile.save(() => ({ version: 1, meters: engine.snapshot() }));
+          stateFile.flush();
+        } catch (error) {
+          // Sending consumption whose baseline is not on disk could bill it twice after a crash; hold it.
+          node.status(faultStatus(`cannot save state: ${(error as Error).message}`.slice(0, 60)));
+          node.error(
+            `prepay-meter: cannot save meter state, consumption held until it can: ${(error as Error).message}`,
+          );
+          pending.consumption.unshift(...batch.consumption);
+          batch.consumption = [];
+          scheduleFlush(1000);
+        }
+      }
+      node.send([batch.consumption, batch.readings, batch.events]);
+    };
+    const scheduleFlush = (delay = 50): void => {
+      if (!flushTimer && !closed) flushTimer = setTimeout(flush, delay);
+    };
+
+    const deliver = (outcome: DeltaOutcome, values?: Record<string, number>): void => {
+      for (const consumption of outcome.consumptions) {
+        counts.consumption += 1;
+        pending.consumption.push({ topic: consumption.meterId, payload: consumption });
+      }
+      const reading: Record<string, unknown> = { ...outcome.reading };
+      if (values) reading.values = values;
+      pending.readings.push({ topic: outcome.reading.meterId, payload: reading });
+      for (const event of outcome.events) {
+        if (event.type === 'suspect') counts.suspect += 1;
+        pending.events.push({ topic: event.type, payload: event });
+        if (event.alarm) node.warn(`prepay-meter: ${event.meterId}: ${event.text}`);
+      }
+      scheduleFlush();
+    };
+
+    // --- status ---------------------------------------------------------------------------------------
+    const showStatus = (): void => {
+      const lost = [...meters.keys()].filter((id) => engine.state(id)?.status === 'comm-loss').length;
+      const suspect = [...meters.keys()].filter((id) => engine.state(id)?.status === 'suspect').length;
+      const linkDown = link && link.stats().state === 'down';
+      if (linkDown) node.status(faultStatus(`link down: ${(link.stats().lastError ?? '').slice(0, 40)}`));
+      else if (meters.size > 0 && lost === meters.size)
+        node.status(faultStatus(`all ${lost} meters in comm loss`));
+      else if (lost > 0 || suspect > 0)
+        node.status(degradedStatus(`${meters.size - lost} ok, ${lost} comm loss, ${suspect} suspect`));
+      else node.status(okStatus(`${meters.size || lastSeen.size} meters · ${counts.consumption} deltas`));
+    };
+    const statusTimer = setInterval(showStatus, 2000);
+    statusTimer.unref?.();
+    showStatus();
+
+    // --- Modbus polling -------------------------------------------------------------------------------
+    const poller = new MeterPoller({ maxGap: linkNode?.settings?.maxGap ?? 64 });
+    const inFlight = new Set<string>();
+    const order = [...meters.values()];
+    let cursor = 0;
+    let cycleStart = clock.now();
+    let pollTimer: TimerHandle | undefined;
+
+    const pollMeter = async (meter: ConfiguredMeter): Promise<void> => {
+      if (!link || inFlight.has(meter.row.meterId)) return;
+      inFlight.add(meter.row.meterId);
+      counts.polls += 1;
+      try {
+        const result = await poller.poll(link, meter.row.unitId, meter.profile);
+        counts.requests += result.requests;
+        if (closed) return;
+        failures.set(meter.row.meterId, 0);
+        deliver(engine.reading(meter.info, result.counter!, clock.now()), result.values);
+      } catch (error) {
+        if (closed) return;
+        counts.failures += 1;
+        const count = (failures.get(meter.row.meterId) ?? 0) + 1;
+        failures.set(meter.row.meterId, count);
+        if (count >= settings.commLossPolls) {
+          deliver(engine.commLoss(meter.info, clock.now(), (error as Error).message));
+        }
+      } finally {
+        inFlight.delete(meter.row.meterId);
+      }
+    };
+
+    // Polls are spread evenly over the interval: meter i of n is due at cycleStart + i * interval / n.
+    const scheduleNext = (): void => {
+      if (closed || order.length === 0) return;
+      const slot = settings.intervalMs / order.length;
+      const due = cycleStart + cursor * slot;
+      pollTimer = clock.setTimeout(tick, Math.max(0, due - clock.now()));
+    };
+    const tick = (): void => {
+      pollTimer = undefined;
+      if (closed) return;
+      const now = clock.now();
+      const slot = settings.intervalMs / order.length;
+      // Catch up on every meter that is due (timers are coarse; a busy event loop fires late).
+      while (cycleStart + cursor * slot <= now) {
+        void pollMeter(order[cursor]!);
+        cursor += 1;
+        if (cursor >= order.length) {
+          cursor = 0;
+          cycleStart += settings.intervalMs;
+          if (cycleStart + settings.intervalMs < now) cycleStart = now; // far behind: start afresh
+        }
+      }
+      scheduleNext();
+    };
+    if (link) {
+      link.acquire();
+      scheduleNext();
+    }
+
+    // --- readings from upstream: comm-loss watchdog --------------------------------------------------
+    const infoFor = (meterId: string, utility?: Utility, unit?: string, accountId?: string): MeterInfo => {
+      const configured = meters.get(meterId);
+      if (configured) return accountId ? { ...configured.info, accountId } : configured.info;
+      if (!utility)
+        throw new MeterInputError(
+          'utility',
+          `is required for meter "${meterId}", which is not in the meter table`,
+        );
+      if (!unit)
+        throw new MeterInputError(
+          'unit',
+          `is required for meter "${meterId}", which is not in the meter table`,
+        );
+      const info: MeterInfo = { meterId, utility, unit };
+      if (accountId) info.accountId = accountId;
+      return info;
+    };
+    const upstreamInfo = new Map<string, MeterInfo>();
+    let watchdog: NodeJS.Timeout | undefined;
+    if (settings.source === 'messages') {
+      watchdog = setInterval(
+        () => {
+          const now = clock.now();
+          for (const [meterId, seen] of lastSeen) {
+            if (now - seen < settings.commLossMs) continue;
+            const info = upstreamInfo.get(meterId);
+            if (info && engine.state(meterId)?.status !== 'comm-loss')
+              deliver(engine.commLoss(info, now, `no reading for ${Math.round((now - seen) / 60_000)} min`));
+          }
+        },
+        Math.min(60_000, settings.commLossMs / 4),
+      );
+      watchdog.unref?.();
+    }
+
+    // --- after a restart: send each meter's last consumption again ----------------------------------
+    setImmediate(() => {
+      if (closed) return;
+      for (const state of Object.values(engine.snapshot())) {
+        for (const consumption of state.lastOut ?? [])
+          pending.consumption.push({
+            topic: consumption.meterId,
+            payload: consumption,
+            replay: true,
+          } as NodeMessage);
+      }
+      if (pending.consumption.length > 0) {
+        node.send([pending.consumption, null, null]);
+        pending.consumption = [];
+      }
+    });
+
+    node.on('input', (msg: NodeMessageInFlow, _send: Send, done: Done) => {
+      try {
+        const topic = typeof msg.topic === 'string' ? msg.topic : '';
+        if (topic === 'replace') {
+          const command = readReplace(msg.payload);
+          const info = meters.get(command.meterId)?.info ?? upstreamInfo.get(command.meterId);
+          if (!info) throw new MeterInputError('meterId', `unknown meter "${command.meterId}"`);
+          deliver(engine.replace(info, command.oldFinal, command.newStart, command.ts ?? clock.now()));
+        } else if (topic === 'rebaseline') {
+          const command = readRebaseline(msg.payload);
+          const info = meters.get(command.meterId)?.info ?? upstreamInfo.get(command.meterId);
+          if (!info) throw new MeterInputError('meterId', `unknown meter "${command.meterId}"`);
+          deliver(engine.rebaseline(info, command.value, command.ts ?? clock.now(), command.reason));
+        } else if (topic === 'poll') {
+          if (!link) throw new MeterInputError('topic', '"poll" needs the Modbus source');
+          const wanted = (msg.payload as { meterId?: unknown } | undefined)?.meterId;
+          const list = typeof wanted === 'string' ? [meters.get(wanted)] : [...meters.values()];
+          if (list[0] === undefined)
+            throw new MeterInputError('meterId', `unknown meter "${String(wanted)}"`);
+          void Promise.all(list.map((meter) => pollMeter(meter!))).then(() => undefined);
+        } else if (topic === 'stats') {
+          _send({
+            ...msg,
+            payload: { ...counts, link: link?.stats(), meters: meters.size || lastSeen.size },
+          });
+        } else {
+          if (settings.source !== 'messages')
+            throw new MeterInputError(
+              'topic',
+              `unknown command "${topic}" (replace, rebaseline, poll, stats); readings from messages need the "messages" source`,
+            );
+          const items = Array.isArray(msg.payload) ? msg.payload : [msg.payload];
+          // Check every reading first so a bad one in a batch changes nothing.
+          const readings = items.map((item, index) =>
+            readUpstreamReading(item, msg.topic, items.length > 1 ? `payload[${index}].` : ''),
+          );
+          const infos = readings.map((reading) =>
+            infoFor(reading.meterId, reading.utility, reading.unit, reading.accountId),
+          );
+          readings.forEach((reading, index) => {
+            const info = infos[index]!;
+            upstreamInfo.set(reading.meterId, info);
+            const ts = reading.ts ?? clock.now();
+            lastSeen.set(reading.meterId, Math.max(lastSeen.get(reading.meterId) ?? 0, ts));
+            deliver(engine.reading(info, reading.value, ts));
+          });
+        }
+        done();
+      } catch (error) {
+        done(error as Error);
+      }
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closed = true;
+      if (pollTimer) clock.clearTimeout(pollTimer);
+      clearInterval(statusTimer);
+      clearInterval(watchdog);
+      if (flushTimer) clearTimeout(flushTimer);
+      flushTimer = undefined;
+      // Whatever is computed is saved and sent before the node goes.
+      flush();
+      try {
+        stateFile.save(() => ({ version: 1, meters: engine.snapshot() }));
+        stateFile.flush();
+      } catch (error) {
+        node.error(`prepay-meter: could not save state: ${(error as Error).message}`);
+      }
+      if (link)
+        link.release().then(
+          () => done(),
+          () => done(),
+        );
+      else done();
+    });
+  }
+
+  RED.nodes.registerType('prepay-meter', PrepayMeterNode);
+};

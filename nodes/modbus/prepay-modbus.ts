@@ -1,0 +1,41 @@
+/**
+ * prepay-modbus: one Modbus link (TCP gateway or serial line) and its request queue, shared by every meter
+ * reader and cutoff relay that names it, so requests to one gateway never overlap.
+ */
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { readLinkSettings, type ModbusConfigNode, type ModbusNodeDef } from './link-config';
+import { ModbusLink } from './modbus-link';
+import { ModbusSerialTransport } from './transport';
+
+export = function register(RED: NodeAPI): void {
+  function PrepayModbusNode(this: Node, config: NodeDef & ModbusNodeDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this as ModbusConfigNode;
+    try {
+      node.settings = readLinkSettings(config);
+    } catch (error) {
+      node.problem = (error as Error).message;
+      node.error(`prepay-modbus: ${node.problem}`);
+      return;
+    }
+    const link = new ModbusLink(
+      node.settings.endpoint,
+      new ModbusSerialTransport(node.settings.endpoint),
+      node.settings.options,
+    );
+    node.link = link;
+    link.on('state', (state: string, reason?: string) => {
+      if (state === 'down') node.warn(`prepay-modbus: link ${link.name} down: ${reason ?? ''}`);
+      else if (state === 'connected') node.log(`link ${link.name} connected`);
+    });
+    link.on('unit', (event: { unitId: number; alive: boolean }) => {
+      if (!event.alive)
+        node.warn(`prepay-modbus: unit ${event.unitId} on ${link.name} stopped answering; backing off`);
+    });
+    node.on('close', (_removed: boolean, done: () => void) => {
+      link.close().then(done, done);
+    });
+  }
+
+  RED.nodes.registerType('prepay-modbus', PrepayModbusNode);
+};

@@ -1,0 +1,250 @@
+/**
+ * The one place that talks to modbus-serial. Everything above it sees a transport that reads and writes
+ * words for a unit id and fails with one of three errors: the device said no (ModbusExceptionError), the
+ * device said nothing (ModbusTimeoutError), or the link is gone (LinkDownError).
+ */
+import ModbusRTU from 'modbus-serial';
+
+export type ReadCode = 1 | 2 | 3 | 4;
+export type WriteCode = 5 | 6 | 15 | 16;
+
+export interface TcpEndpoint {
+  kind: 'tcp';
+  host: string;
+  port: number;
+}
+
+export interface SerialEndpoint {
+  kind: 'rtu';
+  path: string;
+  baudRate: number;
+  parity: 'none' | 'even' | 'odd';
+  dataBits: 7 | 8;
+  stopBits: 1 | 2;
+}
+
+export type Endpoint = TcpEndpoint | SerialEndpoint;
+
+export interface ModbusTransport {
+  readonly isOpen: boolean;
+  connect(timeoutMs: number): Promise<void>;
+  /** Registers as 16-bit words; coils and inputs as 0/1. */
+  read(unitId: number, code: ReadCode, address: number, length: number, timeoutMs: number): Promise<number[]>;
+  write(unitId: number, code: WriteCode, address: number, values: number[], timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+  /** Called once when the connection drops after it was open. */
+  onClose(listener: () => void): void;
+}
+
+export class ModbusExceptionError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ModbusExceptionError';
+  }
+}
+
+export class ModbusTimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModbusTimeoutError';
+  }
+}
+
+export class LinkDownError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LinkDownError';
+  }
+}
+
+export function describeEndpoint(endpoint: Endpoint): string {
+  return endpoint.kind === 'tcp'
+    ? `${endpoint.host}:${endpoint.port}`
+    : `${endpoint.path} ${endpoint.baudRate} ${endpoint.dataBits}${endpoint.parity[0]!.toUpperCase()}${endpoint.stopBits}`;
+}
+
+interface ModbusSerialError extends Error {
+  modbusCode?: number;
+  errno?: string;
+}
+
+export class ModbusSerialTransport implements ModbusTransport {
+  private client: ModbusRTU | undefined;
+  private closeListener: (() => void) | undefined;
+
+  constructor(private readonly endpoint: Endpoint) {}
+
+  get isOpen(): boolean {
+    return this.client?.isOpen === true;
+  }
+
+  onClose(listener: () => void): void {
+    this.closeListener = listener;
+  }
+
+  async connect(timeoutMs: number): Promise<void> {
+    await this.close();
+    const client = new ModbusRTU();
+    this.client = client;
+    const endpoint = this.endpoint;
+    const opening =
+      endpoint.kind === 'tcp'
+        ? client.connectTCP(endpoint.host, { port: endpoint.port })
+        : client.connectRTUBuffered(endpoint.path, {
+            baudRate: endpoint.baudRate,
+            parity: endpoint.parity,
+            dataBits: endpoint.dataBits,
+            stopBits: endpoint.stopBits,
+          });
+    // connectTCP waits for the operating system's own connect timeout (minutes) when packets are dropped.
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        opening,
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new LinkDownError(`no connection to ${describeEndpoint(endpoint)} within ${timeoutMs} ms`),
+              ),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } catch (error) {
+      this.client = undefined;
+      destroyQuietly(client);
+      if (error instanceof LinkDownError) throw error;
+      throw new LinkDownError(`cannot connect to ${describeEndpoint(endpoint)}: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    // A socket error after the connection is up arrives as 'error' then 'close'; without a listener the
+    // error event would end the process.
+    client.on('error', () => undefined);
+    client.on('close', () => {
+      if (this.client !== client) return;
+      this.client = undefined;
+      this.closeListener?.();
+    });
+  }
+
+  async read(
+    unitId: number,
+    code: ReadCode,
+    address: number,
+    length: number,
+    timeoutMs: number,
+  ): Promise<number[]> {
+    const client = this.ready(unitId, timeoutMs);
+    try {
+      switch (code) {
+        case 1:
+          return bitsToNumbers((await client.readCoils(address, length)).data, length);
+        case 2:
+          return bitsToNumbers((await client.readDiscreteInputs(address, length)).data, length);
+        case 3:
+          return (await client.readHoldingRegisters(address, length)).data;
+        case 4:
+          return (await client.readInputRegisters(address, length)).data;
+      }
+    } catch (error) {
+      throw this.translate(
+        error as ModbusSerialError,
+        unitId,
+        `read of ${length} from ${address} (function ${code})`,
+      );
+    }
+  }
+
+  async write(
+    unitId: number,
+    code: WriteCode,
+    address: number,
+    values: number[],
+    timeoutMs: number,
+  ): Promise<void> {
+    const client = this.ready(unitId, timeoutMs);
+    try {
+      switch (code) {
+        case 5:
+          await client.writeCoil(address, values[0] !== 0);
+          return;
+        case 15:
+          await client.writeCoils(
+            address,
+            values.map((value) => value !== 0),
+          );
+          return;
+        case 6:
+          await client.writeRegister(address, values[0] ?? 0);
+          return;
+        case 16:
+          await client.writeRegisters(address, values);
+          return;
+      }
+    } catch (error) {
+      throw this.translate(error as ModbusSerialError, unitId, `write to ${address} (function ${code})`);
+    }
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 500);
+      try {
+        client.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      } catch {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    destroyQuietly(client);
+  }
+
+  private ready(unitId: number, timeoutMs: number): ModbusRTU {
+    const client = this.client;
+    if (!client || !client.isOpen)
+      throw new LinkDownError(`link to ${describeEndpoint(this.endpoint)} is not open`);
+    client.setID(unitId);
+    client.setTimeout(timeoutMs);
+    return client;
+  }
+
+  private translate(error: ModbusSerialError, unitId: number, what: string): Error {
+    const where = `unit ${unitId} at ${describeEndpoint(this.endpoint)}`;
+    if (typeof error.modbusCode === 'number') {
+      return new ModbusExceptionError(error.modbusCode, `${where} refused the ${what}: ${error.message}`);
+    }
+    if (error.name === 'TransactionTimedOutError' || error.errno === 'ETIMEDOUT') {
+      return new ModbusTimeoutError(`${where} did not answer the ${what} in time`);
+    }
+    if (error.name === 'PortNotOpenError' || !this.isOpen) {
+      return new LinkDownError(`link to ${describeEndpoint(this.endpoint)} dropped during the ${what}`);
+    }
+    // Garbled or mismatched replies ("expected address 3 got 4", bad CRC): the device answered wrongly.
+    return new ModbusTimeoutError(`${where} gave no valid answer to the ${what}: ${error.message}`);
+  }
+}
+
+function bitsToNumbers(bits: boolean[], length: number): number[] {
+  const out = new Array<number>(length);
+  for (let i = 0; i < length; i += 1) out[i] = bits[i] ? 1 : 0;
+  return out;
+}
+
+function destroyQuietly(client: ModbusRTU): void {
+  try {
+    client.destroy(() => undefined);
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * prepay-simulator: a simulated building's meters on Modbus TCP gateways inside Node-RED, for
+ * commissioning flows and demonstrations without hardware. On deploy it sends the meter table (rows and
+ * CSV) so a meter reader can be pointed at it; `msg.topic = "fault"` makes a unit silent, answer with an
+ * exception or answer late; `"gateway"` stops or starts a gateway; `"snapshot"` sends every register.
+ */
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeMessage } from 'node-red';
+import { ScaledClock, SystemClock, type Clock } from '../core/clock';
+import { meterTableToCsv } from '../core/meter/meter-table';
+import { faultStatus, okStatus, degradedStatus } from '../shared/status';
+import { builtInProfiles } from '../meter/profile-registry';
+import { planSite, siteMeterTable, SimulatedSite } from './site';
+import type { UnitFault } from './modbus-tcp-server';
+
+type Done = (err?: Error) => void;
+type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
+
+interface SimulatorDef extends NodeDef {
+  tenants?: string | number;
+  port?: string | number;
+  metersPerGateway?: string | number;
+  speed?: string | number;
+  seed?: string | number;
+  timeZone?: string;
+  otherUtilities?: boolean;
+}
+
+function num(value: unknown, fallback: number, field: string, min: number, max: number): number {
+  if (value === undefined || value === '') return fallback;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < min || parsed > max)
+    throw new Error(`${field} must be from ${min} to ${max}`);
+  return parsed;
+}
+
+export = function register(RED: NodeAPI): void {
+  function PrepaySimulatorNode(this: Node, config: SimulatorDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    let site: SimulatedSite | undefined;
+    let problem: string | undefined;
+    try {
+      const tenants = num(config.tenants, 8, 'tenants', 1, 10_000);
+      const basePort = num(config.port, 5020, 'port', 0, 65535);
+      const speed = num(config.speed, 1, 'speed', 0.001, 1_000_000);
+      const seed = num(config.seed, 1, 'seed', 0, 2 ** 31);
+      const shared = (RED.settings as unknown as { prepay?: { clock?: Clock } }).prepay?.clock;
+      const clock: Clock = shared ?? (speed === 1 ? new SystemClock() : new ScaledClock(Date.now(), speed));
+      const profiles = builtInProfiles();
+      const specs = planSite(
+        {
+          tenants,
+          seed,
+          metersPerGateway: num(config.metersPerGateway, 200, 'meters per gateway', 1, 210),
+          timeZone: config.timeZone || 'UTC',
+          otherUtilities: config.otherUtilities !== false,
+        },
+        profiles,
+      );
+      const gateways = Math.max(...specs.map((spec) => spec.gateway)) + 1;
+      const ports = basePort === 0 ? undefined : Array.from({ length: gateways }, (_, g) => basePort + g);
+      site = new SimulatedSite(specs, profiles, clock, {
+        timeZone: config.timeZone || 'UTC',
+        host: '127.0.0.1',
+        ...(ports ? { ports } : {}),
+      });
+    } catch (error) {
+      problem = (error as Error).message;
+    }
+    if (!site) {
+      node.status(faultStatus(problem ?? 'not started'));
+      node.error(`prepay-simulator: ${problem}`);
+      return;
+    }
+    const running = site;
+    const describe = (): NodeMessage => {
+      const gateways = running.servers.map((server, gateway) => ({
+        gateway,
+        host: server.host,
+        port: server.port,
+        table: siteMeterTable(running.specs, gateway),
+        csv: meterTableToCsv(siteMeterTable(running.specs, gateway)),
+      }));
+      return { topic: 'meters', payload: { meters: running.specs.length, gateways } };
+    };
+    running.start().then(
+      (ports) => {
+        node.status(okStatus(`${running.specs.length} meters on 127.0.0.1:${ports.join(',')}`));
+        node.send(describe());
+      },
+      (error: Error) => {
+        node.status(faultStatus(`cannot listen: ${error.message}`));
+        node.error(`prepay-simulator: cannot listen: ${error.message}`);
+      },
+    );
+
+    node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
+      const payload = (msg.payload ?? {}) as Record<string, unknown>;
+      const gateway = Number(payload.gateway ?? 0);
+      const server = running.servers[gateway];
+      try {
+        if (!server) throw new Error(`gateway: no gateway ${String(payload.gateway)}`);
+        switch (msg.topic) {
+          case 'fault': {
+            const unitId = Number(payload.unitId);
+            if (!Number.isInteger(unitId)) throw new Error('unitId: is required');
+            const kind = payload.kind;
+            let fault: UnitFault | undefined;
+            if (kind === 'silent') fault = { kind: 'silent' };
+            else if (kind === 'exception') fault = { kind: 'exception', code: Number(payload.code ?? 4) };
+            else if (kind === 'delay') fault = { kind: 'delay', ms: Number(payload.ms ?? 500) };
+            else if (kind !== 'none' && kind !== undefined)
+              throw new Error('kind: must be silent, exception, delay or none');
+            server.setFault(unitId, fault);
+            node.status(
+              fault ? degradedStatus(`unit ${unitId}: ${kind}`) : okStatus(`unit ${unitId} healthy`),
+            );
+            break;
+          }
+          case 'gateway': {
+            if (payload.running === false)
+              void server.stop().then(() => node.status(degradedStatus(`gateway ${gateway} stopped`)));
+            else void server.start().then(() => node.status(okStatus(`gateway ${gateway} running`)));
+            break;
+          }
+          case 'snapshot': {
+            const meters = running.specs.map((spec) => {
+              const meter = running.meter(spec.meterId);
+              return { meterId: spec.meterId, value: meter.counterValue(), supplyOn: meter.supplyOn };
+            });
+            send({ ...msg, payload: { ts: running.now, meters } });
+            break;
+          }
+          default:
+            send({ ...msg, ...describe() });
+        }
+        done();
+      } catch (error) {
+        done(error as Error);
+      }
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      running.stop().then(
+        () => done(),
+        () => done(),
+      );
+    });
+  }
+
+  RED.nodes.registerType('prepay-simulator', PrepaySimulatorNode);
+};

@@ -1,0 +1,240 @@
+/**
+ * A simulated building: N tenant meters of the built-in profiles behind one or more Modbus TCP gateways,
+ * with relay-output modules for the meters that have no relay of their own, all on one clock (fast when
+ * asked). It also writes the matching meter table, so the reader can be pointed at it in one step.
+ */
+import type { Clock } from '../core/clock';
+import type { MeterRow } from '../core/meter/meter-table';
+import type { MeterProfile } from '../core/meter/profile';
+import type { Utility } from '../core/messages';
+import { hashSeed, LoadModel, seededRandom, TENANT_KINDS, type TenantKind } from './load-model';
+import { ModbusTcpServer, type ModbusDevice } from './modbus-tcp-server';
+import { SimulatedMeter, SimulatedRelayModule } from './simulated-meter';
+
+export interface SimMeterSpec {
+  meterId: string;
+  accountId: string;
+  gateway: number;
+  unitId: number;
+  profile: string;
+  utility: Utility;
+  kind: TenantKind;
+  /** Peak demand: kW for electricity and cooling, m³/h for water and gas. */
+  peak: number;
+  /** Register value at the start (a meter is rarely new). */
+  start: number;
+  /** `builtin`, or a relay module's unit id and channel. */
+  relay?: 'builtin' | { unitId: number; channel: number };
+}
+
+export interface SiteOptions {
+  /** Tenant units (each gets an electricity meter; every third also water, every tenth cooling). */
+  tenants: number;
+  metersPerGateway?: number;
+  seed?: number;
+  timeZone?: string;
+  /** Electricity profiles used in rotation. */
+  electricityProfiles?: string[];
+  waterProfile?: string;
+  coolingProfile?: string;
+  relayModuleProfile?: string;
+  /** Add water and cooling meters (default true). */
+  otherUtilities?: boolean;
+}
+
+const DEFAULT_ELECTRICITY = [
+  'eastron-sdm630',
+  'eastron-sdm120',
+  'carlo-gavazzi-em340',
+  'schneider-iem3000',
+  'hiking-dds238-2',
+  'eastron-sdm72',
+];
+
+/** The meter specs of a site; deterministic for a seed. */
+export function planSite(options: SiteOptions, profiles: ReadonlyMap<string, MeterProfile>): SimMeterSpec[] {
+  const seed = options.seed ?? 1;
+  const random = seededRandom(seed);
+  // 210 meters plus at most 27 eight-channel relay modules stay within the 247 unit ids of one gateway.
+  const perGateway = Math.min(options.metersPerGateway ?? 200, 210);
+  const electricity = (options.electricityProfiles ?? DEFAULT_ELECTRICITY).filter((id) => profiles.has(id));
+  if (electricity.length === 0) throw new Error('no electricity profile available for the simulator');
+  const relayProfile = profiles.get(options.relayModuleProfile ?? 'relay-module-8ch');
+  const channels = relayProfile?.relay?.channels ?? 8;
+  const specs: SimMeterSpec[] = [];
+  const add = (tenant: number, utility: Utility, profile: string, peak: number, start: number): void => {
+    const kind = TENANT_KINDS[tenant % TENANT_KINDS.length]!;
+    const prefix = { electricity: 'E', water: 'W', gas: 'G', cooling: 'C' }[utility];
+    specs.push({
+      meterId: `${prefix}-T${String(tenant).padStart(4, '0')}`,
+      accountId: `T${String(tenant).padStart(4, '0')}`,
+      gateway: 0,
+      unitId: 0,
+      profile,
+      utility,
+      kind,
+      peak,
+      start,
+    });
+  };
+  for (let tenant = 1; tenant <= options.tenants; tenant += 1) {
+    const kind = TENANT_KINDS[tenant % TENANT_KINDS.length]!;
+    const size = kind === 'restaurant' ? 40 : kind === 'shop' ? 20 : 12;
+    add(
+      tenant,
+      'electricity',
+      electricity[(tenant - 1) % electricity.length]!,
+      Math.round(size * (0.6 + random() * 0.8)),
+      Math.round(random() * 50_000 * 100) / 100,
+    );
+    if (options.otherUtilities !== false) {
+      if (tenant % 3 === 0 && profiles.has(options.waterProfile ?? 'pulse-counter'))
+        add(
+          tenant,
+          'water',
+          options.waterProfile ?? 'pulse-counter',
+          kind === 'restaurant' ? 1.5 : 0.4,
+          Math.round(random() * 2000),
+        );
+      if (tenant % 10 === 0 && profiles.has(options.coolingProfile ?? 'onicon-system-10'))
+        add(
+          tenant,
+          'cooling',
+          options.coolingProfile ?? 'onicon-system-10',
+          size * 1.5,
+          Math.round(random() * 20_000),
+        );
+    }
+  }
+  // Gateways: meters first, then the relay modules their tenants need, never more than perGateway units.
+  let gateway = 0;
+  let unit = 0;
+  for (const spec of specs) {
+    if (unit >= perGateway) {
+      gateway += 1;
+      unit = 0;
+    }
+    unit += 1;
+    spec.gateway = gateway;
+    spec.unitId = unit;
+  }
+  // Relays: meters whose profile has a relay use it; the others get a relay-module channel (electricity
+  // only: water is never disconnected by default, cooling is valved by the plant).
+  const perGatewayMax = new Map<number, number>();
+  for (const spec of specs)
+    perGatewayMax.set(spec.gateway, Math.max(perGatewayMax.get(spec.gateway) ?? 0, spec.unitId));
+  let currentGateway = -1;
+  let moduleUnit = 0;
+  let moduleChannel = channels;
+  for (const spec of specs) {
+    if (spec.utility !== 'electricity') continue;
+    if (profiles.get(spec.profile)?.relay) {
+      spec.relay = 'builtin';
+      continue;
+    }
+    if (!relayProfile) continue;
+    if (spec.gateway !== currentGateway) {
+      currentGateway = spec.gateway;
+      moduleUnit = perGatewayMax.get(spec.gateway)!;
+      moduleChannel = channels;
+    }
+    if (moduleChannel >= channels) {
+      moduleUnit += 1;
+      moduleChannel = 0;
+    }
+    moduleChannel += 1;
+    spec.relay = { unitId: moduleUnit, channel: moduleChannel };
+  }
+  return specs;
+}
+
+export function siteMeterTable(specs: readonly SimMeterSpec[], gateway?: number): MeterRow[] {
+  return specs
+    .filter((spec) => gateway === undefined || spec.gateway === gateway)
+    .map((spec) => {
+      const row: MeterRow = {
+        meterId: spec.meterId,
+        unitId: spec.unitId,
+        profile: spec.profile,
+        utility: spec.utility,
+        accountId: spec.accountId,
+      };
+      if (spec.relay === 'builtin') row.relay = { kind: 'builtin' };
+      else if (spec.relay)
+        row.relay = { kind: 'module', unitId: spec.relay.unitId, channel: spec.relay.channel };
+      return row;
+    });
+}
+
+export class SimulatedSite {
+  readonly meters = new Map<string, SimulatedMeter>();
+  readonly servers: ModbusTcpServer[] = [];
+  /** Per gateway: unit id -> device. */
+  private readonly devices: Map<number, ModbusDevice>[] = [];
+  readonly relayModules: SimulatedRelayModule[] = [];
+
+  constructor(
+    readonly specs: SimMeterSpec[],
+    profiles: ReadonlyMap<string, MeterProfile>,
+    private readonly clock: Clock,
+    options: { timeZone?: string; host?: string; ports?: number[]; relayModuleProfile?: string } = {},
+  ) {
+    const gateways = Math.max(0, ...specs.map((spec) => spec.gateway)) + 1;
+    for (let g = 0; g < gateways; g += 1) {
+      const units = new Map<number, ModbusDevice>();
+      this.devices.push(units);
+      const serverOptions: ConstructorParameters<typeof ModbusTcpServer>[0] = {
+        device: (unitId) => units.get(unitId),
+      };
+      if (options.host) serverOptions.host = options.host;
+      const port = options.ports?.[g];
+      if (port !== undefined) serverOptions.port = port;
+      this.servers.push(new ModbusTcpServer(serverOptions));
+    }
+    const relayProfile = profiles.get(options.relayModuleProfile ?? 'relay-module-8ch');
+    for (const spec of specs) {
+      const profile = profiles.get(spec.profile);
+      if (!profile) throw new Error(`simulator: unknown profile "${spec.profile}" for ${spec.meterId}`);
+      const load = new LoadModel(
+        { kind: spec.kind, utility: spec.utility, peak: spec.peak, seed: hashSeed(spec.meterId) },
+        options.timeZone ?? 'UTC',
+      );
+      const meter = new SimulatedMeter(spec.meterId, profile, load, clock, spec.start, undefined);
+      this.meters.set(spec.meterId, meter);
+      this.devices[spec.gateway]!.set(spec.unitId, meter);
+      if (spec.relay && spec.relay !== 'builtin' && relayProfile) {
+        let module = this.devices[spec.gateway]!.get(spec.relay.unitId);
+        if (!(module instanceof SimulatedRelayModule)) {
+          module = new SimulatedRelayModule(relayProfile, relayProfile.relay?.channels ?? 8);
+          this.devices[spec.gateway]!.set(spec.relay.unitId, module);
+          this.relayModules.push(module as SimulatedRelayModule);
+        }
+        meter.attachSupply((module as SimulatedRelayModule).channels[spec.relay.channel - 1]!);
+      }
+    }
+  }
+
+  get now(): number {
+    return this.clock.now();
+  }
+
+  async start(): Promise<number[]> {
+    const ports: number[] = [];
+    for (const server of this.servers) ports.push(await server.start());
+    return ports;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.servers.map((server) => server.stop()));
+  }
+
+  meter(meterId: string): SimulatedMeter {
+    const meter = this.meters.get(meterId);
+    if (!meter) throw new Error(`simulator: no meter ${meterId}`);
+    return meter;
+  }
+
+  server(gateway = 0): ModbusTcpServer {
+    return this.servers[gateway]!;
+  }
+}
