@@ -115,10 +115,14 @@ export class ModbusLink extends EventEmitter {
     return describeEndpoint(this.endpoint);
   }
 
-  /** Starts connecting (idempotent); resolves when the first attempt ends either way. */
+  /** Connects now if not connected (skipping any backoff wait); resolves when the attempt ends either way. */
   open(): Promise<void> {
     if (this.state === 'closed') this.state = 'down';
     if (this.state === 'connected') return Promise.resolve();
+    if (this.reconnectTimer) {
+      clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = undefined;
+    }
     return this.connect();
   }
 
