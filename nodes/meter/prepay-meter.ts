@@ -233,39 +233,34 @@ export = function register(RED: NodeAPI): void {
       return info;
     };
     const upstreamInfo = new Map<string, MeterInfo>();
-    let watchdog: NodeJS.Timeout | undefined;
-    if (settings.source === 'messages') {
-      watchdog = setInterval(
-        () => {
-          const now = clock.now();
-          for (const [meterId, seen] of lastSeen) {
-            if (now - seen < settings.commLossMs) continue;
-            const info = upstreamInfo.get(meterId);
-            if (info && engine.state(meterId)?.status !== 'comm-loss')
-              deliver(engine.commLoss(info, now, `no reading for ${Math.round((now - seen) / 60_000)} min`));
-          }
-        },
-        Math.min(60_000, settings.commLossMs / 4),
-      );
-      watchdog.unref?.();
-    }
+    // Checked on the building clock, so a fast clock (simulation) detects silence in building time too.
+    let watchdog: TimerHandle | undefined;
+    const watchEvery = Math.min(60_000, settings.commLossMs / 4);
+    const watch = (): void => {
+      watchdog = undefined;
+      if (closed) return;
+      const now = clock.now();
+      for (const [meterId, seen] of lastSeen) {
+        if (now - seen < settings.commLossMs) continue;
+        const info = upstreamInfo.get(meterId);
+        if (info && engine.state(meterId)?.status !== 'comm-loss')
+          deliver(engine.commLoss(info, now, `no reading for ${Math.round((now - seen) / 60_000)} min`));
+      }
+      watchdog = clock.setTimeout(watch, watchEvery);
+    };
+    if (settings.source === 'messages') watchdog = clock.setTimeout(watch, watchEvery);
 
     // --- after a restart: send each meter's last consumption again ----------------------------------
-    setImmediate(() => {
-      if (closed) return;
-      for (const state of Object.values(engine.snapshot())) {
-        for (const consumption of state.lastOut ?? [])
-          pending.consumption.push({
-            topic: consumption.meterId,
-            payload: consumption,
-            replay: true,
-          } as NodeMessage);
-      }
-      if (pending.consumption.length > 0) {
-        node.send([pending.consumption, null, null]);
-        pending.consumption = [];
-      }
-    });
+    // Taken now, before any new input changes it; sent once the flow is wired.
+    const replays: NodeMessage[] = Object.values(engine.snapshot()).flatMap((state) =>
+      (state.lastOut ?? []).map(
+        (consumption) => ({ topic: consumption.meterId, payload: consumption, replay: true }) as NodeMessage,
+      ),
+    );
+    if (replays.length > 0)
+      setImmediate(() => {
+        if (!closed) node.send([replays, null, null]);
+      });
 
     node.on('input', (msg: NodeMessageInFlow, _send: Send, done: Done) => {
       try {
@@ -316,7 +311,8 @@ export = function register(RED: NodeAPI): void {
         }
         done();
       } catch (error) {
-        done(error as Error);
+        // A plain Error: Catch nodes show "field: problem", not the class name in front of it.
+        done(new Error((error as Error).message));
       }
     });
 
@@ -324,7 +320,7 @@ export = function register(RED: NodeAPI): void {
       closed = true;
       if (pollTimer) clock.clearTimeout(pollTimer);
       clearInterval(statusTimer);
-      clearInterval(watchdog);
+      if (watchdog) clock.clearTimeout(watchdog);
       if (flushTimer) clearTimeout(flushTimer);
       flushTimer = undefined;
       // Whatever is computed is saved and sent before the node goes.

@@ -22,7 +22,10 @@ import { haveMbpoll, havePymodbus, mbpoll, PymodbusServer, requireTool } from '.
 const profiles = builtInProfiles();
 const T0 = Date.UTC(2026, 10, 2, 9, 0, 0);
 
-function linkTo(port: number, options: Partial<ConstructorParameters<typeof ModbusLink>[2]> = {}): ModbusLink {
+function linkTo(
+  port: number,
+  options: Partial<ConstructorParameters<typeof ModbusLink>[2]> = {},
+): ModbusLink {
   const endpoint: TcpEndpoint = { kind: 'tcp', host: '127.0.0.1', port };
   return new ModbusLink(endpoint, new ModbusSerialTransport(endpoint), { timeoutMs: 300, ...options });
 }
@@ -58,17 +61,33 @@ describe('Modbus reading against the simulator', function () {
         counter.type === 'float32'
           ? shortestFloat32(shown)
           : Math.floor(shown / counter.scale + 1e-9) * counter.scale;
-      assert.ok(Math.abs(result.counter! - expected) < 1e-6 * Math.max(1, expected), `${spec.meterId} (${spec.profile}): read ${result.counter}, meter shows ${expected}`);
+      assert.ok(
+        Math.abs(result.counter! - expected) < 1e-6 * Math.max(1, expected),
+        `${spec.meterId} (${spec.profile}): read ${result.counter}, meter shows ${expected}`,
+      );
       seen.add(spec.profile);
     }
-    for (const id of ['eastron-sdm630', 'eastron-sdm120', 'eastron-sdm72', 'carlo-gavazzi-em340', 'schneider-iem3000', 'hiking-dds238-2', 'pulse-counter', 'onicon-system-10'])
+    for (const id of [
+      'eastron-sdm630',
+      'eastron-sdm120',
+      'eastron-sdm72',
+      'carlo-gavazzi-em340',
+      'schneider-iem3000',
+      'hiking-dds238-2',
+      'pulse-counter',
+      'onicon-system-10',
+    ])
       assert.ok(seen.has(id), `site covers ${id}`);
   });
 
   it('reads an SDM630 in two requests (fifteen values)', async () => {
     const spec = specs.find((s) => s.profile === 'eastron-sdm630')!;
     const before = site.server().stats.requests;
-    const result = await new MeterPoller({ maxGap: 64 }).poll(link, spec.unitId, profiles.get('eastron-sdm630')!);
+    const result = await new MeterPoller({ maxGap: 64 }).poll(
+      link,
+      spec.unitId,
+      profiles.get('eastron-sdm630')!,
+    );
     assert.equal(result.requests, 2);
     assert.equal(site.server().stats.requests - before, 2);
     assert.equal(Object.keys(result.values).length, 15);
@@ -78,8 +97,25 @@ describe('Modbus reading against the simulator', function () {
   it('agrees with mbpoll on the SDM630 import register (float32, high word first)', async function () {
     requireTool(this, haveMbpoll(), 'mbpoll');
     const spec = specs.find((s) => s.profile === 'eastron-sdm630')!;
-    const ours = await new MeterPoller({ maxGap: 64 }).poll(link, spec.unitId, profiles.get('eastron-sdm630')!);
-    const theirs = await mbpoll(['-p', String(port), '-a', String(spec.unitId), '-t', '3:float', '-B', '-r', '72', '-c', '1', '127.0.0.1']);
+    const ours = await new MeterPoller({ maxGap: 64 }).poll(
+      link,
+      spec.unitId,
+      profiles.get('eastron-sdm630')!,
+    );
+    const theirs = await mbpoll([
+      '-p',
+      String(port),
+      '-a',
+      String(spec.unitId),
+      '-t',
+      '3:float',
+      '-B',
+      '-r',
+      '72',
+      '-c',
+      '1',
+      '127.0.0.1',
+    ]);
     assert.equal(theirs.length, 1);
     assert.equal(Number(theirs[0]!.toPrecision(6)), Number(ours.values.importEnergy!.toPrecision(6)));
   });
@@ -87,7 +123,12 @@ describe('Modbus reading against the simulator', function () {
   it('passes a Modbus exception up as ModbusExceptionError with its code, and the link stays usable', async () => {
     const spec = specs[0]!;
     site.server().setFault(spec.unitId, { kind: 'exception', code: 4 });
-    await assert.rejects(link.read(spec.unitId, 4, 0, 2), (error: Error) => error instanceof ModbusExceptionError && (error as InstanceType<typeof ModbusExceptionError>).code === 4);
+    await assert.rejects(
+      link.read(spec.unitId, 4, 0, 2),
+      (error: Error) =>
+        error instanceof ModbusExceptionError &&
+        (error as InstanceType<typeof ModbusExceptionError>).code === 4,
+    );
     site.server().setFault(spec.unitId, undefined);
     const words = await link.read(spec.unitId, 4, 70, 2);
     assert.deepEqual(words, [0x4248, 0]); // 50.0 Hz
@@ -108,7 +149,10 @@ describe('Modbus reading against the simulator', function () {
       assert.ok(Date.now() - fast < 50, 'a backed-off unit fails at once');
       assert.deepEqual(silent.stats().deadUnits, [unit]);
       // Other units on the same gateway are not affected.
-      assert.equal((await silent.read(specs[2]!.unitId, specs[2]!.profile === 'hiking-dds238-2' ? 3 : 4, 0, 2)).length, 2);
+      assert.equal(
+        (await silent.read(specs[2]!.unitId, specs[2]!.profile === 'hiking-dds238-2' ? 3 : 4, 0, 2)).length,
+        2,
+      );
     } finally {
       site.server().setFault(unit, undefined);
       await silent.close();
@@ -122,7 +166,10 @@ describe('Modbus reading against the simulator', function () {
     await flaky.read(unit, 4, 72, 2);
     await site.stop();
     // The first request may still go out before the socket's close is seen: it times out instead.
-    await assert.rejects(flaky.read(unit, 4, 72, 2), (e: Error) => e instanceof LinkDownError || e instanceof ModbusTimeoutError);
+    await assert.rejects(
+      flaky.read(unit, 4, 72, 2),
+      (e: Error) => e instanceof LinkDownError || e instanceof ModbusTimeoutError,
+    );
     await new Promise((resolve) => setTimeout(resolve, 50));
     const started = Date.now();
     await assert.rejects(flaky.read(unit, 4, 72, 2), LinkDownError);
@@ -150,7 +197,10 @@ describe('Modbus reading against the simulator', function () {
     );
     const write = link.write(relayMeter.unitId, 16, 26, [0]).then(() => order.push('write'));
     await Promise.all([...reads, write]);
-    assert.ok(order.indexOf('write') <= 1, `write completed at position ${order.indexOf('write')}: ${order.join(',')}`);
+    assert.ok(
+      order.indexOf('write') <= 1,
+      `write completed at position ${order.indexOf('write')}: ${order.join(',')}`,
+    );
     assert.equal(site.meter(relayMeter.meterId).supplyOn, false);
     await link.write(relayMeter.unitId, 16, 26, [1]);
     assert.equal(site.meter(relayMeter.meterId).supplyOn, true);
@@ -162,7 +212,10 @@ describe('Modbus reading against the simulator', function () {
     meter.strictAddresses = true;
     const poller = new MeterPoller({ maxGap: 64 });
     try {
-      await assert.rejects(poller.poll(link, spec.unitId, profiles.get('eastron-sdm630')!), (e: Error) => e instanceof ModbusExceptionError);
+      await assert.rejects(
+        poller.poll(link, spec.unitId, profiles.get('eastron-sdm630')!),
+        (e: Error) => e instanceof ModbusExceptionError,
+      );
       const second = await poller.poll(link, spec.unitId, profiles.get('eastron-sdm630')!);
       assert.ok(second.requests > 2 && second.requests <= 8, `${second.requests} requests`);
       assert.equal(second.values.frequency, 50);
@@ -200,7 +253,8 @@ describe('Modbus reading against an independent server (pymodbus)', function () 
     await server?.stop();
   });
 
-  const poll = (unit: number, profile: string) => new MeterPoller({ maxGap: 64 }).poll(link, unit, profiles.get(profile)!);
+  const poll = (unit: number, profile: string) =>
+    new MeterPoller({ maxGap: 64 }).poll(link, unit, profiles.get(profile)!);
 
   it('decodes a Carlo Gavazzi EM340 counter (INT32, low word first, x0.1)', async () => {
     assert.equal((await poll(3, 'carlo-gavazzi-em340')).counter, 123456.7);
@@ -221,10 +275,16 @@ describe('Modbus reading against an independent server (pymodbus)', function () 
 
   it('agrees with mbpoll, which reads 32-bit integers low word first by default', async function () {
     requireTool(this, haveMbpoll(), 'mbpoll');
-    assert.deepEqual(await mbpoll(['-p', String(server.port), '-a', '3', '-t', '4:int', '-r', '52', '-c', '1', '127.0.0.1']), [1234567]);
+    assert.deepEqual(
+      await mbpoll(['-p', String(server.port), '-a', '3', '-t', '4:int', '-r', '52', '-c', '1', '127.0.0.1']),
+      [1234567],
+    );
   });
 
   it('reports the exception pymodbus answers for an address it does not have', async () => {
-    await assert.rejects(link.read(3, 3, 4090, 10), (error: Error) => error instanceof ModbusExceptionError && /refused/.test(error.message));
+    await assert.rejects(
+      link.read(3, 3, 4090, 10),
+      (error: Error) => error instanceof ModbusExceptionError && /refused/.test(error.message),
+    );
   });
 });

@@ -41,7 +41,15 @@ export function freePort(): Promise<number> {
 }
 
 export interface RegisterImage {
-  units: Record<string, { hr?: Record<string, number[]>; ir?: Record<string, number[]>; co?: Record<string, number[]>; di?: Record<string, number[]> }>;
+  units: Record<
+    string,
+    {
+      hr?: Record<string, number[]>;
+      ir?: Record<string, number[]>;
+      co?: Record<string, number[]>;
+      di?: Record<string, number[]>;
+    }
+  >;
 }
 
 export class PymodbusServer {
@@ -90,9 +98,14 @@ export class PymodbusServer {
  */
 export function mbpoll(args: string[]): Promise<number[]> {
   return new Promise((resolve, reject) => {
-    execFile('mbpoll', ['-m', 'tcp', '-1', '-0', ...args], { encoding: 'utf8', timeout: 10_000 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`mbpoll failed: ${stdout}${stderr}`));
-      else resolve([...stdout.matchAll(/^\[\d+\]:\s+(-?[\d.]+)/gm)].map((match) => Number(match[1])));
-    });
+    execFile(
+      'mbpoll',
+      ['-m', 'tcp', '-1', '-0', ...args],
+      { encoding: 'utf8', timeout: 10_000 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`mbpoll failed: ${stdout}${stderr}`));
+        else resolve([...stdout.matchAll(/^\[\d+\]:\s+(-?[\d.]+)/gm)].map((match) => Number(match[1])));
+      },
+    );
   });
 }

@@ -1,0 +1,333 @@
+/**
+ * The meter reader inside a real Node-RED runtime, polling the simulator over real Modbus TCP on a fast
+ * clock: exact consumption, comm loss and recovery with the gap billed once, a restart that neither
+ * loses nor repeats consumption, readings from upstream nodes, and bad input reaching Catch nodes.
+ */
+import assert from 'node:assert/strict';
+import { formatScaled, parseDecimal } from '../../dist/nodes/core/decimal';
+import { ScaledClock } from '../../dist/nodes/core/clock';
+import { builtInProfiles } from '../../dist/nodes/meter/profile-registry';
+import { planSite, siteMeterTable, SimulatedSite } from '../../dist/nodes/simulator/site';
+import {
+  catchNode,
+  collect,
+  helper,
+  loadBuiltNode,
+  sleep,
+  startServer,
+  stopServer,
+  tempUserDir,
+} from '../support/node-red-helper';
+
+const modbusNode = loadBuiltNode('modbus/prepay-modbus.js');
+const meterNode = loadBuiltNode('meter/prepay-meter.js');
+const profiles = builtInProfiles();
+const SPEED = 600; // ten building minutes per real second
+
+type Msg = Record<string, unknown> & { payload: Record<string, unknown> };
+
+function exactSum(values: number[]): bigint {
+  return values.reduce((total, value) => {
+    const p = parseDecimal(value);
+    return total + p.units * 10n ** BigInt(6 - p.scale);
+  }, 0n);
+}
+
+function flow(
+  port: number,
+  table: unknown[],
+  extra: Record<string, unknown> = {},
+): Array<Record<string, unknown>> {
+  return [
+    {
+      id: 'link',
+      type: 'prepay-modbus',
+      kind: 'tcp',
+      host: '127.0.0.1',
+      port: String(port),
+      timeout: '300',
+      retries: '0',
+    },
+    {
+      id: 'meter',
+      type: 'prepay-meter',
+      source: 'modbus',
+      link: 'link',
+      interval: '60',
+      commLossPolls: '2',
+      sliceMinutes: '5',
+      table,
+      wires: [['consumption'], ['readings'], ['events']],
+      ...extra,
+    },
+    { id: 'consumption', type: 'helper' },
+    { id: 'readings', type: 'helper' },
+    { id: 'events', type: 'helper' },
+    { id: 'c1', type: 'catch', scope: ['meter'], uncaught: false, wires: [['caught']] },
+    { id: 'caught', type: 'helper' },
+  ];
+}
+
+/** Checks, per meter, that billed consumption equals the register's movement between first and last good reading. */
+function assertExact(consumption: Msg[], readings: Msg[]): void {
+  const meters = new Set(readings.map((m) => m.payload.meterId as string));
+  assert.ok(meters.size > 0);
+  for (const meterId of meters) {
+    const good = readings.filter((m) => m.payload.meterId === meterId && m.payload.quality === 'good');
+    const first = good[0]!.payload.value as number;
+    const last = good[good.length - 1]!.payload.value as number;
+    const billed = consumption
+      .filter((m) => m.payload.meterId === meterId && m.replay !== true)
+      .map((m) => m.payload.delta as number);
+    const movement = exactSum([last]) - exactSum([first]);
+    assert.equal(formatScaled(exactSum(billed), 6), formatScaled(movement, 6), `meter ${meterId}`);
+    const ids = consumption
+      .filter((m) => m.payload.meterId === meterId && m.replay !== true)
+      .map((m) => m.payload.readingId);
+    assert.equal(new Set(ids).size, ids.length, `reading ids of ${meterId} are unique`);
+  }
+}
+
+describe('prepay-meter node polling the simulator', function () {
+  this.timeout(60_000);
+  let userDir: string;
+  let site: SimulatedSite;
+  let port: number;
+  let table: unknown[];
+
+  beforeEach(async () => {
+    userDir = tempUserDir();
+    const clock = new ScaledClock(Date.UTC(2026, 10, 2, 8, 0), SPEED);
+    const specs = planSite({ tenants: 9, seed: 3 }, profiles);
+    site = new SimulatedSite(specs, profiles, clock);
+    [port] = (await site.start()) as [number];
+    table = siteMeterTable(specs).map((row) => ({
+      meterId: row.meterId,
+      unitId: row.unitId,
+      profile: row.profile,
+      utility: row.utility,
+      accountId: row.accountId,
+      relay: row.relay
+        ? row.relay.kind === 'builtin'
+          ? 'builtin'
+          : `${row.relay.unitId}/${row.relay.channel}`
+        : '',
+    }));
+    helper.settings({ userDir, prepay: { clock } });
+    await startServer();
+  });
+
+  afterEach(async () => {
+    await helper.unload();
+    await stopServer();
+    helper.settings({});
+    await site.stop();
+  });
+
+  it('polls every meter, spreads the polls, and bills exactly the register movement', async () => {
+    await helper.load([modbusNode, meterNode, catchNode], flow(port, table));
+    const consumption = collect(helper.getNode('consumption')) as Msg[];
+    const readings = collect(helper.getNode('readings')) as Msg[];
+    const caught = collect(helper.getNode('caught'));
+    await sleep(2500);
+    await helper.unload(); // flushes what is pending
+    assert.deepEqual(caught, []);
+    assert.ok(consumption.length >= table.length, `${consumption.length} consumption messages`);
+    assertExact(consumption, readings);
+    const sdm = readings.find(
+      (m) =>
+        (m.payload.meterId as string).startsWith('E-') &&
+        (m.payload.values as Record<string, number>)?.frequency === 50,
+    );
+    assert.ok(sdm, 'readings carry the profile values');
+    const first = consumption[0]!.payload;
+    assert.equal(first.quality, 'good');
+    assert.match(first.readingId as string, /^[EWC]-T\d{4}:\d+$/);
+    assert.ok(first.accountId);
+    // Spread: the simulator saw requests over the whole interval, not in one burst.
+    assert.ok(site.server().stats.connections === 1, 'one connection, one queue');
+  });
+
+  it('marks comm loss when the gateway dies and bills the gap once, in estimated slices, when it returns', async () => {
+    await helper.load([modbusNode, meterNode, catchNode], flow(port, table));
+    const consumption = collect(helper.getNode('consumption')) as Msg[];
+    const readings = collect(helper.getNode('readings')) as Msg[];
+    const events = collect(helper.getNode('events')) as Msg[];
+    await sleep(800);
+    await site.stop();
+    await sleep(1500); // 15 building minutes without the gateway
+    const lost = events.filter((m) => m.payload.type === 'comm-loss');
+    assert.equal(new Set(lost.map((m) => m.payload.meterId)).size, table.length, 'every meter alarmed once');
+    assert.equal(lost.length, table.length);
+    assert.ok(lost.every((m) => m.payload.alarm === true));
+    assert.ok(readings.some((m) => m.payload.quality === 'comm-loss'));
+    await site.start();
+    await sleep(2500);
+    await helper.unload();
+    const restored = events.filter((m) => m.payload.type === 'comm-restored');
+    assert.equal(new Set(restored.map((m) => m.payload.meterId)).size, table.length, 'every meter restored');
+    const estimated = consumption.filter((m) => m.payload.estimated === true);
+    assert.ok(estimated.length > table.length, 'gaps split into slices');
+    assertExact(consumption, readings);
+  });
+
+  it('restarts mid-run without losing or repeating consumption', async () => {
+    await helper.load([modbusNode, meterNode, catchNode], flow(port, table));
+    const consumption = collect(helper.getNode('consumption')) as Msg[];
+    const readings = collect(helper.getNode('readings')) as Msg[];
+    await sleep(1200);
+    await helper.unload();
+    await sleep(500); // the building keeps consuming while Node-RED is down
+    await helper.load([modbusNode, meterNode, catchNode], flow(port, table));
+    const consumption2 = collect(helper.getNode('consumption')) as Msg[];
+    const readings2 = collect(helper.getNode('readings')) as Msg[];
+    await sleep(1500);
+    await helper.unload();
+    const replays = consumption2.filter((m) => m.replay === true);
+    assert.ok(replays.length > 0, 'last consumption re-sent after the restart');
+    // A replay repeats an earlier reading id (downstream ignores it if it has it) or delivers one that was
+    // computed as Node-RED stopped and never reached the next node. Either way each id counts once.
+    const byId = new Map<unknown, Msg>();
+    for (const m of [...consumption, ...consumption2]) {
+      const seen = byId.get(m.payload.readingId);
+      if (seen)
+        assert.deepEqual(seen.payload, m.payload, 'a repeated reading id carries the same consumption');
+      else byId.set(m.payload.readingId, m);
+    }
+    assertExact(
+      [...byId.values()].map((m) => ({ ...m, replay: false })),
+      [...readings, ...readings2],
+    );
+  });
+
+  it('takes a meter exchange: bills the old meter to its final value and continues from the new start', async () => {
+    await helper.load([modbusNode, meterNode, catchNode], flow(port, table.slice(0, 1)));
+    const consumption = collect(helper.getNode('consumption')) as Msg[];
+    const events = collect(helper.getNode('events')) as Msg[];
+    await sleep(500);
+    const meterId = (table[0] as { meterId: string }).meterId;
+    helper
+      .getNode('meter')
+      .receive({ topic: 'replace', payload: { meterId, oldFinal: 9_999_999, newStart: 0 } });
+    await sleep(300);
+    const replaced = events.find((m) => m.payload.type === 'replaced');
+    assert.ok(replaced);
+    const billed = consumption.find((m) => m.payload.to === replaced.payload.ts);
+    assert.ok(billed && (billed.payload.delta as number) > 0, 'the old meter billed up to its final value');
+  });
+
+  it('reports a device answering with a Modbus exception as comm loss with the reason', async () => {
+    const unit = (table[0] as { unitId: number }).unitId;
+    site.server().setFault(unit, { kind: 'exception', code: 4 });
+    await helper.load([modbusNode, meterNode, catchNode], flow(port, table.slice(0, 2)));
+    const events = collect(helper.getNode('events')) as Msg[];
+    await sleep(1000);
+    const lost = events.find((m) => m.payload.type === 'comm-loss');
+    assert.ok(lost);
+    assert.match(lost.payload.text as string, /refused .* Modbus exception 4/);
+    assert.equal(events.filter((m) => m.payload.type === 'comm-loss').length, 1, 'the healthy meter is fine');
+  });
+
+  it('refuses an unknown profile, naming the row and column, and errors every message to Catch', async () => {
+    const bad = [{ ...(table[0] as object), profile: 'acme-9000' }];
+    await helper.load([modbusNode, meterNode, catchNode], flow(port, bad));
+    const caught = collect(helper.getNode('caught'));
+    helper.getNode('meter').receive({ topic: 'poll', payload: {} });
+    await sleep(100);
+    assert.equal(caught.length, 1);
+    assert.match(
+      (caught[0]!.error as { message: string }).message,
+      /row 1, column profile: unknown profile "acme-9000"/,
+    );
+  });
+
+  it('imports a CSV meter table in the editor, naming the row and column of a bad row', async () => {
+    await helper.load([modbusNode, meterNode, catchNode], flow(port, table));
+    const csv =
+      'meterId,unitId,profile,utility,accountId\nE-1,1,eastron-sdm630,electricity,T1\nE-2,300,eastron-sdm120,electricity,T2\n';
+    const res = (await helper.request().post('/prepay-meter/csv').send({ csv }).expect(400)) as unknown as {
+      body: { row: number; column: string };
+    };
+    assert.equal(res.body.row, 3);
+    assert.equal(res.body.column, 'unitId');
+    const ok = (await helper
+      .request()
+      .post('/prepay-meter/csv')
+      .send({ csv: csv.split('\n').slice(0, 2).join('\n') })
+      .expect(200)) as unknown as { body: { rows: Array<{ profile: string }> } };
+    assert.equal(ok.body.rows[0].profile, 'eastron-sdm630');
+    const list = (await helper.request().post('/prepay-meter/profiles').send({}).expect(200)) as unknown as {
+      body: { profiles: Array<{ id: string }> };
+    };
+    assert.ok(list.body.profiles.some((p) => p.id === 'onicon-system-10'));
+  });
+});
+
+describe('prepay-meter node with readings from upstream nodes', function () {
+  this.timeout(30_000);
+  let userDir: string;
+
+  beforeEach(async () => {
+    userDir = tempUserDir();
+    helper.settings({ userDir, prepay: { clock: new ScaledClock(Date.UTC(2026, 10, 2, 8, 0), 3600) } });
+    await startServer();
+  });
+  afterEach(async () => {
+    await helper.unload();
+    await stopServer();
+    helper.settings({});
+  });
+
+  const upstream = (extra: Record<string, unknown> = {}) => [
+    {
+      id: 'meter',
+      type: 'prepay-meter',
+      source: 'messages',
+      commLossMinutes: '10',
+      table: [],
+      wires: [['consumption'], ['readings'], ['events']],
+      ...extra,
+    },
+    { id: 'consumption', type: 'helper' },
+    { id: 'readings', type: 'helper' },
+    { id: 'events', type: 'helper' },
+    { id: 'c1', type: 'catch', scope: ['meter'], uncaught: false, wires: [['caught']] },
+    { id: 'caught', type: 'helper' },
+  ];
+
+  it('runs MQTT-style readings through the same delta engine and raises comm loss when they stop', async () => {
+    await helper.load([meterNode, catchNode], upstream());
+    const consumption = collect(helper.getNode('consumption')) as Msg[];
+    const events = collect(helper.getNode('events')) as Msg[];
+    const caught = collect(helper.getNode('caught'));
+    const meter = helper.getNode('meter');
+    const t = Date.UTC(2026, 10, 2, 8, 0);
+    meter.receive({ payload: { meterId: 'W-7', utility: 'water', unit: 'm3', value: 10.5, ts: t } });
+    meter.receive({
+      payload: {
+        meterId: 'W-7',
+        utility: 'water',
+        unit: 'm3',
+        value: 10.75,
+        ts: new Date(t + 60_000).toISOString(),
+      },
+    });
+    meter.receive({
+      payload: { meterId: 'W-7', utility: 'water', unit: 'm3', value: 10.75, ts: t + 60_000 },
+    }); // duplicate
+    meter.receive({ payload: { meterId: 'W-7', value: 'garbage' } });
+    meter.receive({ payload: { meterId: 'W-8', value: 3 } }); // unknown meter without utility and unit
+    await sleep(200);
+    assert.equal(consumption.length, 1, JSON.stringify(consumption.map((m) => m.payload)));
+    assert.equal(consumption[0]!.payload.delta, 0.25);
+    assert.deepEqual(
+      caught.map((m) => (m.error as { message: string }).message.replace(/^Error: /, '')),
+      [
+        'value: must be a finite number',
+        'utility: is required for meter "W-8", which is not in the meter table',
+      ],
+    );
+    await sleep(1200); // 20 building minutes with no reading from W-7
+    assert.ok(events.some((m) => m.payload.type === 'comm-loss' && m.payload.meterId === 'W-7'));
+  });
+});
