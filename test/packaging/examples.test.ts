@@ -11,7 +11,7 @@ import { NodeRedProcess } from '../support/node-red-process';
 import { sleep, tempUserDir } from '../support/node-red-helper';
 
 const root = join(__dirname, '..', '..', '..');
-const CONFIG_TYPES = new Set(['prepay-store']);
+const CONFIG_TYPES = new Set(['prepay-store', 'prepay-modbus']);
 
 /** An example as the editor imports it: flow nodes on a new tab, config nodes global. */
 function onTab(nodes: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
@@ -20,6 +20,21 @@ function onTab(nodes: Array<Record<string, unknown>>): Array<Record<string, unkn
 }
 
 const checks: Record<string, (userDir: string) => Promise<void>> = {
+  'meter-simulator': async (userDir) => {
+    // Every simulated meter was polled over Modbus TCP and has a baseline on disk.
+    const state = JSON.parse(readFileSync(join(userDir, 'prepay', 'meter-ex4mtr00000001.json'), 'utf8')) as {
+      meters: Record<string, { baseline?: { value: number } }>;
+    };
+    assert.deepEqual(Object.keys(state.meters).sort(), [
+      'E-T0001',
+      'E-T0002',
+      'E-T0003',
+      'E-T0004',
+      'W-T0003',
+    ]);
+    for (const [meterId, meter] of Object.entries(state.meters))
+      assert.ok(meter.baseline, `${meterId} was read`);
+  },
   'ledger-sqlite': async (userDir) => {
     const store = new SqliteLedgerStore({ path: join(userDir, 'prepay-example-ledger.db') });
     await store.init();
