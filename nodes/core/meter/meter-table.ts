@@ -2,8 +2,8 @@
  * The meter table: which meters a node reads, entered in the editor or imported from CSV. A 2,000-meter
  * building is a handful of nodes with long tables, not thousands of nodes.
  *
- * CSV columns (header row required, any order, extra columns ignored):
- *   meterId, unitId, profile, utility, accountId, relay, scale, gateway?
+ * CSV columns (header row required, any order, extra columns ignored, comma or semicolon):
+ *   meterId, unitId, profile, utility, accountId, relay
  * `relay` is empty (no relay), `builtin` (the meter's own relay, from its profile) or `<unitId>/<channel>`
  * (a channel of a relay-output module on the same link).
  */
@@ -159,6 +159,8 @@ export function validateMeterTable(
         'profile',
         `unknown profile "${profileId}" (known: ${[...context.profiles.keys()].sort().join(', ')})`,
       );
+    if (!profile.hasCounter)
+      throw new MeterTableError(line, 'profile', `"${profileId}" has no counter to read (it is a relay module)`);
     const utilityText = text(record.utility) ?? profile.utility;
     if (!utilityText)
       throw new MeterTableError(line, 'utility', `is required: profile "${profileId}" does not say`);
