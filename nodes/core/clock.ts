@@ -104,12 +104,16 @@ export class ManualClock implements Clock {
  * the reference site use it to show a week of billing in minutes.
  */
 export class ScaledClock implements Clock {
-  private readonly wallStart = Date.now();
   private readonly inner = new SystemClock();
 
+  /**
+   * Building time is `origin` when the wall clock reads `wallAnchor` (default: now). Two processes given the
+   * same origin and anchor agree on building time, and a restarted process carries on where it was.
+   */
   constructor(
     private readonly origin: number,
     private readonly speed: number,
+    private readonly wallStart: number = Date.now(),
   ) {
     if (!(speed > 0)) throw new RangeError('clock speed must be positive');
   }

@@ -4,10 +4,11 @@
  * answers each on output 1 once it is durably stored, and sends account states on output 2.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
-import { Clock, SystemClock } from '../core/clock';
+import { Clock } from '../core/clock';
 import { Ledger } from '../core/ledger/ledger';
 import { readRequest } from '../core/ledger/requests';
 import { AccountState } from '../core/messages';
+import { runtimeClock } from '../shared/runtime-clock';
 import { degradedStatus, faultStatus, okStatus } from '../shared/status';
 import { StoreNode } from '../store/store-config';
 import { readLedgerSettings, LedgerNodeSettings } from './ledger-config';
@@ -23,8 +24,7 @@ export = function register(RED: NodeAPI): void {
   function PrepayLedgerNode(this: Node, config: NodeDef & LedgerNodeSettings): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const clock: Clock =
-      (RED.settings as unknown as { prepay?: { clock?: Clock } }).prepay?.clock ?? new SystemClock();
+    const clock: Clock = runtimeClock(RED.settings);
     const storeNode = RED.nodes.getNode(config.store) as unknown as StoreNode | null;
     const fail = (message: string): void => {
       node.status(faultStatus(message));

@@ -10,11 +10,12 @@
  */
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
-import { SystemClock, type Clock, type TimerHandle } from '../core/clock';
+import type { Clock, TimerHandle } from '../core/clock';
 import { DeltaEngine, type DeltaOutcome, type MeterInfo, type MeterState } from '../core/meter/delta-engine';
 import type { Utility } from '../core/messages';
 import type { ModbusConfigNode } from '../modbus/link-config';
 import { StateFile } from '../shared/state-file';
+import { runtimeClock } from '../shared/runtime-clock';
 import { degradedStatus, faultStatus, okStatus } from '../shared/status';
 import {
   readMeterSettings,
@@ -47,8 +48,7 @@ export = function register(RED: NodeAPI): void {
   function PrepayMeterNode(this: Node, config: NodeDef & MeterNodeDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const clock: Clock =
-      (RED.settings as unknown as { prepay?: { clock?: Clock } }).prepay?.clock ?? new SystemClock();
+    const clock: Clock = runtimeClock(RED.settings);
     const fail = (message: string): void => {
       node.status(faultStatus(message.slice(0, 60)));
       node.error(`prepay-meter: ${message}`);

@@ -7,6 +7,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeMessage } from 'node-red';
 import { ScaledClock, SystemClock, type Clock } from '../core/clock';
 import { meterTableToCsv } from '../core/meter/meter-table';
+import { runtimeClock } from '../shared/runtime-clock';
 import { faultStatus, okStatus, degradedStatus } from '../shared/status';
 import { builtInProfiles } from '../meter/profile-registry';
 import { planSite, siteMeterTable, SimulatedSite } from './site';
@@ -44,8 +45,14 @@ export = function register(RED: NodeAPI): void {
       const basePort = num(config.port, 5020, 'port', 0, 65535);
       const speed = num(config.speed, 1, 'speed', 0.001, 1_000_000);
       const seed = num(config.seed, 1, 'seed', 0, 2 ** 31);
-      const shared = (RED.settings as unknown as { prepay?: { clock?: Clock } }).prepay?.clock;
-      const clock: Clock = shared ?? (speed === 1 ? new SystemClock() : new ScaledClock(Date.now(), speed));
+      // A runtime-wide clock (settings.prepay) wins, so the simulator and the reader share building time.
+      const prepay = (RED.settings as unknown as { prepay?: { clock?: unknown; speed?: unknown } }).prepay;
+      const clock: Clock =
+        prepay?.clock || prepay?.speed
+          ? runtimeClock(RED.settings)
+          : speed === 1
+            ? new SystemClock()
+            : new ScaledClock(Date.now(), speed);
       const profiles = builtInProfiles();
       const specs = planSite(
         {

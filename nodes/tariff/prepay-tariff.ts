@@ -4,7 +4,8 @@
  */
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
-import { Clock, SystemClock } from '../core/clock';
+import { Clock } from '../core/clock';
+import { runtimeClock } from '../shared/runtime-clock';
 import { Charge } from '../core/messages';
 import { formatSubMinor } from '../core/money';
 import { CarbonSignal, PriceSignal, TariffEngine } from '../core/tariff/engine';
@@ -29,11 +30,6 @@ interface TariffNodeDef extends NodeDef {
 type Done = (err?: Error) => void;
 type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
 
-/** Settings a flow author (or a test) may give under `prepay` in settings.js. */
-interface PrepaySettings {
-  clock?: Clock;
-}
-
 function evaluate(RED: NodeAPI, node: Node, value: string, type: string, msg: NodeMessage): Promise<unknown> {
   if (!value && type !== 'env') return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
@@ -49,8 +45,7 @@ export = function register(RED: NodeAPI): void {
   function PrepayTariffNode(this: Node, config: TariffNodeDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const settings = (RED.settings as unknown as { prepay?: PrepaySettings }).prepay ?? {};
-    const clock: Clock = settings.clock ?? new SystemClock();
+    const clock: Clock = runtimeClock(RED.settings);
     let priced = 0;
 
     let tariffSet: TariffSet;

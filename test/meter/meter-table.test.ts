@@ -3,13 +3,21 @@
  * row and column, and profile checks that name the field.
  */
 import assert from 'node:assert/strict';
-import { meterTableFromCsv, meterTableToCsv, MeterTableError, parseCsv } from '../../dist/nodes/core/meter/meter-table';
+import {
+  meterTableFromCsv,
+  meterTableToCsv,
+  MeterTableError,
+  parseCsv,
+} from '../../dist/nodes/core/meter/meter-table';
 import { compileProfile, ProfileError } from '../../dist/nodes/core/meter/profile';
 import { builtInProfiles, profilesWith } from '../../dist/nodes/meter/profile-registry';
 
 const context = {
   profiles: new Map(
-    [...builtInProfiles().values()].map((p) => [p.id, { utility: p.utility, hasRelay: p.relay !== undefined, hasCounter: p.counter !== undefined }]),
+    [...builtInProfiles().values()].map((p) => [
+      p.id,
+      { utility: p.utility, hasRelay: p.relay !== undefined, hasCounter: p.counter !== undefined },
+    ]),
   ),
 };
 
@@ -25,9 +33,17 @@ function tableError(csv: string): MeterTableError {
 
 describe('meter table CSV', () => {
   it('reads a table with quoted fields, a BOM, CRLF, semicolons and columns in any order', () => {
-    const csv = '\ufeffprofile;meterId;unitId;accountId;utility;relay\r\neastron-sdm630;E-0412;12;"T0412";electricity;20/3\r\n"hiking-dds238-2";"E-0413";13;"Shop ""B""";;builtin\r\n\r\n';
+    const csv =
+      '\ufeffprofile;meterId;unitId;accountId;utility;relay\r\neastron-sdm630;E-0412;12;"T0412";electricity;20/3\r\n"hiking-dds238-2";"E-0413";13;"Shop ""B""";;builtin\r\n\r\n';
     const rows = meterTableFromCsv(csv, context);
-    assert.deepEqual(rows[0], { meterId: 'E-0412', unitId: 12, profile: 'eastron-sdm630', utility: 'electricity', accountId: 'T0412', relay: { kind: 'module', unitId: 20, channel: 3 } });
+    assert.deepEqual(rows[0], {
+      meterId: 'E-0412',
+      unitId: 12,
+      profile: 'eastron-sdm630',
+      utility: 'electricity',
+      accountId: 'T0412',
+      relay: { kind: 'module', unitId: 20, channel: 3 },
+    });
     assert.equal(rows[1]!.accountId, 'Shop "B"');
     assert.equal(rows[1]!.utility, 'electricity', 'utility from the profile');
     assert.deepEqual(rows[1]!.relay, { kind: 'builtin' });
@@ -37,7 +53,12 @@ describe('meter table CSV', () => {
   it('names the row and column of each kind of bad row', () => {
     const header = 'meterId,unitId,profile,utility,accountId,relay\n';
     const cases: Array<[string, number, string, RegExp]> = [
-      ['E-1,1,eastron-sdm630,electricity,,\nE-2,abc,eastron-sdm630,,,\n', 3, 'unitId', /must be a unit id 0-255/],
+      [
+        'E-1,1,eastron-sdm630,electricity,,\nE-2,abc,eastron-sdm630,,,\n',
+        3,
+        'unitId',
+        /must be a unit id 0-255/,
+      ],
       ['E-1,1,acme-9000,electricity,,\n', 2, 'profile', /unknown profile "acme-9000"/],
       ['E-1,1,eastron-sdm630,steam,,\n', 2, 'utility', /must be one of electricity, water, gas, cooling/],
       ['E-1,1,eastron-sdm630,,,\nE-1,2,eastron-sdm630,,,\n', 3, 'meterId', /already used on row 2/],
@@ -59,7 +80,10 @@ describe('meter table CSV', () => {
 
   it('keeps line numbers right across quoted newlines', () => {
     const rows = parseCsv('a,b\n"x\ny",1\nz,2\n');
-    assert.deepEqual(rows.map((r) => r.line), [1, 2, 4]);
+    assert.deepEqual(
+      rows.map((r) => r.line),
+      [1, 2, 4],
+    );
   });
 });
 
@@ -89,17 +113,41 @@ describe('meter profiles', () => {
       [{ id: 'x', values: { e: { address: 0 } } }, 'counter'],
       [{ id: 'x y', counter: 'e', values: { e: { address: 0 } } }, 'id'],
       [{ id: 'x', counter: 'e', addressing: 'one', values: { e: { address: 0 } } }, 'values.e.address'],
-      [{ id: 'x', counter: 'e', values: { e: { address: 0 } }, relay: { write: { function: 3, address: 0, on: 1, off: 0 } } }, 'relay.write.function'],
+      [
+        {
+          id: 'x',
+          counter: 'e',
+          values: { e: { address: 0 } },
+          relay: { write: { function: 3, address: 0, on: 1, off: 0 } },
+        },
+        'relay.write.function',
+      ],
     ];
     for (const [spec, field] of bad) {
-      assert.throws(() => compileProfile(spec), (error: Error) => error instanceof ProfileError && (error as InstanceType<typeof ProfileError>).field === field, `${JSON.stringify(spec)} -> ${field}`);
+      assert.throws(
+        () => compileProfile(spec),
+        (error: Error) =>
+          error instanceof ProfileError && (error as InstanceType<typeof ProfileError>).field === field,
+        `${JSON.stringify(spec)} -> ${field}`,
+      );
     }
   });
 
   it('adds user profiles from JSON and reports where a bad one is wrong', () => {
-    const profiles = profilesWith(JSON.stringify([{ id: 'my-meter', counter: 'energy', values: { energy: { address: 0, function: 3, type: 'uint32', scale: 0.01, unit: 'kWh' } } }]));
+    const profiles = profilesWith(
+      JSON.stringify([
+        {
+          id: 'my-meter',
+          counter: 'energy',
+          values: { energy: { address: 0, function: 3, type: 'uint32', scale: 0.01, unit: 'kWh' } },
+        },
+      ]),
+    );
     assert.equal(profiles.get('my-meter')!.counter!.scale, 0.01);
-    assert.throws(() => profilesWith('[{"id":"bad","counter":"e","values":{"e":{"address":0,"type":"x"}}}]'), /profiles\[0\] "bad"\.values\.e\.type/);
+    assert.throws(
+      () => profilesWith('[{"id":"bad","counter":"e","values":{"e":{"address":0,"type":"x"}}}]'),
+      /profiles\[0\] "bad"\.values\.e\.type/,
+    );
     assert.throws(() => profilesWith('{nope'), /profiles: is not valid JSON/);
   });
 });

@@ -160,7 +160,11 @@ export function validateMeterTable(
         `unknown profile "${profileId}" (known: ${[...context.profiles.keys()].sort().join(', ')})`,
       );
     if (!profile.hasCounter)
-      throw new MeterTableError(line, 'profile', `"${profileId}" has no counter to read (it is a relay module)`);
+      throw new MeterTableError(
+        line,
+        'profile',
+        `"${profileId}" has no counter to read (it is a relay module)`,
+      );
     const utilityText = text(record.utility) ?? profile.utility;
     if (!utilityText)
       throw new MeterTableError(line, 'utility', `is required: profile "${profileId}" does not say`);
