@@ -21,13 +21,16 @@ async function main(): Promise<void> {
       'meters-per-gateway': { type: 'string', default: '200' },
       'time-zone': { type: 'string', default: 'UTC' },
       csv: { type: 'string' },
+      profiles: { type: 'string' },
+      'electricity-only': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
     console.log(
       'usage: npm run simulate -- [--tenants 24] [--port 5020] [--host 127.0.0.1] [--speed 1] [--seed 1]\n' +
-        '                          [--meters-per-gateway 200] [--time-zone UTC] [--csv meters.csv]',
+        '                          [--meters-per-gateway 200] [--time-zone UTC] [--csv meters.csv]\n' +
+        '                          [--profiles eastron-sdm630,eastron-sdm120] [--electricity-only]',
     );
     return;
   }
@@ -40,6 +43,8 @@ async function main(): Promise<void> {
       seed: Number(values.seed),
       metersPerGateway: Number(values['meters-per-gateway']),
       timeZone: values['time-zone'],
+      otherUtilities: !values['electricity-only'],
+      ...(values.profiles ? { electricityProfiles: values.profiles.split(',') } : {}),
     },
     profiles,
   );
