@@ -1,8 +1,17 @@
 // `npm start`: runs a real Node-RED 4.1 (the dev dependency) with this package installed from the
 // working tree and the reference flow from flows/ deployed. The user directory is .userdir/ (not in
-// git); the editor listens on 127.0.0.1 only. PORT overrides the port (default 1880).
+// git); the editor listens on 127.0.0.1 only. PORT overrides the port (default 1880); PREPAY_SPEED runs
+// building time that many times faster (60: an hour a minute), continuing where it was after a restart.
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -10,6 +19,8 @@ const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const require = createRequire(import.meta.url);
 const userDir = join(root, '.userdir');
 const port = Number(process.env.PORT || 1880);
+const speed = Number(process.env.PREPAY_SPEED || 1);
+if (!(speed > 0)) throw new Error('PREPAY_SPEED must be a positive number');
 
 mkdirSync(join(userDir, 'node_modules'), { recursive: true });
 // Node-RED finds add-on packages in the user directory's node_modules: link the working tree there.
@@ -20,6 +31,15 @@ if (!existsSync(join(userDir, 'package.json'))) {
     join(userDir, 'package.json'),
     JSON.stringify({ name: 'prepay-reference-site', private: true }, null, 2),
   );
+}
+// Fast building time keeps one origin across restarts, so meters never see time go backwards.
+const clockFile = join(userDir, 'prepay-clock.json');
+let prepay = '';
+if (speed !== 1) {
+  const saved = existsSync(clockFile) ? JSON.parse(readFileSync(clockFile, 'utf8')) : undefined;
+  const origin = saved?.speed === speed ? saved.origin : Date.now();
+  writeFileSync(clockFile, JSON.stringify({ speed, origin }));
+  prepay = `  prepay: { speed: ${speed}, origin: ${origin} },\n`;
 }
 writeFileSync(
   join(userDir, 'settings.js'),
@@ -34,7 +54,7 @@ module.exports = {
   telemetry: { enabled: false },
   editorTheme: { tours: false },
   logging: { console: { level: 'info', metrics: false, audit: false } },
-};
+${prepay}};
 `,
 );
 copyFileSync(join(root, 'flows', 'reference.json'), join(userDir, 'flows.json'));

@@ -64,6 +64,9 @@ export function planSite(options: SiteOptions, profiles: ReadonlyMap<string, Met
   const specs: SimMeterSpec[] = [];
   const add = (tenant: number, utility: Utility, profile: string, peak: number, start: number): void => {
     const kind = TENANT_KINDS[tenant % TENANT_KINDS.length]!;
+    // A tenant's load fits its meter: at most 60% of the profile's plausible maximum rate.
+    const limit = profiles.get(profile)?.maxRatePerHour;
+    if (limit !== undefined) peak = Math.min(peak, Math.round(limit * 0.6 * 10) / 10);
     const prefix = { electricity: 'E', water: 'W', gas: 'G', cooling: 'C' }[utility];
     specs.push({
       meterId: `${prefix}-T${String(tenant).padStart(4, '0')}`,

@@ -173,7 +173,8 @@ export class DeltaEngine {
         state.status = 'suspect';
       }
       events.push(
-        event(meter, 'suspect', true, ts, `${problem}: held, not charged`, {
+        // The alarm is raised once per run of suspect values; later ones are reported without a new alarm.
+        event(meter, 'suspect', firstOfRun, ts, `${problem}: held, not charged`, {
           value,
           baseline: baseline.value,
           delta: Number(formatScaled(delta, scale)),
