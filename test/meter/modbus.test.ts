@@ -17,7 +17,7 @@ import {
   type TcpEndpoint,
 } from '../../dist/nodes/modbus/transport';
 import { planSite, SimulatedSite } from '../../dist/nodes/simulator/site';
-import { haveMbpoll, havePymodbus, mbpoll, PymodbusServer, requireTool } from '../support/modbus-peers';
+import { haveMbpoll, havePymodbus, haveSocat, mbpoll, PtyPair, PymodbusServer, requireTool } from '../support/modbus-peers';
 
 const profiles = builtInProfiles();
 const T0 = Date.UTC(2026, 10, 2, 9, 0, 0);
@@ -286,5 +286,43 @@ describe('Modbus reading against an independent server (pymodbus)', function () 
       link.read(3, 3, 4090, 10),
       (error: Error) => error instanceof ModbusExceptionError && /refused/.test(error.message),
     );
+  });
+});
+
+describe('Modbus RTU over a serial line (pymodbus on a socat pseudo-terminal pair)', function () {
+  this.timeout(30_000);
+  let pty: PtyPair;
+  let server: PymodbusServer;
+  let link: ModbusLink;
+
+  before(async function () {
+    requireTool(this, havePymodbus(), 'python3-pymodbus');
+    requireTool(this, haveSocat(), 'socat');
+    pty = await PtyPair.open();
+    // EM340 at unit 3 and an SDM120-style float at unit 7, as on a real RS-485 bus.
+    server = await PymodbusServer.start({ units: { '3': { ir: { '52': [0xd687, 0x0012] } }, '7': { ir: { '72': [0x4499, 0x1eb8] } } } }, pty.b);
+    const endpoint = { kind: 'rtu' as const, path: pty.a, baudRate: 9600, parity: 'none' as const, dataBits: 8 as const, stopBits: 1 as const };
+    link = new ModbusLink(endpoint, new ModbusSerialTransport(endpoint), { timeoutMs: 500, pauseMs: 20, retries: 0 });
+    await link.open();
+  });
+  after(async () => {
+    await link?.close();
+    await server?.stop();
+    pty?.close();
+  });
+
+  it('reads meters at different unit ids on one line, one request at a time', async () => {
+    const [em340, sdm] = await Promise.all([
+      new MeterPoller({ maxGap: 0 }).poll(link, 3, profiles.get('carlo-gavazzi-em340')!),
+      link.read(7, 4, 72, 2),
+    ]);
+    // Registers the image does not set read as zeros; the counter is what matters.
+    assert.equal(em340.counter, 123456.7);
+    assert.deepEqual(sdm, [0x4499, 0x1eb8]);
+  });
+
+  it('times out a unit that is not on the line, and the line keeps working', async () => {
+    await assert.rejects(link.read(9, 4, 72, 2), ModbusTimeoutError);
+    assert.deepEqual(await link.read(7, 4, 72, 2), [0x4499, 0x1eb8]);
   });
 });

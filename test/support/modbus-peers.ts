@@ -58,8 +58,9 @@ export class PymodbusServer {
     private readonly child: ChildProcess,
   ) {}
 
-  static async start(image: RegisterImage, port?: number): Promise<PymodbusServer> {
-    const listenPort = port ?? (await freePort());
+  /** Serves the image on a TCP port (default: a free one) or, given a device path, as RTU at 9600 8N1. */
+  static async start(image: RegisterImage, where?: number | string): Promise<PymodbusServer> {
+    const listenPort = where ?? (await freePort());
     const dir = mkdtempSync(join(tmpdir(), 'prepay-pymodbus-'));
     const file = join(dir, 'image.json');
     writeFileSync(file, JSON.stringify(image));
@@ -80,7 +81,7 @@ export class PymodbusServer {
         reject(new Error(`pymodbus exited with ${code}: ${output}`));
       });
     });
-    return new PymodbusServer(listenPort, child);
+    return new PymodbusServer(typeof listenPort === 'number' ? listenPort : 0, child);
   }
 
   async stop(): Promise<void> {
@@ -108,4 +109,34 @@ export function mbpoll(args: string[]): Promise<number[]> {
       },
     );
   });
+}
+
+export function haveSocat(): boolean {
+  return spawnSync('socat', ['-V']).error === undefined;
+}
+
+/** A virtual RS-485 line: two linked pseudo-terminals from socat, `a` for the client and `b` for the server. */
+export class PtyPair {
+  private constructor(
+    readonly a: string,
+    readonly b: string,
+    private readonly child: ChildProcess,
+  ) {}
+
+  static async open(): Promise<PtyPair> {
+    const dir = mkdtempSync(join(tmpdir(), 'prepay-rtu-'));
+    const a = join(dir, 'client');
+    const b = join(dir, 'server');
+    const child = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
+    const deadline = Date.now() + 5000;
+    while (!(existsSync(a) && existsSync(b))) {
+      if (Date.now() > deadline) throw new Error('socat did not create the pseudo-terminals');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return new PtyPair(a, b, child);
+  }
+
+  close(): void {
+    this.child.kill();
+  }
 }
