@@ -4,7 +4,7 @@
  */
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
-import { meterTableFromCsv, MeterTableError } from '../core/meter/meter-table';
+import { meterTableFromCsv, meterTableRecord, MeterTableError } from '../core/meter/meter-table';
 import { ProfileError } from '../core/meter/profile';
 import { profilesWith } from './profile-registry';
 
@@ -31,18 +31,7 @@ export function importCsv(csv: string, userJson?: string): unknown[] {
       ]),
     ),
   };
-  return meterTableFromCsv(csv, context).map((row) => ({
-    meterId: row.meterId,
-    unitId: row.unitId,
-    profile: row.profile,
-    utility: row.utility,
-    accountId: row.accountId ?? '',
-    relay: row.relay
-      ? row.relay.kind === 'builtin'
-        ? 'builtin'
-        : `${row.relay.unitId}/${row.relay.channel}`
-      : '',
-  }));
+  return meterTableFromCsv(csv, context).map(meterTableRecord);
 }
 
 export function registerMeterAdminRoutes(RED: NodeAPI): void {

@@ -17,7 +17,15 @@ import {
   type TcpEndpoint,
 } from '../../dist/nodes/modbus/transport';
 import { planSite, SimulatedSite } from '../../dist/nodes/simulator/site';
-import { haveMbpoll, havePymodbus, haveSocat, mbpoll, PtyPair, PymodbusServer, requireTool } from '../support/modbus-peers';
+import {
+  haveMbpoll,
+  havePymodbus,
+  haveSocat,
+  mbpoll,
+  PtyPair,
+  PymodbusServer,
+  requireTool,
+} from '../support/modbus-peers';
 
 const profiles = builtInProfiles();
 const T0 = Date.UTC(2026, 10, 2, 9, 0, 0);
@@ -300,9 +308,23 @@ describe('Modbus RTU over a serial line (pymodbus on a socat pseudo-terminal pai
     requireTool(this, haveSocat(), 'socat');
     pty = await PtyPair.open();
     // EM340 at unit 3 and an SDM120-style float at unit 7, as on a real RS-485 bus.
-    server = await PymodbusServer.start({ units: { '3': { ir: { '52': [0xd687, 0x0012] } }, '7': { ir: { '72': [0x4499, 0x1eb8] } } } }, pty.b);
-    const endpoint = { kind: 'rtu' as const, path: pty.a, baudRate: 9600, parity: 'none' as const, dataBits: 8 as const, stopBits: 1 as const };
-    link = new ModbusLink(endpoint, new ModbusSerialTransport(endpoint), { timeoutMs: 500, pauseMs: 20, retries: 0 });
+    server = await PymodbusServer.start(
+      { units: { '3': { ir: { '52': [0xd687, 0x0012] } }, '7': { ir: { '72': [0x4499, 0x1eb8] } } } },
+      pty.b,
+    );
+    const endpoint = {
+      kind: 'rtu' as const,
+      path: pty.a,
+      baudRate: 9600,
+      parity: 'none' as const,
+      dataBits: 8 as const,
+      stopBits: 1 as const,
+    };
+    link = new ModbusLink(endpoint, new ModbusSerialTransport(endpoint), {
+      timeoutMs: 500,
+      pauseMs: 20,
+      retries: 0,
+    });
     await link.open();
   });
   after(async () => {

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { formatScaled, parseDecimal } from '../../dist/nodes/core/decimal';
 import { ScaledClock } from '../../dist/nodes/core/clock';
+import { meterTableRecord } from '../../dist/nodes/core/meter/meter-table';
 import { builtInProfiles } from '../../dist/nodes/meter/profile-registry';
 import { planSite, siteMeterTable, SimulatedSite } from '../../dist/nodes/simulator/site';
 import {
@@ -32,6 +33,15 @@ function exactSum(values: number[]): bigint {
     return total + p.units * 10n ** BigInt(6 - p.scale);
   }, 0n);
 }
+
+/** Helper nodes on the meter's three outputs, and a Catch node for its errors. */
+const OUTPUTS = [
+  { id: 'consumption', type: 'helper' },
+  { id: 'readings', type: 'helper' },
+  { id: 'events', type: 'helper' },
+  { id: 'c1', type: 'catch', scope: ['meter'], uncaught: false, wires: [['caught']] },
+  { id: 'caught', type: 'helper' },
+];
 
 function flow(
   port: number,
@@ -60,11 +70,7 @@ function flow(
       wires: [['consumption'], ['readings'], ['events']],
       ...extra,
     },
-    { id: 'consumption', type: 'helper' },
-    { id: 'readings', type: 'helper' },
-    { id: 'events', type: 'helper' },
-    { id: 'c1', type: 'catch', scope: ['meter'], uncaught: false, wires: [['caught']] },
-    { id: 'caught', type: 'helper' },
+    ...OUTPUTS,
   ];
 }
 
@@ -101,18 +107,7 @@ describe('prepay-meter node polling the simulator', function () {
     const specs = planSite({ tenants: 9, seed: 3 }, profiles);
     site = new SimulatedSite(specs, profiles, clock);
     [port] = (await site.start()) as [number];
-    table = siteMeterTable(specs).map((row) => ({
-      meterId: row.meterId,
-      unitId: row.unitId,
-      profile: row.profile,
-      utility: row.utility,
-      accountId: row.accountId,
-      relay: row.relay
-        ? row.relay.kind === 'builtin'
-          ? 'builtin'
-          : `${row.relay.unitId}/${row.relay.channel}`
-        : '',
-    }));
+    table = siteMeterTable(specs).map(meterTableRecord);
     helper.settings({ userDir, prepay: { clock } });
     await startServer();
   });
@@ -288,11 +283,7 @@ describe('prepay-meter node with readings from upstream nodes', function () {
       wires: [['consumption'], ['readings'], ['events']],
       ...extra,
     },
-    { id: 'consumption', type: 'helper' },
-    { id: 'readings', type: 'helper' },
-    { id: 'events', type: 'helper' },
-    { id: 'c1', type: 'catch', scope: ['meter'], uncaught: false, wires: [['caught']] },
-    { id: 'caught', type: 'helper' },
+    ...OUTPUTS,
   ];
 
   it('runs MQTT-style readings through the same delta engine and raises comm loss when they stop', async () => {

@@ -127,7 +127,9 @@ export class PtyPair {
     const dir = mkdtempSync(join(tmpdir(), 'prepay-rtu-'));
     const a = join(dir, 'client');
     const b = join(dir, 'server');
-    const child = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
+    const child = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], {
+      stdio: 'ignore',
+    });
     const deadline = Date.now() + 5000;
     while (!(existsSync(a) && existsSync(b))) {
       if (Date.now() > deadline) throw new Error('socat did not create the pseudo-terminals');

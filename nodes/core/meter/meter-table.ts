@@ -223,17 +223,36 @@ function integer(value: unknown): number | undefined {
   return Number(value.trim());
 }
 
+/** The relay column as written in CSV and in the editor: "", "builtin" or "<unitId>/<channel>". */
+export function relayText(relay: RelayRef | undefined): string {
+  if (!relay) return '';
+  return relay.kind === 'builtin' ? 'builtin' : `${relay.unitId}/${relay.channel}`;
+}
+
+/** A row as the editor's table (and the node's `table` setting) holds it. */
+export function meterTableRecord(row: MeterRow): Record<string, string | number> {
+  return {
+    meterId: row.meterId,
+    unitId: row.unitId,
+    profile: row.profile,
+    utility: row.utility,
+    accountId: row.accountId ?? '',
+    relay: relayText(row.relay),
+  };
+}
+
 export function meterTableToCsv(rows: readonly MeterRow[]): string {
   const lines = [CSV_COLUMNS.join(',')];
   for (const row of rows) {
-    const relay = row.relay
-      ? row.relay.kind === 'builtin'
-        ? 'builtin'
-        : `${row.relay.unitId}/${row.relay.channel}`
-      : '';
-    lines.push(
-      [row.meterId, row.unitId, row.profile, row.utility, row.accountId ?? '', relay].map(csvField).join(','),
-    );
+    const fields = [
+      row.meterId,
+      row.unitId,
+      row.profile,
+      row.utility,
+      row.accountId ?? '',
+      relayText(row.relay),
+    ];
+    lines.push(fields.map(csvField).join(','));
   }
   return `${lines.join('\n')}\n`;
 }
