@@ -211,16 +211,65 @@ describe('prepay-meter node polling the simulator', function () {
     assert.ok(billed && (billed.payload.delta as number) > 0, 'the old meter billed up to its final value');
   });
 
-  it('reports a device answering with a Modbus exception as comm loss with the reason', async () => {
-    const unit = (table[0] as { unitId: number }).unitId;
-    site.server().setFault(unit, { kind: 'exception', code: 4 });
-    await helper.load([modbusNode, meterNode, catchNode], flow(port, table.slice(0, 2)));
+  it('reports a device answering with a Modbus exception, and one that times out, as comm loss with the reason', async () => {
+    const [refusing, silent] = table.slice(0, 2) as Array<{ unitId: number; meterId: string }>;
+    site.server().setFault(refusing!.unitId, { kind: 'exception', code: 4 });
+    site.server().setFault(silent!.unitId, { kind: 'silent' });
+    await helper.load([modbusNode, meterNode, catchNode], flow(port, table.slice(0, 3)));
     const events = collect(helper.getNode('events')) as Msg[];
-    await sleep(1000);
-    const lost = events.find((m) => m.payload.type === 'comm-loss');
-    assert.ok(lost);
-    assert.match(lost.payload.text as string, /refused .* Modbus exception 4/);
-    assert.equal(events.filter((m) => m.payload.type === 'comm-loss').length, 1, 'the healthy meter is fine');
+    const consumption = collect(helper.getNode('consumption')) as Msg[];
+    await sleep(1500);
+    const lost = events.filter((m) => m.payload.type === 'comm-loss');
+    assert.deepEqual(
+      lost.map((m) => m.payload.meterId).sort(),
+      [refusing!.meterId, silent!.meterId].sort(),
+      'the healthy meter is fine',
+    );
+    const reason = (meterId: string) =>
+      lost.find((m) => m.payload.meterId === meterId)!.payload.text as string;
+    assert.match(reason(refusing!.meterId), /refused .* Modbus exception 4/);
+    assert.match(reason(silent!.meterId), /did not answer .* in time/);
+    const healthy = (table[2] as { meterId: string }).meterId;
+    assert.ok(
+      consumption.some((m) => m.payload.meterId === healthy),
+      'the third meter is still billed',
+    );
+  });
+
+  it('bills across a counter rollover (a water pulse counter wrapping at 2^32 pulses)', async () => {
+    await helper.unload();
+    await site.stop();
+    const specs = planSite({ tenants: 3, seed: 3, electricityProfiles: ['eastron-sdm630'] }, profiles);
+    const water = specs.find((spec) => spec.profile === 'pulse-counter')!;
+    water.start = 4294967.296 - 0.25; // a quarter of a cubic metre before the wrap
+    water.peak = 3; // bursts of up to 6 m3/h, under the profile's 10 m3/h plausibility limit
+    water.kind = 'restaurant';
+    site = new SimulatedSite(specs, profiles, new ScaledClock(Date.UTC(2026, 10, 2, 11, 0), SPEED));
+    [port] = (await site.start()) as [number];
+    await helper.load(
+      [modbusNode, meterNode, catchNode],
+      flow(port, siteMeterTable([water]).map(meterTableRecord)),
+    );
+    const consumption = collect(helper.getNode('consumption')) as Msg[];
+    const readings = collect(helper.getNode('readings')) as Msg[];
+    const events = collect(helper.getNode('events')) as Msg[];
+    await sleep(4000);
+    await helper.unload();
+    assert.ok(
+      events.some((m) => m.payload.type === 'rollover'),
+      'the counter wrapped',
+    );
+    const suspect = events.filter((m) => m.payload.type === 'suspect').map((m) => m.payload.text);
+    assert.deepEqual(suspect, [], 'the wrap is not mistaken for a fault');
+    const good = readings.filter((m) => m.payload.quality === 'good');
+    const first = good[0]!.payload.value as number;
+    const last = good[good.length - 1]!.payload.value as number;
+    assert.ok(last < first, 'the register went round');
+    const movement = exactSum([last, 4294967.296]) - exactSum([first]);
+    assert.equal(
+      formatScaled(exactSum(consumption.map((m) => m.payload.delta as number)), 6),
+      formatScaled(movement, 6),
+    );
   });
 
   it('refuses an unknown profile, naming the row and column, and errors every message to Catch', async () => {
