@@ -1,0 +1,170 @@
+/**
+ * Keeps what the cutoff policy needs per meter and per account, feeds it the news (account states, meter
+ * health, overrides, commands carried out) and says what to do. Alarms and warnings are reported when they
+ * change, not on every evaluation. Pure: time comes in as `now`.
+ */
+import type { AccountState, RelayCommand, Utility } from '../messages';
+import {
+  decide,
+  type AccountView,
+  type CutoffPolicy,
+  type Decision,
+  type MeterView,
+  type Override,
+  type SupplyAction,
+} from './policy';
+
+export interface CutoffMeter {
+  meterId: string;
+  accountId: string;
+  utility: Utility;
+  canLimit: boolean;
+}
+
+export interface Outcome {
+  meterId: string;
+  accountId: string;
+  decision: Decision;
+  /** Set when the decision asks for a relay command. */
+  command?: RelayCommand & { accountId: string; utility: Utility };
+  /** A new alarm (or undefined when it is the same as last time). */
+  alarm?: string;
+  /** Set when an earlier alarm no longer applies. */
+  alarmCleared?: boolean;
+  warn?: string;
+}
+
+export interface SavedMeter {
+  commanded?: SupplyAction;
+  commandedAt?: number;
+  override?: Override;
+}
+
+export class CutoffController {
+  private readonly meters = new Map<
+    string,
+    { info: CutoffMeter; view: MeterView; lastAlarm?: string; lastWarn?: string }
+  >();
+  private readonly byAccount = new Map<string, string[]>();
+  private readonly accounts = new Map<string, AccountView>();
+
+  constructor(private readonly policy: CutoffPolicy) {}
+
+  addMeter(info: CutoffMeter, saved?: SavedMeter): void {
+    const view: MeterView = {
+      meterId: info.meterId,
+      utility: info.utility,
+      canLimit: info.canLimit,
+      commLoss: false,
+      estimated: false,
+    };
+    if (saved?.commanded) view.commanded = saved.commanded;
+    if (saved?.commandedAt !== undefined) view.commandedAt = saved.commandedAt;
+    if (saved?.override) view.override = saved.override;
+    this.meters.set(info.meterId, { info, view });
+    this.byAccount.set(info.accountId, [...(this.byAccount.get(info.accountId) ?? []), info.meterId]);
+  }
+
+  has(meterId: string): boolean {
+    return this.meters.has(meterId);
+  }
+
+  meterIds(): string[] {
+    return [...this.meters.keys()];
+  }
+
+  view(meterId: string): MeterView | undefined {
+    return this.meters.get(meterId)?.view;
+  }
+
+  account(accountId: string): AccountView | undefined {
+    return this.accounts.get(accountId);
+  }
+
+  snapshot(): Record<string, SavedMeter> {
+    const out: Record<string, SavedMeter> = {};
+    for (const [meterId, { view }] of this.meters) {
+      const saved: SavedMeter = {};
+      if (view.commanded) saved.commanded = view.commanded;
+      if (view.commandedAt !== undefined) saved.commandedAt = view.commandedAt;
+      if (view.override) saved.override = view.override;
+      out[meterId] = saved;
+    }
+    return out;
+  }
+
+  /** A new account state; returns what to do about the account's meters. */
+  accountState(state: AccountState, now: number): Outcome[] {
+    const previous = this.accounts.get(state.accountId);
+    const view: AccountView = { state: state.state, available: state.available, receivedAt: now };
+    if (state.state === 'exhausted') {
+      // Grace runs from when the account became exhausted, not from each repeated state message.
+      const changedAt = Number.isFinite(state.changedAt) && state.changedAt <= now ? state.changedAt : now;
+      view.exhaustedSince =
+        previous?.state === 'exhausted' ? (previous.exhaustedSince ?? changedAt) : changedAt;
+    }
+    this.accounts.set(state.accountId, view);
+    return this.evaluateAccount(state.accountId, now);
+  }
+
+  meterHealth(meterId: string, health: { commLoss?: boolean; estimated?: boolean }, now: number): Outcome[] {
+    const meter = this.meters.get(meterId);
+    if (!meter) return [];
+    if (health.commLoss !== undefined) meter.view.commLoss = health.commLoss;
+    if (health.estimated !== undefined) meter.view.estimated = health.estimated;
+    return [this.evaluate(meterId, now)];
+  }
+
+  setOverride(meterId: string, override: Override | undefined, now: number): Outcome[] {
+    const meter = this.meters.get(meterId);
+    if (!meter) return [];
+    if (override) meter.view.override = override;
+    else delete meter.view.override;
+    return [this.evaluate(meterId, now)];
+  }
+
+  /** The relay was commanded (and, for real relays, confirmed): the policy's minimum times count from now. */
+  commanded(meterId: string, action: SupplyAction, now: number): void {
+    const meter = this.meters.get(meterId);
+    if (!meter) return;
+    meter.view.commanded = action;
+    meter.view.commandedAt = now;
+  }
+
+  evaluateAll(now: number): Outcome[] {
+    return this.meterIds().map((meterId) => this.evaluate(meterId, now));
+  }
+
+  evaluateAccount(accountId: string, now: number): Outcome[] {
+    return (this.byAccount.get(accountId) ?? []).map((meterId) => this.evaluate(meterId, now));
+  }
+
+  evaluate(meterId: string, now: number): Outcome {
+    const meter = this.meters.get(meterId)!;
+    if (meter.view.override && meter.view.override.until <= now) delete meter.view.override;
+    const decision = decide(this.policy, meter.view, this.accounts.get(meter.info.accountId), now);
+    const outcome: Outcome = { meterId, accountId: meter.info.accountId, decision };
+    if (decision.action) {
+      const command: Outcome['command'] = {
+        meterId,
+        accountId: meter.info.accountId,
+        utility: meter.info.utility,
+        action: decision.action,
+        reason: decision.reason,
+        policy: this.policy.name,
+      };
+      if (decision.action === 'limit') command.limitW = this.policy.limitW;
+      outcome.command = command;
+    }
+    if (decision.alarm !== meter.lastAlarm) {
+      if (decision.alarm) outcome.alarm = decision.alarm;
+      else outcome.alarmCleared = true;
+      meter.lastAlarm = decision.alarm;
+    }
+    if (decision.warn !== meter.lastWarn) {
+      if (decision.warn) outcome.warn = decision.warn;
+      meter.lastWarn = decision.warn;
+    }
+    return outcome;
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * The cutoff policy: given what is known about a meter's account and the meter itself, what should its
+ * supply be now? Pure code on an injected time, so weeks of building time can be tested in milliseconds.
+ *
+ * The rules, in the order they apply:
+ * 1. An operator override (force on or off, with a reason and an expiry) wins until it expires.
+ * 2. No account state, or one older than `maxStateAgeMs` (ledger down, flow broken): hold what the relay is
+ *    doing and raise an alarm. A fault never cuts a tenant off.
+ * 3. From the account: `ok` and `low` want the supply on (`low` also warns); `emergency` wants it limited when the
+ *    policy says so and the device can, else on; `exhausted` and `closed` want it off, but `exhausted` only after
+ *    the grace period has run without a top-up.
+ * 4. Turning off (or limiting) waits: never for a utility marked never-disconnect, never inside a friendly-credit
+ *    window (nights, weekends, public holidays in the site's zone), never while the meter is in communication
+ *    loss or its consumption is estimated, and never before the relay has been on for `minOnMs`.
+ * 5. Turning back on needs available credit above `reconnectAboveMinor` and the relay off for `minOffMs`.
+ */
+import type { CreditState, Utility } from '../messages';
+import { TimeZone } from '../tariff/zone';
+
+export type SupplyAction = 'connect' | 'disconnect' | 'limit';
+
+export interface FriendlyWindows {
+  /** IANA zone the windows are in. */
+  timeZone: string;
+  /** Nightly window, minutes after local midnight; from > to wraps past midnight (16:00-10:00). */
+  nights?: { from: number; to: number };
+  /** Saturday and Sunday all day. */
+  weekends: boolean;
+  /** Local dates "YYYY-MM-DD", all day. */
+  holidays: string[];
+}
+
+export interface CutoffPolicy {
+  /** Named in every command and audit entry. */
+  name: string;
+  graceMs: number;
+  reconnectAboveMinor: number;
+  friendly: FriendlyWindows;
+  neverDisconnect: Utility[];
+  minOnMs: number;
+  minOffMs: number;
+  /** While on emergency credit: limit power where the device can, or keep the supply on. */
+  emergency: 'limit' | 'connect';
+  limitW: number;
+  maxStateAgeMs: number;
+}
+
+export interface AccountView {
+  state: CreditState;
+  /** Minor units, emergency credit included. */
+  available: number;
+  /** When this node received it (or the state's own time, whichever is later). */
+  receivedAt: number;
+  /** When the account entered `exhausted` (kept across repeated exhausted states). */
+  exhaustedSince?: number;
+}
+
+export interface Override {
+  action: 'connect' | 'disconnect';
+  reason: string;
+  until: number;
+  by?: string;
+}
+
+export interface MeterView {
+  meterId: string;
+  utility: Utility;
+  canLimit: boolean;
+  /** What the relay was last commanded to (undefined: never commanded since start). */
+  commanded?: SupplyAction;
+  commandedAt?: number;
+  commLoss: boolean;
+  estimated: boolean;
+  override?: Override;
+}
+
+export interface Decision {
+  /** The action to command now, or undefined to leave the relay as it is. */
+  action?: SupplyAction;
+  reason: string;
+  /** An alarm to raise (stale state). */
+  alarm?: string;
+  /** A warning for the tenant or operator (low credit, grace running). */
+  warn?: string;
+  /** Something will change by then: evaluate again. */
+  recheckAt?: number;
+}
+
+export const DEFAULT_POLICY: CutoffPolicy = {
+  name: 'default',
+  graceMs: 60 * 60_000,
+  reconnectAboveMinor: 0,
+  friendly: { timeZone: 'UTC', nights: { from: 16 * 60, to: 10 * 60 }, weekends: true, holidays: [] },
+  neverDisconnect: ['water'],
+  minOnMs: 5 * 60_000,
+  minOffMs: 30_000,
+  emergency: 'connect',
+  limitW: 1000,
+  maxStateAgeMs: 30 * 60_000,
+};
+
+const DAY_MINUTES = 24 * 60;
+
+/** Whether `t` falls in a friendly-credit window. */
+export function inFriendlyWindow(friendly: FriendlyWindows, t: number): boolean {
+  const parts = TimeZone.get(friendly.timeZone).wallParts(t);
+  if (friendly.weekends && (parts.weekday === 0 || parts.weekday === 6)) return true;
+  if (friendly.holidays.length > 0) {
+    const date = `${parts.year}-${String(parts.month).padStart(2, '0')}-${String(parts.day).padStart(2, '0')}`;
+    if (friendly.holidays.includes(date)) return true;
+  }
+  const nights = friendly.nights;
+  if (nights && nights.from !== nights.to) {
+    const m = parts.minuteOfDay;
+    return nights.from < nights.to ? m >= nights.from && m < nights.to : m >= nights.from || m < nights.to;
+  }
+  return false;
+}
+
+/** The first minute at or after `t` outside every friendly window (searched minute by minute, up to 10 days). */
+export function friendlyWindowEnd(friendly: FriendlyWindows, t: number): number {
+  let probe = Math.ceil(t / 60_000) * 60_000;
+  const limit = t + 10 * DAY_MINUTES * 60_000;
+  // Whole hours first (windows start and end on the minute, so a step back refines it).
+  while (probe < limit && inFriendlyWindow(friendly, probe)) probe += 60 * 60_000;
+  let back = probe - 60_000;
+  while (back > t && !inFriendlyWindow(friendly, back)) {
+    probe = back;
+    back -= 60_000;
+  }
+  return probe;
+}
+
+function hold(reason: string, extra: Partial<Decision> = {}): Decision {
+  return { reason, ...extra };
+}
+
+/** What the supply of `meter` should be at `now`. */
+export function decide(
+  policy: CutoffPolicy,
+  meter: MeterView,
+  account: AccountView | undefined,
+  now: number,
+): Decision {
+  const current = meter.commanded;
+  const command = (action: SupplyAction, reason: string, extra: Partial<Decision> = {}): Decision =>
+    action === current ? { reason, ...extra } : { action, reason, ...extra };
+
+  // 1. Operator override.
+  if (meter.override && meter.override.until > now) {
+    const o = meter.override;
+    return command(
+      o.action,
+      `override by ${o.by ?? 'operator'} until ${new Date(o.until).toISOString()}: ${o.reason}`,
+      {
+        recheckAt: o.until,
+      },
+    );
+  }
+
+  // 2. Fail-safe on missing or stale account state.
+  if (!account)
+    return hold('no account state yet: holding', { alarm: 'no account state received for this meter' });
+  const age = now - account.receivedAt;
+  if (age > policy.maxStateAgeMs) {
+    return hold('account state is stale: holding', {
+      alarm: `account state is ${Math.round(age / 60_000)} min old (limit ${Math.round(policy.maxStateAgeMs / 60_000)} min): holding the relay as it is`,
+    });
+  }
+
+  // 3. What the credit asks for.
+  let wanted: SupplyAction;
+  let reason: string;
+  let warn: string | undefined;
+  let recheckAt: number | undefined;
+  switch (account.state) {
+    case 'ok':
+      wanted = 'connect';
+      reason = 'credit available';
+      break;
+    case 'low':
+      wanted = 'connect';
+      reason = 'credit low';
+      warn = `credit low: ${account.available} available`;
+      break;
+    case 'emergency':
+      wanted = policy.emergency === 'limit' && meter.canLimit ? 'limit' : 'connect';
+      reason =
+        wanted === 'limit' ? `on emergency credit: limited to ${policy.limitW} W` : 'on emergency credit';
+      warn = 'running on emergency credit';
+      break;
+    case 'exhausted': {
+      const since = account.exhaustedSince ?? account.receivedAt;
+      const graceEnds = since + policy.graceMs;
+      if (now < graceEnds && current !== 'disconnect') {
+        return hold(`credit exhausted: grace until ${new Date(graceEnds).toISOString()}`, {
+          warn: 'credit exhausted: top up before the grace period ends',
+          recheckAt: graceEnds,
+        });
+      }
+      wanted = 'disconnect';
+      reason = 'credit exhausted and grace period over';
+      break;
+    }
+    case 'closed':
+      wanted = 'disconnect';
+      reason = 'account closed';
+      break;
+  }
+
+  // 4. Protections before turning off or limiting.
+  if (wanted !== 'connect' && current !== wanted) {
+    if (policy.neverDisconnect.includes(meter.utility)) {
+      return command('connect', `${reason}, but ${meter.utility} is never disconnected`, { warn });
+    }
+    if (meter.commLoss) return hold(`${reason}, but the meter is in communication loss: holding`, { warn });
+    if (meter.estimated) return hold(`${reason}, but consumption is estimated: holding`, { warn });
+    if (wanted === 'disconnect' && inFriendlyWindow(policy.friendly, now)) {
+      const end = friendlyWindowEnd(policy.friendly, now);
+      return hold(`${reason}, but inside a friendly-credit window until ${new Date(end).toISOString()}`, {
+        warn,
+        recheckAt: end,
+      });
+    }
+    if (
+      current === 'connect' &&
+      meter.commandedAt !== undefined &&
+      now - meter.commandedAt < policy.minOnMs
+    ) {
+      const at = meter.commandedAt + policy.minOnMs;
+      return hold(`${reason}, waiting for the minimum on time`, { warn, recheckAt: at });
+    }
+    return command(wanted, reason, { warn });
+  }
+
+  // 5. Turning back on.
+  if (wanted === 'connect' && current !== undefined && current !== 'connect') {
+    if (current === 'disconnect' && account.available <= policy.reconnectAboveMinor) {
+      return hold(
+        `${reason}, but available credit ${account.available} is not above ${policy.reconnectAboveMinor}`,
+        { warn },
+      );
+    }
+    if (meter.commandedAt !== undefined && now - meter.commandedAt < policy.minOffMs) {
+      const at = meter.commandedAt + policy.minOffMs;
+      return hold(`${reason}, waiting for the minimum off time`, { warn, recheckAt: at });
+    }
+  }
+  return command(wanted, reason, { warn, ...(recheckAt ? { recheckAt } : {}) });
+}

@@ -1,0 +1,320 @@
+/**
+ * The cutoff policy (nodes/core/cutoff): each rule on its own, then randomised time travel over four weeks of
+ * building time: never a disconnection inside a friendly window, before the grace period, on a stale state, in
+ * communication loss or for water; no chatter; reconnection once a top-up brings credit above the threshold.
+ */
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { CutoffController } from '../../dist/nodes/core/cutoff/controller';
+import {
+  decide,
+  DEFAULT_POLICY,
+  friendlyWindowEnd,
+  inFriendlyWindow,
+  type CutoffPolicy,
+  type MeterView,
+} from '../../dist/nodes/core/cutoff/policy';
+import type { AccountState, CreditState } from '../../dist/nodes/core/messages';
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+// Monday 2026-11-02 11:00 in London (UTC in November): outside the 16:00-10:00 window.
+const MONDAY_11 = Date.UTC(2026, 10, 2, 11, 0);
+const policy: CutoffPolicy = {
+  ...DEFAULT_POLICY,
+  name: 'test',
+  graceMs: 2 * HOUR,
+  reconnectAboveMinor: 500,
+  friendly: {
+    timeZone: 'Europe/London',
+    nights: { from: 16 * 60, to: 10 * 60 },
+    weekends: true,
+    holidays: ['2026-12-25'],
+  },
+  minOnMs: 10 * MIN,
+  minOffMs: 2 * MIN,
+  maxStateAgeMs: 30 * MIN,
+};
+
+const meter = (extra: Partial<MeterView> = {}): MeterView => ({
+  meterId: 'E-1',
+  utility: 'electricity',
+  canLimit: false,
+  commanded: 'connect',
+  commandedAt: MONDAY_11 - 10 * HOUR,
+  commLoss: false,
+  estimated: false,
+  ...extra,
+});
+
+describe('cutoff policy rules', () => {
+  it('knows the friendly windows: nights, weekends, holidays, in the site zone', () => {
+    const f = policy.friendly;
+    assert.equal(inFriendlyWindow(f, MONDAY_11), false);
+    assert.equal(inFriendlyWindow(f, Date.UTC(2026, 10, 2, 16, 0)), true);
+    assert.equal(inFriendlyWindow(f, Date.UTC(2026, 10, 3, 9, 59)), true);
+    assert.equal(inFriendlyWindow(f, Date.UTC(2026, 10, 7, 12, 0)), true, 'Saturday');
+    assert.equal(inFriendlyWindow(f, Date.UTC(2026, 11, 25, 12, 0)), true, 'Christmas Day');
+    // Summer time: 16:00 in London is 15:00 UTC.
+    assert.equal(inFriendlyWindow(f, Date.UTC(2026, 6, 1, 15, 0)), true);
+    assert.equal(inFriendlyWindow(f, Date.UTC(2026, 6, 1, 14, 59)), false);
+    // Friday 17:00 -> the window runs through the weekend until Monday 10:00.
+    assert.equal(friendlyWindowEnd(f, Date.UTC(2026, 10, 6, 17, 0)), Date.UTC(2026, 10, 9, 10, 0));
+  });
+
+  it('waits out the grace period, then disconnects outside a friendly window', () => {
+    const account = {
+      state: 'exhausted' as CreditState,
+      available: 0,
+      receivedAt: MONDAY_11,
+      exhaustedSince: MONDAY_11 - HOUR,
+    };
+    const early = decide(policy, meter(), account, MONDAY_11);
+    assert.equal(early.action, undefined);
+    assert.match(early.reason, /grace until/);
+    assert.equal(early.recheckAt, MONDAY_11 + HOUR);
+    const late = decide(policy, meter(), { ...account, receivedAt: MONDAY_11 + HOUR }, MONDAY_11 + HOUR);
+    assert.equal(late.action, 'disconnect');
+  });
+
+  it('never disconnects inside a friendly window, for water, in comm loss or on estimates', () => {
+    const exhausted = { state: 'exhausted' as CreditState, available: 0, receivedAt: 0, exhaustedSince: 0 };
+    const evening = Date.UTC(2026, 10, 2, 17, 0);
+    const at = (t: number) => ({ ...exhausted, receivedAt: t });
+    const friendly = decide(policy, meter(), at(evening), evening);
+    assert.equal(friendly.action, undefined);
+    assert.equal(friendly.recheckAt, Date.UTC(2026, 10, 3, 10, 0));
+    assert.equal(decide(policy, meter({ utility: 'water' }), at(MONDAY_11), MONDAY_11).action, undefined);
+    assert.match(
+      decide(policy, meter({ commLoss: true }), at(MONDAY_11), MONDAY_11).reason,
+      /communication loss/,
+    );
+    assert.match(decide(policy, meter({ estimated: true }), at(MONDAY_11), MONDAY_11).reason, /estimated/);
+  });
+
+  it('holds and alarms on a missing or stale account state', () => {
+    const none = decide(policy, meter(), undefined, MONDAY_11);
+    assert.equal(none.action, undefined);
+    assert.ok(none.alarm);
+    const stale = decide(
+      policy,
+      meter({ commanded: 'disconnect' }),
+      { state: 'ok', available: 9999, receivedAt: MONDAY_11 - HOUR },
+      MONDAY_11,
+    );
+    assert.equal(stale.action, undefined, 'not even a reconnection on stale data');
+    assert.match(stale.alarm!, /60 min old/);
+  });
+
+  it('reconnects only above the threshold and after the minimum off time', () => {
+    const off = meter({ commanded: 'disconnect', commandedAt: MONDAY_11 - MIN });
+    const topped = { state: 'ok' as CreditState, available: 400, receivedAt: MONDAY_11 };
+    assert.equal(decide(policy, off, topped, MONDAY_11).action, undefined, 'below the reconnect threshold');
+    const enough = { ...topped, available: 1000 };
+    const wait = decide(policy, off, enough, MONDAY_11);
+    assert.equal(wait.action, undefined);
+    assert.equal(wait.recheckAt, MONDAY_11 + MIN);
+    assert.equal(
+      decide(policy, off, { ...enough, receivedAt: MONDAY_11 + MIN }, MONDAY_11 + MIN).action,
+      'connect',
+    );
+  });
+
+  it('limits on emergency credit where the device can, and obeys an override until it expires', () => {
+    const emergency = { state: 'emergency' as CreditState, available: 200, receivedAt: MONDAY_11 };
+    assert.equal(
+      decide({ ...policy, emergency: 'limit' }, meter({ canLimit: true }), emergency, MONDAY_11).action,
+      'limit',
+    );
+    assert.equal(
+      decide({ ...policy, emergency: 'limit' }, meter({ canLimit: false }), emergency, MONDAY_11).action,
+      undefined,
+    );
+    const override = {
+      action: 'disconnect' as const,
+      reason: 'safety inspection',
+      until: MONDAY_11 + HOUR,
+      by: 'ops',
+    };
+    const ok = { state: 'ok' as CreditState, available: 9999, receivedAt: MONDAY_11 };
+    // Forced off inside a friendly window at 17:00 too: the operator decided.
+    assert.equal(decide(policy, meter({ override }), ok, MONDAY_11).action, 'disconnect');
+    const afterwards = meter({ override, commanded: 'disconnect', commandedAt: MONDAY_11 });
+    const later = { ...ok, receivedAt: MONDAY_11 + 2 * HOUR };
+    assert.equal(
+      decide(policy, afterwards, later, MONDAY_11 + 2 * HOUR).action,
+      'connect',
+      'an expired override no longer applies',
+    );
+  });
+});
+
+describe('cutoff policy over four weeks of random building time', function () {
+  this.timeout(120_000);
+
+  it('keeps every promise, whatever happens', () => {
+    const totals = { disconnects: 0, reconnects: 0 };
+    const stepArb = fc.record({
+      advance: fc.integer({ min: 1, max: 180 }), // minutes
+      event: fc.constantFrom(
+        'none',
+        'none',
+        'none',
+        'use',
+        'use',
+        'exhaust',
+        'topup',
+        'small-topup',
+        'emergency',
+        'comm-loss',
+        'comm-ok',
+        'ledger-down',
+        'ledger-up',
+      ),
+      meter: fc.integer({ min: 0, max: 2 }),
+    });
+    fc.assert(
+      fc.property(fc.array(stepArb, { minLength: 50, maxLength: 400 }), (steps) => {
+        const controller = new CutoffController(policy);
+        const meters = [
+          { meterId: 'E-1', accountId: 'T1', utility: 'electricity' as const, canLimit: false },
+          { meterId: 'W-1', accountId: 'T1', utility: 'water' as const, canLimit: false },
+          { meterId: 'E-2', accountId: 'T2', utility: 'electricity' as const, canLimit: false },
+        ];
+        for (const m of meters) controller.addMeter(m);
+        const accounts: Record<string, { state: CreditState; available: number; changedAt: number }> = {
+          T1: { state: 'ok', available: 5000, changedAt: MONDAY_11 },
+          T2: { state: 'ok', available: 5000, changedAt: MONDAY_11 },
+        };
+        const commLoss = new Set<string>();
+        let ledgerUp = true;
+        let now = MONDAY_11;
+        const lastFresh: Record<string, number> = {};
+        const history: Record<string, Array<{ t: number; action: string }>> = {};
+        const send = (accountId: string): void => {
+          if (!ledgerUp) return;
+          const a = accounts[accountId]!;
+          const state: AccountState = {
+            accountId,
+            balance: a.available,
+            available: a.available,
+            currency: 'GBP',
+            state: a.state,
+            changedAt: a.changedAt,
+          };
+          lastFresh[accountId] = now;
+          apply(controller.accountState(state, now));
+        };
+        const apply = (outcomes: ReturnType<CutoffController['evaluateAll']>): void => {
+          for (const o of outcomes) {
+            if (!o.command) continue;
+            const t = now;
+            const action = o.command.action;
+            const account = accounts[o.accountId]!;
+            const view = controller.view(o.meterId)!;
+            const list = (history[o.meterId] ??= []);
+            const previous = list[list.length - 1];
+            const overridden = view.override !== undefined;
+            if (action === 'disconnect' && !overridden) {
+              assert.equal(
+                inFriendlyWindow(policy.friendly, t),
+                false,
+                `disconnect inside a friendly window at ${new Date(t).toISOString()}`,
+              );
+              assert.notEqual(view.utility, 'water', 'water disconnected');
+              assert.equal(commLoss.has(o.meterId), false, 'disconnected in comm loss');
+              assert.equal(account.state, 'exhausted', 'disconnected without exhaustion');
+              const seen = controller.account(o.accountId)!;
+              assert.ok(t - seen.receivedAt <= policy.maxStateAgeMs, 'disconnected on a stale state');
+              assert.ok(t - seen.exhaustedSince! >= policy.graceMs, 'disconnected inside the grace period');
+            }
+            if (previous) {
+              const gap = t - previous.t;
+              if (previous.action === 'connect')
+                assert.ok(gap >= policy.minOnMs, `chatter: on for ${gap / MIN} min`);
+              else assert.ok(gap >= policy.minOffMs, `chatter: off for ${gap / MIN} min`);
+            }
+            if (action === 'disconnect') totals.disconnects += 1;
+            if (action === 'connect' && previous) totals.reconnects += 1;
+            list.push({ t, action });
+            controller.commanded(o.meterId, action, t);
+          }
+        };
+        for (const m of meters) controller.commanded(m.meterId, 'connect', now - DAY());
+        send('T1');
+        send('T2');
+        for (const step of steps) {
+          now += step.advance * MIN;
+          const accountId = step.meter === 2 ? 'T2' : 'T1';
+          const account = accounts[accountId]!;
+          switch (step.event) {
+            case 'use':
+              account.available = Math.max(0, account.available - 700);
+              account.state = account.available === 0 ? 'exhausted' : account.available < 1000 ? 'low' : 'ok';
+              break;
+            case 'exhaust':
+              account.available = 0;
+              if (account.state !== 'exhausted') account.changedAt = now;
+              account.state = 'exhausted';
+              break;
+            case 'topup':
+              account.available += 5000;
+              account.state = 'ok';
+              account.changedAt = now;
+              break;
+            case 'small-topup':
+              account.available += 300;
+              account.state = account.available < 1000 ? 'low' : 'ok';
+              break;
+            case 'emergency':
+              account.available = 300;
+              account.state = 'emergency';
+              break;
+            case 'comm-loss':
+              commLoss.add(meters[step.meter]!.meterId);
+              apply(controller.meterHealth(meters[step.meter]!.meterId, { commLoss: true }, now));
+              break;
+            case 'comm-ok':
+              commLoss.delete(meters[step.meter]!.meterId);
+              apply(controller.meterHealth(meters[step.meter]!.meterId, { commLoss: false }, now));
+              break;
+            case 'ledger-down':
+              ledgerUp = false;
+              break;
+            case 'ledger-up':
+              ledgerUp = true;
+              break;
+          }
+          if (account.state === 'exhausted' && account.available > 0) account.state = 'ok';
+          // The ledger sends states on change and every 10 minutes; here: after every step.
+          send('T1');
+          send('T2');
+          apply(controller.evaluateAll(now));
+          // Reconnection promise: a fresh state with enough credit and the off time served means connected.
+          for (const m of meters) {
+            const view = controller.view(m.meterId)!;
+            const seen = controller.account(m.accountId)!;
+            const fresh = now - seen.receivedAt <= policy.maxStateAgeMs;
+            if (
+              fresh &&
+              seen.state === 'ok' &&
+              seen.available > policy.reconnectAboveMinor &&
+              !view.override &&
+              now - (view.commandedAt ?? 0) >= policy.minOffMs
+            ) {
+              assert.equal(view.commanded, 'connect', `${m.meterId} not reconnected after a top-up`);
+            }
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+    // The runs did exercise the interesting paths.
+    assert.ok(totals.disconnects > 50, `${totals.disconnects} disconnections`);
+    assert.ok(totals.reconnects > 50, `${totals.reconnects} reconnections`);
+  });
+});
+
+function DAY(): number {
+  return 24 * HOUR;
+}
