@@ -5,7 +5,7 @@
  * and idempotency is the postings table's primary key.
  */
 import { Pool, PoolConfig } from 'pg';
-import { LedgerStore, SummaryRow } from '../core/ledger/store';
+import { AuditRecord, LedgerStore, SummaryRow } from '../core/ledger/store';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -15,7 +15,7 @@ import {
   PreparedPosting,
 } from '../core/ledger/types';
 import { POSTGRES_MIGRATIONS } from './postgres-schema';
-import { accountFromRow, bindingFromRow, entryFromRow } from './records';
+import { accountFromRow, auditFromRow, auditRow, bindingFromRow, entryFromRow } from './records';
 import { summaryRow } from './sqlite-ledger-store';
 
 type Row = Record<string, unknown>;
@@ -222,5 +222,26 @@ export class PostgresLedgerStore implements LedgerStore {
         totals.set(String(s.kind), BigInt(String(s.amount)));
       return summaryRow(account, totals, opening.get(account.id), closing.get(account.id));
     });
+  }
+
+  async appendAudit(records: AuditRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    // One round trip for the batch; a reference already stored is skipped.
+    await this.pool.query(
+      `INSERT INTO supply_audit (reference, at, kind, meter_id, account_id, action, reason, policy, actor, detail)
+       SELECT r.reference, r.at, r.kind, r.meter_id, r.account_id, r.action, r.reason, r.policy, r.actor, r.detail
+       FROM jsonb_to_recordset($1::jsonb) AS r(reference text, at bigint, kind text, meter_id text, account_id text,
+         action text, reason text, policy text, actor text, detail jsonb)
+       ON CONFLICT (reference) DO NOTHING`,
+      [JSON.stringify(records.map(auditRow))],
+    );
+  }
+
+  async auditLog(filter: { meterId?: string; from?: number; to?: number } = {}): Promise<AuditRecord[]> {
+    const { rows } = await this.pool.query(
+      `SELECT * FROM supply_audit WHERE ($1::text IS NULL OR meter_id = $1) AND at >= $2 AND at < $3 ORDER BY at, reference`,
+      [filter.meterId ?? null, filter.from ?? 0, filter.to ?? Number.MAX_SAFE_INTEGER],
+    );
+    return rows.map((row) => auditFromRow(row as Record<string, unknown>));
   }
 }

@@ -174,4 +174,27 @@ export const POSTGRES_MIGRATIONS: Array<{ version: number; sql: string }> = [
       END $fn$;
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- The supply audit log: relay commands and operator overrides, append-only like the entries.
+      CREATE TABLE supply_audit (
+        reference text PRIMARY KEY,
+        at bigint NOT NULL,
+        kind text NOT NULL,
+        meter_id text NOT NULL,
+        account_id text,
+        action text,
+        reason text NOT NULL,
+        policy text,
+        actor text,
+        detail jsonb NOT NULL
+      );
+      CREATE INDEX supply_audit_meter ON supply_audit (meter_id, at);
+      CREATE TRIGGER supply_audit_append_only BEFORE UPDATE OR DELETE ON supply_audit
+        FOR EACH ROW EXECUTE FUNCTION prepay_entries_append_only();
+      CREATE TRIGGER supply_audit_no_truncate BEFORE TRUNCATE ON supply_audit
+        FOR EACH STATEMENT EXECUTE FUNCTION prepay_entries_append_only();
+    `,
+  },
 ];

@@ -3,6 +3,7 @@
  * are money travel as bigint (SQLite with safe integers, PostgreSQL BIGINT read as text).
  */
 import { AccountPolicy, AccountRecord, BindingRecord, EntryRecord } from '../core/ledger/types';
+import type { AuditRecord } from '../core/ledger/store';
 import { CreditState, Utility } from '../core/messages';
 
 type Row = Record<string, unknown>;
@@ -104,4 +105,40 @@ export function metaJson(meta: Record<string, unknown>): string {
   return JSON.stringify(meta, (_key, value: unknown) =>
     typeof value === 'bigint' ? value.toString() : value,
   );
+}
+
+/** An audit record as a database row (the same column names in SQLite and PostgreSQL). */
+export function auditRow(record: AuditRecord): Record<string, string | number | null> {
+  return {
+    reference: record.reference,
+    at: record.at,
+    kind: record.kind,
+    meter_id: record.meterId,
+    account_id: record.accountId ?? null,
+    action: record.action ?? null,
+    reason: record.reason,
+    policy: record.policy ?? null,
+    actor: record.actor ?? null,
+    detail: JSON.stringify(record.detail ?? {}),
+  };
+}
+
+export function auditFromRow(row: Record<string, unknown>): AuditRecord {
+  const record: AuditRecord = {
+    reference: String(row.reference),
+    at: Number(row.at),
+    kind: String(row.kind) as AuditRecord['kind'],
+    meterId: String(row.meter_id),
+    reason: String(row.reason),
+  };
+  if (row.account_id !== null && row.account_id !== undefined) record.accountId = String(row.account_id);
+  if (row.action !== null && row.action !== undefined) record.action = String(row.action);
+  if (row.policy !== null && row.policy !== undefined) record.policy = String(row.policy);
+  if (row.actor !== null && row.actor !== undefined) record.actor = String(row.actor);
+  const detail =
+    typeof row.detail === 'string'
+      ? (JSON.parse(row.detail) as Record<string, unknown>)
+      : (row.detail as Record<string, unknown>);
+  if (detail && Object.keys(detail).length > 0) record.detail = detail;
+  return record;
 }

@@ -3,7 +3,7 @@
  * database cannot be reached every call fails with a transient error, which the ledger answers by
  * keeping postings queued and retrying with backoff, rather than by losing them.
  */
-import { LedgerStore, SummaryRow } from '../core/ledger/store';
+import { AuditRecord, LedgerStore, SummaryRow } from '../core/ledger/store';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -77,5 +77,13 @@ export class ResilientStore implements LedgerStore {
   }
   periodSummary(from: number, to: number): Promise<SummaryRow[]> {
     return this.call(() => this.inner.periodSummary(from, to));
+  }
+
+  appendAudit(records: AuditRecord[]): Promise<void> {
+    return this.call(() => this.inner.appendAudit(records));
+  }
+
+  auditLog(filter?: { meterId?: string; from?: number; to?: number }): Promise<AuditRecord[]> {
+    return this.call(() => this.inner.auditLog(filter));
   }
 }

@@ -7,7 +7,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { LedgerStore, SummaryRow } from '../core/ledger/store';
+import { AuditRecord, LedgerStore, SummaryRow } from '../core/ledger/store';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -16,7 +16,15 @@ import {
   PostingResult,
   PreparedPosting,
 } from '../core/ledger/types';
-import { accountFromRow, bindingFromRow, entryFromRow, metaJson, policyToJson } from './records';
+import {
+  accountFromRow,
+  auditFromRow,
+  auditRow,
+  bindingFromRow,
+  entryFromRow,
+  metaJson,
+  policyToJson,
+} from './records';
 import { SQLITE_MIGRATIONS } from './sqlite-schema';
 
 export interface SqliteOptions {
@@ -303,6 +311,28 @@ export class SqliteLedgerStore implements LedgerStore {
       const close = before.get(account.id, to) as Row | undefined;
       return summaryRow(account, totals, open, close);
     });
+  }
+
+  async appendAudit(records: AuditRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const insert = this.statement(
+      `INSERT OR IGNORE INTO supply_audit (reference, at, kind, meter_id, account_id, action, reason, policy, actor, detail)
+       VALUES (@reference, @at, @kind, @meter_id, @account_id, @action, @reason, @policy, @actor, @detail)`,
+    );
+    this.database().transaction(() => {
+      for (const record of records) insert.run(auditRow(record));
+    })();
+  }
+
+  async auditLog(filter: { meterId?: string; from?: number; to?: number } = {}): Promise<AuditRecord[]> {
+    const rows = this.statement(
+      `SELECT * FROM supply_audit WHERE (@meter IS NULL OR meter_id = @meter) AND at >= @from AND at < @to ORDER BY at, reference`,
+    ).all({
+      meter: filter.meterId ?? null,
+      from: filter.from ?? 0,
+      to: filter.to ?? Number.MAX_SAFE_INTEGER,
+    }) as Row[];
+    return rows.map((row) => auditFromRow(row as Record<string, unknown>));
   }
 }
 

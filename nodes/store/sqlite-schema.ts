@@ -70,4 +70,25 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; sql: string }> = [
       CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- The supply audit log: relay commands and operator overrides, append-only like the entries.
+      CREATE TABLE supply_audit (
+        reference TEXT PRIMARY KEY,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        meter_id TEXT NOT NULL,
+        account_id TEXT,
+        action TEXT,
+        reason TEXT NOT NULL,
+        policy TEXT,
+        actor TEXT,
+        detail TEXT NOT NULL
+      );
+      CREATE INDEX supply_audit_meter ON supply_audit (meter_id, at);
+      CREATE TRIGGER supply_audit_no_update BEFORE UPDATE ON supply_audit BEGIN SELECT RAISE(ABORT, 'the supply audit log is append-only'); END;
+      CREATE TRIGGER supply_audit_no_delete BEFORE DELETE ON supply_audit BEGIN SELECT RAISE(ABORT, 'the supply audit log is append-only'); END;
+    `,
+  },
 ];

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { SystemClock } from '../../dist/nodes/core/clock';
 import { Ledger, LedgerResponse } from '../../dist/nodes/core/ledger/ledger';
 import { LedgerError } from '../../dist/nodes/core/ledger/requests';
-import { LedgerStore, SummaryRow } from '../../dist/nodes/core/ledger/store';
+import { AuditRecord, LedgerStore, SummaryRow } from '../../dist/nodes/core/ledger/store';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -100,6 +100,16 @@ class SwitchedStore implements LedgerStore {
   async periodSummary(from: number, to: number): Promise<SummaryRow[]> {
     await this.gate();
     return this.inner.periodSummary(from, to);
+  }
+
+  async appendAudit(records: AuditRecord[]): Promise<void> {
+    await this.gate();
+    return this.inner.appendAudit(records);
+  }
+
+  async auditLog(filter?: { meterId?: string; from?: number; to?: number }): Promise<AuditRecord[]> {
+    await this.gate();
+    return this.inner.auditLog(filter);
   }
 }
 

@@ -689,12 +689,12 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       );
     });
 
-    it('migrates once: schema_migrations holds version 1, and initialising again changes nothing', async function () {
+    it('migrates once: schema_migrations holds versions 1 and 2, and initialising again changes nothing', async function () {
       await openAccount('M1');
       const before = await h.rows('SELECT version, applied_at FROM schema_migrations ORDER BY version');
       assert.deepEqual(
         before.map((r) => Number(r.version)),
-        [1],
+        [1, 2],
       );
       // Two more stores (gateways restarting together) initialise the same database at once.
       const [again] = await Promise.all([h.another(), h.another()]);
@@ -708,7 +708,53 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
         again instanceof SqliteLedgerStore
           ? again.schemaVersion()
           : await (again as PostgresLedgerStore).schemaVersion();
-      assert.equal(version, 1);
+      assert.equal(version, 2);
+    });
+
+    it('keeps the supply audit log: idempotent by reference, filtered by meter and time, append-only', async function () {
+      const record = (reference: string, at: number, meterId: string, action: string) => ({
+        reference,
+        at,
+        kind: 'command' as const,
+        meterId,
+        accountId: 'T1',
+        action,
+        reason: 'credit exhausted and grace period over',
+        policy: 'uk-friendly',
+        detail: { confirmed: true },
+      });
+      await h.store.appendAudit([
+        record('cmd-1', 1000, 'E-1', 'disconnect'),
+        record('cmd-2', 2000, 'E-2', 'disconnect'),
+      ]);
+      await h.store.appendAudit([
+        record('cmd-1', 1000, 'E-1', 'disconnect'),
+        record('cmd-3', 3000, 'E-1', 'connect'),
+      ]);
+      await h.store.appendAudit([
+        {
+          reference: 'ovr-1',
+          at: 2500,
+          kind: 'override',
+          meterId: 'E-1',
+          action: 'connect',
+          reason: 'medical equipment',
+          actor: 'ops',
+        },
+      ]);
+      const all = await h.store.auditLog();
+      assert.deepEqual(
+        all.map((r) => r.reference),
+        ['cmd-1', 'cmd-2', 'ovr-1', 'cmd-3'],
+      );
+      assert.deepEqual(all[0], record('cmd-1', 1000, 'E-1', 'disconnect'));
+      assert.equal(all[2]!.actor, 'ops');
+      assert.deepEqual(
+        (await h.store.auditLog({ meterId: 'E-1', from: 1500 })).map((r) => r.reference),
+        ['ovr-1', 'cmd-3'],
+      );
+      await assert.rejects(h.exec("UPDATE supply_audit SET reason = 'x'"), /append-only/);
+      await assert.rejects(h.exec('DELETE FROM supply_audit'), /append-only/);
     });
 
     it('refuses UPDATE and DELETE of entries in the database itself (append-only)', async function () {

@@ -28,6 +28,23 @@ export interface SummaryRow {
   debt: bigint;
 }
 
+/**
+ * One line of the supply audit log: every relay command and every operator override, with its reason and the
+ * policy that made it. `reference` is unique, so writing the same record twice stores it once.
+ */
+export interface AuditRecord {
+  reference: string;
+  at: number;
+  kind: 'command' | 'override' | 'override-cleared' | 'relay-fault';
+  meterId: string;
+  accountId?: string;
+  action?: string;
+  reason: string;
+  policy?: string;
+  actor?: string;
+  detail?: Record<string, unknown>;
+}
+
 export interface LedgerStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Connects and brings the schema to the current version. */
@@ -46,6 +63,9 @@ export interface LedgerStore {
   /** Applies postings in order, in as few transactions as the store can (group commit). */
   apply(postings: PreparedPosting[]): Promise<ApplyOutcome[]>;
   periodSummary(from: number, to: number): Promise<SummaryRow[]>;
+  /** Appends supply audit records (relay commands, overrides); a known reference is skipped. */
+  appendAudit(records: AuditRecord[]): Promise<void>;
+  auditLog(filter?: { meterId?: string; from?: number; to?: number }): Promise<AuditRecord[]>;
 }
 
 /**
