@@ -1,0 +1,118 @@
+/**
+ * What arrives at the cutoff node: account states (the ledger's second output), the meter reader's news
+ * (comm loss, estimated consumption) and operator overrides. Each error names the field at fault.
+ */
+import type { Override } from '../core/cutoff/policy';
+import type { AccountState, CreditState } from '../core/messages';
+
+export class CutoffInputError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = 'CutoffInputError';
+  }
+}
+
+const STATES: CreditState[] = ['ok', 'low', 'emergency', 'exhausted', 'closed'];
+const MAX_OVERRIDE_MS = 31 * 24 * 3600_000;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export type CutoffInput =
+  | { kind: 'account'; state: AccountState }
+  | { kind: 'meter'; meterId: string; commLoss?: boolean; estimated?: boolean }
+  | { kind: 'override'; meterId: string; override?: Override }
+  | { kind: 'ignore' };
+
+/** Sorts out one payload. `now` resolves relative override expiries. */
+export function readCutoffInput(topic: unknown, payload: unknown, now: number): CutoffInput {
+  if (topic === 'override') return readOverride(payload, now);
+  if (!isObject(payload))
+    throw new CutoffInputError(
+      'payload',
+      'must be an account state, a meter event or reading, or an override',
+    );
+  // Meter reader: events (output 3), consumption (output 1) and readings (output 2).
+  if (typeof payload.meterId === 'string' && typeof payload.type === 'string') {
+    if (payload.type === 'comm-loss') return { kind: 'meter', meterId: payload.meterId, commLoss: true };
+    if (payload.type === 'comm-restored') return { kind: 'meter', meterId: payload.meterId, commLoss: false };
+    return { kind: 'ignore' };
+  }
+  if (typeof payload.meterId === 'string' && typeof payload.readingId === 'string') {
+    return {
+      kind: 'meter',
+      meterId: payload.meterId,
+      estimated: payload.estimated === true,
+      commLoss: false,
+    };
+  }
+  if (typeof payload.meterId === 'string' && typeof payload.quality === 'string') {
+    if (payload.quality === 'comm-loss') return { kind: 'meter', meterId: payload.meterId, commLoss: true };
+    return payload.quality === 'good'
+      ? { kind: 'meter', meterId: payload.meterId, commLoss: false }
+      : { kind: 'ignore' };
+  }
+  return { kind: 'account', state: readAccountState(payload) };
+}
+
+export function readAccountState(payload: Record<string, unknown>): AccountState {
+  if (typeof payload.accountId !== 'string' || payload.accountId === '')
+    throw new CutoffInputError('accountId', 'is required');
+  if (!STATES.includes(payload.state as CreditState))
+    throw new CutoffInputError(
+      'state',
+      `must be one of ${STATES.join(', ')} (got ${JSON.stringify(payload.state)})`,
+    );
+  if (typeof payload.available !== 'number' || !Number.isFinite(payload.available))
+    throw new CutoffInputError('available', 'must be a number (minor units)');
+  const changedAt =
+    typeof payload.changedAt === 'number'
+      ? payload.changedAt
+      : typeof payload.changedAt === 'string'
+        ? Date.parse(payload.changedAt)
+        : NaN;
+  return {
+    accountId: payload.accountId,
+    balance: typeof payload.balance === 'number' ? payload.balance : payload.available,
+    available: payload.available,
+    currency: typeof payload.currency === 'string' ? payload.currency : '',
+    state: payload.state as CreditState,
+    changedAt,
+  };
+}
+
+function readOverride(payload: unknown, now: number): CutoffInput {
+  if (!isObject(payload))
+    throw new CutoffInputError(
+      'payload',
+      'an override is {meterId, action: "connect"|"disconnect"|"clear", reason, until or minutes, by?}',
+    );
+  if (typeof payload.meterId !== 'string' || payload.meterId === '')
+    throw new CutoffInputError('meterId', 'is required');
+  if (payload.action === 'clear') return { kind: 'override', meterId: payload.meterId };
+  if (payload.action !== 'connect' && payload.action !== 'disconnect')
+    throw new CutoffInputError('action', 'must be "connect", "disconnect" or "clear"');
+  if (typeof payload.reason !== 'string' || payload.reason.trim().length < 3)
+    throw new CutoffInputError('reason', 'is required: every override is audited with its reason');
+  let until: number;
+  if (payload.until !== undefined) {
+    until = typeof payload.until === 'number' ? payload.until : Date.parse(String(payload.until));
+    if (!Number.isFinite(until)) throw new CutoffInputError('until', 'must be a time (epoch ms or ISO 8601)');
+  } else if (payload.minutes !== undefined) {
+    const minutes = Number(payload.minutes);
+    if (!(minutes > 0)) throw new CutoffInputError('minutes', 'must be a positive number');
+    until = now + minutes * 60_000;
+  } else {
+    throw new CutoffInputError('until', 'an override needs an expiry: "until" (a time) or "minutes"');
+  }
+  if (until <= now) throw new CutoffInputError('until', 'is already past');
+  if (until - now > MAX_OVERRIDE_MS)
+    throw new CutoffInputError('until', 'is more than 31 days away: renew overrides instead');
+  const override: Override = { action: payload.action, reason: payload.reason.trim(), until };
+  if (typeof payload.by === 'string' && payload.by.trim() !== '') override.by = payload.by.trim();
+  return { kind: 'override', meterId: payload.meterId, override };
+}

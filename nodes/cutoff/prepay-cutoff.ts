@@ -1,0 +1,391 @@
+/**
+ * prepay-cutoff: safe, policy-driven disconnect, limit and reconnect. Takes account states from the ledger and
+ * the meter reader's news, decides per meter by an explicit policy (nodes/core/cutoff/policy.ts), drives the
+ * relays through a shared prepay-modbus link with read-back (or only emits relay commands for other actuators),
+ * and writes every command and override to the supply audit log in the ledger store.
+ * Output 1: relay commands as carried out. Output 2: alarms and warnings.
+ */
+import { join } from 'node:path';
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import type { TimerHandle } from '../core/clock';
+import { CutoffController, type Outcome, type SavedMeter } from '../core/cutoff/controller';
+import type { AuditRecord, LedgerStore } from '../core/ledger/store';
+import type { ModbusConfigNode } from '../modbus/link-config';
+import { runtimeClock } from '../shared/runtime-clock';
+import { StateFile } from '../shared/state-file';
+import { degradedStatus, faultStatus, okStatus } from '../shared/status';
+import type { StoreNode } from '../store/store-config';
+import { readCutoffSettings, type CutoffNodeDef, type CutoffSettings } from './cutoff-config';
+import { readCutoffInput } from './cutoff-messages';
+import { RelayDriver, relayTarget, type RelayTarget } from './relay-driver';
+
+type Done = (err?: Error) => void;
+type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
+
+interface SavedState {
+  version: 1;
+  meters: Record<string, SavedMeter>;
+}
+
+/** A relay that disagrees with its command for longer than this is a fault. */
+const FAULT_AFTER_MS = 5000;
+
+export = function register(RED: NodeAPI): void {
+  function PrepayCutoffNode(this: Node, config: NodeDef & CutoffNodeDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const clock = runtimeClock(RED.settings);
+    const fail = (message: string): void => {
+      node.status(faultStatus(message.slice(0, 60)));
+      node.error(`prepay-cutoff: ${message}`);
+      node.on('input', (_msg: NodeMessageInFlow, _send: Send, done: Done) =>
+        done(new Error(`prepay-cutoff: ${message}`)),
+      );
+    };
+    let settings: CutoffSettings;
+    const targets = new Map<string, RelayTarget>();
+    try {
+      settings = readCutoffSettings(config);
+      if (settings.mode === 'modbus') {
+        for (const row of settings.rows) {
+          const target = relayTarget(row, settings.profiles, settings.relayModuleProfile);
+          if (!target)
+            throw new Error(`meter ${row.meterId}: its profile "${row.profile}" has no relay ("builtin")`);
+          targets.set(row.meterId, target);
+        }
+      }
+    } catch (error) {
+      return fail((error as Error).message);
+    }
+    const linkNode =
+      settings.mode === 'modbus' ? (RED.nodes.getNode(config.link ?? '') as ModbusConfigNode | null) : null;
+    if (settings.mode === 'modbus' && !linkNode?.link)
+      return fail(linkNode ? `Modbus link is not usable: ${linkNode.problem}` : 'no Modbus link configured');
+    const link = linkNode?.link;
+    const driver = link ? new RelayDriver(link) : undefined;
+    const storeNode = config.store ? (RED.nodes.getNode(config.store) as unknown as StoreNode | null) : null;
+    const store: LedgerStore | undefined = storeNode?.store;
+
+    const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
+    const stateFile = new StateFile<SavedState>(
+      join(userDir, 'prepay', `cutoff-${node.id}.json`),
+      (value) => {
+        const saved = value as SavedState;
+        if (saved?.version !== 1 || typeof saved.meters !== 'object')
+          throw new Error('not a cutoff state file');
+        return saved;
+      },
+      0,
+    );
+    const loaded = stateFile.load();
+    if (loaded.problem) node.warn(`prepay-cutoff: ${loaded.problem}`);
+    const controller = new CutoffController(settings.policy);
+    for (const row of settings.rows) {
+      controller.addMeter(
+        {
+          meterId: row.meterId,
+          accountId: row.accountId!,
+          utility: row.utility,
+          canLimit: settings.canLimit,
+        },
+        loaded.value?.meters[row.meterId],
+      );
+    }
+    const persist = (): void => {
+      try {
+        stateFile.save(() => ({ version: 1, meters: controller.snapshot() }));
+        stateFile.flush();
+      } catch (error) {
+        node.error(`prepay-cutoff: cannot save state: ${(error as Error).message}`);
+      }
+    };
+
+    // --- audit ----------------------------------------------------------------------------------------
+    const audit = (record: AuditRecord): void => {
+      if (!store) return;
+      store.appendAudit([record]).catch((error: Error) => {
+        node.error(`prepay-cutoff: audit entry ${record.reference} not written: ${error.message}`, {
+          payload: record,
+        });
+      });
+    };
+
+    // --- alarms and status -------------------------------------------------------------------------------
+    const activeAlarms = new Map<string, string>();
+    const alarm = (
+      meterId: string,
+      accountId: string | undefined,
+      type: string,
+      text: string,
+      raised = true,
+    ): void => {
+      const key = `${meterId}:${type}`;
+      if (raised) activeAlarms.set(key, text);
+      else activeAlarms.delete(key);
+      node.send([
+        null,
+        {
+          topic: type,
+          payload: {
+            type,
+            meterId,
+            accountId,
+            alarm: raised,
+            text,
+            ts: clock.now(),
+            policy: settings.policy.name,
+          },
+        },
+      ]);
+    };
+    const showStatus = (): void => {
+      const views = controller.meterIds().map((id) => controller.view(id)!);
+      const off = views.filter((v) => v.commanded === 'disconnect').length;
+      const limited = views.filter((v) => v.commanded === 'limit').length;
+      const text = `${views.length - off - limited} on, ${off} off${limited ? `, ${limited} limited` : ''}`;
+      if (link && link.stats().state === 'down') node.status(faultStatus(`link down · ${text}`));
+      else if (activeAlarms.size > 0) node.status(degradedStatus(`${activeAlarms.size} alarm(s) · ${text}`));
+      else node.status(okStatus(text));
+    };
+
+    // --- carrying out decisions ----------------------------------------------------------------------------
+    const inFlight = new Set<string>();
+    let closed = false;
+    const carryOut = async (outcome: Outcome): Promise<void> => {
+      if (outcome.alarm) alarm(outcome.meterId, outcome.accountId, 'policy', outcome.alarm);
+      if (outcome.alarmCleared) alarm(outcome.meterId, outcome.accountId, 'policy', 'cleared', false);
+      if (outcome.warn)
+        node.send([
+          null,
+          {
+            topic: 'warning',
+            payload: {
+              type: 'warning',
+              meterId: outcome.meterId,
+              accountId: outcome.accountId,
+              alarm: false,
+              text: outcome.warn,
+              ts: clock.now(),
+            },
+          },
+        ]);
+      const command = outcome.command;
+      if (!command || inFlight.has(command.meterId)) return;
+      const at = clock.now();
+      if (!driver) {
+        controller.commanded(command.meterId, command.action, at);
+        persist();
+        node.send([{ topic: command.meterId, payload: { ...command, at } }, null]);
+        audit({
+          reference: `cmd:${command.meterId}:${at}`,
+          at,
+          kind: 'command',
+          meterId: command.meterId,
+          accountId: command.accountId,
+          action: command.action,
+          reason: command.reason,
+          policy: command.policy,
+        });
+        return;
+      }
+      const target = targets.get(command.meterId)!;
+      inFlight.add(command.meterId);
+      try {
+        const on = command.action !== 'disconnect';
+        const result = await driver.actuate(target, on);
+        if (closed) return;
+        const done = clock.now();
+        if (result.confirmed) {
+          controller.commanded(command.meterId, command.action, done);
+          persist();
+          if (activeAlarms.has(`${command.meterId}:relay-not-confirming`))
+            alarm(command.meterId, command.accountId, 'relay-not-confirming', 'relay confirmed', false);
+          node.send([
+            {
+              topic: command.meterId,
+              payload: {
+                ...command,
+                at: done,
+                confirmed: true,
+                relay: target.label,
+                attempts: result.attempts,
+              },
+            },
+            null,
+          ]);
+          audit({
+            reference: `cmd:${command.meterId}:${done}`,
+            at: done,
+            kind: 'command',
+            meterId: command.meterId,
+            accountId: command.accountId,
+            action: command.action,
+            reason: command.reason,
+            policy: command.policy,
+            detail: { relay: target.label, attempts: result.attempts, confirmed: true },
+          });
+        } else {
+          const text = `relay at ${target.label} did not confirm "${command.action}" after ${result.attempts} attempts: ${result.error ?? 'no answer'}`;
+          if (!activeAlarms.has(`${command.meterId}:relay-not-confirming`)) {
+            alarm(command.meterId, command.accountId, 'relay-not-confirming', text);
+            audit({
+              reference: `fault:${command.meterId}:${done}`,
+              at: done,
+              kind: 'relay-fault',
+              meterId: command.meterId,
+              accountId: command.accountId,
+              action: command.action,
+              reason: text,
+              policy: command.policy,
+              detail: { relay: target.label, sensed: result.sensed ?? null },
+            });
+          }
+        }
+      } finally {
+        inFlight.delete(command.meterId);
+        showStatus();
+      }
+    };
+    const carryOutAll = (outcomes: Outcome[]): void => {
+      for (const outcome of outcomes) void carryOut(outcome);
+      showStatus();
+    };
+
+    // --- periodic re-evaluation (grace ends, windows close, states go stale) ------------------------------
+    let tickTimer: TimerHandle | undefined;
+    const tick = (): void => {
+      tickTimer = undefined;
+      if (closed) return;
+      carryOutAll(controller.evaluateAll(clock.now()));
+      tickTimer = clock.setTimeout(tick, settings.checkMs);
+    };
+    tickTimer = clock.setTimeout(tick, settings.checkMs);
+
+    // --- read-back: a relay that disagrees with its command for more than a few seconds is a fault ---------
+    const mismatchSince = new Map<string, number>();
+    let verifying = false;
+    const verify = async (): Promise<void> => {
+      if (!driver || verifying || closed) return;
+      verifying = true;
+      try {
+        for (const [meterId, target] of targets) {
+          const commanded = controller.view(meterId)?.commanded;
+          if (!commanded || !target.read || inFlight.has(meterId)) continue;
+          let sensed: boolean;
+          try {
+            sensed = await driver.sense(target);
+          } catch {
+            continue; // an unreadable relay is the meter reader's comm loss, not a relay fault
+          }
+          if (closed) return;
+          const agrees = sensed === (commanded !== 'disconnect');
+          const key = `${meterId}:relay-fault`;
+          if (agrees) {
+            mismatchSince.delete(meterId);
+            if (activeAlarms.has(key))
+              alarm(meterId, undefined, 'relay-fault', 'relay agrees with its command again', false);
+            continue;
+          }
+          const since = mismatchSince.get(meterId) ?? Date.now();
+          mismatchSince.set(meterId, since);
+          if (Date.now() - since >= FAULT_AFTER_MS && !activeAlarms.has(key)) {
+            const text = `relay at ${target.label} reads ${sensed ? 'on' : 'off'} but was commanded ${commanded}`;
+            alarm(meterId, undefined, 'relay-fault', text);
+            const at = clock.now();
+            audit({
+              reference: `fault:${meterId}:${at}`,
+              at,
+              kind: 'relay-fault',
+              meterId,
+              reason: text,
+              policy: settings.policy.name,
+              detail: { relay: target.label, sensed },
+            });
+          }
+        }
+      } finally {
+        verifying = false;
+        showStatus();
+      }
+    };
+    const verifyTimer =
+      settings.verifyMs > 0 && driver ? setInterval(() => void verify(), settings.verifyMs) : undefined;
+    verifyTimer?.unref?.();
+    if (link) link.acquire();
+    showStatus();
+
+    node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
+      try {
+        const now = clock.now();
+        if (msg.topic === 'verify') {
+          void verify().then(() => done(), done);
+          return;
+        }
+        if (msg.topic === 'status') {
+          const meters = controller.meterIds().map((meterId) => ({ meterId, ...controller.view(meterId) }));
+          send({
+            ...msg,
+            payload: { policy: settings.policy, meters, alarms: Object.fromEntries(activeAlarms) },
+          });
+          done();
+          return;
+        }
+        const input = readCutoffInput(msg.topic, msg.payload, now);
+        if (input.kind === 'account') carryOutAll(controller.accountState(input.state, now));
+        else if (input.kind === 'meter') {
+          if (controller.has(input.meterId)) {
+            const health: { commLoss?: boolean; estimated?: boolean } = {};
+            if (input.commLoss !== undefined) health.commLoss = input.commLoss;
+            if (input.estimated !== undefined) health.estimated = input.estimated;
+            carryOutAll(controller.meterHealth(input.meterId, health, now));
+          }
+        } else if (input.kind === 'override') {
+          if (!controller.has(input.meterId)) throw new Error(`meterId: unknown meter "${input.meterId}"`);
+          const accountId = settings.rows.find((row) => row.meterId === input.meterId)?.accountId;
+          const record: AuditRecord = input.override
+            ? {
+                reference: `ovr:${input.meterId}:${now}`,
+                at: now,
+                kind: 'override',
+                meterId: input.meterId,
+                action: input.override.action,
+                reason: input.override.reason,
+                policy: settings.policy.name,
+                detail: { until: input.override.until },
+              }
+            : {
+                reference: `ovr-clear:${input.meterId}:${now}`,
+                at: now,
+                kind: 'override-cleared',
+                meterId: input.meterId,
+                reason: 'override cleared',
+                policy: settings.policy.name,
+              };
+          if (accountId) record.accountId = accountId;
+          if (input.override?.by) record.actor = input.override.by;
+          audit(record);
+          carryOutAll(controller.setOverride(input.meterId, input.override, now));
+          persist();
+        }
+        done();
+      } catch (error) {
+        done(new Error((error as Error).message));
+      }
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closed = true;
+      if (tickTimer) clock.clearTimeout(tickTimer);
+      if (verifyTimer) clearInterval(verifyTimer);
+      persist();
+      if (link)
+        link.release().then(
+          () => done(),
+          () => done(),
+        );
+      else done();
+    });
+  }
+
+  RED.nodes.registerType('prepay-cutoff', PrepayCutoffNode);
+};

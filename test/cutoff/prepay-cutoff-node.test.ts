@@ -1,0 +1,426 @@
+/**
+ * The cutoff relay inside Node-RED, driving real relays over Modbus TCP: the simulator's relay-module coils and
+ * a meter's built-in relay register, and coils on an independent server (pymodbus) checked with mbpoll; a relay
+ * that refuses to switch; a relay switched behind the node's back; every command and override in the audit log;
+ * bad input to Catch; holding on a stale account state.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { builtInProfiles } from '../../dist/nodes/meter/profile-registry';
+import { meterTableRecord } from '../../dist/nodes/core/meter/meter-table';
+import { planSite, siteMeterTable, SimulatedSite } from '../../dist/nodes/simulator/site';
+import { SimulatedRelayModule } from '../../dist/nodes/simulator/simulated-meter';
+import { SqliteLedgerStore } from '../../dist/nodes/store/sqlite-ledger-store';
+import { SystemClock } from '../../dist/nodes/core/clock';
+import {
+  catchNode,
+  collect,
+  helper,
+  loadBuiltNode,
+  sleep,
+  startServer,
+  stopServer,
+  tempUserDir,
+} from '../support/node-red-helper';
+import { haveMbpoll, havePymodbus, mbpoll, PymodbusServer, requireTool } from '../support/modbus-peers';
+
+const modbusNode = loadBuiltNode('modbus/prepay-modbus.js');
+const cutoffNode = loadBuiltNode('cutoff/prepay-cutoff.js');
+const storeNode = loadBuiltNode('store/prepay-store.js');
+const profiles = builtInProfiles();
+
+type Msg = Record<string, unknown> & { payload: Record<string, unknown> };
+
+const OUTPUTS = [
+  { id: 'commands', type: 'helper' },
+  { id: 'alarms', type: 'helper' },
+  { id: 'c1', type: 'catch', scope: ['cutoff'], uncaught: false, wires: [['caught']] },
+  { id: 'caught', type: 'helper' },
+];
+
+/** A policy that acts at once: no grace, no friendly windows, no minimum times. */
+const IMMEDIATE = {
+  graceMinutes: '0',
+  nightsFrom: '',
+  nightsTo: '',
+  weekends: false,
+  minOnMinutes: '0',
+  minOffSeconds: '0',
+  reconnectAbove: '100',
+  checkSeconds: '1',
+  verifySeconds: '0',
+  timeZone: 'Europe/London',
+  policyName: 'test immediate',
+};
+
+function flow(
+  port: number,
+  table: unknown[],
+  extra: Record<string, unknown> = {},
+): Array<Record<string, unknown>> {
+  return [
+    {
+      id: 'link',
+      type: 'prepay-modbus',
+      kind: 'tcp',
+      host: '127.0.0.1',
+      port: String(port),
+      timeout: '300',
+      retries: '0',
+    },
+    { id: 'store', type: 'prepay-store', backend: 'sqlite', file: 'audit.db', synchronous: 'FULL' },
+    {
+      id: 'cutoff',
+      type: 'prepay-cutoff',
+      mode: 'modbus',
+      link: 'link',
+      store: 'store',
+      table,
+      ...IMMEDIATE,
+      wires: [['commands'], ['alarms']],
+      ...extra,
+    },
+    ...OUTPUTS,
+  ];
+}
+
+const state = (accountId: string, s: string, available: number) => ({
+  payload: { accountId, state: s, available, balance: available, currency: 'GBP', changedAt: Date.now() },
+});
+
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(25);
+  }
+}
+
+describe('prepay-cutoff node driving the simulator relays', function () {
+  this.timeout(60_000);
+  let userDir: string;
+  let site: SimulatedSite;
+  let port: number;
+  let table: Array<Record<string, string | number>>;
+
+  beforeEach(async () => {
+    userDir = tempUserDir();
+    const specs = planSite(
+      {
+        tenants: 3,
+        seed: 5,
+        otherUtilities: false,
+        electricityProfiles: ['eastron-sdm630', 'hiking-dds238-2'],
+      },
+      profiles,
+    );
+    site = new SimulatedSite(specs, profiles, new SystemClock());
+    [port] = (await site.start()) as [number];
+    table = siteMeterTable(specs).map(meterTableRecord);
+    helper.settings({ userDir });
+    await startServer();
+  });
+
+  afterEach(async () => {
+    await helper.unload();
+    await stopServer();
+    helper.settings({});
+    await site.stop();
+  });
+
+  it('disconnects on exhaustion and reconnects after a top-up, through a module coil and a built-in relay, with read-back and audit', async () => {
+    await helper.load([modbusNode, storeNode, cutoffNode, catchNode], flow(port, table));
+    const commands = collect(helper.getNode('commands')) as Msg[];
+    const caught = collect(helper.getNode('caught'));
+    const cutoff = helper.getNode('cutoff');
+    const moduleMeter = table.find((r) => String(r.relay).includes('/'))!;
+    const builtinMeter = table.find((r) => r.relay === 'builtin')!;
+    for (const row of [moduleMeter, builtinMeter]) cutoff.receive(state(String(row.accountId), 'ok', 5000));
+    await until(() => commands.length >= 2); // first commands: connect (the node never commanded them before)
+    for (const row of [moduleMeter, builtinMeter])
+      cutoff.receive(state(String(row.accountId), 'exhausted', 0));
+    await until(() => commands.filter((m) => m.payload.action === 'disconnect').length === 2);
+    assert.equal(site.meter(String(moduleMeter.meterId)).supplyOn, false, 'the module coil really opened');
+    assert.equal(site.meter(String(builtinMeter.meterId)).supplyOn, false, 'the meter relay really opened');
+    const off = commands.find(
+      (m) => m.payload.action === 'disconnect' && m.payload.meterId === builtinMeter.meterId,
+    )!;
+    assert.equal(off.payload.confirmed, true);
+    assert.match(String(off.payload.relay), /register 26/);
+    assert.equal(off.payload.reason, 'credit exhausted and grace period over');
+    // A small top-up is not enough (reconnect above 100), a real one is.
+    cutoff.receive(state(String(moduleMeter.accountId), 'low', 50));
+    await sleep(300);
+    assert.equal(site.meter(String(moduleMeter.meterId)).supplyOn, false);
+    cutoff.receive(state(String(moduleMeter.accountId), 'ok', 2000));
+    await until(() => site.meter(String(moduleMeter.meterId)).supplyOn);
+    assert.deepEqual(caught, []);
+    await helper.unload();
+    const store = new SqliteLedgerStore({ path: join(userDir, 'audit.db') });
+    await store.init();
+    try {
+      const log = await store.auditLog({ meterId: String(moduleMeter.meterId) });
+      assert.deepEqual(
+        log.map((r) => r.action),
+        ['connect', 'disconnect', 'connect'],
+      );
+      assert.ok(log.every((r) => r.policy === 'test immediate' && r.kind === 'command'));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('raises an alarm when a relay refuses to switch, and keeps the supply commanded state honest', async () => {
+    await helper.load([modbusNode, storeNode, cutoffNode, catchNode], flow(port, table));
+    const commands = collect(helper.getNode('commands')) as Msg[];
+    const alarms = collect(helper.getNode('alarms')) as Msg[];
+    const cutoff = helper.getNode('cutoff');
+    const row = table.find((r) => String(r.relay).includes('/'))!;
+    cutoff.receive(state(String(row.accountId), 'ok', 5000));
+    await until(() => commands.some((m) => m.payload.meterId === row.meterId));
+    const module = site.relayModules[0] as InstanceType<typeof SimulatedRelayModule>;
+    const channel = Number(String(row.relay).split('/')[1]);
+    module.channels[channel - 1]!.stuck = true; // welded contacts
+    cutoff.receive(state(String(row.accountId), 'exhausted', 0));
+    await until(() => alarms.some((m) => m.payload.type === 'relay-not-confirming'), 8000);
+    const alarm = alarms.find((m) => m.payload.type === 'relay-not-confirming')!;
+    assert.equal(alarm.payload.meterId, row.meterId);
+    assert.match(String(alarm.payload.text), /did not confirm "disconnect" after 3 attempts: read back on/);
+    assert.ok(
+      !commands.some((m) => m.payload.meterId === row.meterId && m.payload.action === 'disconnect'),
+      'no disconnect reported as done',
+    );
+    cutoff.receive({ topic: 'status', payload: {} });
+    await until(() => commands.some((m) => m.topic === 'status'));
+    const status = commands.find((m) => m.topic === 'status')!.payload as {
+      meters: Array<{ meterId: string; commanded: string }>;
+    };
+    assert.equal(
+      status.meters.find((m) => m.meterId === row.meterId)!.commanded,
+      'connect',
+      'still known as connected',
+    );
+  });
+
+  it('reports a relay switched behind its back as a fault once read-back disagrees for more than 5 s', async function () {
+    this.timeout(30_000);
+    await helper.load([modbusNode, storeNode, cutoffNode, catchNode], flow(port, table));
+    const commands = collect(helper.getNode('commands')) as Msg[];
+    const alarms = collect(helper.getNode('alarms')) as Msg[];
+    const cutoff = helper.getNode('cutoff');
+    const row = table.find((r) => r.relay === 'builtin')!;
+    cutoff.receive(state(String(row.accountId), 'ok', 5000));
+    await until(() => commands.some((m) => m.payload.meterId === row.meterId));
+    site.meter(String(row.meterId)).relay!.set(false); // someone opened it by hand
+    cutoff.receive({ topic: 'verify', payload: {} });
+    await sleep(5200);
+    cutoff.receive({ topic: 'verify', payload: {} });
+    await until(() => alarms.some((m) => m.payload.type === 'relay-fault'));
+    assert.match(
+      String(alarms.find((m) => m.payload.type === 'relay-fault')!.payload.text),
+      /reads off but was commanded connect/,
+    );
+  });
+
+  it('refuses bad input with the field at fault: malformed state, override without reason or expiry, unknown meter', async () => {
+    await helper.load([modbusNode, storeNode, cutoffNode, catchNode], flow(port, table));
+    const caught = collect(helper.getNode('caught'));
+    const cutoff = helper.getNode('cutoff');
+    const meterId = String(table[0]!.meterId);
+    cutoff.receive({ payload: { accountId: 'T0001', state: 'broke', available: 0 } });
+    cutoff.receive({ payload: { accountId: 'T0001', state: 'ok' } });
+    cutoff.receive({ topic: 'override', payload: { meterId, action: 'connect', minutes: 60 } });
+    cutoff.receive({
+      topic: 'override',
+      payload: { meterId, action: 'connect', reason: 'medical equipment' },
+    });
+    cutoff.receive({
+      topic: 'override',
+      payload: { meterId: 'E-NOPE', action: 'connect', reason: 'medical equipment', minutes: 60 },
+    });
+    cutoff.receive({
+      topic: 'override',
+      payload: { meterId, action: 'connect', reason: 'medical equipment', minutes: 60 * 24 * 60 },
+    });
+    await sleep(200);
+    const messages = caught.map((m) => (m.error as { message: string }).message.replace(/^Error: /, ''));
+    assert.deepEqual(messages, [
+      'state: must be one of ok, low, emergency, exhausted, closed (got "broke")',
+      'available: must be a number (minor units)',
+      'reason: is required: every override is audited with its reason',
+      'until: an override needs an expiry: "until" (a time) or "minutes"',
+      'meterId: unknown meter "E-NOPE"',
+      'until: is more than 31 days away: renew overrides instead',
+    ]);
+  });
+
+  it('obeys an override, audited with its reason and who gave it', async () => {
+    await helper.load([modbusNode, storeNode, cutoffNode, catchNode], flow(port, table));
+    const commands = collect(helper.getNode('commands')) as Msg[];
+    const alarms = collect(helper.getNode('alarms')) as Msg[];
+    const cutoff = helper.getNode('cutoff');
+    const row = table.find((r) => r.relay === 'builtin')!;
+    cutoff.receive(state(String(row.accountId), 'exhausted', 0));
+    await until(() => commands.some((m) => m.payload.action === 'disconnect'));
+    cutoff.receive({
+      topic: 'override',
+      payload: {
+        meterId: row.meterId,
+        action: 'connect',
+        reason: 'medical equipment in the unit',
+        minutes: 30,
+        by: 'duty manager',
+      },
+    });
+    await until(() => site.meter(String(row.meterId)).supplyOn);
+    const on = commands[commands.length - 1]!;
+    assert.match(String(on.payload.reason), /override by duty manager .*medical equipment/);
+    await helper.unload();
+    const store = new SqliteLedgerStore({ path: join(userDir, 'audit.db') });
+    await store.init();
+    try {
+      const log = await store.auditLog({ meterId: String(row.meterId) });
+      const override = log.find((r) => r.kind === 'override')!;
+      assert.equal(override.actor, 'duty manager');
+      assert.equal(override.reason, 'medical equipment in the unit');
+    } finally {
+      await store.close();
+    }
+    assert.ok(!alarms.some((m) => m.payload.alarm === true));
+  });
+
+  it('holds the relay and raises an alarm when account states stop coming, even after the grace period', async () => {
+    // Building time 600 times faster: a minute is 0.1 s.
+    await helper.unload();
+    await stopServer();
+    helper.settings({ userDir, prepay: { speed: 600 } });
+    await startServer();
+    await helper.load(
+      [modbusNode, storeNode, cutoffNode, catchNode],
+      flow(port, table, { graceMinutes: '5', maxStateAgeMinutes: '2', checkSeconds: '10' }),
+    );
+    const commands = collect(helper.getNode('commands')) as Msg[];
+    const alarms = collect(helper.getNode('alarms')) as Msg[];
+    const cutoff = helper.getNode('cutoff');
+    const row = table.find((r) => r.relay === 'builtin')!;
+    cutoff.receive(state(String(row.accountId), 'ok', 5000));
+    await until(() => commands.some((m) => m.payload.meterId === row.meterId));
+    cutoff.receive({
+      payload: {
+        accountId: row.accountId,
+        state: 'exhausted',
+        available: 0,
+        balance: 0,
+        currency: 'GBP',
+        changedAt: Date.now(),
+      },
+    });
+    await sleep(1500); // 15 building minutes: grace (5) over, but the last state is 15 minutes old
+    const stale = alarms.filter((m) => m.payload.type === 'policy' && m.payload.alarm === true);
+    assert.ok(
+      stale.some(
+        (m) =>
+          m.payload.meterId === row.meterId && /min old .* holding the relay/.test(String(m.payload.text)),
+      ),
+      JSON.stringify(alarms.map((m) => m.payload.text)),
+    );
+    assert.ok(!commands.some((m) => m.payload.action === 'disconnect'), 'never cut on a stale state');
+    assert.equal(site.meter(String(row.meterId)).supplyOn, true);
+  });
+});
+
+describe('prepay-cutoff node against an independent Modbus server (pymodbus coils)', function () {
+  this.timeout(30_000);
+
+  it('opens the coil on the server, as mbpoll reads it back', async function () {
+    requireTool(this, havePymodbus(), 'python3-pymodbus');
+    requireTool(this, haveMbpoll(), 'mbpoll');
+    const server = await PymodbusServer.start({ units: { '20': { co: { '0': [1, 1, 1, 1, 1, 1, 1, 1] } } } });
+    const userDir = tempUserDir();
+    helper.settings({ userDir });
+    await startServer();
+    try {
+      const table = [
+        {
+          meterId: 'E-9',
+          unitId: 9,
+          profile: 'eastron-sdm630',
+          utility: 'electricity',
+          accountId: 'T9',
+          relay: '20/3',
+        },
+      ];
+      await helper.load([modbusNode, storeNode, cutoffNode, catchNode], flow(server.port, table));
+      const commands = collect(helper.getNode('commands')) as Msg[];
+      helper.getNode('cutoff').receive(state('T9', 'exhausted', 0));
+      await until(() => commands.some((m) => m.payload.action === 'disconnect'));
+      assert.equal(commands.find((m) => m.payload.action === 'disconnect')!.payload.confirmed, true);
+      assert.deepEqual(
+        await mbpoll(['-p', String(server.port), '-a', '20', '-t', '0', '-r', '0', '-c', '8', '127.0.0.1']),
+        [1, 1, 0, 1, 1, 1, 1, 1],
+      );
+    } finally {
+      await helper.unload();
+      await stopServer();
+      helper.settings({});
+      await server.stop();
+    }
+  });
+});
+
+describe('prepay-cutoff node in output-only mode', function () {
+  this.timeout(30_000);
+
+  it('emits relay commands, limiting power on emergency credit when the actuators can', async () => {
+    const userDir = tempUserDir();
+    helper.settings({ userDir });
+    await startServer();
+    try {
+      const table = [
+        {
+          meterId: 'E-5',
+          unitId: 5,
+          profile: 'eastron-sdm630',
+          utility: 'electricity',
+          accountId: 'T5',
+          relay: '',
+        },
+      ];
+      await helper.load(
+        [cutoffNode, catchNode],
+        [
+          {
+            id: 'cutoff',
+            type: 'prepay-cutoff',
+            mode: 'output',
+            table,
+            ...IMMEDIATE,
+            emergency: 'limit',
+            limitW: '2000',
+            canLimit: true,
+            wires: [['commands'], ['alarms']],
+          },
+          ...OUTPUTS,
+        ],
+      );
+      const commands = collect(helper.getNode('commands')) as Msg[];
+      const cutoff = helper.getNode('cutoff');
+      cutoff.receive(state('T5', 'emergency', 200));
+      cutoff.receive(state('T5', 'exhausted', 0));
+      cutoff.receive(state('T5', 'ok', 5000));
+      await sleep(200);
+      assert.deepEqual(
+        commands.map((m) => [m.payload.action, m.payload.limitW]),
+        [
+          ['limit', 2000],
+          ['disconnect', undefined],
+          ['connect', undefined],
+        ],
+      );
+    } finally {
+      await helper.unload();
+      await stopServer();
+      helper.settings({});
+    }
+  });
+});
