@@ -20,6 +20,13 @@ function onTab(nodes: Array<Record<string, unknown>>): Array<Record<string, unkn
 }
 
 const checks: Record<string, (userDir: string) => Promise<void>> = {
+  'cutoff-simulator': async (userDir) => {
+    // The deploy-time "credit ok" state made the cutoff node connect tenant T0001's relay, confirmed by read-back.
+    const state = JSON.parse(readFileSync(join(userDir, 'prepay', 'cutoff-ex5cut00000001.json'), 'utf8')) as {
+      meters: Record<string, { commanded?: string }>;
+    };
+    assert.equal(state.meters['E-T0001']?.commanded, 'connect');
+  },
   'meter-simulator': async (userDir) => {
     // Every simulated meter was polled over Modbus TCP and has a baseline on disk.
     const state = JSON.parse(readFileSync(join(userDir, 'prepay', 'meter-ex4mtr00000001.json'), 'utf8')) as {
