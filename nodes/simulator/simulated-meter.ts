@@ -68,6 +68,11 @@ export class SimulatedMeter implements ModbusDevice {
     this.supply = supply;
   }
 
+  /** The relay that switches this meter's supply: its own, or a relay-module channel. */
+  get supplySwitch(): Switchable | undefined {
+    return this.relay ?? this.supply;
+  }
+
   get supplyOn(): boolean {
     return (this.relay ?? this.supply)?.on ?? true;
   }
