@@ -1,7 +1,8 @@
 /**
  * The reference site that `npm start` runs (flows/reference.json), in a real Node-RED 4.1 on a fast clock:
  * the simulated building's meters are polled over Modbus TCP, priced and posted, so every tenant's
- * prepaid balance goes down from its top-up, without an error in the log.
+ * prepaid balance goes down from its top-up and its relay is taken in hand by the cutoff node, without an
+ * error in the log.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
@@ -40,6 +41,10 @@ describe('reference site (npm start)', function () {
         assert.ok(account, `${accountId} opened`);
         assert.ok(account.balance < 50_000n, `${accountId} was charged (balance ${account.balance})`);
       }
+      // The cutoff relay took each tenant's supply in hand (connected, confirmed by read-back) and audited it.
+      const audit = await store.auditLog();
+      const connected = new Set(audit.filter((r) => r.kind === 'command' && r.action === 'connect').map((r) => r.meterId));
+      assert.equal(connected.size, 8, JSON.stringify(audit.map((r) => [r.meterId, r.action, r.reason])));
     } finally {
       await store.close();
     }
