@@ -43,7 +43,9 @@ describe('reference site (npm start)', function () {
       }
       // The cutoff relay took each tenant's supply in hand (connected, confirmed by read-back) and audited it.
       const audit = await store.auditLog();
-      const connected = new Set(audit.filter((r) => r.kind === 'command' && r.action === 'connect').map((r) => r.meterId));
+      const connected = new Set(
+        audit.filter((r) => r.kind === 'command' && r.action === 'connect').map((r) => r.meterId),
+      );
       assert.equal(connected.size, 8, JSON.stringify(audit.map((r) => [r.meterId, r.action, r.reason])));
     } finally {
       await store.close();
