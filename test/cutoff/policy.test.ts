@@ -223,6 +223,7 @@ describe('cutoff policy over four weeks of random building time', function () {
               );
               assert.notEqual(view.utility, 'water', 'water disconnected');
               assert.equal(commLoss.has(o.meterId), false, 'disconnected in comm loss');
+              assert.equal(view.estimated, false, 'disconnected on an estimate');
               assert.equal(account.state, 'exhausted', 'disconnected without exhaustion');
               const seen = controller.account(o.accountId)!;
               assert.ok(t - seen.receivedAt <= policy.maxStateAgeMs, 'disconnected on a stale state');
@@ -277,6 +278,9 @@ describe('cutoff policy over four weeks of random building time', function () {
             case 'comm-ok':
               commLoss.delete(meters[step.meter]!.meterId);
               apply(controller.meterHealth(meters[step.meter]!.meterId, { commLoss: false }, now));
+              // Estimated until the next measured delta, which comes with the next poll.
+              assert.equal(controller.view(meters[step.meter]!.meterId)!.estimated, true);
+              apply(controller.meterHealth(meters[step.meter]!.meterId, { estimated: false }, now));
               break;
             case 'ledger-down':
               ledgerUp = false;

@@ -222,6 +222,76 @@ describe('prepay-cutoff node driving the simulator relays', function () {
     );
   });
 
+  it('never cuts a meter the reader reports in comm loss or estimated, and cuts once it reads true again', async () => {
+    await helper.load([modbusNode, storeNode, cutoffNode, catchNode], flow(port, table));
+    const commands = collect(helper.getNode('commands')) as Msg[];
+    const cutoff = helper.getNode('cutoff');
+    const row = table.find((r) => r.relay === 'builtin')!;
+    const meterId = String(row.meterId);
+    cutoff.receive(state(String(row.accountId), 'ok', 5000));
+    await until(() => commands.some((m) => m.payload.meterId === meterId));
+    // What the meter reader sends: a comm-loss event (output 3).
+    cutoff.receive({
+      topic: 'comm-loss',
+      payload: {
+        meterId,
+        utility: 'electricity',
+        type: 'comm-loss',
+        alarm: true,
+        ts: Date.now(),
+        text: 'lost',
+      },
+    });
+    cutoff.receive(state(String(row.accountId), 'exhausted', 0));
+    await sleep(1500);
+    assert.ok(!commands.some((m) => m.payload.action === 'disconnect'), 'not cut in comm loss');
+    // Back, but the first consumption after the gap is an estimated slice (output 1).
+    cutoff.receive({
+      topic: 'comm-restored',
+      payload: {
+        meterId,
+        utility: 'electricity',
+        type: 'comm-restored',
+        alarm: false,
+        ts: Date.now(),
+        text: 'back',
+      },
+    });
+    cutoff.receive({
+      payload: {
+        meterId,
+        utility: 'electricity',
+        value: 1,
+        unit: 'kWh',
+        ts: 1,
+        quality: 'good',
+        delta: 0.5,
+        from: 0,
+        to: 1,
+        readingId: `${meterId}:1`,
+        estimated: true,
+      },
+    });
+    await sleep(1500);
+    assert.ok(!commands.some((m) => m.payload.action === 'disconnect'), 'not cut on an estimate');
+    cutoff.receive({
+      payload: {
+        meterId,
+        utility: 'electricity',
+        value: 2,
+        unit: 'kWh',
+        ts: 2,
+        quality: 'good',
+        delta: 1,
+        from: 1,
+        to: 2,
+        readingId: `${meterId}:2`,
+      },
+    });
+    await until(() => commands.some((m) => m.payload.action === 'disconnect'));
+    assert.equal(site.meter(meterId).supplyOn, false);
+  });
+
   it('refuses bad input with the field at fault: malformed state, override without reason or expiry, unknown meter', async () => {
     await helper.load([modbusNode, storeNode, cutoffNode, catchNode], flow(port, table));
     const caught = collect(helper.getNode('caught'));

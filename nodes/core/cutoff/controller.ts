@@ -112,6 +112,9 @@ export class CutoffController {
     if (!meter) return [];
     if (health.commLoss !== undefined) meter.view.commLoss = health.commLoss;
     if (health.estimated !== undefined) meter.view.estimated = health.estimated;
+    // After a communication loss the balance rests on an estimate (the gap is billed in estimated slices)
+    // until a measured delta arrives: coming back alone does not make the meter cuttable.
+    if (health.commLoss === true) meter.view.estimated = true;
     return [this.evaluate(meterId, now)];
   }
 
