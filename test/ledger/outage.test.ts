@@ -371,7 +371,7 @@ describe('ledger outage: store unreachable, bounded queue', function () {
           [0, 10, 30, 60, 100],
         );
         assert.equal(await store.getPosting('pay-5'), undefined);
-        assert.equal(await pg.schemaVersion(), 1);
+        assert.equal(await pg.schemaVersion(), 2);
         assert.equal(health[health.length - 1].up, true);
 
         // Cut again mid-life: in-flight connections dropped; postings wait and then go through.
