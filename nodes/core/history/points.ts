@@ -1,0 +1,115 @@
+/**
+ * Messages of the package's contracts as time-series points: readings, consumption, charges, account states
+ * (balances) and meter events, tagged by account, meter and utility. Money is written in minor units (charges
+ * converted from sub-minor units), so sums in the database are in the currency's smallest unit.
+ */
+
+export interface Point {
+  measurement: string;
+  tags: Record<string, string>;
+  fields: Record<string, number | string | boolean>;
+  /** Epoch milliseconds. */
+  timestamp: number;
+}
+
+export const MEASUREMENTS = ['reading', 'consumption', 'charge', 'balance', 'meter_event'] as const;
+
+type Obj = Record<string, unknown>;
+
+function isObject(value: unknown): value is Obj {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function time(value: unknown, fallback: number): number {
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (typeof value === 'string') {
+    const parsed = Date.parse(value);
+    if (Number.isFinite(parsed)) return parsed;
+  }
+  return fallback;
+}
+
+function tags(source: Obj, names: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const value = source[name];
+    if (typeof value === 'string' && value !== '') out[name] = value;
+    else if (typeof value === 'boolean') out[name] = String(value);
+  }
+  return out;
+}
+
+function finite(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+export class PointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PointError';
+  }
+}
+
+/** The point for one payload, recognised by its shape; throws a PointError for anything else. */
+export function pointOf(payload: unknown, now: number): Point {
+  if (!isObject(payload))
+    throw new PointError('payload: must be a reading, consumption, charge, account state or meter event');
+  const p = payload;
+  if (typeof p.readingId === 'string' && finite(p.delta) && typeof p.meterId === 'string') {
+    return {
+      measurement: 'consumption',
+      tags: {
+        ...tags(p, ['meterId', 'accountId', 'utility', 'unit']),
+        estimated: p.estimated === true ? 'true' : 'false',
+      },
+      fields: { delta: p.delta, ...(finite(p.value) ? { value: p.value } : {}) },
+      timestamp: time(p.to ?? p.ts, now),
+    };
+  }
+  if (typeof p.readingId === 'string' && finite(p.amount) && Array.isArray(p.breakdown)) {
+    const fields: Point['fields'] = { amount: p.amount / 10_000 };
+    if (typeof p.quantity === 'string' && Number.isFinite(Number(p.quantity)))
+      fields.quantity = Number(p.quantity);
+    if (finite(p.carbonKg)) fields.carbonKg = p.carbonKg;
+    return {
+      measurement: 'charge',
+      tags: tags(p, ['accountId', 'meterId', 'utility', 'tariff', 'kind', 'currency']),
+      fields,
+      timestamp: time(p.to, now),
+    };
+  }
+  if (typeof p.accountId === 'string' && typeof p.state === 'string' && finite(p.available)) {
+    const fields: Point['fields'] = { available: p.available };
+    if (finite(p.balance)) fields.balance = p.balance;
+    if (finite(p.daysLeft)) fields.daysLeft = p.daysLeft;
+    return {
+      measurement: 'balance',
+      tags: tags(p, ['accountId', 'currency', 'state']),
+      fields,
+      timestamp: now,
+    };
+  }
+  if (typeof p.meterId === 'string' && typeof p.type === 'string' && typeof p.text === 'string') {
+    return {
+      measurement: 'meter_event',
+      tags: tags(p, ['meterId', 'accountId', 'utility', 'type']),
+      fields: { alarm: p.alarm === true, text: p.text },
+      timestamp: time(p.ts, now),
+    };
+  }
+  if (typeof p.meterId === 'string' && finite(p.value) && typeof p.quality === 'string') {
+    const fields: Point['fields'] = { value: p.value };
+    if (isObject(p.values))
+      for (const [name, value] of Object.entries(p.values))
+        if (finite(value) && name !== 'value') fields[name] = value;
+    return {
+      measurement: 'reading',
+      tags: tags(p, ['meterId', 'accountId', 'utility', 'unit', 'quality']),
+      fields,
+      timestamp: time(p.ts, now),
+    };
+  }
+  throw new PointError(
+    'payload: not a reading, consumption, charge, account state or meter event (see the node help)',
+  );
+}
