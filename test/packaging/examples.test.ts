@@ -11,7 +11,7 @@ import { NodeRedProcess } from '../support/node-red-process';
 import { sleep, tempUserDir } from '../support/node-red-helper';
 
 const root = join(__dirname, '..', '..', '..');
-const CONFIG_TYPES = new Set(['prepay-store', 'prepay-modbus']);
+const CONFIG_TYPES = new Set(['prepay-store', 'prepay-modbus', 'prepay-influx']);
 
 /** An example as the editor imports it: flow nodes on a new tab, config nodes global. */
 function onTab(nodes: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
@@ -26,6 +26,19 @@ const checks: Record<string, (userDir: string) => Promise<void>> = {
       meters: Record<string, { commanded?: string }>;
     };
     assert.equal(state.meters['E-T0001']?.commanded, 'connect');
+  },
+  'history-forecast': async (userDir) => {
+    // The forecast learnt T0101's four weeks; with no InfluxDB on 8086 the points wait in the disk buffer.
+    const state = JSON.parse(
+      readFileSync(join(userDir, 'prepay', 'forecast-ex7fc000000001.json'), 'utf8'),
+    ) as {
+      accounts: Record<string, { days: unknown[] }>;
+    };
+    assert.equal(state.accounts.T0101?.days.length, 28);
+    assert.ok(
+      existsSync(join(userDir, 'prepay', 'history-ex7inf00000001.db')),
+      'the disk buffer holds the points',
+    );
   },
   'meter-simulator': async (userDir) => {
     // Every simulated meter was polled over Modbus TCP and has a baseline on disk.
