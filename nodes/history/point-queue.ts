@@ -1,6 +1,8 @@
 /**
  * A bounded first-in first-out queue of points on disk (SQLite, WAL): what waits for InfluxDB survives a
  * restart and a crash, and is written in the order it came. Full is an error for the caller, never a drop.
+ * One row holds the points of one message (one insert per message); the rows written by this process are also
+ * kept in memory, so the writer does not read back and parse what it has just stored.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -14,12 +16,21 @@ export class QueueFullError extends Error {
   }
 }
 
+interface Row {
+  seq: number;
+  points: Point[];
+}
+
 export class PointQueue {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
-  private readonly take: Database.Statement;
+  private readonly takeFromDisk: Database.Statement;
   private readonly remove: Database.Statement;
   private count: number;
+  /** Rows left from an earlier run end here; they are read from disk. */
+  private readonly diskUntil: number;
+  private acked = 0;
+  private readonly memory: Row[] = [];
 
   constructor(
     path: string,
@@ -28,43 +39,72 @@ export class PointQueue {
     mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    // NORMAL in WAL mode: a committed point survives a process crash; only a power cut may lose the last ones.
+    // NORMAL in WAL mode: a committed message survives a process crash; only a power cut may lose the last ones.
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(
-      'CREATE TABLE IF NOT EXISTS points (seq INTEGER PRIMARY KEY AUTOINCREMENT, point TEXT NOT NULL)',
+      'CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY AUTOINCREMENT, size INTEGER NOT NULL, points TEXT NOT NULL)',
     );
-    this.insert = this.db.prepare('INSERT INTO points (point) VALUES (?)');
-    this.take = this.db.prepare('SELECT seq, point FROM points ORDER BY seq LIMIT ?');
-    this.remove = this.db.prepare('DELETE FROM points WHERE seq <= ?');
-    this.count = (this.db.prepare('SELECT COUNT(*) AS n FROM points').get() as { n: number }).n;
+    this.insert = this.db.prepare('INSERT INTO batches (size, points) VALUES (?, ?)');
+    this.takeFromDisk = this.db.prepare(
+      'SELECT seq, points FROM batches WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
+    );
+    this.remove = this.db.prepare('DELETE FROM batches WHERE seq <= ?');
+    const stats = this.db
+      .prepare('SELECT COALESCE(SUM(size), 0) AS n, COALESCE(MAX(seq), 0) AS last FROM batches')
+      .get() as {
+      n: number;
+      last: number;
+    };
+    this.count = stats.n;
+    this.diskUntil = stats.last;
   }
 
   get size(): number {
     return this.count;
   }
 
-  /** Appends all the points or none (one transaction); throws QueueFullError when they do not fit. */
+  /** Appends the points of one message (one transaction); throws QueueFullError when they do not fit. */
   push(points: Point[]): void {
     if (this.count + points.length > this.capacity)
       throw new QueueFullError(
         `history buffer full (${this.count} of ${this.capacity} points waiting): ${points.length} point(s) refused`,
       );
-    this.db.transaction(() => {
-      for (const point of points) this.insert.run(JSON.stringify(point));
-    })();
+    const seq = Number(this.insert.run(points.length, JSON.stringify(points)).lastInsertRowid);
+    this.memory.push({ seq, points });
     this.count += points.length;
   }
 
-  /** The oldest points, up to `limit`, with the sequence number to acknowledge them by. */
+  /** The oldest points, about `limit` of them (whole messages), with the sequence number to acknowledge them by. */
   peek(limit: number): { points: Point[]; last: number } | undefined {
-    const rows = this.take.all(limit) as Array<{ seq: number; point: string }>;
-    if (rows.length === 0) return undefined;
-    return { points: rows.map((row) => JSON.parse(row.point) as Point), last: rows[rows.length - 1]!.seq };
+    const points: Point[] = [];
+    let last = this.acked;
+    if (last < this.diskUntil) {
+      const rows = this.takeFromDisk.all(last, this.diskUntil, Math.max(1, limit)) as Array<{
+        seq: number;
+        points: string;
+      }>;
+      for (const row of rows) {
+        if (points.length >= limit) break;
+        points.push(...(JSON.parse(row.points) as Point[]));
+        last = row.seq;
+      }
+      // An earlier run's rows that were all acknowledged (deleted) leave nothing to read: move on.
+      if (rows.length === 0) this.acked = this.diskUntil;
+      else return { points, last };
+    }
+    for (const row of this.memory) {
+      if (points.length >= limit) break;
+      points.push(...row.points);
+      last = row.seq;
+    }
+    return points.length > 0 ? { points, last } : undefined;
   }
 
-  /** Removes everything up to and including `last` (they were written). */
+  /** Removes everything up to and including `last` (it was written). */
   ack(last: number, howMany: number): void {
     this.remove.run(last);
+    this.acked = Math.max(this.acked, last);
+    while (this.memory.length > 0 && this.memory[0]!.seq <= last) this.memory.shift();
     this.count = Math.max(0, this.count - howMany);
   }
 
