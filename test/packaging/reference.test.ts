@@ -32,6 +32,13 @@ describe('reference site (npm start)', function () {
     } finally {
       await red.stop();
     }
+    // The forecast learnt every tenant's spend from the charges.
+    const forecast = JSON.parse(
+      readFileSync(join(userDir, 'prepay', 'forecast-c0ffee000000001c.json'), 'utf8'),
+    ) as {
+      accounts: Record<string, unknown>;
+    };
+    assert.equal(Object.keys(forecast.accounts).length, 8);
     const store = new SqliteLedgerStore({ path: join(userDir, 'prepay-ledger.db') });
     await store.init();
     try {
