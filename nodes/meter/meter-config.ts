@@ -15,6 +15,7 @@ export interface MeterNodeDef {
   commLossPolls?: string | number;
   commLossMinutes?: string | number;
   sliceMinutes?: string | number;
+  billMinutes?: string | number;
 }
 
 export interface ConfiguredMeter {
@@ -29,6 +30,8 @@ export interface MeterSettings {
   commLossPolls: number;
   commLossMs: number;
   sliceMs: number;
+  /** Bill at most once per this interval (0: every value). */
+  billEveryMs: number;
   meters: ConfiguredMeter[];
   profiles: Map<string, MeterProfile>;
 }
@@ -79,6 +82,7 @@ export function readMeterSettings(def: MeterNodeDef): MeterSettings {
     commLossPolls: wholeNumber(def.commLossPolls, 3, 'polls before comm loss', 1, 100),
     commLossMs: wholeNumber(def.commLossMinutes, 15, 'minutes before comm loss', 1, 10_080) * 60_000,
     sliceMs: wholeNumber(def.sliceMinutes, 30, 'gap slice minutes', 1, 1440) * 60_000,
+    billEveryMs: wholeNumber(def.billMinutes, 0, 'bill every (minutes)', 0, 1440) * 60_000,
     meters,
     profiles,
   };

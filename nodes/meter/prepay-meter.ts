@@ -72,7 +72,7 @@ export = function register(RED: NodeAPI): void {
     const meters = new Map<string, ConfiguredMeter>(
       settings.meters.map((meter) => [meter.row.meterId, meter]),
     );
-    const engine = new DeltaEngine({ sliceMs: settings.sliceMs });
+    const engine = new DeltaEngine({ sliceMs: settings.sliceMs, billEveryMs: settings.billEveryMs });
     const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
     const stateFile = new StateFile<SavedState>(
       join(userDir, 'prepay', `meter-${node.id}.json`),

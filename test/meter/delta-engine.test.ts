@@ -134,6 +134,35 @@ describe('delta engine', () => {
     assert.equal(new Set(slices.map((c) => c.readingId)).size, slices.length);
   });
 
+  it('bills once per billing interval, on the first value after each boundary, and settles a gap at once', () => {
+    const engine = new DeltaEngine({ billEveryMs: 15 * MIN });
+    const SEC = 1000;
+    const billed: Array<[string, string, number]> = [];
+    let readings = 0;
+    const at = (t: number): string => new Date(t).toISOString().slice(11, 19);
+    // Polled every 15 s from 09:00:05 to 09:46:00 at 0.01 kWh a poll.
+    for (let i = 0, t = T0 + 5 * SEC; t <= T0 + 46 * MIN; i += 1, t += 15 * SEC) {
+      const out = engine.reading(meter, 500 + i / 100, t);
+      readings += 1;
+      assert.equal(out.reading.quality, 'good');
+      for (const c of out.consumptions) billed.push([at(c.from), at(c.to), c.delta]);
+    }
+    assert.equal(readings, 184);
+    assert.deepEqual(billed, [
+      ['09:00:05', '09:15:05', 0.6],
+      ['09:15:05', '09:30:05', 0.6],
+      ['09:30:05', '09:45:05', 0.6],
+    ]);
+    // Comm loss at 09:50; the first good value after it (09:52) is billed at once, inside the interval.
+    engine.commLoss(meter, T0 + 50 * MIN, 'timeout');
+    const back = engine.reading(meter, 502, T0 + 52 * MIN);
+    assert.ok(back.events.some((e) => e.type === 'comm-restored'));
+    assert.equal(norm(sum(back.consumptions.map((c) => c.delta))), '0.2');
+    // Then quiet again until 10:00.
+    assert.equal(engine.reading(meter, 502.1, T0 + 59 * MIN).consumptions.length, 0);
+    assert.equal(engine.reading(meter, 502.2, T0 + 60 * MIN).consumptions[0]!.delta, 0.2);
+  });
+
   it('restarts from a snapshot exactly where it stopped', () => {
     const engine = new DeltaEngine();
     engine.reading(meter, 5, T0);

@@ -85,6 +85,12 @@ export interface DeltaEngineOptions {
   splitAboveMs?: number;
   /** Never more slices than this for one gap; longer gaps use proportionally longer slices. */
   maxSlices?: number;
+  /**
+   * Bill at most once per interval of this many ms (boundaries on multiples since the epoch): values read
+   * in between are reported as readings but not billed, so a meter polled every 15 s for live display
+   * posts one charge a quarter hour, not sixty. 0 (default): every value is billed.
+   */
+  billEveryMs?: number;
 }
 
 const HOUR_MS = 3_600_000;
@@ -95,10 +101,14 @@ export class DeltaEngine {
   private readonly sliceMs: number;
   private readonly splitAboveMs: number;
   private readonly maxSlices: number;
+  private readonly billEveryMs: number;
 
   constructor(options: DeltaEngineOptions = {}) {
     this.sliceMs = options.sliceMs ?? 30 * 60_000;
-    this.splitAboveMs = options.splitAboveMs ?? 2 * this.sliceMs;
+    this.billEveryMs = options.billEveryMs ?? 0;
+    if (!(this.billEveryMs >= 0)) throw new RangeError('billEveryMs must not be negative');
+    // An ordinary billing interval is one delta, not a gap to be sliced.
+    this.splitAboveMs = options.splitAboveMs ?? 2 * Math.max(this.sliceMs, this.billEveryMs);
     this.maxSlices = options.maxSlices ?? 2_000;
   }
 
@@ -138,6 +148,14 @@ export class DeltaEngine {
       );
       return { reading, consumptions: [], events };
     }
+    // Inside the billing interval of the last billed value: reported, billed with the next interval. A meter
+    // in comm loss or suspect is billed at once, so a gap or a held value is settled on the first good value.
+    if (
+      this.billEveryMs > 0 &&
+      state.status === 'ok' &&
+      Math.floor(ts / this.billEveryMs) === Math.floor(baseline.ts / this.billEveryMs)
+    )
+      return { reading, consumptions: [], events };
 
     const quick = this.ordinaryDelta(meter, state, reading, baseline, value, ts);
     if (quick) return { reading, consumptions: quick, events };
