@@ -23,6 +23,9 @@ async function main(): Promise<void> {
       csv: { type: 'string' },
       profiles: { type: 'string' },
       'electricity-only': { type: 'boolean', default: false },
+      'water-every': { type: 'string', default: '3' },
+      'cooling-every': { type: 'string', default: '10' },
+      'gas-restaurants': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -30,7 +33,8 @@ async function main(): Promise<void> {
     console.log(
       'usage: npm run simulate -- [--tenants 24] [--port 5020] [--host 127.0.0.1] [--speed 1] [--seed 1]\n' +
         '                          [--meters-per-gateway 200] [--time-zone UTC] [--csv meters.csv]\n' +
-        '                          [--profiles eastron-sdm630,eastron-sdm120] [--electricity-only]',
+        '                          [--profiles eastron-sdm630,eastron-sdm120] [--electricity-only]\n' +
+        '                          [--water-every 3] [--cooling-every 10] [--gas-restaurants]',
     );
     return;
   }
@@ -44,6 +48,9 @@ async function main(): Promise<void> {
       metersPerGateway: Number(values['meters-per-gateway']),
       timeZone: values['time-zone'],
       otherUtilities: !values['electricity-only'],
+      waterEvery: Number(values['water-every']),
+      coolingEvery: Number(values['cooling-every']),
+      gasForRestaurants: values['gas-restaurants'],
       ...(values.profiles ? { electricityProfiles: values.profiles.split(',') } : {}),
     },
     profiles,

@@ -24,6 +24,9 @@ interface SimulatorDef extends NodeDef {
   seed?: string | number;
   timeZone?: string;
   otherUtilities?: boolean;
+  waterEvery?: string | number;
+  coolingEvery?: string | number;
+  gasForRestaurants?: boolean;
 }
 
 function num(value: unknown, fallback: number, field: string, min: number, max: number): number {
@@ -61,6 +64,9 @@ export = function register(RED: NodeAPI): void {
           metersPerGateway: num(config.metersPerGateway, 200, 'meters per gateway', 1, 210),
           timeZone: config.timeZone || 'UTC',
           otherUtilities: config.otherUtilities !== false,
+          waterEvery: num(config.waterEvery, 3, 'water meter every', 1, 10_000),
+          coolingEvery: num(config.coolingEvery, 10, 'cooling meter every', 1, 10_000),
+          gasForRestaurants: config.gasForRestaurants === true,
         },
         profiles,
       );

@@ -28,8 +28,15 @@ export interface SimMeterSpec {
 }
 
 export interface SiteOptions {
-  /** Tenant units (each gets an electricity meter; every third also water, every tenth cooling). */
+  /** Tenant units (each gets an electricity meter; by default every third also water, every tenth cooling). */
   tenants: number;
+  /** Every how many tenants has a water meter (1: all; default 3). */
+  waterEvery?: number;
+  /** Every how many tenants has a cooling (BTU) meter (default 10). */
+  coolingEvery?: number;
+  /** Restaurants get a gas meter (a pulse counter; default false). */
+  gasForRestaurants?: boolean;
+  gasProfile?: string;
   metersPerGateway?: number;
   seed?: number;
   timeZone?: string;
@@ -61,6 +68,9 @@ export function planSite(options: SiteOptions, profiles: ReadonlyMap<string, Met
   if (electricity.length === 0) throw new Error('no electricity profile available for the simulator');
   const relayProfile = profiles.get(options.relayModuleProfile ?? 'relay-module-8ch');
   const channels = relayProfile?.relay?.channels ?? 8;
+  const waterEvery = everyN(options.waterEvery, 3, 'waterEvery');
+  const coolingEvery = everyN(options.coolingEvery, 10, 'coolingEvery');
+  const gasForRestaurants = options.gasForRestaurants === true;
   const specs: SimMeterSpec[] = [];
   const add = (tenant: number, utility: Utility, profile: string, peak: number, start: number): void => {
     const kind = TENANT_KINDS[tenant % TENANT_KINDS.length]!;
@@ -91,7 +101,7 @@ export function planSite(options: SiteOptions, profiles: ReadonlyMap<string, Met
       Math.round(random() * 50_000 * 100) / 100,
     );
     if (options.otherUtilities !== false) {
-      if (tenant % 3 === 0 && profiles.has(options.waterProfile ?? 'pulse-counter'))
+      if (tenant % waterEvery === 0 && profiles.has(options.waterProfile ?? 'pulse-counter'))
         add(
           tenant,
           'water',
@@ -99,7 +109,9 @@ export function planSite(options: SiteOptions, profiles: ReadonlyMap<string, Met
           kind === 'restaurant' ? 1.5 : 0.4,
           Math.round(random() * 2000),
         );
-      if (tenant % 10 === 0 && profiles.has(options.coolingProfile ?? 'onicon-system-10'))
+      if (gasForRestaurants && kind === 'restaurant' && profiles.has(options.gasProfile ?? 'pulse-counter'))
+        add(tenant, 'gas', options.gasProfile ?? 'pulse-counter', 4, Math.round(random() * 5000));
+      if (tenant % coolingEvery === 0 && profiles.has(options.coolingProfile ?? 'onicon-system-10'))
         add(
           tenant,
           'cooling',
@@ -149,6 +161,12 @@ export function planSite(options: SiteOptions, profiles: ReadonlyMap<string, Met
     spec.relay = { unitId: moduleUnit, channel: moduleChannel };
   }
   return specs;
+}
+
+function everyN(value: number | undefined, fallback: number, field: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${field} must be a whole number of at least 1`);
+  return value;
 }
 
 export function siteMeterTable(specs: readonly SimMeterSpec[], gateway?: number): MeterRow[] {
@@ -221,10 +239,9 @@ export class SimulatedSite {
     return this.clock.now();
   }
 
-  async start(): Promise<number[]> {
-    const ports: number[] = [];
-    for (const server of this.servers) ports.push(await server.start());
-    return ports;
+  /** Every gateway starts listening at once, in this tick, so readers deployed beside it find them up. */
+  start(): Promise<number[]> {
+    return Promise.all(this.servers.map((server) => server.start()));
   }
 
   async stop(): Promise<void> {
