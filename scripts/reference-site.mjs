@@ -1,0 +1,63 @@
+// Writes flows/reference.json, the reference commercial centre that `npm start` runs, from the simulated
+// building's own plan (nodes/simulator/site.ts), so the meter tables, relay tables and tenant list always
+// match the meters the simulator serves. 120 tenant units are a few hundred table rows: written by hand
+// they would drift. `node scripts/reference-site.mjs --check` fails when the committed file differs from
+// what this script writes (a test runs it). Needs the build (`npm run build`).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import prettier from 'prettier';
+import { buildingTab, SITE } from './reference-site/building.mjs';
+
+const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
+const require = createRequire(import.meta.url);
+const dist = (path) => require(join(root, 'dist', 'nodes', path));
+
+const { planSite, siteMeterTable } = dist('simulator/site.js');
+const { builtInProfiles } = dist('meter/profile-registry.js');
+const { meterTableRecord } = dist('core/meter/meter-table.js');
+
+const profiles = builtInProfiles();
+const specs = planSite(
+  {
+    tenants: SITE.tenants,
+    seed: SITE.seed,
+    metersPerGateway: SITE.metersPerGateway,
+    timeZone: SITE.timeZone,
+    waterEvery: SITE.waterEvery,
+    coolingEvery: SITE.coolingEvery,
+    gasForRestaurants: SITE.gasForRestaurants,
+  },
+  profiles,
+);
+const gateways = Math.max(...specs.map((spec) => spec.gateway)) + 1;
+const tables = Array.from({ length: gateways }, (_, gateway) =>
+  siteMeterTable(specs, gateway).map(meterTableRecord),
+);
+const tenants = [...new Set(specs.map((spec) => spec.accountId))].map((accountId) => ({
+  accountId,
+  kind: specs.find((spec) => spec.accountId === accountId).kind,
+  utilities: [...new Set(specs.filter((s) => s.accountId === accountId).map((s) => s.utility))],
+}));
+
+const flows = [...buildingTab({ tables, tenants })];
+// Formatted as prettier formats it, so the lint step and --check agree on one spelling.
+const text = await prettier.format(JSON.stringify(flows, null, 2), {
+  ...(await prettier.resolveConfig(join(root, 'flows', 'reference.json'))),
+  parser: 'json',
+});
+const target = join(root, 'flows', 'reference.json');
+
+if (process.argv.includes('--check')) {
+  const committed = readFileSync(target, 'utf8');
+  if (committed !== text) {
+    console.error('flows/reference.json differs from what scripts/reference-site.mjs writes; run it again');
+    process.exit(1);
+  }
+  console.log('flows/reference.json is up to date');
+} else {
+  writeFileSync(target, text);
+  console.log(
+    `reference-site: ${tenants.length} tenants, ${specs.length} meters on ${gateways} gateways -> flows/reference.json`,
+  );
+}
