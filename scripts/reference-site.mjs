@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import prettier from 'prettier';
 import { buildingTab, SITE } from './reference-site/building.mjs';
+import { dashboardTab } from './reference-site/dashboard.mjs';
 
 const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const require = createRequire(import.meta.url);
@@ -40,13 +41,28 @@ const tenants = [...new Set(specs.map((spec) => spec.accountId))].map((accountId
   utilities: [...new Set(specs.filter((s) => s.accountId === accountId).map((s) => s.utility))],
 }));
 
-const flows = [...buildingTab({ tables, tenants })];
+const flows = [...buildingTab({ tables, tenants }), ...dashboardTab()];
+pairLinks(flows);
 // Formatted as prettier formats it, so the lint step and --check agree on one spelling.
 const text = await prettier.format(JSON.stringify(flows, null, 2), {
   ...(await prettier.resolveConfig(join(root, 'flows', 'reference.json'))),
   parser: 'json',
 });
 const target = join(root, 'flows', 'reference.json');
+
+/** Link nodes name each other on both sides (the editor draws a link from either end). */
+function pairLinks(nodes) {
+  const byId = new Map(nodes.map((node) => [node.id, node]));
+  for (const node of nodes) {
+    if (node.type !== 'link in' && !(node.type === 'link out' && node.mode === 'link')) continue;
+    for (const other of node.links) {
+      const peer = byId.get(other);
+      if (!peer) throw new Error(`${node.type} ${node.name} names a missing link node ${other}`);
+      if (!peer.links.includes(node.id)) peer.links.push(node.id);
+    }
+  }
+  for (const node of nodes) if (node.links) node.links.sort();
+}
 
 if (process.argv.includes('--check')) {
   const committed = readFileSync(target, 'utf8');

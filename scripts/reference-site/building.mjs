@@ -120,13 +120,67 @@ function debug(key, name, x, y, options = {}) {
   };
 }
 
+/** Where each node sits in the editor: the data flows left to right. */
+const LAYOUT = {
+  comment: [330, 40],
+  simulator: [150, 100],
+  'debug-tables': [380, 100],
+  'meter-0': [150, 200],
+  'meter-1': [150, 300],
+  'out:consumption': [400, 160],
+  'out:readings': [400, 250],
+  'out:meter-events': [400, 350],
+  'debug-meter-events': [450, 400],
+  tariff: [560, 250],
+  'in:ledger': [620, 320],
+  ledger: [760, 250],
+  'answer-callers': [960, 170],
+  return: [1080, 170],
+  forecast: [960, 250],
+  'in:overrides': [960, 100],
+  'route-override': [1090, 100],
+  'cutoff-0': [1240, 200],
+  'cutoff-1': [1240, 300],
+  'out:relays': [1450, 160],
+  'debug-relays': [1490, 200],
+  'debug-supply-alarms': [1490, 300],
+  'out:supply-alarms': [1450, 340],
+  'out:states': [1170, 380],
+  'debug-states': [1210, 420],
+  'debug-reminders': [1210, 460],
+  'out:reminders': [1170, 500],
+  history: [770, 400],
+  'open-accounts': [150, 520],
+  'open-function': [390, 520],
+  catch: [140, 600],
+  'debug-errors': [370, 600],
+};
+
+/** A link out node of the building: what it carries is heard by link in nodes on the other tabs. */
+function linkOut(key, name, x, y) {
+  return { id: id(key), type: 'link out', z: TAB.building, name, mode: 'link', links: [], x, y, wires: [] };
+}
+
+/** The building's link out nodes, by what they carry; other tabs listen with `link in` nodes. */
+export const OUT = {
+  states: id('out:states'),
+  reminders: id('out:reminders'),
+  consumption: id('out:consumption'),
+  readings: id('out:readings'),
+  meterEvents: id('out:meter-events'),
+  relayCommands: id('out:relays'),
+  supplyAlarms: id('out:supply-alarms'),
+};
+/** The building's link in nodes: ledger commands (for `link call`, answered after commit) and overrides. */
+export const IN = { ledger: id('in:ledger'), overrides: id('in:overrides') };
+
 /**
  * Nodes of the building tab. `tables`: per gateway, the meter table rows; `tenants`: accountId, kind and
- * utilities of every tenant. `extra` wires more targets to the building's outputs (other tabs' link nodes).
+ * utilities of every tenant.
  */
-export function buildingTab({ tables, tenants, extra = {} }) {
+export function buildingTab({ tables, tenants }) {
   const gateways = tables.map((table, gateway) => ({ gateway, table }));
-  const more = (name) => extra[name] ?? [];
+  const more = (name) => (OUT[name] ? [OUT[name]] : []);
   const nodes = [
     {
       id: TAB.building,
@@ -288,7 +342,7 @@ export function buildingTab({ tables, tenants, extra = {} }) {
       timezone: SITE.timeZone,
       x: 640,
       y: 250,
-      wires: [[...more('ledgerResults')], [id('forecast')]],
+      wires: [[id('answer-callers')], [id('forecast')]],
     },
     {
       id: id('forecast'),
@@ -308,7 +362,7 @@ export function buildingTab({ tables, tenants, extra = {} }) {
       x: 870,
       y: 250,
       wires: [
-        [...gateways.map((g) => id(`cutoff-${g.gateway}`)), id('debug-states'), ...more('accountStates')],
+        [...gateways.map((g) => id(`cutoff-${g.gateway}`)), id('debug-states'), ...more('states')],
         [id('debug-reminders'), ...more('reminders')],
       ],
     },
@@ -392,10 +446,89 @@ export function buildingTab({ tables, tenants, extra = {} }) {
       uncaught: false,
       x: 140,
       y: 560,
-      wires: [[id('debug-errors'), ...more('errors')]],
+      wires: [[id('debug-errors')]],
     },
     debug('debug-errors', 'errors', 370, 560, { active: true, complete: 'error.message' }),
+    // Other tabs reach the ledger with `link call`: the answer goes back to the caller after the commit.
+    {
+      id: IN.ledger,
+      type: 'link in',
+      z: TAB.building,
+      name: 'ledger commands',
+      links: [],
+      x: 480,
+      y: 200,
+      wires: [[id('ledger')]],
+    },
+    {
+      id: id('answer-callers'),
+      type: 'switch',
+      z: TAB.building,
+      name: 'called?',
+      property: '_linkSource',
+      propertyType: 'msg',
+      rules: [{ t: 'nnull' }],
+      checkall: 'true',
+      repair: false,
+      outputs: 1,
+      x: 840,
+      y: 160,
+      wires: [[id('return')]],
+    },
+    {
+      id: id('return'),
+      type: 'link out',
+      z: TAB.building,
+      name: 'answer',
+      mode: 'return',
+      links: [],
+      x: 960,
+      y: 160,
+      wires: [],
+    },
+    // Overrides (dashboard, BEMS) go to the cutoff node that drives the meter's relay.
+    {
+      id: IN.overrides,
+      type: 'link in',
+      z: TAB.building,
+      name: 'overrides',
+      links: [],
+      x: 760,
+      y: 140,
+      wires: [[id('route-override')]],
+    },
+    {
+      id: id('route-override'),
+      type: 'switch',
+      z: TAB.building,
+      name: 'to its gateway',
+      property: 'payload.meterId',
+      propertyType: 'msg',
+      rules: gateways.map(({ table }) => ({
+        t: 'jsonata_exp',
+        v: `$ in ${JSON.stringify(table.filter((row) => row.relay !== '').map((row) => row.meterId))}`,
+        vt: 'jsonata',
+      })),
+      checkall: 'false',
+      repair: false,
+      outputs: gateways.length,
+      x: 930,
+      y: 120,
+      wires: gateways.map(({ gateway }) => [id(`cutoff-${gateway}`)]),
+    },
+    linkOut('out:states', 'account states', 1120, 480),
+    linkOut('out:reminders', 'reminders', 1120, 520),
+    linkOut('out:consumption', 'consumption', 420, 160),
+    linkOut('out:readings', 'readings', 420, 300),
+    linkOut('out:meter-events', 'meter events', 420, 440),
+    linkOut('out:relays', 'relay commands', 1370, 160),
+    linkOut('out:supply-alarms', 'supply alarms', 1370, 300),
   ];
+  for (const [key, [x, y]] of Object.entries(LAYOUT)) {
+    const node = nodes.find((n) => n.id === id(key));
+    if (!node) throw new Error(`layout names a missing node: ${key}`);
+    Object.assign(node, { x, y });
+  }
   // History takes whatever the building produces, once it is enabled.
   const history = [id('history')];
   for (const node of nodes) {

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteLedgerStore } from '../../dist/nodes/store/sqlite-ledger-store';
-import { NodeRedProcess } from '../support/node-red-process';
+import { freePortRange, NodeRedProcess } from '../support/node-red-process';
 import { sleep, tempUserDir } from '../support/node-red-helper';
 
 const root = join(__dirname, '..', '..', '..');
@@ -17,8 +17,20 @@ const root = join(__dirname, '..', '..', '..');
 interface FlowNode {
   id: string;
   type: string;
+  port?: number;
   table?: Array<{ meterId: string; accountId: string; utility: string; relay: string }>;
   payload?: string;
+}
+
+/** The simulator's gateways and the links to them move to free ports (consecutive, as the simulator uses). */
+export async function onFreePorts(flows: FlowNode[]): Promise<number> {
+  const links = flows.filter((n) => n.type === 'prepay-modbus');
+  const base = await freePortRange(links.length);
+  const simulator = flows.find((n) => n.type === 'prepay-simulator')!;
+  const original = simulator.port!;
+  simulator.port = base;
+  for (const link of links) link.port = base + (link.port! - original);
+  return base;
 }
 
 describe('reference site (npm start)', function () {
@@ -47,6 +59,7 @@ describe('reference site (npm start)', function () {
       'water',
     ]);
     assert.equal(relays.length, meters.filter((m) => m.utility === 'electricity').length);
+    await onFreePorts(flows);
 
     const red = await NodeRedProcess.start({ userDir, flows, settings: { prepay: { speed: 60 } } });
     try {
