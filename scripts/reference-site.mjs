@@ -4,6 +4,7 @@
 // they would drift. `node scripts/reference-site.mjs --check` fails when the committed file differs from
 // what this script writes (a test runs it). Needs the build (`npm run build`).
 import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import prettier from 'prettier';
@@ -18,16 +19,35 @@ const { planSite, siteMeterTable } = dist('simulator/site.js');
 const { builtInProfiles } = dist('meter/profile-registry.js');
 const { meterTableRecord } = dist('core/meter/meter-table.js');
 
+// Other sizes of the same site, for benchmarks and trials: --tenants 4000 --out site.json (and the mix).
+const { values: args } = parseArgs({
+  options: {
+    check: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    tenants: { type: 'string' },
+    'water-every': { type: 'string' },
+    'cooling-every': { type: 'string' },
+    'no-gas': { type: 'boolean', default: false },
+    'first-port': { type: 'string' },
+  },
+});
+const site = { ...SITE };
+if (args.tenants) site.tenants = Number(args.tenants);
+if (args['water-every']) site.waterEvery = Number(args['water-every']);
+if (args['cooling-every']) site.coolingEvery = Number(args['cooling-every']);
+if (args['no-gas']) site.gasForRestaurants = false;
+if (args['first-port']) site.firstPort = Number(args['first-port']);
+
 const profiles = builtInProfiles();
 const specs = planSite(
   {
-    tenants: SITE.tenants,
-    seed: SITE.seed,
-    metersPerGateway: SITE.metersPerGateway,
-    timeZone: SITE.timeZone,
-    waterEvery: SITE.waterEvery,
-    coolingEvery: SITE.coolingEvery,
-    gasForRestaurants: SITE.gasForRestaurants,
+    tenants: site.tenants,
+    seed: site.seed,
+    metersPerGateway: site.metersPerGateway,
+    timeZone: site.timeZone,
+    waterEvery: site.waterEvery,
+    coolingEvery: site.coolingEvery,
+    gasForRestaurants: site.gasForRestaurants,
   },
   profiles,
 );
@@ -41,14 +61,14 @@ const tenants = [...new Set(specs.map((spec) => spec.accountId))].map((accountId
   utilities: [...new Set(specs.filter((s) => s.accountId === accountId).map((s) => s.utility))],
 }));
 
-const flows = [...buildingTab({ tables, tenants }), ...dashboardTab()];
+const flows = [...buildingTab({ tables, tenants, site }), ...dashboardTab()];
 pairLinks(flows);
 // Formatted as prettier formats it, so the lint step and --check agree on one spelling.
 const text = await prettier.format(JSON.stringify(flows, null, 2), {
   ...(await prettier.resolveConfig(join(root, 'flows', 'reference.json'))),
   parser: 'json',
 });
-const target = join(root, 'flows', 'reference.json');
+const target = args.out ?? join(root, 'flows', 'reference.json');
 
 /** Link nodes name each other on both sides (the editor draws a link from either end). */
 function pairLinks(nodes) {
@@ -64,7 +84,7 @@ function pairLinks(nodes) {
   for (const node of nodes) if (node.links) node.links.sort();
 }
 
-if (process.argv.includes('--check')) {
+if (args.check) {
   const committed = readFileSync(target, 'utf8');
   if (committed !== text) {
     console.error('flows/reference.json differs from what scripts/reference-site.mjs writes; run it again');
@@ -74,6 +94,6 @@ if (process.argv.includes('--check')) {
 } else {
   writeFileSync(target, text);
   console.log(
-    `reference-site: ${tenants.length} tenants, ${specs.length} meters on ${gateways} gateways -> flows/reference.json`,
+    `reference-site: ${tenants.length} tenants, ${specs.length} meters on ${gateways} gateways -> ${target}`,
   );
 }
