@@ -20,6 +20,7 @@ import { PaymentNodeOptions, PaymentNodeSettings, readPaymentSettings, secretLis
 import { RefusalLog } from './refusal-log';
 
 type Done = (err?: Error) => void;
+const STATUS_INTERVAL_MS = 500;
 type Send = (msg: NodeMessage | Array<NodeMessage | null>) => void;
 
 interface Credentials {
@@ -84,10 +85,25 @@ export = function register(RED: NodeAPI): void {
         : options.secretFrom === 'env'
           ? `no webhook secret: environment variable ${options.secretEnv} is not set`
           : 'no webhook secret in the credentials';
-    const showStatus = (): void => {
+    // Counts are shown at most twice a second: a status per delivery costs more than verifying it.
+    let statusTimer: NodeJS.Timeout | undefined;
+    let statusShownAt = 0;
+    const paintStatus = (): void => {
+      statusTimer = undefined;
+      statusShownAt = Date.now();
       if (secretProblem) node.status(faultStatus(secretProblem.slice(0, 60)));
       else node.status(okStatus(`${accepted} accepted · ${refused} refused`));
     };
+    const showStatus = (): void => {
+      if (statusTimer) return;
+      const wait = statusShownAt + STATUS_INTERVAL_MS - Date.now();
+      if (wait <= 0) return paintStatus();
+      statusTimer = setTimeout(paintStatus, wait);
+      statusTimer.unref?.();
+    };
+    node.on('close', () => {
+      if (statusTimer) clearTimeout(statusTimer);
+    });
     if (secretProblem) node.error(`prepay-payment: ${secretProblem}`);
     showStatus();
 

@@ -314,7 +314,10 @@ describe('prepay-payment node (ledger on SQLite, manual clock)', function () {
     pay.receive(delivery(text, signed(text, clock)));
     pay.receive(delivery(text, undefined));
     await waitFor('both', () => results.length === 1 && refused.length === 1);
+    // Counts are repainted at most twice a second: the last paint comes within half a second.
+    await waitFor('the status', () => statuses.at(-1)?.text === '1 accepted · 1 refused', 1500);
     assert.deepEqual(statuses.at(-1), { fill: 'green', shape: 'dot', text: '1 accepted · 1 refused' });
+    assert.ok(statuses.length <= 3, `${statuses.length} repaints for two deliveries`);
   });
 
   it('refuses to start with invalid settings, and says which', async function () {

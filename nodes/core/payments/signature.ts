@@ -28,12 +28,18 @@ export interface ParsedSignatureHeader {
 const MAX_HEADER_LENGTH = 4096;
 const HEX_SHA256 = /^[0-9a-f]{64}$/;
 
-/** HMAC-SHA256 over `<timestamp>.<body>` as lowercase hex: what a provider puts in v1. */
-export function computeSignature(secret: string, timestamp: number, rawBody: Buffer | string): string {
+/** HMAC-SHA256 over `<timestamp>.<body>` (a string body is its UTF-8 bytes), as the 32 digest bytes. */
+function digest(secret: string, timestamp: number, rawBody: Buffer | string): Buffer {
   const hmac = createHmac('sha256', secret);
   hmac.update(`${timestamp}.`);
-  hmac.update(typeof rawBody === 'string' ? Buffer.from(rawBody, 'utf8') : rawBody);
-  return hmac.digest('hex');
+  if (typeof rawBody === 'string') hmac.update(rawBody, 'utf8');
+  else hmac.update(rawBody);
+  return hmac.digest();
+}
+
+/** HMAC-SHA256 over `<timestamp>.<body>` as lowercase hex: what a provider puts in v1. */
+export function computeSignature(secret: string, timestamp: number, rawBody: Buffer | string): string {
+  return digest(secret, timestamp, rawBody).toString('hex');
 }
 
 /** The header a provider sends for `rawBody` at `timestamp` (seconds), one v1 per secret. */
@@ -138,7 +144,7 @@ function matchingSignature(
   const candidates = parsed.signatures.map((hex) => Buffer.from(hex, 'hex'));
   for (const secret of secrets) {
     if (secret === '') continue;
-    const expected = Buffer.from(computeSignature(secret, parsed.timestamp, rawBody), 'hex');
+    const expected = digest(secret, parsed.timestamp, rawBody);
     for (let i = 0; i < candidates.length; i += 1) {
       // Both are 32 bytes (parseSignatureHeader keeps 64-digit values only), as timingSafeEqual requires.
       if (timingSafeEqual(expected, candidates[i] as Buffer)) return parsed.signatures[i];
