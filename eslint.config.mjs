@@ -18,6 +18,24 @@ export default tseslint.config(
     },
   },
   {
+    // Function node bodies of the tenant API example: Node-RED runs each as the body of an async function,
+    // with these globals (crypto from the node's Setup tab).
+    files: ['flows/tenant/functions/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      parserOptions: { ecmaFeatures: { globalReturn: true } },
+      globals: {
+        msg: 'writable',
+        env: 'readonly',
+        node: 'readonly',
+        flow: 'readonly',
+        crypto: 'readonly',
+        Buffer: 'readonly',
+        Intl: 'readonly',
+      },
+    },
+  },
+  {
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: {
       globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly' },

@@ -32,3 +32,13 @@ export function runtimeClock(settings: unknown): Clock {
   }
   return clock;
 }
+
+/**
+ * Real-world time for checks against timestamps made outside the building (a payment provider signs with
+ * its wall clock): the wall clock even when building time runs faster (`speed`), or the clock that
+ * `settings.prepay.clock` injects (tests stand it in for real time).
+ */
+export function wallClock(settings: unknown): Clock {
+  const prepay = (settings as { prepay?: PrepaySettings } | undefined)?.prepay;
+  return prepay?.clock ?? new SystemClock();
+}

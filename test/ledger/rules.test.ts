@@ -353,11 +353,13 @@ describe('ledger rules: what each command posts', function () {
         currency: 'GBP',
         breakdown: [{ band: 'day' }],
         to: T0 + 5,
+        utility: 'electricity',
       }),
     );
     assert.deepEqual(shape(charge.entries), [['charge', -123n, 0n, 4877n, 0n]]);
     assert.equal(charge.entries[0].effectiveAt, T0 + 5);
     assert.equal(charge.entries[0].meta.readingId, 'r1');
+    assert.equal(charge.entries[0].meta.utility, 'electricity', 'statements tell utilities apart');
     assert.equal(charge.entries[0].meta.amountSub, '1234567');
     assert.equal(charge.reference, 'charge:r1');
     assert.equal(charge.result.readingId, 'r1');

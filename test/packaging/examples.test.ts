@@ -65,6 +65,26 @@ const checks: Record<string, (userDir: string) => Promise<void>> = {
       await store.close();
     }
   },
+  'tenant-api': async (userDir) => {
+    // The demo tenants were opened, credited 50.00 and charged a reading per utility for 14 days, once each.
+    const store = new SqliteLedgerStore({ path: join(userDir, 'prepay-tenant-ledger.db') });
+    await store.init();
+    try {
+      for (const accountId of ['T0101', 'T0102']) {
+        const entries = await store.entriesOf(accountId);
+        assert.equal(entries.filter((e) => e.kind === 'charge').length, 28, accountId);
+        assert.equal(entries.filter((e) => e.kind === 'topup').length, 1, accountId);
+        const balance = (await store.getAccount(accountId))?.balance;
+        assert.equal(
+          balance,
+          entries.reduce((sum, e) => sum + e.amount, 0n),
+        );
+        assert.ok(balance !== undefined && balance > 0n && balance < 5000n, `${accountId}: ${balance}`);
+      }
+    } finally {
+      await store.close();
+    }
+  },
   'tariff-time-of-use': async (userDir) => {
     const dir = join(userDir, 'prepay');
     const file = readdirSync(dir).find((f) => f.startsWith('tariff-') && f.endsWith('.json'));

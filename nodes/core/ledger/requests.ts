@@ -313,6 +313,8 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
         meta: {
           meterId,
           readingId,
+          // Kept so statements can tell consumption apart per utility (the tenant API's usage per day).
+          utility: typeof p.utility === 'string' ? p.utility : undefined,
           tariff: p.tariff,
           quantity: p.quantity,
           unit: p.unit,
