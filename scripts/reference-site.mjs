@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import prettier from 'prettier';
 import { buildingTab, SITE } from './reference-site/building.mjs';
 import { dashboardTab } from './reference-site/dashboard.mjs';
+import { tenantsTab } from './reference-site/tenants.mjs';
 
 const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const require = createRequire(import.meta.url);
@@ -61,7 +62,11 @@ const tenants = [...new Set(specs.map((spec) => spec.accountId))].map((accountId
   utilities: [...new Set(specs.filter((s) => s.accountId === accountId).map((s) => s.utility))],
 }));
 
-const flows = [...buildingTab({ tables, tenants, site }), ...dashboardTab()];
+const flows = [
+  ...buildingTab({ tables, tenants, site }),
+  ...tenantsTab({ tenants, site }),
+  ...dashboardTab(),
+];
 pairLinks(flows);
 // Formatted as prettier formats it, so the lint step and --check agree on one spelling.
 const text = await prettier.format(JSON.stringify(flows, null, 2), {

@@ -80,6 +80,25 @@ const TARIFFS = {
   },
 };
 
+/** The ledger's settings (defaults for the accounts it opens); the tenant API's ledger node uses the same. */
+export const LEDGER = {
+  lowThreshold: '5000',
+  lowHysteresis: '1000',
+  emergencyCredit: '2000',
+  emergencyMode: 'auto',
+  reconnectAbove: '500',
+  debtRecoveryShare: '25',
+  debtRecoveryCap: '0',
+  debtRecoveryPerDay: '0',
+  maxBalance: '0',
+  maxTopup: '0',
+  standingWhileOff: 'accrue-debt',
+  rounding: 'half-even',
+  stateOutput: 'change',
+  snapshotMinutes: '15',
+  maxQueue: '20000',
+};
+
 const POLICY = {
   policyName: 'KL friendly credit',
   graceMinutes: 60,
@@ -133,6 +152,7 @@ const LAYOUT = {
   'debug-meter-events': [450, 400],
   tariff: [560, 250],
   'in:ledger': [620, 320],
+  'in:states': [800, 320],
   ledger: [760, 250],
   'answer-callers': [960, 170],
   return: [1080, 170],
@@ -172,7 +192,7 @@ export const OUT = {
   supplyAlarms: id('out:supply-alarms'),
 };
 /** The building's link in nodes: ledger commands (for `link call`, answered after commit) and overrides. */
-export const IN = { ledger: id('in:ledger'), overrides: id('in:overrides') };
+export const IN = { ledger: id('in:ledger'), overrides: id('in:overrides'), states: id('in:states') };
 
 /**
  * Nodes of the building tab. `tables`: per gateway, the meter table rows; `tenants`: accountId, kind and
@@ -360,21 +380,7 @@ export function buildingTab({ tables, tenants, site = SITE }) {
       z: TAB.building,
       name: 'tenant ledger',
       store: id('store'),
-      lowThreshold: '5000',
-      lowHysteresis: '1000',
-      emergencyCredit: '2000',
-      emergencyMode: 'auto',
-      reconnectAbove: '500',
-      debtRecoveryShare: '25',
-      debtRecoveryCap: '0',
-      debtRecoveryPerDay: '0',
-      maxBalance: '0',
-      maxTopup: '0',
-      standingWhileOff: 'accrue-debt',
-      rounding: 'half-even',
-      stateOutput: 'change',
-      snapshotMinutes: '15',
-      maxQueue: '20000',
+      ...LEDGER,
       timezone: site.timeZone,
       x: 640,
       y: 250,
@@ -521,6 +527,17 @@ export function buildingTab({ tables, tenants, site = SITE }) {
       x: 960,
       y: 160,
       wires: [],
+    },
+    // Account states posted elsewhere (the tenant API's ledger node after a top-up) join the building's.
+    {
+      id: IN.states,
+      type: 'link in',
+      z: TAB.building,
+      name: 'account states',
+      links: [],
+      x: 760,
+      y: 320,
+      wires: [[id('forecast')]],
     },
     // Overrides (dashboard, BEMS) go to the cutoff node that drives the meter's relay.
     {
