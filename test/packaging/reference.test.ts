@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteLedgerStore } from '../../dist/nodes/store/sqlite-ledger-store';
-import { freePortRange, NodeRedProcess } from '../support/node-red-process';
+import { NodeRedProcess, onFreePorts } from '../support/node-red-process';
 import { sleep, tempUserDir } from '../support/node-red-helper';
 
 const root = join(__dirname, '..', '..', '..');
@@ -20,17 +20,6 @@ interface FlowNode {
   port?: number;
   table?: Array<{ meterId: string; accountId: string; utility: string; relay: string }>;
   payload?: string;
-}
-
-/** The simulator's gateways and the links to them move to free ports (consecutive, as the simulator uses). */
-export async function onFreePorts(flows: FlowNode[]): Promise<number> {
-  const links = flows.filter((n) => n.type === 'prepay-modbus');
-  const base = await freePortRange(links.length);
-  const simulator = flows.find((n) => n.type === 'prepay-simulator')!;
-  const original = simulator.port!;
-  simulator.port = base;
-  for (const link of links) link.port = base + (link.port! - original);
-  return base;
 }
 
 describe('reference site (npm start)', function () {

@@ -61,6 +61,21 @@ export async function freePortRange(count: number): Promise<number> {
   throw new Error(`no ${count} consecutive free ports found`);
 }
 
+/**
+ * Moves a simulated site's gateways, and the Modbus links to them, to free consecutive ports (the simulator
+ * listens on consecutive ports from its first). Returns the first port.
+ */
+export async function onFreePorts(flows: Array<{ type: string; port?: unknown }>): Promise<number> {
+  const links = flows.filter((n) => n.type === 'prepay-modbus');
+  const base = await freePortRange(links.length);
+  const simulator = flows.find((n) => n.type === 'prepay-simulator');
+  if (!simulator) throw new Error('no prepay-simulator in the flow');
+  const original = Number(simulator.port);
+  simulator.port = base;
+  for (const link of links) link.port = base + (Number(link.port) - original);
+  return base;
+}
+
 export class NodeRedProcess {
   private output = '';
   private exited: Promise<number | null>;
