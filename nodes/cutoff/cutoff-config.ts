@@ -15,6 +15,7 @@ export interface CutoffNodeDef {
   relayModuleProfile?: string;
   policyName?: string;
   graceMinutes?: string | number;
+  windowMarginMinutes?: string | number;
   reconnectAbove?: string | number;
   timeZone?: string;
   nightsFrom?: string;
@@ -119,6 +120,8 @@ export function readCutoffSettings(def: CutoffNodeDef): CutoffSettings {
       holidays,
       ...(from !== undefined && to !== undefined ? { nights: { from, to } } : {}),
     },
+    windowMarginMs:
+      number(def.windowMarginMinutes, 5, 'margin before a friendly window', 0, 24 * 60) * 60_000,
     neverDisconnect,
     minOnMs: number(def.minOnMinutes, 5, 'minimum on time', 0, 24 * 60) * 60_000,
     minOffMs: number(def.minOffSeconds, 30, 'minimum off time', 0, 24 * 3600) * 1000,

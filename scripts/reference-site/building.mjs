@@ -102,6 +102,7 @@ export const LEDGER = {
 const POLICY = {
   policyName: 'KL friendly credit',
   graceMinutes: 60,
+  windowMarginMinutes: 5,
   reconnectAbove: 0,
   timeZone: SITE.timeZone,
   nightsFrom: '18:00',

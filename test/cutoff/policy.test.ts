@@ -10,6 +10,7 @@ import {
   decide,
   DEFAULT_POLICY,
   friendlyWindowEnd,
+  friendlyWindowWithin,
   inFriendlyWindow,
   type CutoffPolicy,
   type MeterView,
@@ -60,6 +61,27 @@ describe('cutoff policy rules', () => {
     assert.equal(inFriendlyWindow(f, Date.UTC(2026, 6, 1, 14, 59)), false);
     // Friday 17:00 -> the window runs through the weekend until Monday 10:00.
     assert.equal(friendlyWindowEnd(f, Date.UTC(2026, 10, 6, 17, 0)), Date.UTC(2026, 10, 9, 10, 0));
+  });
+
+  it('starts no disconnection in the margin before a friendly window, and holds until the window ends', () => {
+    // Monday 15:57 London, three minutes before the 16:00 window; exhausted long enough.
+    const t = Date.UTC(2026, 10, 2, 15, 57);
+    const at = (when: number) => ({
+      state: 'exhausted' as CreditState,
+      available: 0,
+      receivedAt: when,
+      exhaustedSince: when - 3 * HOUR,
+    });
+    const late = decide(policy, meter(), at(t), t);
+    assert.equal(late.action, undefined);
+    assert.match(late.reason, /about to begin/);
+    assert.equal(late.recheckAt, Date.UTC(2026, 10, 3, 10, 0));
+    // At 15:54 the window is six minutes away: the cut goes ahead.
+    const early = t - 3 * MIN;
+    const cut = decide(policy, meter(), at(early), early);
+    assert.equal(cut.action, 'disconnect');
+    assert.equal(friendlyWindowWithin(policy.friendly, t, 5 * MIN), Date.UTC(2026, 10, 2, 16, 0));
+    assert.equal(friendlyWindowWithin(policy.friendly, early, 5 * MIN), undefined);
   });
 
   it('waits out the grace period, then disconnects outside a friendly window', () => {
@@ -217,9 +239,9 @@ describe('cutoff policy over four weeks of random building time', function () {
             const overridden = view.override !== undefined;
             if (action === 'disconnect' && !overridden) {
               assert.equal(
-                inFriendlyWindow(policy.friendly, t),
-                false,
-                `disconnect inside a friendly window at ${new Date(t).toISOString()}`,
+                friendlyWindowWithin(policy.friendly, t, policy.windowMarginMs),
+                undefined,
+                `disconnect inside a friendly window, or within the margin before one, at ${new Date(t).toISOString()}`,
               );
               assert.notEqual(view.utility, 'water', 'water disconnected');
               assert.equal(commLoss.has(o.meterId), false, 'disconnected in comm loss');

@@ -44,7 +44,14 @@ function onFastClock(flows: FlowNode[]): void {
   for (const node of flows) {
     if (node.type === 'prepay-meter') Object.assign(node, { interval: 900, billMinutes: 15 });
     if (node.type === 'prepay-cutoff')
-      Object.assign(node, { checkSeconds: 600, verifySeconds: 3600, maxStateAgeMinutes: 180 });
+      // A cut must have switched before a window begins: 5 building minutes are 83 ms of wall time here,
+      // less than a busy event loop may take to write and read back a relay, so the margin grows with the clock.
+      Object.assign(node, {
+        checkSeconds: 600,
+        verifySeconds: 3600,
+        maxStateAgeMinutes: 180,
+        windowMarginMinutes: 30,
+      });
     if (node.type === 'prepay-ledger') Object.assign(node, { snapshotMinutes: '60' });
   }
 }

@@ -10,7 +10,8 @@
  *    policy says so and the device can, else on; `exhausted` and `closed` want it off, but `exhausted` only after
  *    the grace period has run without a top-up.
  * 4. Turning off (or limiting) waits: never for a utility marked never-disconnect, never inside a friendly-credit
- *    window (nights, weekends, public holidays in the site's zone), never while the meter is in communication
+ *    window (nights, weekends, public holidays in the site's zone) nor within `windowMarginMs` before one (the
+ *    relay must have switched, read-back and retries included, before the window begins), never while the meter is in communication
  *    loss or its consumption is estimated, and never before the relay has been on for `minOnMs`.
  * 5. Turning back on needs available credit above `reconnectAboveMinor` and the relay off for `minOffMs`.
  */
@@ -36,6 +37,8 @@ export interface CutoffPolicy {
   graceMs: number;
   reconnectAboveMinor: number;
   friendly: FriendlyWindows;
+  /** No disconnection is started this close before a friendly window: switching takes time (queue, retries). */
+  windowMarginMs: number;
   neverDisconnect: Utility[];
   minOnMs: number;
   minOffMs: number;
@@ -91,6 +94,7 @@ export const DEFAULT_POLICY: CutoffPolicy = {
   graceMs: 60 * 60_000,
   reconnectAboveMinor: 0,
   friendly: { timeZone: 'UTC', nights: { from: 16 * 60, to: 10 * 60 }, weekends: true, holidays: [] },
+  windowMarginMs: 5 * 60_000,
   neverDisconnect: ['water'],
   minOnMs: 5 * 60_000,
   minOffMs: 30_000,
@@ -129,6 +133,21 @@ export function friendlyWindowEnd(friendly: FriendlyWindows, t: number): number 
     back -= 60_000;
   }
   return probe;
+}
+
+/**
+ * The first moment in [t, t + margin] inside a friendly window, or undefined. Windows start on the minute, so
+ * the start, every whole minute after it and the end of the span are enough to look at.
+ */
+export function friendlyWindowWithin(
+  friendly: FriendlyWindows,
+  t: number,
+  margin: number,
+): number | undefined {
+  if (inFriendlyWindow(friendly, t)) return t;
+  for (let probe = Math.ceil(t / 60_000) * 60_000; probe < t + margin; probe += 60_000)
+    if (inFriendlyWindow(friendly, probe)) return probe;
+  return margin > 0 && inFriendlyWindow(friendly, t + margin) ? t + margin : undefined;
 }
 
 function hold(reason: string, extra: Partial<Decision> = {}): Decision {
@@ -215,12 +234,17 @@ export function decide(
     }
     if (meter.commLoss) return hold(`${reason}, but the meter is in communication loss: holding`, { warn });
     if (meter.estimated) return hold(`${reason}, but consumption is estimated: holding`, { warn });
-    if (wanted === 'disconnect' && inFriendlyWindow(policy.friendly, now)) {
-      const end = friendlyWindowEnd(policy.friendly, now);
-      return hold(`${reason}, but inside a friendly-credit window until ${new Date(end).toISOString()}`, {
-        warn,
-        recheckAt: end,
-      });
+    if (wanted === 'disconnect') {
+      const window = friendlyWindowWithin(policy.friendly, now, policy.windowMarginMs);
+      if (window !== undefined) {
+        const end = friendlyWindowEnd(policy.friendly, window);
+        const where =
+          window === now ? 'inside a friendly-credit window' : 'a friendly-credit window is about to begin';
+        return hold(`${reason}, but ${where}: holding until ${new Date(end).toISOString()}`, {
+          warn,
+          recheckAt: end,
+        });
+      }
     }
     if (
       current === 'connect' &&
