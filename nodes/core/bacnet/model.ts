@@ -131,7 +131,27 @@ export class PointModel {
   // --- messages ------------------------------------------------------------------------------------------
 
   apply(input: ModelInput, settings: PointSettings = DEFAULT_POINT_SETTINGS): ModelChange {
-    const change: ModelChange = { changed: [], added: [], removed: [] };
+    return this.applyAll([input], settings);
+  }
+
+  /**
+   * Applies the inputs of one message: the database revision moves once for all the objects they add. `change`
+   * collects what changed, also what was done before an input failed.
+   */
+  applyAll(
+    inputs: readonly ModelInput[],
+    settings: PointSettings = DEFAULT_POINT_SETTINGS,
+    change: ModelChange = { changed: [], added: [], removed: [] },
+  ): ModelChange {
+    try {
+      for (const input of inputs) this.applyOne(input, settings, change);
+    } finally {
+      this.finish(change);
+    }
+    return change;
+  }
+
+  private applyOne(input: ModelInput, settings: PointSettings, change: ModelChange): void {
     switch (input.kind) {
       case 'account':
         this.applyAccount(input, settings, change);
@@ -162,8 +182,6 @@ export class PointModel {
         this.retire(input, change);
         break;
     }
-    this.finish(change);
-    return change;
   }
 
   /** Local midnight: every consumption-today point starts again from zero. */
