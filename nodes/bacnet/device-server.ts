@@ -182,6 +182,9 @@ export class BacnetDeviceServer extends EventEmitter {
     this.transport = transport;
     return new Promise((resolve, reject) => {
       const failed = (error: Error): void => {
+        // Not bound: nothing to stop later.
+        this.transport = undefined;
+        this.client = undefined;
         transport.close();
         reject(error);
       };
