@@ -61,9 +61,18 @@ export class Writer {
   }
 
   bytes(source: Buffer, start = 0, end = source.length): void {
-    this.ensure(end - start);
+    const length = end - start;
+    this.ensure(length);
+    // Buffer.copy is a native call: for the few octets of a cached value a loop is cheaper.
+    if (length <= 32) {
+      const buf = this.buf;
+      let pos = this.pos;
+      for (let i = start; i < end; i++) buf[pos++] = source[i] as number;
+      this.pos = pos;
+      return;
+    }
     source.copy(this.buf, this.pos, start, end);
-    this.pos += end - start;
+    this.pos += length;
   }
 
   /** A copy of what was written (safe to hand to a socket while the writer is reused). */
@@ -261,16 +270,22 @@ export class Writer {
   }
 }
 
-export interface Tag {
-  number: number;
-  context: boolean;
-  opening: boolean;
-  closing: boolean;
-  /** Content length, or for an application boolean its value. */
-  lvt: number;
-}
+const VALUE = 0;
+const OPENING = 1;
+const CLOSING = 2;
 
+/**
+ * Reads request parameters. A tag header is parsed into the reader's fields (no object per tag: a
+ * ReadPropertyMultiple of 20 objects has 80 of them), and only consumed when it is the one expected.
+ */
 export class Reader {
+  /** The header last looked at: tag number, kind (value, opening, closing), class, length/value/type, size. */
+  private number = 0;
+  private kind = VALUE;
+  private context = false;
+  private lvt = 0;
+  private size = 0;
+
   constructor(
     private readonly buf: Buffer,
     public pos: number,
@@ -281,40 +296,48 @@ export class Reader {
     return this.end - this.pos;
   }
 
-  u8(): number {
-    if (this.pos >= this.end) throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, 'truncated');
-    return this.buf[this.pos++] as number;
+  private byte(at: number): number {
+    if (at >= this.end) throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, 'truncated');
+    return this.buf[at] as number;
   }
 
-  peekTag(): Tag | undefined {
-    if (this.pos >= this.end) return undefined;
-    const at = this.pos;
-    try {
-      return this.tag();
-    } finally {
-      this.pos = at;
-    }
-  }
-
-  tag(): Tag {
-    const first = this.u8();
+  /** Parses the tag header at the current position into the fields; false at the end of the data. */
+  private look(): boolean {
+    let at = this.pos;
+    if (at >= this.end) return false;
+    const first = this.buf[at++] as number;
     let number = first >> 4;
-    if (number === 15) number = this.u8();
+    if (number === 15) number = this.byte(at++);
     const context = (first & 0x08) !== 0;
     const lvtBits = first & 0x07;
-    if (context && lvtBits === 6) return { number, context, opening: true, closing: false, lvt: 0 };
-    if (context && lvtBits === 7) return { number, context, opening: false, closing: true, lvt: 0 };
+    let kind = VALUE;
     let lvt = lvtBits;
-    if (lvtBits === 5) {
-      lvt = this.u8();
-      if (lvt === 254) lvt = (this.u8() << 8) | this.u8();
-      else if (lvt === 255)
-        lvt = ((this.u8() << 24) | (this.u8() << 16) | (this.u8() << 8) | this.u8()) >>> 0;
+    if (context && lvtBits === 6) kind = OPENING;
+    else if (context && lvtBits === 7) kind = CLOSING;
+    else if (lvtBits === 5) {
+      lvt = this.byte(at++);
+      if (lvt === 254) {
+        lvt = (this.byte(at) << 8) | this.byte(at + 1);
+        at += 2;
+      } else if (lvt === 255) {
+        lvt =
+          ((this.byte(at) << 24) |
+            (this.byte(at + 1) << 16) |
+            (this.byte(at + 2) << 8) |
+            this.byte(at + 3)) >>>
+          0;
+        at += 4;
+      }
     }
-    return { number, context, opening: false, closing: false, lvt };
+    this.number = number;
+    this.kind = kind;
+    this.context = context;
+    this.lvt = lvt;
+    this.size = at - this.pos;
+    return true;
   }
 
-  unsignedBody(length: number): number {
+  private unsignedBody(length: number): number {
     if (length < 1 || length > 4)
       throw new DecodeError(RejectReason.PARAMETER_OUT_OF_RANGE, `unsigned of ${length} octets`);
     if (this.remaining < length) throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, 'truncated');
@@ -323,12 +346,15 @@ export class Reader {
     return value;
   }
 
+  private isContextValue(n: number): boolean {
+    return this.look() && this.context && this.kind === VALUE && this.number === n;
+  }
+
   /** A context-tagged unsigned (or enumerated) with tag `n`; undefined when the next tag is not it. */
   optionalContextUnsigned(n: number): number | undefined {
-    const tag = this.peekTag();
-    if (!tag || !tag.context || tag.opening || tag.closing || tag.number !== n) return undefined;
-    this.tag();
-    return this.unsignedBody(tag.lvt);
+    if (!this.isContextValue(n)) return undefined;
+    this.pos += this.size;
+    return this.unsignedBody(this.lvt);
   }
 
   contextUnsigned(n: number): number {
@@ -339,32 +365,29 @@ export class Reader {
   }
 
   contextOid(n: number): { type: number; instance: number } {
-    const tag = this.peekTag();
-    if (!tag || !tag.context || tag.opening || tag.closing || tag.number !== n)
+    if (!this.isContextValue(n))
       throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, `object identifier [${n}] expected`);
-    this.tag();
-    if (tag.lvt !== 4) throw new DecodeError(RejectReason.INVALID_TAG, 'object identifier of wrong length');
+    if (this.lvt !== 4) throw new DecodeError(RejectReason.INVALID_TAG, 'object identifier of wrong length');
+    this.pos += this.size;
     const raw = this.unsignedBody(4);
     return { type: Math.floor(raw / 0x400000), instance: raw % 0x400000 };
   }
 
   isOpening(n: number): boolean {
-    const tag = this.peekTag();
-    return !!tag && tag.opening && tag.number === n;
+    return this.look() && this.kind === OPENING && this.number === n;
   }
 
   isClosing(n: number): boolean {
-    const tag = this.peekTag();
-    return !!tag && tag.closing && tag.number === n;
+    return this.look() && this.kind === CLOSING && this.number === n;
   }
 
   expectOpening(n: number): void {
     if (!this.isOpening(n)) throw new DecodeError(RejectReason.INVALID_TAG, `opening tag ${n} expected`);
-    this.tag();
+    this.pos += this.size;
   }
 
   expectClosing(n: number): void {
     if (!this.isClosing(n)) throw new DecodeError(RejectReason.INVALID_TAG, `closing tag ${n} expected`);
-    this.tag();
+    this.pos += this.size;
   }
 }

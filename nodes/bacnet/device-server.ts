@@ -1,11 +1,11 @@
 /**
  * The BACnet/IP device: the object model served over UDP on @bacnet-js/client.
  *
- * Each datagram is routed first by our own bounded parser (pdu.ts). The hot path is ours: ReadProperty and
- * ReadPropertyMultiple from cached encodings, segmented answers, COV notifications and their acknowledgements,
- * Reject and Abort for what we do not serve. Who-Is, Who-Has, WriteProperty, SubscribeCOV and
- * SubscribeCOVProperty go to the library, whose decoders and I-Am/I-Have/SimpleACK/Error encoders answer them;
- * so does foreign-device registration. Nothing the library does can throw out of the socket (udp-transport.ts).
+ * Each datagram is routed first by our own bounded parser (pdu.ts). The hot path is ours: Who-Is/I-Am,
+ * ReadProperty and ReadPropertyMultiple from cached encodings, segmented answers, COV notifications and their
+ * acknowledgements, Reject and Abort for what we do not serve. Who-Has, WriteProperty, SubscribeCOV and
+ * SubscribeCOVProperty go to the library, whose decoders and I-Have/SimpleACK/Error encoders answer them; so
+ * does foreign-device registration. Nothing the library does can throw out of the socket (udp-transport.ts).
  */
 import BACnetClient from '@bacnet-js/client';
 import type { BACNetAddress } from '@bacnet-js/client';
@@ -15,7 +15,7 @@ import type { Subscription } from '../core/bacnet/cov';
 import type { ModelChange, OverrideCommand, PointModel } from '../core/bacnet/model';
 import { Point } from '../core/bacnet/points';
 import { isPropertyError, type PropertyError, type WriteValue } from '../core/bacnet/properties';
-import { DecodeError, RejectReason, Writer } from './codec';
+import { DecodeError, Reader, RejectReason, Writer } from './codec';
 import { CovNotifier } from './cov-notifier';
 import {
   AbortReason,
@@ -27,6 +27,7 @@ import {
   Pdu,
   Service,
   type ConfirmedHeader,
+  type Datagram,
   type Peer,
 } from './pdu';
 import { decodeReadProperty, decodeReadPropertyMultiple, PropertyEncoder } from './read-service';
@@ -50,7 +51,7 @@ export interface DeviceStats {
   received: number;
   /** Answered by our own code (reads, segments, COV acknowledgements, rejects). */
   handled: number;
-  /** Handed to the library (Who-Is, Who-Has, writes, subscriptions, BVLC results). */
+  /** Handed to the library (Who-Has, writes, subscriptions, BVLC results). */
   library: number;
   /** Ignored by design (not for a device, or nothing to answer). */
   ignored: number;
@@ -79,10 +80,6 @@ interface LibraryContent {
   header?: { sender?: BACNetAddress; func?: number };
   invokeId?: number;
   service?: number;
-}
-
-interface LibraryWhoIs extends LibraryContent {
-  payload: { lowLimit?: number; highLimit?: number };
 }
 
 interface LibraryWhoHas extends LibraryContent {
@@ -242,13 +239,7 @@ export class BacnetDeviceServer extends EventEmitter {
 
   /** Broadcasts an I-Am (on start, as devices do, and whenever the owner wants to be found). */
   announce(): void {
-    if (!this.client) return;
-    this.client.iAmResponse(
-      this.broadcastReceiver() as BACNetAddress,
-      this.model.device.instance,
-      Segmentation.SEGMENTED_TRANSMIT,
-      this.model.device.info.vendorIdentifier,
-    );
+    this.sendIAm(undefined);
   }
 
   /** Sends the COV notifications that changed points call for. */
@@ -286,7 +277,8 @@ export class BacnetDeviceServer extends EventEmitter {
         return this.confirmed(datagram, apdu, peer, host, port);
       case Pdu.UNCONFIRMED_REQUEST: {
         const service = datagram[apdu + 1];
-        if (service === Service.WHO_IS || service === Service.WHO_HAS) return this.toLibrary();
+        if (service === Service.WHO_IS) return this.whoIs(datagram, parsed, peer);
+        if (service === Service.WHO_HAS) return this.toLibrary();
         this.counters.ignored += 1;
         return 'drop';
       }
@@ -320,6 +312,73 @@ export class BacnetDeviceServer extends EventEmitter {
         this.counters.ignored += 1;
         return 'drop';
     }
+  }
+
+  // --- Who-Is, I-Am ------------------------------------------------------------------------------------------
+
+  /**
+   * Who-Is, answered here rather than by the library (discovery is latency-sensitive, and a BEMS repeats it):
+   * to the asker directly when it asked directly; else broadcast as usual, and also to the asker directly when
+   * that broadcast cannot reach it (another port, behind a router, through a BBMD).
+   */
+  private whoIs(datagram: Buffer, parsed: Datagram, peer: Peer): Routing {
+    let low: number | undefined;
+    let high: number | undefined;
+    const reader = new Reader(datagram, parsed.apdu + 2, datagram.length);
+    if (reader.remaining > 0) {
+      try {
+        low = reader.contextUnsigned(0);
+        high = reader.contextUnsigned(1);
+      } catch (error) {
+        this.malformed(error, datagram, `${peer.host}:${peer.port}`);
+        return 'drop';
+      }
+      if (reader.remaining > 0 || low > 4_194_303 || high > 4_194_303) {
+        this.malformed(new Error('Who-Is with bad limits'), datagram, `${peer.host}:${peer.port}`);
+        return 'drop';
+      }
+    }
+    this.counters.handled += 1;
+    if (!this.inRange(low, high)) return 'drop';
+    if (parsed.bvlcFunction === Bvlc.ORIGINAL_UNICAST_NPDU) {
+      this.sendIAm(peer);
+      return 'drop';
+    }
+    this.sendIAm(undefined);
+    const reachable =
+      !this.options.foreignDevice &&
+      !parsed.forwardedFrom &&
+      !peer.station &&
+      peer.port === this.transport?.broadcastTarget().port;
+    if (!reachable) this.sendIAm(peer);
+    return 'drop';
+  }
+
+  /** An I-Am to `peer`, or broadcast (through the BBMD as a foreign device). */
+  private sendIAm(peer: Peer | undefined): void {
+    const transport = this.transport;
+    if (!transport) return;
+    const fd = this.options.foreignDevice;
+    const w = this.w;
+    beginFrame(
+      w,
+      peer,
+      false,
+      peer
+        ? Bvlc.ORIGINAL_UNICAST_NPDU
+        : fd
+          ? Bvlc.DISTRIBUTE_BROADCAST_TO_NETWORK
+          : Bvlc.ORIGINAL_BROADCAST_NPDU,
+    );
+    const info = this.model.device.info;
+    w.u8(0x10);
+    w.u8(Service.I_AM);
+    w.appOid(ObjectType.DEVICE, info.instance);
+    w.appUnsigned(info.maxApdu);
+    w.appEnum(Segmentation.SEGMENTED_TRANSMIT);
+    w.appUnsigned(info.vendorIdentifier);
+    const target = peer ?? (fd ? splitAddress(fd.bbmd, 47808) : transport.broadcastTarget());
+    transport.sendTo(finishFrame(w), target.host, target.port);
   }
 
   private toLibrary(): Routing {
@@ -459,10 +518,6 @@ export class BacnetDeviceServer extends EventEmitter {
         }
       };
     client.on(
-      'whoIs',
-      guard('Who-Is', (c: LibraryWhoIs) => this.onWhoIs(c, transport)),
-    );
-    client.on(
       'whoHas',
       guard('Who-Has', (c: LibraryWhoHas) => this.onWhoHas(c, transport)),
     );
@@ -499,8 +554,8 @@ export class BacnetDeviceServer extends EventEmitter {
   }
 
   /**
-   * Answers a Who-Is or Who-Has: to the asker directly when it asked directly; else broadcast as usual, and also
-   * to the asker directly when that broadcast cannot reach it (another port, behind a router or a BBMD).
+   * Answers a Who-Has as Who-Is is answered: to the asker directly when it asked directly; else broadcast, and
+   * also to the asker directly when that broadcast cannot reach it (another port, behind a router or a BBMD).
    */
   private answerTo(
     content: LibraryContent,
@@ -527,19 +582,6 @@ export class BacnetDeviceServer extends EventEmitter {
     const instance = this.model.device.instance;
     if (low === undefined || high === undefined) return true;
     return instance >= low && instance <= high;
-  }
-
-  private onWhoIs(content: LibraryWhoIs, transport: UdpTransport): void {
-    if (!this.inRange(content.payload.lowLimit, content.payload.highLimit)) return;
-    const info = this.model.device.info;
-    this.answerTo(content, transport, (receiver) =>
-      this.client?.iAmResponse(
-        receiver as BACNetAddress,
-        info.instance,
-        Segmentation.SEGMENTED_TRANSMIT,
-        info.vendorIdentifier,
-      ),
-    );
   }
 
   private onWhoHas(content: LibraryWhoHas, transport: UdpTransport): void {

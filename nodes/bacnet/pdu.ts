@@ -129,16 +129,19 @@ export function parseDatagram(buf: Buffer): Datagram | undefined {
   return datagram;
 }
 
-/** Starts a datagram to `peer` in `w`: the BVLC header (length set by `finishFrame`) and the NPDU. */
+/**
+ * Starts a datagram to `peer` in `w`: the BVLC header (length set by `finishFrame`) and the NPDU. A broadcast
+ * (`bvlc` Original-Broadcast, or Distribute-Broadcast-To-Network through a BBMD) has no peer.
+ */
 export function beginFrame(
   w: Writer,
   peer: Peer | undefined,
   expectingReply = false,
-  broadcast = false,
+  bvlc: number = Bvlc.ORIGINAL_UNICAST_NPDU,
 ): void {
   w.reset();
   w.u8(0x81);
-  w.u8(broadcast ? Bvlc.ORIGINAL_BROADCAST_NPDU : Bvlc.ORIGINAL_UNICAST_NPDU);
+  w.u8(bvlc);
   w.u16(0); // length, set by finishFrame
   w.u8(0x01);
   const station = peer?.station;

@@ -68,27 +68,51 @@ const SPECIAL = new Map<number, 'all' | 'required' | 'optional'>([
   [P.OPTIONAL, 'optional'],
 ]);
 
-interface CacheEntry {
+/** An object's encoded properties, valid while its version stays the same (kept in the object's slot). */
+interface Encodings {
   version: number;
   values: Map<number, Buffer | PropertyError>;
+  /**
+   * Whole ReadPropertyMultiple results, [2] id then [4] value [4] or [5] error [5], as property id and octets in
+   * turn: an object has a dozen properties and a BEMS reads two or three, so a short scan beats a hash.
+   */
+  results: Array<number | Buffer>;
+  /** [0] object identifier, [1] opening: how every ReadPropertyMultiple answer for this object starts. */
+  head?: Buffer;
+  /** The whole answer for this object to the last list of properties asked (a BEMS asks the same each poll). */
+  shape?: number[];
+  answer?: Buffer;
+}
+
+function sameShape(shape: number[], refs: PropertyReference[]): boolean {
+  if (shape.length !== refs.length) return false;
+  for (let i = 0; i < refs.length; i++) {
+    const ref = refs[i] as PropertyReference;
+    if (ref.id !== shape[i] || ref.index !== undefined) return false;
+  }
+  return true;
 }
 
 /** Encodes property values into application-tagged octets, cached per object version. */
 export class PropertyEncoder {
-  private readonly cache = new WeakMap<BacnetObject, CacheEntry>();
   private readonly scratch = new Writer(2048);
 
   constructor(private readonly lookup: (type: number, instance: number) => BacnetObject | undefined) {}
+
+  private entry(object: BacnetObject): Encodings {
+    let entry = object.encodings as Encodings | undefined;
+    if (!entry || entry.version !== object.version) {
+      entry = { version: object.version, values: new Map(), results: [] };
+      object.encodings = entry;
+    }
+    return entry;
+  }
 
   /** The encoded value (or the error) of one property. */
   encoded(object: BacnetObject, property: number, arrayIndex: number | undefined): Buffer | PropertyError {
     if (arrayIndex !== undefined || object.isVolatile(property))
       return this.encode(object.read(property, arrayIndex));
-    let entry = this.cache.get(object);
-    if (!entry || entry.version !== object.version) {
-      entry = { version: object.version, values: new Map() };
-      this.cache.set(object, entry);
-    }
+    const entry = this.entry(object);
     let value = entry.values.get(property);
     if (value === undefined) {
       value = this.encode(object.read(property));
@@ -127,23 +151,68 @@ export class PropertyEncoder {
   readPropertyMultipleAck(w: Writer, specs: ReadAccessSpec[]): void {
     for (const spec of specs) {
       const object = this.lookup(spec.object.type, spec.object.instance);
-      w.ctxOid(0, object?.type ?? spec.object.type, object?.instance ?? spec.object.instance);
-      w.opening(1);
-      for (const ref of spec.properties) {
-        const which = SPECIAL.get(ref.id);
-        if (!object) {
-          this.result(w, ref.id, ref.index, UNKNOWN_OBJECT);
-          continue;
+      if (!object) {
+        w.ctxOid(0, spec.object.type, spec.object.instance);
+        w.opening(1);
+        for (const ref of spec.properties) this.result(w, ref.id, ref.index, UNKNOWN_OBJECT);
+        w.closing(1);
+        continue;
+      }
+      const entry = this.entry(object);
+      const refs = spec.properties;
+      if (entry.shape && entry.answer && sameShape(entry.shape, refs)) {
+        w.bytes(entry.answer);
+        continue;
+      }
+      const start = w.pos;
+      let cacheable = true;
+      if (!entry.head) {
+        this.scratch.reset();
+        this.scratch.ctxOid(0, object.type, object.instance);
+        this.scratch.opening(1);
+        entry.head = this.scratch.take();
+      }
+      w.bytes(entry.head);
+      for (const ref of refs) {
+        const id = ref.id;
+        if (id === P.ALL || id === P.REQUIRED || id === P.OPTIONAL) {
+          cacheable = false;
+          for (const each of object.propertyIds(SPECIAL.get(id) as 'all'))
+            this.cachedResult(w, object, entry, each);
+        } else if (ref.index !== undefined || object.isVolatile(ref.id)) {
+          cacheable = false;
+          this.result(w, ref.id, ref.index, this.encoded(object, ref.id, ref.index));
+        } else {
+          this.cachedResult(w, object, entry, ref.id);
         }
-        if (which) {
-          for (const id of object.propertyIds(which))
-            this.result(w, id, undefined, this.encoded(object, id, undefined));
-          continue;
-        }
-        this.result(w, ref.id, ref.index, this.encoded(object, ref.id, ref.index));
       }
       w.closing(1);
+      if (cacheable) {
+        entry.shape = refs.map((ref) => ref.id);
+        entry.answer = Buffer.from(w.buf.subarray(start, w.pos));
+      }
     }
+  }
+
+  /** One property's whole result, encoded once per object version. */
+  private cachedResult(w: Writer, object: BacnetObject, entry: Encodings, id: number): void {
+    if (object.isVolatile(id)) {
+      this.result(w, id, undefined, this.encoded(object, id, undefined));
+      return;
+    }
+    const results = entry.results;
+    for (let i = 0; i < results.length; i += 2) {
+      if (results[i] === id) {
+        w.bytes(results[i + 1] as Buffer);
+        return;
+      }
+    }
+    const value = this.encoded(object, id, undefined);
+    const scratch = new Writer(Buffer.isBuffer(value) ? value.length + 8 : 16);
+    this.result(scratch, id, undefined, value);
+    const result = scratch.take();
+    results.push(id, result);
+    w.bytes(result);
   }
 
   private result(w: Writer, id: number, arrayIndex: number | undefined, value: Buffer | PropertyError): void {

@@ -122,6 +122,7 @@ export function validateDeviceInfo(info: DeviceInfo): void {
 export class DeviceObject implements BacnetObject {
   readonly type = ObjectType.DEVICE;
   readonly supportsCov = false;
+  encodings: unknown = undefined;
   private changes = 1;
   private readonly zone: TimeZone;
 

@@ -55,17 +55,16 @@ export * from './model-types';
 const RELAY_ALARMS = new Set(['relay-not-confirming', 'relay-fault']);
 const DAY_MS = 86_400_000;
 
-function idOf(type: number, instance: number): number {
-  return type * 4_194_304 + instance;
-}
-
 export class PointModel {
   readonly device: DeviceObject;
   readonly cov: CovTable;
   readonly registry: InstanceRegistry;
   private readonly points = new Map<string, Point>();
-  private readonly byId = new Map<number, Point>();
+  /** Points by type, then instance (instances are dense: an array lookup, not a hash). */
+  private readonly byType: Array<Array<Point | undefined> | undefined> = [];
   private readonly meters = new Map<string, MeterInfo>();
+  /** Meter ids per account: alarms and supply are per account, and a site has thousands of meters. */
+  private readonly byAccount = new Map<string, Set<string>>();
   private readonly currencies = new Map<string, string>();
   private readonly today = new Map<string, Today>();
   /** Override slot expiries per point name, parallel to its priority array. */
@@ -102,7 +101,7 @@ export class PointModel {
   object(type: number, instance: number): BacnetObject | undefined {
     if (type === ObjectType.DEVICE)
       return instance === this.device.instance || instance === 4_194_303 ? this.device : undefined;
-    return this.byId.get(idOf(type, instance));
+    return this.byType[type]?.[instance];
   }
 
   point(name: string): Point | undefined {
@@ -281,7 +280,11 @@ export class PointModel {
   ): void {
     const info = this.meters.get(meterId) ?? {};
     const movedFrom = accountId !== undefined && info.accountId !== accountId ? info.accountId : undefined;
-    if (accountId !== undefined) info.accountId = accountId;
+    if (accountId !== undefined && info.accountId !== accountId) {
+      if (info.accountId) this.byAccount.get(info.accountId)?.delete(meterId);
+      this.index(meterId, accountId);
+      info.accountId = accountId;
+    }
     if (utility !== undefined) info.utility = utility;
     if (unit !== undefined) info.unit = unit;
     this.meters.set(meterId, info);
@@ -424,12 +427,18 @@ export class PointModel {
         (input.meterId !== undefined && point.meterId === input.meterId);
       if (match) this.remove(point, change);
     }
-    if (input.meterId !== undefined) this.meters.delete(input.meterId);
+    if (input.meterId !== undefined) {
+      const accountId = this.meters.get(input.meterId)?.accountId;
+      if (accountId) this.byAccount.get(accountId)?.delete(input.meterId);
+      this.meters.delete(input.meterId);
+    }
     if (input.accountId !== undefined) {
       this.currencies.delete(input.accountId);
       for (const key of [...this.today.keys()])
         if (key.startsWith(`${input.accountId}|`)) this.today.delete(key);
-      for (const info of this.meters.values()) if (info.accountId === input.accountId) delete info.accountId;
+      for (const meterId of this.byAccount.get(input.accountId) ?? [])
+        delete this.meters.get(meterId)?.accountId;
+      this.byAccount.delete(input.accountId);
     }
   }
 
@@ -451,10 +460,22 @@ export class PointModel {
     }
   }
 
+  private index(meterId: string, accountId: string): void {
+    let set = this.byAccount.get(accountId);
+    if (!set) {
+      set = new Set();
+      this.byAccount.set(accountId, set);
+    }
+    set.add(meterId);
+  }
+
   private metersOf(accountId: string, utility?: Utility): Array<[string, MeterInfo]> {
-    return [...this.meters].filter(
-      ([, info]) => info.accountId === accountId && (utility === undefined || info.utility === utility),
-    );
+    const out: Array<[string, MeterInfo]> = [];
+    for (const meterId of this.byAccount.get(accountId) ?? []) {
+      const info = this.meters.get(meterId);
+      if (info && (utility === undefined || info.utility === utility)) out.push([meterId, info]);
+    }
+    return out;
   }
 
   private refreshAccountAlarm(accountId: string, change: ModelChange): void {
@@ -629,14 +650,15 @@ export class PointModel {
     });
     if (point.kind === 'override') this.describeOverride(point);
     this.points.set(name, point);
-    this.byId.set(idOf(type, instance), point);
+    (this.byType[type] ??= [])[instance] = point;
     this.list = undefined;
     return point;
   }
 
   private remove(point: Point, change: ModelChange): void {
     this.points.delete(point.name);
-    this.byId.delete(idOf(point.type, point.instance));
+    const ofType = this.byType[point.type];
+    if (ofType) ofType[point.instance] = undefined;
     this.expiries.delete(point.name);
     this.registry.retire(point.name);
     this.cov.dropObject(point);
@@ -753,7 +775,10 @@ export class PointModel {
         }
       }
     }
-    for (const [meterId, info] of Object.entries(values?.meters ?? {})) this.meters.set(meterId, info);
+    for (const [meterId, info] of Object.entries(values?.meters ?? {})) {
+      this.meters.set(meterId, info);
+      if (info.accountId) this.index(meterId, info.accountId);
+    }
     for (const [accountId, currency] of Object.entries(values?.currencies ?? {}))
       this.currencies.set(accountId, currency);
     for (const [key, t] of Object.entries(values?.today ?? {}))

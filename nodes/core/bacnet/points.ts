@@ -61,6 +61,8 @@ export interface BacnetObject {
   /** True for properties that change without the version changing (the device clock). */
   isVolatile(property: number): boolean;
   readonly supportsCov: boolean;
+  /** A slot for the protocol layer's cached encodings of this object (never read by the model). */
+  encodings: unknown;
 }
 
 const COMMON_REQUIRED: number[] = [
@@ -153,6 +155,7 @@ export class Point implements BacnetObject {
   readonly meterId?: string;
   readonly supportsCov = true;
   version = 1;
+  encodings: unknown = undefined;
   description: string;
   units: number;
   value: number;
