@@ -25,8 +25,6 @@ import { BacnetDeviceServer, type DeviceServerOptions, type DeviceStats } from '
 export interface DeviceHostOptions {
   /** Where the state files go (the Node-RED user directory's prepay/ folder). */
   stateDir: string;
-  /** Names the state files: the config node's id. */
-  id: string;
   device: DeviceInfo;
   server: DeviceServerOptions;
   overrides: boolean;
@@ -62,12 +60,13 @@ export class DeviceHost extends EventEmitter {
   constructor(private readonly options: DeviceHostOptions) {
     super();
     this.registryFile = new StateFile(
-      join(options.stateDir, `bacnet-${options.id}-instances.json`),
+      // Named by the device instance: the objects belong to the device, whichever config node describes it.
+      join(options.stateDir, `bacnet-device-${options.device.instance}-instances.json`),
       readRegistrySnapshot,
       250,
     );
     this.valuesFile = new StateFile(
-      join(options.stateDir, `bacnet-${options.id}-values.json`),
+      join(options.stateDir, `bacnet-device-${options.device.instance}-values.json`),
       readValuesSnapshot,
       options.valuesDebounceMs ?? 5000,
     );

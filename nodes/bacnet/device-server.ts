@@ -66,6 +66,8 @@ export interface DeviceStats {
   covFailures: number;
   subscriptions: number;
   objects: number;
+  /** Foreign-device registration with the BBMD, when one is configured. */
+  registration?: 'pending' | 'registered' | 'failed';
 }
 
 /** What the device's owner hears about. */
@@ -136,6 +138,7 @@ export class BacnetDeviceServer extends EventEmitter {
     errors: 0,
   };
   private renewTimer: NodeJS.Timeout | undefined;
+  private registration: DeviceStats['registration'];
   private expiryTimer: NodeJS.Timeout | undefined;
   private readonly log: (level: 'debug' | 'warn', text: string) => void;
 
@@ -234,6 +237,7 @@ export class BacnetDeviceServer extends EventEmitter {
       covFailures: this.notifier.counters.failed,
       subscriptions: this.model.cov.size,
       objects: this.model.size,
+      ...(this.registration ? { registration: this.registration } : {}),
     };
   }
 
@@ -697,13 +701,16 @@ export class BacnetDeviceServer extends EventEmitter {
     const fd = this.options.foreignDevice;
     if (!fd || !this.client) return;
     const bbmd = splitAddress(fd.bbmd, 47808);
+    this.registration ??= 'pending';
     try {
       await this.client.registerForeignDevice({ address: `${bbmd.host}:${bbmd.port}` }, fd.ttlSeconds);
+      this.registration = 'registered';
       this.log(
         'debug',
         `registered as a foreign device with ${bbmd.host}:${bbmd.port} for ${fd.ttlSeconds} s`,
       );
     } catch (error) {
+      this.registration = 'failed';
       this.log(
         'warn',
         `foreign-device registration with ${bbmd.host}:${bbmd.port} failed: ${(error as Error).message}`,

@@ -30,7 +30,6 @@ export = function register(RED: NodeAPI): void {
       const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
       const host = new DeviceHost({
         stateDir: join(userDir, 'prepay'),
-        id: node.id,
         device: settings.device,
         server: {
           ...settings.server,

@@ -577,3 +577,69 @@ describe('bacnet device on loopback', function () {
     assert.equal(count.values[0]?.value, model.objectList().length);
   });
 });
+
+describe('bacnet device as a foreign device of a BBMD', function () {
+  this.timeout(20_000);
+
+  it('registers with the BBMD, and answers a Who-Is it forwards through it and to the asker', async () => {
+    const bbmd = await rawSocket();
+    const asker = await rawSocket();
+    const port = await freeUdpPort();
+    const model = modelOn(new ManualClock(T0));
+    populate(model, 1);
+    const bbmdPort = bbmd.socket.address().port;
+    const server = new BacnetDeviceServer(model, {
+      port,
+      address: '127.0.0.1',
+      foreignDevice: { bbmd: `127.0.0.1:${bbmdPort}`, ttlSeconds: 60 },
+    });
+    try {
+      await server.start();
+      // The BBMD first hears the registration (TTL 60 s) and the start-up I-Am, broadcast through it.
+      const first = [await bbmd.next(), await bbmd.next()];
+      const registration = first.find((d) => d[1] === 0x05)!;
+      assert.deepEqual([...registration], [0x81, 0x05, 0x00, 0x06, 0x00, 60]);
+      const announce = first.find((d) => d[1] === 0x09)!;
+      assert.ok(announce, 'Distribute-Broadcast-To-Network');
+      assert.deepEqual([...announce.subarray(6, 8)], [0x10, 0x00], 'an I-Am');
+      bbmd.socket.send(Buffer.from([0x81, 0x00, 0x00, 0x06, 0x00, 0x00]), port, '127.0.0.1'); // Result: ok
+      for (let i = 0; i < 50 && server.stats().registration !== 'registered'; i++) await sleep(20);
+      assert.equal(server.stats().registration, 'registered');
+      // A Who-Is from a station elsewhere, forwarded by the BBMD (Forwarded-NPDU with the origin's address).
+      const origin = asker.socket.address().port;
+      bbmd.socket.send(
+        Buffer.from([
+          0x81,
+          0x04,
+          0x00,
+          0x0e,
+          127,
+          0,
+          0,
+          1,
+          origin >> 8,
+          origin & 0xff,
+          0x01,
+          0x00,
+          0x10,
+          0x08,
+        ]),
+        port,
+        '127.0.0.1',
+      );
+      const broadcast = await bbmd.next();
+      assert.deepEqual(
+        [...broadcast.subarray(0, 2)],
+        [0x81, 0x09],
+        'the broadcast I-Am goes through the BBMD',
+      );
+      const direct = await asker.next();
+      assert.deepEqual([...direct.subarray(0, 2)], [0x81, 0x0a], 'and straight to the asker');
+      assert.deepEqual([...direct.subarray(6, 8)], [0x10, 0x00]);
+    } finally {
+      await server.stop();
+      bbmd.close();
+      asker.close();
+    }
+  });
+});

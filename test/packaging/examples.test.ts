@@ -23,7 +23,7 @@ const checks: Record<string, (userDir: string) => Promise<void>> = {
   'bacnet-points': async (userDir) => {
     // Three tenants became BACnet objects with stable instances; the cutoff's relay commands made supply points.
     const registry = JSON.parse(
-      readFileSync(join(userDir, 'prepay', 'bacnet-ex8dev00000001-instances.json'), 'utf8'),
+      readFileSync(join(userDir, 'prepay', 'bacnet-device-4120-instances.json'), 'utf8'),
     ) as { entries: Array<[string, number, number, number]> };
     const names = registry.entries.map(([name]) => name);
     for (const tenant of ['T0101', 'T0102', 'T0103'])
@@ -37,7 +37,7 @@ const checks: Record<string, (userDir: string) => Promise<void>> = {
         assert.ok(names.includes(`${tenant}.${suffix}`), `${tenant}.${suffix}`);
     assert.ok(names.includes('E-T0101.Register'));
     const values = JSON.parse(
-      readFileSync(join(userDir, 'prepay', 'bacnet-ex8dev00000001-values.json'), 'utf8'),
+      readFileSync(join(userDir, 'prepay', 'bacnet-device-4120-values.json'), 'utf8'),
     ) as { points: Record<string, { v: number }> };
     assert.equal(values.points['T0102.Balance']?.v, Math.fround(3.8));
     assert.equal(values.points['T0101.Electricity.Supply']?.v, 1, 'connected by the cutoff');
