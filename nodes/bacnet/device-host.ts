@@ -59,6 +59,8 @@ export class DeviceHost extends EventEmitter {
 
   constructor(private readonly options: DeviceHostOptions) {
     super();
+    // Every prepay-bacnet node on the device listens for its state; a site may have many.
+    this.setMaxListeners(0);
     this.registryFile = new StateFile(
       // Named by the device instance: the objects belong to the device, whichever config node describes it.
       join(options.stateDir, `bacnet-device-${options.device.instance}-instances.json`),
