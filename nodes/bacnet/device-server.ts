@@ -4,17 +4,15 @@
  * Each datagram is routed first by our own bounded parser (pdu.ts). The hot path is ours: Who-Is/I-Am,
  * ReadProperty and ReadPropertyMultiple from cached encodings, segmented answers, COV notifications and their
  * acknowledgements, Reject and Abort for what we do not serve. Who-Has, WriteProperty, SubscribeCOV and
- * SubscribeCOVProperty go to the library, whose decoders and I-Have/SimpleACK/Error encoders answer them; so
- * does foreign-device registration. Nothing the library does can throw out of the socket (udp-transport.ts).
+ * SubscribeCOVProperty go to the library (library-services.ts), as does foreign-device registration. Nothing
+ * the library does can throw out of the socket (udp-transport.ts).
  */
 import BACnetClient from '@bacnet-js/client';
-import type { BACNetAddress } from '@bacnet-js/client';
 import { EventEmitter } from 'node:events';
 import { ObjectType, Segmentation } from '../core/bacnet/constants';
-import type { Subscription } from '../core/bacnet/cov';
 import type { ModelChange, OverrideCommand, PointModel } from '../core/bacnet/model';
-import { Point } from '../core/bacnet/points';
-import { isPropertyError, type PropertyError, type WriteValue } from '../core/bacnet/properties';
+import type { Point } from '../core/bacnet/points';
+import type { PropertyError } from '../core/bacnet/properties';
 import { DecodeError, Reader, RejectReason, Writer } from './codec';
 import { CovNotifier } from './cov-notifier';
 import {
@@ -33,6 +31,7 @@ import {
 import { decodeReadProperty, decodeReadPropertyMultiple, PropertyEncoder } from './read-service';
 import { Segmenter } from './segmenter';
 import { splitAddress, UdpTransport, type Routing } from './udp-transport';
+import { inInstanceRange, LibraryServices, type LibraryHost, type Registration } from './library-services';
 
 export interface DeviceServerOptions {
   port: number;
@@ -67,7 +66,7 @@ export interface DeviceStats {
   subscriptions: number;
   objects: number;
   /** Foreign-device registration with the BBMD, when one is configured. */
-  registration?: 'pending' | 'registered' | 'failed';
+  registration?: Registration;
 }
 
 /** What the device's owner hears about. */
@@ -78,46 +77,6 @@ export interface DeviceServerEvents {
   subscriptions: (count: number) => void;
 }
 
-interface LibraryContent {
-  header?: { sender?: BACNetAddress; func?: number };
-  invokeId?: number;
-  service?: number;
-}
-
-interface LibraryWhoHas extends LibraryContent {
-  payload: {
-    lowLimit?: number;
-    highLimit?: number;
-    objectId?: { type: number; instance: number };
-    objectName?: string;
-  };
-}
-
-interface LibraryWrite extends LibraryContent {
-  payload: {
-    objectId: { type: number; instance: number };
-    value: {
-      property: { id: number; index: number };
-      value: Array<{ type: number; value: unknown }>;
-      priority: number;
-    };
-  };
-}
-
-interface LibrarySubscribe extends LibraryContent {
-  payload: {
-    subscriberProcessId: number;
-    monitoredObjectId: { type: number; instance: number };
-    /** Set by the library's decoder (not in its type declarations). */
-    cancellationRequest?: boolean;
-    issueConfirmedNotifications: boolean;
-    lifetime: number;
-    monitoredProperty?: { id: number; index: number };
-    covIncrement?: number;
-  };
-}
-
-const ARRAY_ALL = 0xffffffff;
 const MALFORMED_LOG_EVERY = 1000;
 
 export class BacnetDeviceServer extends EventEmitter {
@@ -137,8 +96,7 @@ export class BacnetDeviceServer extends EventEmitter {
     aborted: 0,
     errors: 0,
   };
-  private renewTimer: NodeJS.Timeout | undefined;
-  private registration: DeviceStats['registration'];
+  private services: LibraryServices | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private readonly log: (level: 'debug' | 'warn', text: string) => void;
 
@@ -192,10 +150,9 @@ export class BacnetDeviceServer extends EventEmitter {
       transport.once('listening', (bound: { address: string; port: number }) => {
         transport.off('error', failed);
         transport.on('error', (error: Error) => this.log('warn', `socket: ${error.message}`));
-        this.attachLibrary(transport);
+        this.services = new LibraryServices(this.client as BACnetClient, this.libraryHost(transport));
         this.expiryTimer = setInterval(() => this.expireSubscriptions(), 1000);
         this.expiryTimer.unref?.();
-        if (this.options.foreignDevice) void this.registerForeignDevice();
         this.announce();
         resolve(bound);
       });
@@ -206,7 +163,8 @@ export class BacnetDeviceServer extends EventEmitter {
   }
 
   async stop(): Promise<void> {
-    if (this.renewTimer) clearTimeout(this.renewTimer);
+    this.services?.stop();
+    this.services = undefined;
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     this.segmenter.clear();
     this.notifier.clear();
@@ -237,7 +195,7 @@ export class BacnetDeviceServer extends EventEmitter {
       covFailures: this.notifier.counters.failed,
       subscriptions: this.model.cov.size,
       objects: this.model.size,
-      ...(this.registration ? { registration: this.registration } : {}),
+      ...(this.services?.registration ? { registration: this.services.registration } : {}),
     };
   }
 
@@ -343,7 +301,7 @@ export class BacnetDeviceServer extends EventEmitter {
       }
     }
     this.counters.handled += 1;
-    if (!this.inRange(low, high)) return 'drop';
+    if (!inInstanceRange(this.model.device.instance, low, high)) return 'drop';
     if (parsed.bvlcFunction === Bvlc.ORIGINAL_UNICAST_NPDU) {
       this.sendIAm(peer);
       return 'drop';
@@ -508,218 +466,22 @@ export class BacnetDeviceServer extends EventEmitter {
     this.transport?.sendTo(finishFrame(w), peer.host, peer.port);
   }
 
-  // --- services answered through the library ------------------------------------------------------------------
-
-  private attachLibrary(transport: UdpTransport): void {
-    const client = this.client as BACnetClient;
-    const guard =
-      <T>(what: string, handler: (content: T) => void) =>
-      (content: T): void => {
-        try {
-          handler(content);
-        } catch (error) {
-          this.log('warn', `${what}: ${(error as Error).message}`);
-        }
-      };
-    client.on(
-      'whoHas',
-      guard('Who-Has', (c: LibraryWhoHas) => this.onWhoHas(c, transport)),
-    );
-    client.on(
-      'writeProperty',
-      guard('WriteProperty', (c: LibraryWrite) => this.onWrite(c)),
-    );
-    client.on(
-      'subscribeCov',
-      guard('SubscribeCOV', (c: LibrarySubscribe) => this.onSubscribe(c, false)),
-    );
-    client.on(
-      'subscribeProperty',
-      guard('SubscribeCOVProperty', (c: LibrarySubscribe) => this.onSubscribe(c, true)),
-    );
-  }
-
-  /** Where a request's answer goes, as the library addresses it: directly, port included, via its router. */
-  private receiverOf(content: LibraryContent): BACNetAddress {
-    const sender = content.header?.sender ?? {};
-    const receiver: BACNetAddress = { address: sender.forwardedFrom || sender.address || '' };
-    if (sender.net !== undefined && sender.net > 0 && sender.adr) {
-      receiver.net = sender.net;
-      receiver.adr = sender.adr;
-    }
-    return receiver;
-  }
-
-  private broadcastReceiver(): BACNetAddress | undefined {
-    const fd = this.options.foreignDevice;
-    if (!fd) return undefined; // the transport's broadcast address, on the device's port
-    const bbmd = splitAddress(fd.bbmd, 47808);
-    return { address: `${bbmd.host}:${bbmd.port}`, distributeBroadcastToNetwork: true };
-  }
-
-  /**
-   * Answers a Who-Has as Who-Is is answered: to the asker directly when it asked directly; else broadcast, and
-   * also to the asker directly when that broadcast cannot reach it (another port, behind a router or a BBMD).
-   */
-  private answerTo(
-    content: LibraryContent,
-    transport: UdpTransport,
-    send: (receiver?: BACNetAddress) => void,
-  ): void {
-    const receiver = this.receiverOf(content);
-    const sender = content.header?.sender ?? {};
-    if (content.header?.func === Bvlc.ORIGINAL_UNICAST_NPDU) {
-      send(receiver);
-      return;
-    }
-    send(this.broadcastReceiver());
-    const asker = splitAddress(receiver.address as string, 47808);
-    const reachable =
-      !this.options.foreignDevice &&
-      !sender.forwardedFrom &&
-      receiver.net === undefined &&
-      asker.port === transport.broadcastTarget().port;
-    if (!reachable) send(receiver);
-  }
-
-  private inRange(low: number | undefined, high: number | undefined): boolean {
-    const instance = this.model.device.instance;
-    if (low === undefined || high === undefined) return true;
-    return instance >= low && instance <= high;
-  }
-
-  private onWhoHas(content: LibraryWhoHas, transport: UdpTransport): void {
-    const { payload } = content;
-    if (!this.inRange(payload.lowLimit, payload.highLimit)) return;
-    const object =
-      payload.objectName !== undefined
-        ? this.model.objectNamed(payload.objectName)
-        : payload.objectId
-          ? this.model.object(payload.objectId.type, payload.objectId.instance)
-          : undefined;
-    if (!object) return;
-    const device = { type: ObjectType.DEVICE, instance: this.model.device.instance };
-    this.answerTo(content, transport, (receiver) =>
-      this.client?.iHaveResponse(
-        receiver as BACNetAddress,
-        device,
-        { type: object.type, instance: object.instance },
-        object.name,
-      ),
-    );
-  }
-
-  private onWrite(content: LibraryWrite): void {
-    const receiver = this.receiverOf(content);
-    const invokeId = content.invokeId ?? 0;
-    const { objectId, value } = content.payload;
-    const values = value.value;
-    const first = values[0];
-    let written: WriteValue;
-    if (values.length !== 1 || !first) written = { t: 'other', tag: -1 };
-    else if (first.type === 0) written = { t: 'null' };
-    else if (first.type === 2 && typeof first.value === 'number') written = { t: 'unsigned', v: first.value };
-    else written = { t: 'other', tag: first.type };
-    const index = value.property.index === ARRAY_ALL ? undefined : value.property.index;
-    const result = this.model.write(
-      objectId.type,
-      objectId.instance,
-      value.property.id,
-      index,
-      written,
-      value.priority,
-      `bacnet:${receiver.address}`,
-    );
-    if (isPropertyError(result)) {
-      this.counters.errors += 1;
-      this.client?.errorResponse(
-        receiver,
-        Service.WRITE_PROPERTY,
-        invokeId,
-        result.error[0],
-        result.error[1],
-      );
-      return;
-    }
-    this.client?.simpleAckResponse(receiver, Service.WRITE_PROPERTY, invokeId);
-    this.notify(result.change.changed);
-    this.emit('write', result.commands, result.change);
-  }
-
-  private onSubscribe(content: LibrarySubscribe, property: boolean): void {
-    const receiver = this.receiverOf(content);
-    const invokeId = content.invokeId ?? 0;
-    const service = property ? Service.SUBSCRIBE_COV_PROPERTY : Service.SUBSCRIBE_COV;
-    const p = content.payload;
-    const target = splitAddress(receiver.address as string, 47808);
-    const object = this.model.object(p.monitoredObjectId.type, p.monitoredObjectId.instance);
-    const monitored = p.monitoredProperty;
-    const result = this.model.cov.subscribe(
-      {
-        recipient: {
-          host: target.host,
-          port: target.port,
-          ...(receiver.net !== undefined && receiver.adr ? { net: receiver.net, adr: receiver.adr } : {}),
-        },
-        processId: p.subscriberProcessId,
-        object: p.monitoredObjectId,
-        ...(property && monitored
-          ? {
-              property:
-                monitored.index === ARRAY_ALL
-                  ? { id: monitored.id }
-                  : { id: monitored.id, index: monitored.index },
-            }
-          : {}),
-        cancel: p.cancellationRequest === true,
-        confirmed: p.issueConfirmedNotifications,
-        lifetime: p.lifetime,
-        // The library reports an absent increment as 0.
-        ...(property && p.covIncrement ? { covIncrement: p.covIncrement } : {}),
-      },
-      object,
-      Date.now(),
-    );
-    if (result && 'error' in result) {
-      this.counters.errors += 1;
-      this.client?.errorResponse(receiver, service, invokeId, result.error[0], result.error[1]);
-      return;
-    }
-    this.client?.simpleAckResponse(receiver, service, invokeId);
-    this.emit('subscriptions', this.model.cov.size);
-    const subscription = result as Subscription | undefined;
-    // A new or renewed subscription gets the current values at once (after its acknowledgement).
-    if (subscription && object instanceof Point)
-      setImmediate(() => this.notifier.send(this.model.cov.notification(subscription, object, Date.now())));
+  private libraryHost(transport: UdpTransport): LibraryHost {
+    return {
+      model: this.model,
+      notifier: this.notifier,
+      foreignDevice: this.options.foreignDevice,
+      broadcastPort: () => transport.broadcastTarget().port,
+      notify: (points) => this.notify(points),
+      written: (commands, change) => this.emit('write', commands, change),
+      subscriptionsChanged: (count) => this.emit('subscriptions', count),
+      answeredError: () => (this.counters.errors += 1),
+      log: this.log,
+    };
   }
 
   private expireSubscriptions(): void {
     if (this.model.cov.expire(Date.now()) > 0) this.emit('subscriptions', this.model.cov.size);
-  }
-
-  private async registerForeignDevice(): Promise<void> {
-    const fd = this.options.foreignDevice;
-    if (!fd || !this.client) return;
-    const bbmd = splitAddress(fd.bbmd, 47808);
-    this.registration ??= 'pending';
-    try {
-      await this.client.registerForeignDevice({ address: `${bbmd.host}:${bbmd.port}` }, fd.ttlSeconds);
-      this.registration = 'registered';
-      this.log(
-        'debug',
-        `registered as a foreign device with ${bbmd.host}:${bbmd.port} for ${fd.ttlSeconds} s`,
-      );
-    } catch (error) {
-      this.registration = 'failed';
-      this.log(
-        'warn',
-        `foreign-device registration with ${bbmd.host}:${bbmd.port} failed: ${(error as Error).message}`,
-      );
-    }
-    if (!this.transport) return;
-    // Renew at half the time to live (the BBMD adds a 30 s grace period of its own).
-    this.renewTimer = setTimeout(() => void this.registerForeignDevice(), (fd.ttlSeconds * 1000) / 2);
-    this.renewTimer.unref?.();
   }
 
   private malformed(error: unknown, datagram: Buffer, from: string): void {
