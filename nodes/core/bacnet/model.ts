@@ -17,7 +17,6 @@ import {
   CREDIT_STATE_TEXTS,
   KIND_TYPE,
   OVERRIDE_AUTO,
-  OVERRIDE_FORCE_ON,
   OVERRIDE_STATE_TEXTS,
   Point,
   type BacnetObject,
@@ -34,6 +33,7 @@ import {
   type PropertyError,
   type WriteValue,
 } from './properties';
+import { OverrideSlots } from './overrides';
 import { decimalToReal, minorToMajorReal } from './real';
 import { engineeringUnits } from './units';
 import {
@@ -67,8 +67,7 @@ export class PointModel {
   private readonly byAccount = new Map<string, Set<string>>();
   private readonly currencies = new Map<string, string>();
   private readonly today = new Map<string, Today>();
-  /** Override slot expiries per point name, parallel to its priority array. */
-  private readonly expiries = new Map<string, Array<number | null>>();
+  private readonly overrides: OverrideSlots;
   private list: ObjectRef[] | undefined;
   private readonly zone: TimeZone;
 
@@ -79,6 +78,7 @@ export class PointModel {
     values?: ValuesSnapshot,
   ) {
     this.registry = new InstanceRegistry(registry);
+    this.overrides = new OverrideSlots(options.overrideMinutes);
     this.cov = new CovTable(options.maxSubscriptions);
     this.zone = TimeZone.get(options.device.timeZone);
     this.device = new DeviceObject(options.device, {
@@ -530,16 +530,13 @@ export class PointModel {
       return VALUE_OUT_OF_RANGE;
     if (!Number.isInteger(priority) || priority < 1 || priority > 16) return VALUE_OUT_OF_RANGE;
     const now = this.now();
-    const slots = [...(object.priority as Array<number | null>)];
-    const expiries = this.expiriesOf(object);
-    slots[priority - 1] = value.t === 'null' ? null : value.v;
-    expiries[priority - 1] = value.t === 'null' ? null : now + this.options.overrideMinutes * 60_000;
+    const slots = this.overrides.write(object, priority, value.t === 'null' ? null : value.v, now);
     const change: ModelChange = { changed: [], added: [], removed: [] };
     const before = object.value;
     this.set(object, { priority: slots }, change);
     // A write into the slot in control renews the override (a new expiry) even when the value is the same.
     const renewed = value.t !== 'null' && object.currentPriority() === priority;
-    const commands = before !== object.value || renewed ? this.overrideCommands(object, by, now) : [];
+    const commands = before !== object.value || renewed ? this.overrideCommands(object, by) : [];
     this.finish(change);
     return { commands, change };
   }
@@ -549,22 +546,10 @@ export class PointModel {
     const now = this.now();
     const change: ModelChange = { changed: [], added: [], removed: [] };
     const commands: OverrideCommand[] = [];
-    for (const [name, expiries] of this.expiries) {
-      const point = this.points.get(name);
-      if (!point?.priority) continue;
-      const slots = [...point.priority];
-      let expired = false;
-      expiries.forEach((at, i) => {
-        if (at !== null && at <= now) {
-          slots[i] = null;
-          expiries[i] = null;
-          expired = true;
-        }
-      });
-      if (!expired) continue;
+    for (const { point, slots } of this.overrides.expire(now, (name) => this.points.get(name))) {
       const before = point.value;
       this.set(point, { priority: slots }, change);
-      if (point.value !== before) commands.push(...this.overrideCommands(point, 'expiry', now));
+      if (point.value !== before) commands.push(...this.overrideCommands(point, 'expiry'));
     }
     this.finish(change);
     return { commands, change };
@@ -572,39 +557,14 @@ export class PointModel {
 
   /** The earliest moment an override slot expires, if any. */
   nextOverrideExpiry(): number | undefined {
-    let next: number | undefined;
-    for (const expiries of this.expiries.values())
-      for (const at of expiries) if (at !== null && (next === undefined || at < next)) next = at;
-    return next;
+    return this.overrides.next();
   }
 
-  private expiriesOf(point: Point): Array<number | null> {
-    let expiries = this.expiries.get(point.name);
-    if (!expiries) {
-      expiries = new Array<number | null>(16).fill(null);
-      this.expiries.set(point.name, expiries);
-    }
-    return expiries;
-  }
-
-  private overrideCommands(point: Point, by: string, now: number): OverrideCommand[] {
-    const accountId = point.accountId as string;
-    const utility = point.utility as Utility;
-    const slot = point.currentPriority();
-    const until = slot === undefined ? undefined : (this.expiriesOf(point)[slot - 1] ?? undefined);
-    return this.metersOf(accountId, utility).map(([meterId]) =>
-      point.value === OVERRIDE_AUTO || until === undefined || until <= now
-        ? { meterId, accountId, utility, action: 'clear' as const, by }
-        : {
-            meterId,
-            accountId,
-            utility,
-            action: point.value === OVERRIDE_FORCE_ON ? ('connect' as const) : ('disconnect' as const),
-            reason: `BACnet override ${OVERRIDE_STATE_TEXTS[point.value - 1]} at priority ${slot} by ${by}`,
-            until,
-            by,
-          },
+  private overrideCommands(point: Point, by: string): OverrideCommand[] {
+    const meters = this.metersOf(point.accountId as string, point.utility as Utility).map(
+      ([meterId]) => meterId,
     );
+    return this.overrides.commands(point, meters, by, this.now());
   }
 
   // --- objects -----------------------------------------------------------------------------------------------
@@ -659,7 +619,7 @@ export class PointModel {
     this.points.delete(point.name);
     const ofType = this.byType[point.type];
     if (ofType) ofType[point.instance] = undefined;
-    this.expiries.delete(point.name);
+    this.overrides.forget(point.name);
     this.registry.retire(point.name);
     this.cov.dropObject(point);
     this.list = undefined;
@@ -733,7 +693,7 @@ export class PointModel {
       };
       if (point.priority) {
         saved.p = point.priority;
-        saved.x = this.expiriesOf(point);
+        saved.x = this.overrides.saved(point.name);
       }
       points[point.name] = saved;
     }
@@ -769,7 +729,7 @@ export class PointModel {
         point.covIncrement = saved.c;
         if (saved.p && point.priority) {
           point.priority = saved.p.slice(0, 16);
-          this.expiries.set(name, (saved.x ?? []).slice(0, 16));
+          this.overrides.restore(name, saved.x ?? []);
           const slot = point.currentPriority();
           point.value = slot === undefined ? OVERRIDE_AUTO : (point.priority[slot - 1] as number);
         }
