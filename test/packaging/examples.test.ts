@@ -11,7 +11,7 @@ import { NodeRedProcess } from '../support/node-red-process';
 import { sleep, tempUserDir } from '../support/node-red-helper';
 
 const root = join(__dirname, '..', '..', '..');
-const CONFIG_TYPES = new Set(['prepay-store', 'prepay-modbus', 'prepay-influx']);
+const CONFIG_TYPES = new Set(['prepay-store', 'prepay-modbus', 'prepay-influx', 'prepay-bacnet-device']);
 
 /** An example as the editor imports it: flow nodes on a new tab, config nodes global. */
 function onTab(nodes: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
@@ -20,6 +20,28 @@ function onTab(nodes: Array<Record<string, unknown>>): Array<Record<string, unkn
 }
 
 const checks: Record<string, (userDir: string) => Promise<void>> = {
+  'bacnet-points': async (userDir) => {
+    // Three tenants became BACnet objects with stable instances; the cutoff's relay commands made supply points.
+    const registry = JSON.parse(
+      readFileSync(join(userDir, 'prepay', 'bacnet-device-4120-instances.json'), 'utf8'),
+    ) as { entries: Array<[string, number, number, number]> };
+    const names = registry.entries.map(([name]) => name);
+    for (const tenant of ['T0101', 'T0102', 'T0103'])
+      for (const suffix of [
+        'Balance',
+        'CreditState',
+        'DaysLeft',
+        'Electricity.Supply',
+        'Electricity.Override',
+      ])
+        assert.ok(names.includes(`${tenant}.${suffix}`), `${tenant}.${suffix}`);
+    assert.ok(names.includes('E-T0101.Register'));
+    const values = JSON.parse(
+      readFileSync(join(userDir, 'prepay', 'bacnet-device-4120-values.json'), 'utf8'),
+    ) as { points: Record<string, { v: number }> };
+    assert.equal(values.points['T0102.Balance']?.v, Math.fround(3.8));
+    assert.equal(values.points['T0101.Electricity.Supply']?.v, 1, 'connected by the cutoff');
+  },
   'cutoff-simulator': async (userDir) => {
     // The deploy-time "credit ok" state made the cutoff node connect tenant T0001's relay, confirmed by read-back.
     const state = JSON.parse(readFileSync(join(userDir, 'prepay', 'cutoff-ex5cut00000001.json'), 'utf8')) as {

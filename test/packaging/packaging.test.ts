@@ -1,9 +1,9 @@
 /**
  * The package as a user gets it: `npm pack`, installed into a fresh Node-RED user directory, loaded
  * by a real Node-RED process. Asserted through the admin API: every node type registered and
- * enabled, icons served, every example flow listed. Run on Node-RED 4.1 (Node 20) and on Node-RED 5
- * (Node 22, fetched from the npm registry into .cache/; skipped loudly when unavailable locally,
- * required under CI=true).
+ * enabled, icons served, every example flow listed; and the BACnet example's device answering a
+ * BACnet client. Run on Node-RED 4.1 (Node 20) and on Node-RED 5 (Node 22, fetched from the npm
+ * registry into .cache/; skipped loudly when unavailable locally, required under CI=true).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeRedProcess } from '../support/node-red-process';
+import { sleep, testClient } from '../bacnet/support';
 
 const root = join(__dirname, '..', '..', '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
@@ -83,6 +84,42 @@ async function checkRuntime(red: NodeRedProcess): Promise<void> {
   }
 }
 
+/**
+ * The BACnet example deployed in the installed package: its device answers a BACnet client on this Node.js and
+ * Node-RED (UDP sockets and the protocol library under each runtime).
+ */
+async function checkBacnet(red: NodeRedProcess): Promise<void> {
+  const flow = JSON.parse(readFileSync(join(root, 'examples', 'bacnet-points.json'), 'utf8')) as Array<
+    Record<string, unknown>
+  >;
+  const tab = { id: 'packtab0000001', type: 'tab', label: 'bacnet' };
+  const nodes = flow.map((n) => (n.type === 'prepay-bacnet-device' ? n : { ...n, z: tab.id }));
+  const deployed = await red.request('/flows', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+    body: JSON.stringify([tab, ...nodes]),
+  });
+  assert.equal(deployed.status, 204);
+  const peer = await testClient(47808);
+  try {
+    const address = { address: '127.0.0.1:47808' };
+    let name: unknown;
+    for (let i = 0; i < 60 && name === undefined; i++) {
+      try {
+        // The example's first tenant's balance is the first analog value.
+        name = (await peer.client.readProperty(address, { type: 2, instance: 1 }, 77)).values[0]?.value;
+      } catch {
+        await sleep(250);
+      }
+    }
+    assert.equal(name, 'T0101.Balance', red.log().slice(-2000));
+    const balance = await peer.client.readProperty(address, { type: 2, instance: 1 }, 85);
+    assert.equal(balance.values[0]?.value, 42.5);
+  } finally {
+    peer.close();
+  }
+}
+
 describe('packaging: the npm tarball in a real Node-RED', function () {
   this.timeout(600_000);
   let tarball: string;
@@ -112,6 +149,7 @@ describe('packaging: the npm tarball in a real Node-RED', function () {
     const red = await NodeRedProcess.start({ userDir, flows: [] });
     try {
       await checkRuntime(red);
+      await checkBacnet(red);
     } finally {
       await red.stop();
     }
@@ -157,6 +195,7 @@ describe('packaging: the npm tarball in a real Node-RED', function () {
       try {
         assert.match(red.log(), /Node-RED version: v5\./);
         await checkRuntime(red);
+        await checkBacnet(red);
       } finally {
         await red.stop();
       }

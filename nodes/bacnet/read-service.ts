@@ -1,0 +1,232 @@
+/**
+ * ReadProperty and ReadPropertyMultiple, the services a BEMS calls thousands of times a minute: requests decoded
+ * with the bounded reader, answers assembled from each property's encoding, which is built once and reused until
+ * the object changes (its version moves). A 20-object, 2-property request is mostly buffer copies.
+ */
+import { PropertyId as P } from '../core/bacnet/constants';
+import type { BacnetObject } from '../core/bacnet/points';
+import {
+  isPropertyError,
+  UNKNOWN_OBJECT,
+  UNKNOWN_PROPERTY,
+  type PropertyError,
+  type ReadResult,
+} from '../core/bacnet/properties';
+import { DecodeError, Reader, RejectReason, Writer } from './codec';
+
+const ARRAY_ALL = 0xffffffff;
+
+export interface PropertyReference {
+  id: number;
+  index?: number;
+}
+
+export interface ReadAccessSpec {
+  object: { type: number; instance: number };
+  properties: PropertyReference[];
+}
+
+function index(reader: Reader, tagNumber: number): number | undefined {
+  const value = reader.optionalContextUnsigned(tagNumber);
+  return value === undefined || value === ARRAY_ALL ? undefined : value;
+}
+
+export function decodeReadProperty(buf: Buffer, start: number, end: number): ReadAccessSpec {
+  const reader = new Reader(buf, start, end);
+  const object = reader.contextOid(0);
+  const id = reader.contextUnsigned(1);
+  const arrayIndex = index(reader, 2);
+  if (reader.remaining > 0) throw new DecodeError(RejectReason.TOO_MANY_ARGUMENTS, 'extra octets');
+  return { object, properties: [arrayIndex === undefined ? { id } : { id, index: arrayIndex }] };
+}
+
+export function decodeReadPropertyMultiple(buf: Buffer, start: number, end: number): ReadAccessSpec[] {
+  const reader = new Reader(buf, start, end);
+  const specs: ReadAccessSpec[] = [];
+  while (reader.remaining > 0) {
+    const object = reader.contextOid(0);
+    reader.expectOpening(1);
+    const properties: PropertyReference[] = [];
+    while (!reader.isClosing(1)) {
+      const id = reader.contextUnsigned(0);
+      const arrayIndex = index(reader, 1);
+      properties.push(arrayIndex === undefined ? { id } : { id, index: arrayIndex });
+    }
+    reader.expectClosing(1);
+    if (properties.length === 0)
+      throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, 'no property references');
+    specs.push({ object, properties });
+  }
+  if (specs.length === 0)
+    throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, 'no read access spec');
+  return specs;
+}
+
+const SPECIAL = new Map<number, 'all' | 'required' | 'optional'>([
+  [P.ALL, 'all'],
+  [P.REQUIRED, 'required'],
+  [P.OPTIONAL, 'optional'],
+]);
+
+/** An object's encoded properties, valid while its version stays the same (kept in the object's slot). */
+interface Encodings {
+  version: number;
+  values: Map<number, Buffer | PropertyError>;
+  /**
+   * Whole ReadPropertyMultiple results, [2] id then [4] value [4] or [5] error [5], as property id and octets in
+   * turn: an object has a dozen properties and a BEMS reads two or three, so a short scan beats a hash.
+   */
+  results: Array<number | Buffer>;
+  /** [0] object identifier, [1] opening: how every ReadPropertyMultiple answer for this object starts. */
+  head?: Buffer;
+  /** The whole answer for this object to the last list of properties asked (a BEMS asks the same each poll). */
+  shape?: number[];
+  answer?: Buffer;
+}
+
+function sameShape(shape: number[], refs: PropertyReference[]): boolean {
+  if (shape.length !== refs.length) return false;
+  for (let i = 0; i < refs.length; i++) {
+    const ref = refs[i] as PropertyReference;
+    if (ref.id !== shape[i] || ref.index !== undefined) return false;
+  }
+  return true;
+}
+
+/** Encodes property values into application-tagged octets, cached per object version. */
+export class PropertyEncoder {
+  private readonly scratch = new Writer(2048);
+
+  constructor(private readonly lookup: (type: number, instance: number) => BacnetObject | undefined) {}
+
+  private entry(object: BacnetObject): Encodings {
+    let entry = object.encodings as Encodings | undefined;
+    if (!entry || entry.version !== object.version) {
+      entry = { version: object.version, values: new Map(), results: [] };
+      object.encodings = entry;
+    }
+    return entry;
+  }
+
+  /** The encoded value (or the error) of one property. */
+  encoded(object: BacnetObject, property: number, arrayIndex: number | undefined): Buffer | PropertyError {
+    if (arrayIndex !== undefined || object.isVolatile(property))
+      return this.encode(object.read(property, arrayIndex));
+    const entry = this.entry(object);
+    let value = entry.values.get(property);
+    if (value === undefined) {
+      value = this.encode(object.read(property));
+      entry.values.set(property, value);
+    }
+    return value;
+  }
+
+  private encode(result: ReadResult): Buffer | PropertyError {
+    if (isPropertyError(result)) return result;
+    this.scratch.reset();
+    this.scratch.value(result);
+    return this.scratch.take();
+  }
+
+  /** ReadProperty-ACK service data into `w`, or the error for an Error PDU. */
+  readPropertyAck(w: Writer, spec: ReadAccessSpec): PropertyError | undefined {
+    const object = this.lookup(spec.object.type, spec.object.instance);
+    if (!object) return UNKNOWN_OBJECT;
+    const ref = spec.properties[0] as PropertyReference;
+    // ALL, REQUIRED and OPTIONAL belong to ReadPropertyMultiple only.
+    if (SPECIAL.has(ref.id)) return UNKNOWN_PROPERTY;
+    const value = this.encoded(object, ref.id, ref.index);
+    if (!Buffer.isBuffer(value)) return value;
+    // The answer names the object as it is, also when asked as device 4194303.
+    w.ctxOid(0, object.type, object.instance);
+    w.ctxEnum(1, ref.id);
+    if (ref.index !== undefined) w.ctxUnsigned(2, ref.index);
+    w.opening(3);
+    w.bytes(value);
+    w.closing(3);
+    return undefined;
+  }
+
+  /** ReadPropertyMultiple-ACK service data into `w`: every result, errors included per property. */
+  readPropertyMultipleAck(w: Writer, specs: ReadAccessSpec[]): void {
+    for (const spec of specs) {
+      const object = this.lookup(spec.object.type, spec.object.instance);
+      if (!object) {
+        w.ctxOid(0, spec.object.type, spec.object.instance);
+        w.opening(1);
+        for (const ref of spec.properties) this.result(w, ref.id, ref.index, UNKNOWN_OBJECT);
+        w.closing(1);
+        continue;
+      }
+      const entry = this.entry(object);
+      const refs = spec.properties;
+      if (entry.shape && entry.answer && sameShape(entry.shape, refs)) {
+        w.bytes(entry.answer);
+        continue;
+      }
+      const start = w.pos;
+      let cacheable = true;
+      if (!entry.head) {
+        this.scratch.reset();
+        this.scratch.ctxOid(0, object.type, object.instance);
+        this.scratch.opening(1);
+        entry.head = this.scratch.take();
+      }
+      w.bytes(entry.head);
+      for (const ref of refs) {
+        const id = ref.id;
+        if (id === P.ALL || id === P.REQUIRED || id === P.OPTIONAL) {
+          cacheable = false;
+          for (const each of object.propertyIds(SPECIAL.get(id) as 'all'))
+            this.cachedResult(w, object, entry, each);
+        } else if (ref.index !== undefined || object.isVolatile(ref.id)) {
+          cacheable = false;
+          this.result(w, ref.id, ref.index, this.encoded(object, ref.id, ref.index));
+        } else {
+          this.cachedResult(w, object, entry, ref.id);
+        }
+      }
+      w.closing(1);
+      if (cacheable) {
+        entry.shape = refs.map((ref) => ref.id);
+        entry.answer = Buffer.from(w.buf.subarray(start, w.pos));
+      }
+    }
+  }
+
+  /** One property's whole result, encoded once per object version. */
+  private cachedResult(w: Writer, object: BacnetObject, entry: Encodings, id: number): void {
+    if (object.isVolatile(id)) {
+      this.result(w, id, undefined, this.encoded(object, id, undefined));
+      return;
+    }
+    const results = entry.results;
+    for (let i = 0; i < results.length; i += 2) {
+      if (results[i] === id) {
+        w.bytes(results[i + 1] as Buffer);
+        return;
+      }
+    }
+    const value = this.encoded(object, id, undefined);
+    const scratch = new Writer(Buffer.isBuffer(value) ? value.length + 8 : 16);
+    this.result(scratch, id, undefined, value);
+    const result = scratch.take();
+    results.push(id, result);
+    w.bytes(result);
+  }
+
+  private result(w: Writer, id: number, arrayIndex: number | undefined, value: Buffer | PropertyError): void {
+    w.ctxEnum(2, id);
+    if (arrayIndex !== undefined) w.ctxUnsigned(3, arrayIndex);
+    if (Buffer.isBuffer(value)) {
+      w.opening(4);
+      w.bytes(value);
+      w.closing(4);
+    } else {
+      w.opening(5);
+      w.appEnum(value.error[0]);
+      w.appEnum(value.error[1]);
+      w.closing(5);
+    }
+  }
+}

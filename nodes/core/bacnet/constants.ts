@@ -1,0 +1,134 @@
+/**
+ * The BACnet numbers the object model speaks in (ASHRAE 135 clause 21). Kept here, not imported from the
+ * protocol library, so the core stays free of I/O dependencies; a unit test checks every number against
+ * @bacnet-js/client's enumerations.
+ */
+
+export const ObjectType = {
+  ANALOG_INPUT: 0,
+  ANALOG_VALUE: 2,
+  BINARY_VALUE: 5,
+  DEVICE: 8,
+  MULTI_STATE_VALUE: 19,
+} as const;
+
+export const PropertyId = {
+  ACTIVE_TEXT: 4,
+  ALL: 8,
+  APDU_SEGMENT_TIMEOUT: 10,
+  APDU_TIMEOUT: 11,
+  APPLICATION_SOFTWARE_VERSION: 12,
+  COV_INCREMENT: 22,
+  DESCRIPTION: 28,
+  DEVICE_ADDRESS_BINDING: 30,
+  EVENT_STATE: 36,
+  FIRMWARE_REVISION: 44,
+  INACTIVE_TEXT: 46,
+  LOCAL_DATE: 56,
+  LOCAL_TIME: 57,
+  LOCATION: 58,
+  MAX_APDU_LENGTH_ACCEPTED: 62,
+  MODEL_NAME: 70,
+  NUMBER_OF_APDU_RETRIES: 73,
+  NUMBER_OF_STATES: 74,
+  OBJECT_IDENTIFIER: 75,
+  OBJECT_LIST: 76,
+  OBJECT_NAME: 77,
+  OBJECT_TYPE: 79,
+  OPTIONAL: 80,
+  OUT_OF_SERVICE: 81,
+  PRESENT_VALUE: 85,
+  PRIORITY_ARRAY: 87,
+  PROTOCOL_OBJECT_TYPES_SUPPORTED: 96,
+  PROTOCOL_SERVICES_SUPPORTED: 97,
+  PROTOCOL_VERSION: 98,
+  RELIABILITY: 103,
+  RELINQUISH_DEFAULT: 104,
+  REQUIRED: 105,
+  SEGMENTATION_SUPPORTED: 107,
+  STATE_TEXT: 110,
+  STATUS_FLAGS: 111,
+  SYSTEM_STATUS: 112,
+  UNITS: 117,
+  VENDOR_IDENTIFIER: 120,
+  VENDOR_NAME: 121,
+  PROTOCOL_REVISION: 139,
+  ACTIVE_COV_SUBSCRIPTIONS: 152,
+  DATABASE_REVISION: 155,
+  MAX_SEGMENTS_ACCEPTED: 167,
+  PROPERTY_LIST: 371,
+  CURRENT_COMMAND_PRIORITY: 431,
+} as const;
+
+export const EngineeringUnits = {
+  JOULES: 16,
+  KILOJOULES: 17,
+  WATT_HOURS: 18,
+  KILOWATT_HOURS: 19,
+  BTUS: 20,
+  THERMS: 21,
+  TON_HOURS: 22,
+  DAYS: 70,
+  CUBIC_FEET: 79,
+  CUBIC_METERS: 80,
+  IMPERIAL_GALLONS: 81,
+  LITERS: 82,
+  US_GALLONS: 83,
+  NO_UNITS: 95,
+  MEGAJOULES: 126,
+  MEGAWATT_HOURS: 146,
+  KILO_BTUS: 147,
+  MEGA_BTUS: 148,
+} as const;
+
+export const ErrorClass = { DEVICE: 0, OBJECT: 1, PROPERTY: 2, RESOURCES: 3, SERVICES: 5 } as const;
+
+export const ErrorCode = {
+  OTHER: 0,
+  INVALID_DATA_TYPE: 9,
+  SERVICE_REQUEST_DENIED: 29,
+  UNKNOWN_OBJECT: 31,
+  UNKNOWN_PROPERTY: 32,
+  VALUE_OUT_OF_RANGE: 37,
+  WRITE_ACCESS_DENIED: 40,
+  INVALID_ARRAY_INDEX: 42,
+  COV_SUBSCRIPTION_FAILED: 43,
+  NOT_COV_PROPERTY: 44,
+  OPTIONAL_FUNCTIONALITY_NOT_SUPPORTED: 45,
+  PROPERTY_IS_NOT_AN_ARRAY: 50,
+} as const;
+
+export const Reliability = {
+  NO_FAULT_DETECTED: 0,
+  UNRELIABLE_OTHER: 7,
+  COMMUNICATION_FAILURE: 12,
+} as const;
+
+export const EventState = { NORMAL: 0, FAULT: 1 } as const;
+
+export const Segmentation = { SEGMENTED_TRANSMIT: 1 } as const;
+
+/** Bits of protocol-services-supported (BACnetServicesSupported). */
+export const ServiceBit = {
+  CONFIRMED_COV_NOTIFICATION: 1,
+  SUBSCRIBE_COV: 5,
+  READ_PROPERTY: 12,
+  READ_PROPERTY_MULTIPLE: 14,
+  WRITE_PROPERTY: 15,
+  I_AM: 26,
+  I_HAVE: 27,
+  UNCONFIRMED_COV_NOTIFICATION: 28,
+  WHO_HAS: 33,
+  WHO_IS: 34,
+  SUBSCRIBE_COV_PROPERTY: 38,
+} as const;
+
+/** The highest valid instance number; 4194303 in a device identifier means "this device". */
+export const MAX_INSTANCE = 4_194_302;
+export const WILDCARD_INSTANCE = 4_194_303;
+
+/** ASHRAE 135-2012: protocol revision 14. Its services bit string has 41 bits, object types 55. */
+export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_REVISION = 14;
+export const SERVICES_BITS = 41;
+export const OBJECT_TYPES_BITS = 55;
