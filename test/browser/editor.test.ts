@@ -50,6 +50,8 @@ const ROWS: Record<string, Row> = {
   },
   'prepay-forecast': { field: 'nightsFrom', invalid: '25:00' },
   'prepay-payment': { field: 'tolerance', invalid: '0' },
+  'prepay-bacnet-device': { field: 'address', invalid: '300.1.2.3' },
+  'prepay-bacnet': { field: 'covMoney', invalid: '-1' },
 };
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
