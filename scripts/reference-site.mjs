@@ -11,6 +11,7 @@ import prettier from 'prettier';
 import { buildingTab, SITE } from './reference-site/building.mjs';
 import { dashboardTab } from './reference-site/dashboard.mjs';
 import { tenantsTab } from './reference-site/tenants.mjs';
+import { bemsTab } from './reference-site/bems.mjs';
 
 const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const require = createRequire(import.meta.url);
@@ -65,6 +66,7 @@ const tenants = [...new Set(specs.map((spec) => spec.accountId))].map((accountId
 const flows = [
   ...buildingTab({ tables, tenants, site }),
   ...tenantsTab({ tenants, site }),
+  ...bemsTab({ site }),
   ...dashboardTab(),
 ];
 pairLinks(flows);

@@ -8,7 +8,9 @@
  *   credited exactly once, at its amount;
  * - every disconnection fell outside the friendly-credit windows (18:00-08:00, weekends, holidays), on an
  *   account that had run out of credit at least the grace period before, and was followed by a reconnection
- *   once the tenant paid.
+ *   once the tenant paid;
+ * - the BACnet points a BEMS client reads (balance, available credit, credit state of every tenant) equal the
+ *   ledger's figures.
  *
  * On a clock this fast the flow's timings are scaled with it (documented beside each): the meters are read
  * every 15 building minutes instead of 15 s, relays are checked hourly, and so on; every node is the same.
@@ -19,6 +21,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { signatureHeader } from '../../dist/nodes/core/payments/signature';
 import { TimeZone } from '../../dist/nodes/core/tariff/zone';
+import { ObjectType, PropertyId as P } from '../../dist/nodes/core/bacnet/constants';
+import { freeUdpPort, testClient, type TestClient } from '../bacnet/support';
 import { NodeRedProcess, onFreePorts } from '../support/node-red-process';
 import { sleep, tempUserDir } from '../support/node-red-helper';
 
@@ -70,6 +74,50 @@ function friendly(at: number): boolean {
   );
 }
 
+const ARRAY_ALL = 0xffffffff;
+const CREDIT_STATES = ['ok', 'low', 'emergency', 'exhausted', 'closed'];
+
+/** Every account's Balance, Available and CreditState as a BEMS reads them: object list, then RPM. */
+async function bemsView(
+  peer: TestClient,
+  port: number,
+): Promise<Map<string, { balance?: number; available?: number; state?: string }>> {
+  const address = { address: `127.0.0.1:${port}` };
+  const list = await peer.client.readProperty(
+    address,
+    { type: ObjectType.DEVICE, instance: 412001 },
+    P.OBJECT_LIST,
+  );
+  const ids = list.values
+    .map((v) => v.value as { type: number; instance: number })
+    .filter((o) => o.type !== 8);
+  const view = new Map<string, { balance?: number; available?: number; state?: string }>();
+  for (let i = 0; i < ids.length; i += 40) {
+    const read = await peer.client.readPropertyMultiple(
+      address,
+      ids.slice(i, i + 40).map((objectId) => ({
+        objectId,
+        properties: [
+          { id: P.OBJECT_NAME, index: ARRAY_ALL },
+          { id: P.PRESENT_VALUE, index: ARRAY_ALL },
+        ],
+      })),
+    );
+    for (const o of read.values) {
+      const name = o.values[0]!.value[0]!.value as string;
+      const value = o.values[1]!.value[0]!.value as number;
+      const match = /^(T\d{4})\.(Balance|Available|CreditState)$/.exec(name);
+      if (!match) continue;
+      const entry = view.get(match[1]!) ?? {};
+      if (match[2] === 'Balance') entry.balance = value;
+      else if (match[2] === 'Available') entry.available = value;
+      else entry.state = CREDIT_STATES[value - 1];
+      view.set(match[1]!, entry);
+    }
+  }
+  return view;
+}
+
 interface Payment {
   paymentId: string;
   accountId: string;
@@ -89,6 +137,7 @@ describe('reference site: a week of building time end to end', function () {
     await onFreePorts(flows);
     onFastClock(flows);
     const gatewaysOff = flows.find((n) => n.type === 'inject' && n.name === 'power off every gateway')!;
+    const bacnetPort = await freeUdpPort();
 
     // Building time is WEEK_START now: origin chosen so that origin + (now - origin) x SPEED = WEEK_START.
     const now = Date.now();
@@ -97,6 +146,7 @@ describe('reference site: a week of building time end to end', function () {
       userDir,
       flows,
       settings: { prepay: { speed: SPEED, origin } },
+      env: { PREPAY_BACNET_PORT: String(bacnetPort) },
     });
     const db = new Database(join(userDir, 'prepay-ledger.db'), { readonly: true, fileMustExist: true });
     const payments: Payment[] = [];
@@ -154,10 +204,39 @@ describe('reference site: a week of building time end to end', function () {
           }
         await sleep(250);
       }
-      // The week is over: the gateways lose power, so no more consumption arrives.
+      // The week is over: the gateways lose power, so no more consumption arrives; two ledger snapshots later
+      // (an hour of building time each) the BEMS reads what the ledger holds.
       const off = await red.request(`/inject/${gatewaysOff.id}`, { method: 'POST' });
       assert.equal(off.status, 200);
       await sleep(3000);
+      const peer = await testClient(bacnetPort);
+      try {
+        const view = await bemsView(peer, bacnetPort);
+        const ledger = db
+          .prepare('SELECT id, balance, emergency_active, state FROM accounts')
+          .all() as Array<{
+          id: string;
+          balance: number;
+          emergency_active: number;
+          state: string;
+        }>;
+        assert.equal(view.size, 120, 'every tenant on the BEMS');
+        for (const account of ledger) {
+          const seen = view.get(account.id);
+          const available = Number(account.balance) + (account.emergency_active ? 2000 : 0);
+          assert.deepEqual(
+            seen,
+            {
+              balance: Math.fround(Number(account.balance) / 100),
+              available: Math.fround(available / 100),
+              state: account.state,
+            },
+            `${account.id}: the BEMS reads what the ledger holds`,
+          );
+        }
+      } finally {
+        peer.close();
+      }
       const errors = red
         .log()
         .split('\n')
