@@ -1,9 +1,11 @@
-// Writes flows/reference.json, the reference commercial centre that `npm start` runs, from the simulated
-// building's own plan (nodes/simulator/site.ts), so the meter tables, relay tables and tenant list always
-// match the meters the simulator serves. 120 tenant units are a few hundred table rows: written by hand
-// they would drift. `node scripts/reference-site.mjs --check` fails when the committed file differs from
-// what this script writes (a test runs it). Needs the build (`npm run build`).
-import { readFileSync, writeFileSync } from 'node:fs';
+// Writes flows/reference.json, the reference commercial centre that `npm start` runs, and the example
+// examples/building-in-one-tab.json (the same building, smaller, in one tab), from the simulated building's
+// own plan (nodes/simulator/site.ts), so the meter tables, relay tables and tenant list always match the
+// meters the simulator serves. 120 tenant units are a few hundred table rows: written by hand they would
+// drift. `--check` fails when a committed file differs from what this script writes (a test runs it). Needs
+// the build (`npm run build`).
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -41,41 +43,81 @@ if (args['no-gas']) site.gasForRestaurants = false;
 if (args['first-port']) site.firstPort = Number(args['first-port']);
 
 const profiles = builtInProfiles();
-const specs = planSite(
-  {
-    tenants: site.tenants,
-    seed: site.seed,
-    metersPerGateway: site.metersPerGateway,
-    timeZone: site.timeZone,
-    waterEvery: site.waterEvery,
-    coolingEvery: site.coolingEvery,
-    gasForRestaurants: site.gasForRestaurants,
-  },
-  profiles,
-);
-const gateways = Math.max(...specs.map((spec) => spec.gateway)) + 1;
-const tables = Array.from({ length: gateways }, (_, gateway) =>
-  siteMeterTable(specs, gateway).map(meterTableRecord),
-);
-const tenants = [...new Set(specs.map((spec) => spec.accountId))].map((accountId) => ({
-  accountId,
-  kind: specs.find((spec) => spec.accountId === accountId).kind,
-  utilities: [...new Set(specs.filter((s) => s.accountId === accountId).map((s) => s.utility))],
-}));
 
-const flows = [
-  ...buildingTab({ tables, tenants, site }),
-  ...tenantsTab({ tenants, site }),
-  ...bemsTab({ site }),
-  ...dashboardTab(),
-];
-pairLinks(flows);
-// Formatted as prettier formats it, so the lint step and --check agree on one spelling.
-const text = await prettier.format(JSON.stringify(flows, null, 2), {
-  ...(await prettier.resolveConfig(join(root, 'flows', 'reference.json'))),
-  parser: 'json',
-});
-const target = args.out ?? join(root, 'flows', 'reference.json');
+/** The meter tables (per gateway) and the tenants of a site, from the simulator's plan. */
+function plan(site) {
+  const specs = planSite(
+    {
+      tenants: site.tenants,
+      seed: site.seed,
+      metersPerGateway: site.metersPerGateway,
+      timeZone: site.timeZone,
+      waterEvery: site.waterEvery,
+      coolingEvery: site.coolingEvery,
+      gasForRestaurants: site.gasForRestaurants,
+    },
+    profiles,
+  );
+  const gateways = Math.max(...specs.map((spec) => spec.gateway)) + 1;
+  const tables = Array.from({ length: gateways }, (_, gateway) =>
+    siteMeterTable(specs, gateway).map(meterTableRecord),
+  );
+  const tenants = [...new Set(specs.map((spec) => spec.accountId))].map((accountId) => ({
+    accountId,
+    kind: specs.find((spec) => spec.accountId === accountId).kind,
+    utilities: [...new Set(specs.filter((s) => s.accountId === accountId).map((s) => s.utility))],
+  }));
+  return { tables, tenants };
+}
+
+/** The whole site: building, tenants, BEMS and dashboard tabs. */
+function referenceSite(site) {
+  const { tables, tenants } = plan(site);
+  const flows = [
+    ...buildingTab({ tables, tenants, site }),
+    ...tenantsTab({ tenants, site }),
+    ...bemsTab({ site }),
+    ...dashboardTab(),
+  ];
+  pairLinks(flows);
+  return flows;
+}
+
+/**
+ * The example "a building in one tab": the building and its BACnet device for 8 tenants, without the tenant
+ * API and the dashboard (which needs a package of its own). Examples carry no tab (they import onto the
+ * current one) and get ids of their own (importing it beside the reference site clashes with nothing), and a
+ * simulator port, BACnet port and ledger file apart from the reference site's.
+ */
+function buildingExample() {
+  const site = { ...SITE, tenants: 8, waterEvery: 3, firstPort: 5031 };
+  const { tables, tenants } = plan(site);
+  const nodes = [...buildingTab({ tables, tenants, site }), ...bemsTab({ site })].filter(
+    (n) => n.type !== 'tab',
+  );
+  pairLinks(nodes);
+  const fresh = (key) => createHash('sha1').update(`example:${key}`).digest('hex').slice(0, 16);
+  const remap = new Map(nodes.map((n) => [n.id, fresh(n.id)]));
+  const text = JSON.stringify(nodes).replace(/"([0-9a-f]{16})"/g, (whole, key) =>
+    remap.has(key) ? `"${remap.get(key)}"` : whole,
+  );
+  const example = JSON.parse(text).map(({ z: _z, ...node }) => node);
+  for (const node of example) {
+    if (node.type === 'prepay-store') node.file = 'prepay-building-example.db';
+    if (node.type === 'prepay-bacnet-device')
+      Object.assign(node, {
+        deviceInstance: '4130',
+        port: '47809',
+        portType: 'num',
+        deviceName: 'prepay-building-example',
+      });
+    if (node.type === 'comment' && node.name?.startsWith('Meters ->'))
+      node.info =
+        `${node.info}\nThis example: 8 tenants on one simulated gateway (127.0.0.1:5031), its BACnet device on ` +
+        'UDP 47809. Meters are billed every 5 minutes: the first charges come after the next 5-minute boundary.';
+  }
+  return example;
+}
 
 /** Link nodes name each other on both sides (the editor draws a link from either end). */
 function pairLinks(nodes) {
@@ -91,16 +133,35 @@ function pairLinks(nodes) {
   for (const node of nodes) if (node.links) node.links.sort();
 }
 
-if (args.check) {
-  const committed = readFileSync(target, 'utf8');
-  if (committed !== text) {
-    console.error('flows/reference.json differs from what scripts/reference-site.mjs writes; run it again');
-    process.exit(1);
-  }
-  console.log('flows/reference.json is up to date');
-} else {
-  writeFileSync(target, text);
-  console.log(
-    `reference-site: ${tenants.length} tenants, ${specs.length} meters on ${gateways} gateways -> ${target}`,
-  );
+/** Formatted as prettier formats it, so the lint step and --check agree on one spelling. */
+async function format(nodes, file) {
+  return prettier.format(JSON.stringify(nodes, null, 2), {
+    ...(await prettier.resolveConfig(file)),
+    parser: 'json',
+  });
 }
+
+const outputs = args.out
+  ? [[args.out, referenceSite(site)]]
+  : [
+      [join(root, 'flows', 'reference.json'), referenceSite(site)],
+      [join(root, 'examples', 'building-in-one-tab.json'), buildingExample()],
+    ];
+let stale = false;
+for (const [file, nodes] of outputs) {
+  const text = await format(nodes, file);
+  const name = file.startsWith(`${root}/`) ? file.slice(root.length + 1) : file;
+  if (args.check) {
+    const committed = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    if (committed === text) console.log(`${name} is up to date`);
+    else {
+      console.error(`${name} differs from what scripts/reference-site.mjs writes; run it again`);
+      stale = true;
+    }
+  } else {
+    writeFileSync(file, text);
+    const meters = nodes.filter((n) => n.type === 'prepay-meter').reduce((sum, n) => sum + n.table.length, 0);
+    console.log(`reference-site: ${meters} meters -> ${name}`);
+  }
+}
+if (stale) process.exit(1);
