@@ -101,7 +101,10 @@ function buildingExample() {
   const text = JSON.stringify(nodes).replace(/"([0-9a-f]{16})"/g, (whole, key) =>
     remap.has(key) ? `"${remap.get(key)}"` : whole,
   );
-  const example = JSON.parse(text).map(({ z: _z, ...node }) => node);
+  const example = JSON.parse(text).map((node) => {
+    delete node.z;
+    return node;
+  });
   for (const node of example) {
     if (node.type === 'prepay-store') node.file = 'prepay-building-example.db';
     if (node.type === 'prepay-bacnet-device')
