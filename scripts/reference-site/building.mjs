@@ -94,7 +94,8 @@ export const LEDGER = {
   maxTopup: '0',
   standingWhileOff: 'accrue-debt',
   rounding: 'half-even',
-  stateOutput: 'change',
+  // A state after every posting: the BEMS, the dashboard and the tenant page see each charge and top-up.
+  stateOutput: 'posting',
   snapshotMinutes: '15',
   maxQueue: '20000',
 };

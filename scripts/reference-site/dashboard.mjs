@@ -335,12 +335,13 @@ const DESK_TOPUP = [
 ];
 
 const TOPUP_RESULT = [
-  '// What the ledger answered the desk top-up (after the commit).',
+  '// What the ledger answered the desk top-up (after the commit): the posting and its entries.',
   'const r = msg.payload || {};',
+  "const topup = (r.entries || []).find((e) => e.kind === 'topup');",
   "const rm = (minor) => 'RM ' + (Number(minor) / 100).toFixed(2);",
   'msg.payload = msg.duplicate',
   "    ? 'Receipt already posted: nothing added (' + r.accountId + ' balance ' + rm(r.balance) + ')'",
-  "    : 'Posted ' + rm(r.amount) + ' to ' + r.accountId + ': balance ' + rm(r.balance);",
+  "    : 'Posted ' + rm(topup ? topup.amount : 0) + ' to ' + r.accountId + ': balance ' + rm(r.balance);",
   'return msg;',
 ];
 
