@@ -6,14 +6,14 @@
  * Output 1: relay commands as carried out. Output 2: alarms and warnings.
  */
 import { join } from 'node:path';
-import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
 import type { TimerHandle } from '../core/clock';
 import { CutoffController, type Outcome, type SavedMeter } from '../core/cutoff/controller';
 import type { AuditRecord, LedgerStore } from '../core/ledger/store';
 import type { ModbusConfigNode } from '../modbus/link-config';
 import { runtimeClock } from '../shared/runtime-clock';
 import { StateFile } from '../shared/state-file';
-import { degradedStatus, faultStatus, okStatus } from '../shared/status';
+import { degradedStatus, faultStatus, okStatus, throttledStatus } from '../shared/status';
 import type { StoreNode } from '../store/store-config';
 import { readCutoffSettings, type CutoffNodeDef, type CutoffSettings } from './cutoff-config';
 import { readCutoffInput } from './cutoff-messages';
@@ -138,15 +138,18 @@ export = function register(RED: NodeAPI): void {
         },
       ]);
     };
-    const showStatus = (): void => {
+    // Counted over every meter, so shown at most a few times a second however many states arrive.
+    const status = throttledStatus(node);
+    const renderStatus = (): NodeStatus => {
       const views = controller.meterIds().map((id) => controller.view(id)!);
       const off = views.filter((v) => v.commanded === 'disconnect').length;
       const limited = views.filter((v) => v.commanded === 'limit').length;
       const text = `${views.length - off - limited} on, ${off} off${limited ? `, ${limited} limited` : ''}`;
-      if (link && link.stats().state === 'down') node.status(faultStatus(`link down · ${text}`));
-      else if (activeAlarms.size > 0) node.status(degradedStatus(`${activeAlarms.size} alarm(s) · ${text}`));
-      else node.status(okStatus(text));
+      if (link && link.stats().state === 'down') return faultStatus(`link down · ${text}`);
+      if (activeAlarms.size > 0) return degradedStatus(`${activeAlarms.size} alarm(s) · ${text}`);
+      return okStatus(text);
     };
+    const showStatus = (): void => status.show(renderStatus);
 
     // --- carrying out decisions ----------------------------------------------------------------------------
     const inFlight = new Set<string>();
@@ -375,6 +378,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
+      status.stop();
       if (tickTimer) clock.clearTimeout(tickTimer);
       if (verifyTimer) clearInterval(verifyTimer);
       persist();

@@ -3,13 +3,13 @@
  * bind, unbind, emergency, balance, statement, summary, verify) and charges from the tariff node;
  * answers each on output 1 once it is durably stored, and sends account states on output 2.
  */
-import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { Clock } from '../core/clock';
 import { Ledger } from '../core/ledger/ledger';
 import { readRequest } from '../core/ledger/requests';
 import { AccountState } from '../core/messages';
 import { runtimeClock } from '../shared/runtime-clock';
-import { degradedStatus, faultStatus, okStatus } from '../shared/status';
+import { degradedStatus, faultStatus, okStatus, throttledStatus } from '../shared/status';
 import { StoreNode } from '../store/store-config';
 import { readLedgerSettings, LedgerNodeSettings } from './ledger-config';
 import { LedgerJobs } from './ledger-jobs';
@@ -44,12 +44,15 @@ export = function register(RED: NodeAPI): void {
     let postings = 0;
     let health: { up: boolean; queued: number; error?: string } = { up: true, queued: 0 };
 
-    const showStatus = (): void => {
+    // Every posting changes the count: shown at most a few times a second.
+    const status = throttledStatus(node);
+    const renderStatus = (): NodeStatus => {
       if (!health.up)
-        node.status(faultStatus(`store down, ${health.queued} queued: ${(health.error ?? '').slice(0, 40)}`));
-      else if (health.queued > 100) node.status(degradedStatus(`${health.queued} queued`));
-      else node.status(okStatus(`${postings} posted · ${storeNode.describe()}`));
+        return faultStatus(`store down, ${health.queued} queued: ${(health.error ?? '').slice(0, 40)}`);
+      if (health.queued > 100) return degradedStatus(`${health.queued} queued`);
+      return okStatus(`${postings} posted · ${storeNode.describe()}`);
     };
+    const showStatus = (): void => status.show(renderStatus);
 
     const emitState = (state: AccountState): void => {
       node.send([null, { topic: state.accountId, payload: state }]);
@@ -109,6 +112,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       jobs.stop();
+      status.stop();
       ledger.close();
       activeLedgers.delete(node.id);
       done();

@@ -171,7 +171,7 @@ export class SqliteLedgerStore implements LedgerStore {
       const batch = db.transaction((list: PreparedPosting[]) => this.applyBatch(list, one));
       this.transactions = { one, batch };
     }
-    // One outer transaction (one commit, one fsync) with a savepoint per posting.
+    // One outer transaction (one commit, one fsync); a savepoint only around binding changes.
     return this.transactions.batch.immediate(postings);
   }
 
@@ -198,7 +198,10 @@ export class SqliteLedgerStore implements LedgerStore {
         continue;
       }
       try {
-        outcomes.push(applyOne(posting));
+        // A savepoint per posting costs more than the posting's own statements. Only a binding change can
+        // be refused after it has written (the account row); every other refusal comes before the first
+        // write, and any other error aborts the whole batch, so those postings run without one.
+        outcomes.push(posting.bindings ? applyOne(posting) : this.applyOne(posting));
       } catch (error) {
         if (error instanceof Rejected) outcomes.push({ status: 'rejected', reason: error.message });
         else throw error;

@@ -3,7 +3,7 @@
  * at local midnight. A thin Node-RED shell around the pure engine in core/tariff.
  */
 import { join } from 'node:path';
-import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { Clock } from '../core/clock';
 import { runtimeClock } from '../shared/runtime-clock';
 import { Charge } from '../core/messages';
@@ -11,7 +11,7 @@ import { formatSubMinor } from '../core/money';
 import { CarbonSignal, PriceSignal, TariffEngine } from '../core/tariff/engine';
 import { emptyEngineState, parseEngineState, TariffEngineState } from '../core/tariff/state';
 import { StateFile } from '../shared/state-file';
-import { degradedStatus, faultStatus, okStatus } from '../shared/status';
+import { degradedStatus, faultStatus, okStatus, throttledStatus } from '../shared/status';
 import { CalendarScheduler } from './calendar-scheduler';
 import { registerTariffAdminRoutes } from './tariff-admin';
 import { readCarbonSignal, readConsumption, readPriceSignal } from './tariff-messages';
@@ -89,15 +89,18 @@ export = function register(RED: NodeAPI): void {
     let carbon: CarbonSignal | undefined;
 
     const persist = (): void => stateFile?.save(() => engine.snapshot());
-    const showStatus = (last?: Charge): void => {
-      if (degraded) return node.status(degradedStatus(degraded));
+    // Every charge changes the count: shown at most a few times a second.
+    const status = throttledStatus(node);
+    const renderStatus = (last?: Charge): NodeStatus => {
+      if (degraded) return degradedStatus(degraded);
       const text = last
         ? `${priced} priced · last ${formatSubMinor(last.amount, last.currency)
             .replace(/(\.\d*?)0+$/, '$1')
             .replace(/\.$/, '')} ${last.currency}`
         : `${tariffSet.tariffs.size} tariff(s) ready`;
-      node.status(okStatus(text));
+      return okStatus(text);
     };
+    const showStatus = (last?: Charge): void => status.show(() => renderStatus(last));
     showStatus();
 
     const emitCalendar = (charges: Charge[]): void => {
@@ -192,6 +195,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       scheduler?.stop();
+      status.stop();
       try {
         stateFile?.flush();
       } catch (error) {

@@ -264,7 +264,7 @@ export class Ledger {
     this.flushing = true;
     // A batch ends with a bind or unbind: postings after it resolve meters by the new binding, which
     // is read from the store, so it must be committed first (messages keep their order).
-    const size = Math.min(this.options.maxGroup ?? 100, this.queue.length);
+    const size = Math.min(this.options.maxGroup ?? 500, this.queue.length);
     const binding = this.queue
       .slice(0, size)
       .findIndex((p) => p.request.command === 'bind' || p.request.command === 'unbind');
