@@ -239,7 +239,8 @@ const TENANT_BOARD = [
   '    row.balance = money(p.balance);',
   '    row.available = money(p.available);',
   '    row.state = p.state;',
-  "    row.daysLeft = typeof p.daysLeft === 'number' ? p.daysLeft.toFixed(1) : '';",
+  "    if (typeof p.daysLeft === 'number') row.daysLeft = p.daysLeft.toFixed(1);",
+  "    else if (row.daysLeft === undefined) row.daysLeft = '';",
   '    rows[p.accountId] = row;',
   "} else if (typeof p.meterId === 'string' && typeof p.action === 'string' && p.accountId) {",
   "    const row = rows[p.accountId] || { account: p.accountId, balance: '', available: '', state: '', daysLeft: '' };",
@@ -335,14 +336,15 @@ const DESK_TOPUP = [
 ];
 
 const TOPUP_RESULT = [
-  '// What the ledger answered the desk top-up (after the commit): the posting and its entries.',
+  '// What the ledger answered the desk top-up (after the commit): the posting and its entries. The answer',
+  "// carries the account's new balance and state, so the tenant table shows it at once.",
   'const r = msg.payload || {};',
   "const topup = (r.entries || []).find((e) => e.kind === 'topup');",
   "const rm = (minor) => 'RM ' + (Number(minor) / 100).toFixed(2);",
   'msg.payload = msg.duplicate',
   "    ? 'Receipt already posted: nothing added (' + r.accountId + ' balance ' + rm(r.balance) + ')'",
   "    : 'Posted ' + rm(topup ? topup.amount : 0) + ' to ' + r.accountId + ': balance ' + rm(r.balance);",
-  'return msg;',
+  'return [msg, msg.duplicate ? null : { payload: r }];',
 ];
 
 const OVERRIDE = [
@@ -489,7 +491,15 @@ export function dashboardTab() {
       y: 360,
       wires: [[id('topup-result')]],
     },
-    fn('topup-result', 'say what was posted', TOPUP_RESULT, 740, 360, [[id('notify')]]),
+    fn(
+      'topup-result',
+      'say what was posted',
+      TOPUP_RESULT,
+      740,
+      360,
+      [[id('notify')], [id('tenant-board')]],
+      2,
+    ),
     form(
       'override-form',
       groups.override.id,

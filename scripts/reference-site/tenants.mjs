@@ -17,7 +17,8 @@ export function tenantsTab({ tenants, site = SITE }) {
     demoTenants: ['T0001', 'T0002', 'T0003', 'T0008'].filter((a) => tenants.some((t) => t.accountId === a)),
     demoAccounts: false,
     ledgerName: 'ledger (tenant API)',
-    ledger: { ...LEDGER, timezone: site.timeZone },
+    // Payments are few: a state after each one, so the BEMS, the cutoff and the dashboard see it at once.
+    ledger: { ...LEDGER, stateOutput: 'posting', timezone: site.timeZone },
     statesTo: [id('tenant:states-out')],
     z,
   });

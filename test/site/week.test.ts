@@ -57,10 +57,6 @@ function onFastClock(flows: FlowNode[]): void {
         windowMarginMinutes: 30,
       });
     if (node.type === 'prepay-ledger') Object.assign(node, { snapshotMinutes: '60' });
-    // A state after every charge is about one a second per tenant building-wide in real time, but 1,200 a
-    // second of wall time here, more than the rest of the flow leaves room for; states on a change of credit
-    // state and the hourly snapshots carry what the checks need (the tenant API's ledger keeps its setting).
-    if (node.type === 'prepay-ledger' && node.name === 'tenant ledger') node.stateOutput = 'change';
   }
 }
 
