@@ -7,7 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeRedProcess } from '../support/node-red-process';
@@ -38,11 +47,30 @@ function run(cmd: string, args: string[], cwd: string): string {
   return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** Packs the project once and installs the tarball into a fresh user directory. */
+const versionOf = (dir: string): string | undefined =>
+  existsSync(join(dir, 'package.json'))
+    ? (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version
+    : undefined;
+
+/**
+ * Installs the tarball into a fresh user directory for the Node 20 leg. better-sqlite3 has no prebuilt
+ * binary reachable here and compiles from source, minutes on two cores: when npm picks the project's own
+ * version, the project's addon (built by the same Node) is copied in instead of compiled again; otherwise
+ * every install script runs as usual. The Node 22 leg installs with every script, as a user does.
+ */
 function installedUserDir(tarball: string): string {
   const userDir = mkdtempSync(join(tmpdir(), 'prepay-pack-'));
   writeFileSync(join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true }));
-  run('npm', ['install', '--no-audit', '--no-fund', tarball], userDir);
+  run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', tarball], userDir);
+  const own = join(root, 'node_modules', 'better-sqlite3');
+  const installed = join(userDir, 'node_modules', 'better-sqlite3');
+  const addon = join('build', 'Release', 'better_sqlite3.node');
+  if (versionOf(installed) === versionOf(own) && existsSync(join(own, addon))) {
+    mkdirSync(join(installed, 'build', 'Release'), { recursive: true });
+    copyFileSync(join(own, addon), join(installed, addon));
+  } else {
+    run('npm', ['rebuild'], userDir);
+  }
   return userDir;
 }
 
