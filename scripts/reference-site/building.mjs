@@ -95,8 +95,8 @@ export const LEDGER = {
   standingWhileOff: 'accrue-debt',
   rounding: 'half-even',
   // States when an account's credit state changes, and every account's state at each snapshot. A state after
-  // every charge would be one message per meter per billing interval through every consumer of states (40
-  // cutoff nodes, the BEMS, the dashboard on a big site): the site benchmark measured that dominating the CPU.
+  // every charge is one message per meter per billing interval through every consumer of states (the cutoff
+  // nodes, the BEMS, the dashboard): on the week-long run's fast clock that was more than the flow kept up with.
   stateOutput: 'change',
   snapshotMinutes: '15',
   maxQueue: '20000',
