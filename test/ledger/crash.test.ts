@@ -152,22 +152,34 @@ describe('ledger crash safety in a real Node-RED (SIGKILL x 20)', function () {
       let next = 0;
       while (acked.has(next)) next += 1;
       next = next >= postings.length ? Math.floor(Math.random() * postings.length) : Math.max(0, next - 20);
+      // The opens go one at a time and are answered before anything else is sent: with several
+      // requests in flight, a charge could otherwise reach the ledger before its account's open
+      // (and be refused, rightly, as a charge to an unknown account).
+      const send = async (index: number): Promise<void> => {
+        if (acked.has(index)) replayed += 1;
+        const response = await fetch(`${red.baseUrl}/post`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify(postings[index]?.payload),
+        });
+        const body = (await response.json()) as { ok?: boolean; error?: string };
+        assert.equal(response.status, 200, `posting ${index}: ${body.error}`);
+        acked.add(index);
+      };
+      const opens = async (): Promise<void> => {
+        for (; next < ACCOUNTS.length; next++) await send(next);
+      };
       const worker = async (): Promise<void> => {
         for (;;) {
           const index = next++;
           if (index >= postings.length) return;
-          if (acked.has(index)) replayed += 1;
-          const response = await fetch(`${red.baseUrl}/post`, {
-            method: 'POST',
-            headers: { 'Content-Type': 'application/json' },
-            body: JSON.stringify(postings[index]?.payload),
-          });
-          const body = (await response.json()) as { ok?: boolean; error?: string };
-          assert.equal(response.status, 200, `posting ${index}: ${body.error}`);
-          acked.add(index);
+          await send(index);
         }
       };
-      const results = await Promise.allSettled(Array.from({ length: IN_FLIGHT }, worker));
+      const results = await opens().then(
+        () => Promise.allSettled(Array.from({ length: IN_FLIGHT }, worker)),
+        (reason: unknown) => [{ status: 'rejected', reason } as PromiseRejectedResult],
+      );
       clearTimeout(killTimer);
       const failures = results
         .filter((r) => r.status === 'rejected')
