@@ -24,6 +24,7 @@ export interface LoadResult<T> {
 export class StateFile<T> {
   private timer: NodeJS.Timeout | undefined;
   private pending: (() => T) | undefined;
+  private due = 0;
 
   constructor(
     readonly path: string,
@@ -60,11 +61,17 @@ export class StateFile<T> {
     }
   }
 
-  /** Schedules a write of whatever `snapshot` returns when the debounce period ends. */
-  save(snapshot: () => T): void {
+  /**
+   * Schedules a write of whatever `snapshot` returns when the debounce period ends, or within `withinMs`
+   * when that is sooner (a change that matters more than the others brings the pending write forward).
+   */
+  save(snapshot: () => T, withinMs = this.debounceMs): void {
     this.pending = snapshot;
-    if (this.timer) return;
-    this.timer = setTimeout(() => this.flush(), this.debounceMs);
+    const due = Date.now() + withinMs;
+    if (this.timer && this.due <= due) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.due = due;
+    this.timer = setTimeout(() => this.flush(), withinMs);
     this.timer.unref?.();
   }
 
@@ -75,15 +82,14 @@ export class StateFile<T> {
     const snapshot = this.pending;
     this.pending = undefined;
     if (!snapshot) return;
-    // bigints (running totals) are written as decimal strings; readers accept both.
-    this.write(
-      JSON.stringify(snapshot(), (_key, value: unknown) =>
-        typeof value === 'bigint' ? value.toString() : value,
-      ),
-    );
+    this.writeText(stringify(snapshot()));
   }
 
-  private write(text: string): void {
+  /** Writes `text` (a JSON document) now, atomically, in place of any pending state. */
+  writeText(text: string): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = undefined;
     mkdirSync(dirname(this.path), { recursive: true });
     const temporary = `${this.path}.tmp`;
     const fd = openSync(temporary, 'w');
@@ -95,5 +101,20 @@ export class StateFile<T> {
     }
     if (existsSync(this.path)) renameSync(this.path, `${this.path}.bak`);
     renameSync(temporary, this.path);
+  }
+}
+
+/**
+ * bigints (running totals) are written as decimal strings; readers accept both. A replacer function makes
+ * JSON.stringify several times slower on large documents, so it is used only when a bigint is there.
+ */
+function stringify(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    return JSON.stringify(value, (_key, inner: unknown) =>
+      typeof inner === 'bigint' ? inner.toString() : inner,
+    );
   }
 }
