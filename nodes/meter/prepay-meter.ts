@@ -14,6 +14,7 @@ import type { Clock, TimerHandle } from '../core/clock';
 import { DeltaEngine, type DeltaOutcome, type MeterInfo, type MeterState } from '../core/meter/delta-engine';
 import type { Utility } from '../core/messages';
 import type { ModbusConfigNode } from '../modbus/link-config';
+import { IncrementalRecordJson } from '../shared/incremental-json';
 import { StateFile } from '../shared/state-file';
 import { runtimeClock } from '../shared/runtime-clock';
 import { degradedStatus, faultStatus, okStatus } from '../shared/status';
@@ -26,6 +27,9 @@ import {
 import { readRebaseline, readReplace, readUpstreamReading, MeterInputError } from './meter-messages';
 import { MeterPoller } from './meter-poller';
 import { registerMeterAdminRoutes } from './meter-admin';
+
+/** At most one state write (with fsync) per this period; consumption produced meanwhile waits for it. */
+const SAVE_EVERY_MS = 1000;
 
 type Done = (err?: Error) => void;
 type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
@@ -83,6 +87,14 @@ export = function register(RED: NodeAPI): void {
     if (loaded.problem) node.warn(`prepay-meter: ${loaded.problem}`);
     if (loaded.value) engine.restore(loaded.value.meters);
     if (settings.source === 'modbus') engine.retain(new Set(meters.keys()));
+    // Every engine call changes one meter's state and goes through deliver(), which marks it changed.
+    const savedMeters = new IncrementalRecordJson((meterId) => engine.state(meterId));
+    for (const meterId of Object.keys(engine.snapshot())) savedMeters.markChanged(meterId);
+    let lastSave = 0; // wall clock: the writes are disk work, whatever clock the building runs on
+    const saveState = (): void => {
+      stateFile.writeText(`{"version":1,"meters":${savedMeters.text()}}`);
+      lastSave = Date.now();
+    };
 
     // --- output batching: persist, then send -------------------------------------------------------
     let pending: { consumption: NodeMessage[]; readings: NodeMessage[]; events: NodeMessage[] } = {
@@ -98,13 +110,16 @@ export = function register(RED: NodeAPI): void {
 
     const flush = (): void => {
       flushTimer = undefined;
+      // Consumption waits until the meter states are on disk; those writes are grouped (at most one per
+      // SAVE_EVERY_MS), as a site's meters cross a billing boundary one after the other within a poll cycle.
+      const wait = lastSave + SAVE_EVERY_MS - Date.now();
+      if (pending.consumption.length > 0 && wait > 0 && !closed) return scheduleFlush(wait);
       const batch = pending;
       pending = { consumption: [], readings: [], events: [] };
       if (batch.consumption.length + batch.readings.length + batch.events.length === 0) return;
       if (batch.consumption.length > 0) {
         try {
-          stateFile.save(() => ({ version: 1, meters: engine.snapshot() }));
-          stateFile.flush();
+          saveState();
         } catch (error) {
           // Sending consumption whose baseline is not on disk could bill it twice after a crash; hold it.
           node.status(faultStatus(`cannot save state: ${(error as Error).message}`.slice(0, 60)));
@@ -123,6 +138,7 @@ export = function register(RED: NodeAPI): void {
     };
 
     const deliver = (outcome: DeltaOutcome, values?: Record<string, number>): void => {
+      savedMeters.markChanged(outcome.reading.meterId);
       for (const consumption of outcome.consumptions) {
         counts.consumption += 1;
         pending.consumption.push({ topic: consumption.meterId, payload: consumption });
@@ -326,8 +342,7 @@ export = function register(RED: NodeAPI): void {
       // Whatever is computed is saved and sent before the node goes.
       flush();
       try {
-        stateFile.save(() => ({ version: 1, meters: engine.snapshot() }));
-        stateFile.flush();
+        saveState();
       } catch (error) {
         node.error(`prepay-meter: could not save state: ${(error as Error).message}`);
       }

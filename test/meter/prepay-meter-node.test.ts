@@ -8,6 +8,7 @@ import { formatScaled, parseDecimal } from '../../dist/nodes/core/decimal';
 import { ScaledClock } from '../../dist/nodes/core/clock';
 import { meterTableRecord } from '../../dist/nodes/core/meter/meter-table';
 import { builtInProfiles } from '../../dist/nodes/meter/profile-registry';
+import { StateFile } from '../../dist/nodes/shared/state-file';
 import { planSite, siteMeterTable, SimulatedSite } from '../../dist/nodes/simulator/site';
 import {
   catchNode,
@@ -204,7 +205,8 @@ describe('prepay-meter node polling the simulator', function () {
     helper
       .getNode('meter')
       .receive({ topic: 'replace', payload: { meterId, oldFinal: 9_999_999, newStart: 0 } });
-    await sleep(300);
+    // Consumption (and what was produced with it) waits for the meter state write, grouped once a second.
+    for (let i = 0; i < 30 && !events.some((m) => m.payload.type === 'replaced'); i += 1) await sleep(100);
     const replaced = events.find((m) => m.payload.type === 'replaced');
     assert.ok(replaced);
     const billed = consumption.find((m) => m.payload.to === replaced.payload.ts);
@@ -369,5 +371,60 @@ describe('prepay-meter node with readings from upstream nodes', function () {
     );
     await sleep(1200); // 20 building minutes with no reading from W-7
     assert.ok(events.some((m) => m.payload.type === 'comm-loss' && m.payload.meterId === 'W-7'));
+  });
+
+  it('sends consumption only once its meter state is on disk, grouping the writes (at most one a second)', async () => {
+    const writes: string[] = [];
+    const original = StateFile.prototype.writeText;
+    StateFile.prototype.writeText = function (this: StateFile<unknown>, text: string): void {
+      original.call(this, text);
+      if (this.path.includes('meter-')) writes.push(text);
+    };
+    try {
+      // (A week before comm loss: the building clock runs an hour a second here.)
+      await helper.load([meterNode, catchNode], upstream({ commLossMinutes: '10080' }));
+      const consumption = collect(helper.getNode('consumption')) as Msg[];
+      const meter = helper.getNode('meter');
+      const t = Date.UTC(2026, 10, 2, 8, 0);
+      const reading = (n: number, minute: number, value: number) => ({
+        payload: { meterId: `E-${n}`, utility: 'electricity', unit: 'kWh', value, ts: t + minute * 60_000 },
+      });
+      // 200 meters, then each of them a kWh later, one message every few ms: 200 consumptions in 1.5 s.
+      for (let n = 0; n < 200; n += 1) meter.receive(reading(n, 0, 100));
+      await sleep(100);
+      // Each consumption, when it leaves, has its meter's new baseline in the newest file on disk.
+      const onDisk = (): Record<string, { baseline?: { value: number } }> =>
+        (
+          JSON.parse(writes.at(-1) ?? '{"meters":{}}') as {
+            meters: Record<string, { baseline?: { value: number } }>;
+          }
+        ).meters;
+      const seenOnDisk: boolean[] = [];
+      helper.getNode('consumption').on('input', (msg) => {
+        const meterId = (msg as Msg).payload.meterId as string;
+        seenOnDisk.push(onDisk()[meterId]?.baseline?.value === 101);
+      });
+      const writesBefore = writes.length;
+      const started = Date.now();
+      for (let n = 0; n < 200; n += 1) {
+        meter.receive(reading(n, 1, 101));
+        await sleep(7);
+      }
+      for (let i = 0; i < 40 && consumption.length < 200; i += 1) await sleep(100);
+      const seconds = (Date.now() - started) / 1000;
+      assert.equal(consumption.length, 200);
+      assert.ok(
+        seenOnDisk.length === 200 && seenOnDisk.every(Boolean),
+        'every consumption left after its state was written',
+      );
+      const grouped = writes.length - writesBefore;
+      assert.ok(grouped <= Math.ceil(seconds) + 1, `${grouped} state writes in ${seconds.toFixed(1)} s`);
+      // The file is the whole engine state: all 200 meters, each at its last reading.
+      const meters = onDisk();
+      assert.equal(Object.keys(meters).length, 200);
+      assert.ok(Object.values(meters).every((m) => m.baseline?.value === 101));
+    } finally {
+      StateFile.prototype.writeText = original;
+    }
   });
 });

@@ -1,0 +1,34 @@
+/**
+ * The JSON text of a record with many entries of which only a few change between saves: a meter reader
+ * saves the state of its 200 meters before each batch of consumption it sends, and one or two of them were
+ * read since the last save. Serialising the whole record every time was most of a large site's CPU; here
+ * each entry's JSON is kept and only the entries marked changed are serialised again. The text parses to
+ * what `JSON.stringify` of the whole record would give (bigints as decimal strings, as `StateFile` writes).
+ */
+export class IncrementalRecordJson<T> {
+  private readonly texts = new Map<string, string>();
+  private readonly changed = new Set<string>();
+
+  /** `entry(key)` is the entry's current value, or undefined when it is gone from the record. */
+  constructor(private readonly entry: (key: string) => T | undefined) {}
+
+  /** The entry was added, changed or removed since the last `text()`. */
+  markChanged(key: string): void {
+    this.changed.add(key);
+  }
+
+  /** `{"<key>":<entry>,...}` for the entries as they are now. */
+  text(): string {
+    for (const key of this.changed) {
+      const value = this.entry(key);
+      if (value === undefined) this.texts.delete(key);
+      else this.texts.set(key, `${JSON.stringify(key)}:${JSON.stringify(value, bigintAsString)}`);
+    }
+    this.changed.clear();
+    return `{${[...this.texts.values()].join(',')}}`;
+  }
+}
+
+function bigintAsString(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
