@@ -22,6 +22,11 @@ import {
 import { StateFile } from '../shared/state-file';
 import { BacnetDeviceServer, type DeviceServerOptions, type DeviceStats } from './device-server';
 
+/** Point values are written at most this often (ms); they are a cache of what the messages say. */
+const VALUES_SAVE_MS = 30_000;
+/** Override writes from the BEMS reach the disk within this (ms). */
+const OVERRIDE_SAVE_MS = 250;
+
 export interface DeviceHostOptions {
   /** Where the state files go (the Node-RED user directory's prepay/ folder). */
   stateDir: string;
@@ -57,8 +62,11 @@ export class DeviceHost extends EventEmitter {
   private expiryTimer: TimerHandle | undefined;
   private lastChange: number;
 
+  private readonly valuesDebounceMs: number;
+
   constructor(private readonly options: DeviceHostOptions) {
     super();
+    this.valuesDebounceMs = options.valuesDebounceMs ?? VALUES_SAVE_MS;
     // Every prepay-bacnet node on the device listens for its state; a site may have many.
     this.setMaxListeners(0);
     this.registryFile = new StateFile(
@@ -70,7 +78,7 @@ export class DeviceHost extends EventEmitter {
     this.valuesFile = new StateFile(
       join(options.stateDir, `bacnet-device-${options.device.instance}-values.json`),
       readValuesSnapshot,
-      options.valuesDebounceMs ?? 5000,
+      this.valuesDebounceMs,
     );
     const registry = this.registryFile.load();
     const values = this.valuesFile.load();
@@ -183,7 +191,12 @@ export class DeviceHost extends EventEmitter {
       if (change.added.length > 0 || change.removed.length > 0)
         this.registryFile.save(() => this.model.registry.snapshot());
       if (change.changed.length > 0 || change.added.length > 0 || change.removed.length > 0)
-        this.valuesFile.save(() => this.model.valuesSnapshot());
+        this.valuesFile.save(
+          () => this.model.valuesSnapshot(),
+          // An override's priority array goes to disk at once; other values are refreshed by the next
+          // message anyway, so their write may wait (a site's 50,000 points are megabytes of JSON).
+          change.changed.some((point) => point.priority) ? OVERRIDE_SAVE_MS : this.valuesDebounceMs,
+        );
     } catch (error) {
       this.emit('warn', `cannot save BACnet state: ${(error as Error).message}`);
     }

@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ObjectType, PropertyId as P } from '../../dist/nodes/core/bacnet/constants';
 import {
   catchNode,
@@ -145,9 +147,11 @@ describe('prepay-bacnet node in Node-RED', function () {
   this.timeout(30_000);
   let port: number;
   let peer: TestClient;
+  let userDir: string;
 
   beforeEach(async () => {
-    helper.settings({ userDir: tempUserDir() });
+    userDir = tempUserDir();
+    helper.settings({ userDir });
     await startServer();
     port = await freeUdpPort();
     peer = await testClient(port);
@@ -295,6 +299,17 @@ describe('prepay-bacnet node in Node-RED', function () {
       { priority: 8 },
     );
     await until(() => commands.some((m) => m.payload.action === 'disconnect'));
+    // The priority array reaches the disk at once (other values may wait up to 30 s): a restart right after
+    // shows the BEMS the override its relay still obeys.
+    const saved = (): { p?: Array<number | null> } | undefined => {
+      const file = join(userDir, 'prepay', 'bacnet-device-4120-values.json');
+      if (!existsSync(file)) return undefined;
+      const values = JSON.parse(readFileSync(file, 'utf8')) as {
+        points: Record<string, { p?: Array<number | null> }>;
+      };
+      return values.points['T0412.Electricity.Override'];
+    };
+    await until(() => saved()?.p?.[7] === 3, 1000);
     const off = commands.find((m) => m.payload.action === 'disconnect')!;
     assert.equal(off.payload.meterId, 'E-T0412');
     assert.match(
