@@ -169,6 +169,27 @@ describe('cutoff policy rules', () => {
       'an expired override no longer applies',
     );
   });
+
+  it('keeps the states of its own meters’ accounts only (every cutoff node of a site hears every account)', () => {
+    const controller = new CutoffController(policy);
+    controller.addMeter({ meterId: 'E-1', accountId: 'T1', utility: 'electricity', canLimit: false });
+    const state = (accountId: string): AccountState => ({
+      accountId,
+      balance: -100,
+      available: -100,
+      currency: 'GBP',
+      state: 'exhausted',
+      changedAt: MONDAY_11,
+    });
+    assert.deepEqual(controller.accountState(state('T2'), MONDAY_11), []);
+    assert.equal(controller.account('T2'), undefined);
+    const outcomes = controller.accountState(state('T1'), MONDAY_11);
+    assert.deepEqual(
+      outcomes.map((o) => o.meterId),
+      ['E-1'],
+    );
+    assert.equal(controller.account('T1')?.state, 'exhausted');
+  });
 });
 
 describe('cutoff policy over four weeks of random building time', function () {
