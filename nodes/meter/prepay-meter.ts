@@ -16,6 +16,7 @@ import type { Utility } from '../core/messages';
 import type { ModbusConfigNode } from '../modbus/link-config';
 import { IncrementalRecordJson } from '../shared/incremental-json';
 import { StateFile } from '../shared/state-file';
+import { meterStateWrites } from '../shared/write-budget';
 import { runtimeClock } from '../shared/runtime-clock';
 import { degradedStatus, faultStatus, okStatus } from '../shared/status';
 import {
@@ -27,9 +28,6 @@ import {
 import { readRebaseline, readReplace, readUpstreamReading, MeterInputError } from './meter-messages';
 import { MeterPoller } from './meter-poller';
 import { registerMeterAdminRoutes } from './meter-admin';
-
-/** At most one state write (with fsync) per this period; consumption produced meanwhile waits for it. */
-const SAVE_EVERY_MS = 1000;
 
 type Done = (err?: Error) => void;
 type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
@@ -90,11 +88,8 @@ export = function register(RED: NodeAPI): void {
     // Every engine call changes one meter's state and goes through deliver(), which marks it changed.
     const savedMeters = new IncrementalRecordJson((meterId) => engine.state(meterId));
     for (const meterId of Object.keys(engine.snapshot())) savedMeters.markChanged(meterId);
-    let lastSave = 0; // wall clock: the writes are disk work, whatever clock the building runs on
-    const saveState = (): void => {
-      stateFile.writeText(`{"version":1,"meters":${savedMeters.text()}}`);
-      lastSave = Date.now();
-    };
+    const saveState = (): void =>
+      meterStateWrites.spend(() => stateFile.writeText(`{"version":1,"meters":${savedMeters.text()}}`));
 
     // --- output batching: persist, then send -------------------------------------------------------
     let pending: { consumption: NodeMessage[]; readings: NodeMessage[]; events: NodeMessage[] } = {
@@ -110,10 +105,11 @@ export = function register(RED: NodeAPI): void {
 
     const flush = (): void => {
       flushTimer = undefined;
-      // Consumption waits until the meter states are on disk; those writes are grouped (at most one per
-      // SAVE_EVERY_MS), as a site's meters cross a billing boundary one after the other within a poll cycle.
-      const wait = lastSave + SAVE_EVERY_MS - Date.now();
-      if (pending.consumption.length > 0 && wait > 0 && !closed) return scheduleFlush(wait);
+      // Consumption waits until the meter states are on disk, and those writes share a tenth of the process's
+      // time with the other meter readers': when a site's meters cross a billing boundary together, each
+      // write takes a bigger group. Readings and events wait with it, so nothing overtakes consumption.
+      const wait = meterStateWrites.waitMs();
+      if (pending.consumption.length > 0 && wait > 0 && !closed) return scheduleFlush(Math.ceil(wait));
       const batch = pending;
       pending = { consumption: [], readings: [], events: [] };
       if (batch.consumption.length + batch.readings.length + batch.events.length === 0) return;

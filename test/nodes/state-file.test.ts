@@ -1,8 +1,8 @@
 /**
  * The state files nodes keep on disk (meter baselines, cutoff commands, BACnet instances and values...): atomic
  * writes with a previous copy, debounced saves that a more urgent change brings forward, bigints as decimal
- * strings, and the incremental serialiser that lets a meter reader save 200 meters' states several times a
- * second without serialising all of them each time.
+ * strings, the incremental serialiser that lets a meter reader save 200 meters' states several times a
+ * second without serialising all of them each time, and the share of time such writes may take.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { IncrementalRecordJson } from '../../dist/nodes/shared/incremental-json';
 import { StateFile } from '../../dist/nodes/shared/state-file';
+import { WriteBudget } from '../../dist/nodes/shared/write-budget';
 import { tempUserDir } from '../support/node-red-helper';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -132,5 +133,33 @@ describe('incremental record JSON', function () {
     // whose reading, comm loss or command went through its delta engine).
     record.set('a', { n: 99 });
     assert.equal(json.text(), '{"a":{"n":1},"b":{"n":"12345678901234567890"}}');
+  });
+});
+
+describe('write budget', function () {
+  it('lets writes take their share of the time, across every node that shares it', function () {
+    let now = 0;
+    const budget = new WriteBudget(0.1, () => now);
+    assert.equal(budget.waitMs(), 0);
+    budget.spend(() => {
+      now += 2; // a 2 ms write
+    });
+    assert.equal(budget.waitMs(), 18, 'nine times the write: a tenth of the time');
+    now += 10;
+    assert.equal(budget.waitMs(), 8);
+    now += 8;
+    budget.spend(() => {
+      now += 4;
+    });
+    assert.equal(budget.waitMs(), 36);
+    // A write that throws is charged too.
+    now += 36;
+    assert.throws(() =>
+      budget.spend(() => {
+        now += 1;
+        throw new Error('disk full');
+      }),
+    );
+    assert.equal(budget.waitMs(), 9);
   });
 });
