@@ -26,7 +26,14 @@ const TENANTS = 4000;
 const SETTLE_MS = 15_000;
 /** The V8 heap limit a site this size runs with (`node --max-old-space-size=192`, see the README). */
 const HEAP_MB = 192;
+
 const WINDOW_MS = 60_000;
+/**
+ * Billed every 5 minutes, the site bills in bursts: every meter crosses the boundary within one poll cycle
+ * after it, so a minute's CPU depends on whether a boundary falls in it. The CPU of that run is measured over
+ * one whole billing period, after the first boundary (which also creates each meter's consumption points).
+ */
+const BILLING_PERIOD_MS = 300_000;
 
 interface FlowNode {
   id: string;
@@ -72,6 +79,9 @@ interface Measured {
   /** From "Started flows" until every account is open and every relay confirmed and audited. */
   startupS: number;
   cpuShare: number;
+  /** The busiest 10 s of the window. */
+  peakShare: number;
+  windowS: number;
   rssMb: number;
   peakMb: number;
   heapMb: number;
@@ -122,6 +132,7 @@ async function measure(
   flows: unknown[],
   expect: { accounts: number; relays: number },
   heapMb?: number,
+  billingPeriodMs?: number,
 ): Promise<Measured> {
   const userDir = mkdtempSync(join(tmpdir(), 'prepay-bench-site-'));
   mkdirSync(join(userDir, 'node_modules'), { recursive: true });
@@ -145,17 +156,41 @@ async function measure(
     }
     const startupS = (performance.now() - started) / 1000;
     await sleep(SETTLE_MS);
+    if (billingPeriodMs) {
+      const firstBoundary = Math.ceil(Date.now() / billingPeriodMs) * billingPeriodMs;
+      await sleep(firstBoundary + SETTLE_MS + 30_000 - Date.now());
+    }
+    const windowMs = billingPeriodMs ?? WINDOW_MS;
     const cpu0 = cpuMs(pid);
     const t0 = performance.now();
     const from = Date.now();
-    await sleep(WINDOW_MS);
+    // CPU per 10 s, for the busiest stretch (the billing burst).
+    let peakShare = 0;
+    for (let last = cpu0, lastT = t0; performance.now() - t0 < windowMs;) {
+      await sleep(Math.min(10_000, windowMs - (performance.now() - t0)));
+      const cpu = cpuMs(pid);
+      const now = performance.now();
+      peakShare = Math.max(peakShare, (cpu - last) / (now - lastT));
+      last = cpu;
+      lastT = now;
+    }
     const cpuShare = (cpuMs(pid) - cpu0) / (performance.now() - t0);
-    const postedPerS = charges(userDir, from, Date.now()) / (WINDOW_MS / 1000);
+    const postedPerS = charges(userDir, from, Date.now()) / (windowMs / 1000);
     const diagnostics = (await (await red.request('/diagnostics')).json()) as {
       nodejs?: { memoryUsage?: { heapUsed?: number } };
     };
     const heapUsedMb = (diagnostics.nodejs?.memoryUsage?.heapUsed ?? 0) / 2 ** 20;
-    return { startupS, cpuShare, heapMb: heapUsedMb, postedPerS, ...memory(pid), userDir, log: red.log() };
+    return {
+      startupS,
+      cpuShare,
+      peakShare,
+      windowS: windowMs / 1000,
+      heapMb: heapUsedMb,
+      postedPerS,
+      ...memory(pid),
+      userDir,
+      log: red.log(),
+    };
   } finally {
     await red.stop();
   }
@@ -184,7 +219,7 @@ export async function run(): Promise<BenchResult[]> {
   const simulator = await startSimulator(base);
   try {
     const baseline = await measure(bare, { accounts: 0, relays: 0 }, HEAP_MB);
-    const fiveMinutes = await measure(site, expect, HEAP_MB);
+    const fiveMinutes = await measure(site, expect, HEAP_MB, BILLING_PERIOD_MS);
     const v8Default = await measure(site, expect);
     for (const meter of meters) meter.billMinutes = 0;
     const everyPoll = await measure(site, expect, HEAP_MB);
@@ -212,7 +247,7 @@ export async function run(): Promise<BenchResult[]> {
         '% of one core',
         'bare Node-RED, empty flow',
         pct(baseline.cpuShare),
-        `target < 25%; steady state, ${fiveMinutes.startupS.toFixed(0)} s after deploy (all accounts open, all relays confirmed); ${fiveMinutes.postedPerS.toFixed(1)} charges posted/s`,
+        `target < 25%; one billing period (${fiveMinutes.windowS.toFixed(0)} s) after the first, busiest 10 s ${pct(fiveMinutes.peakShare).toFixed(0)}%; steady ${fiveMinutes.startupS.toFixed(0)} s after deploy (all accounts open, all relays confirmed); ${fiveMinutes.postedPerS.toFixed(1)} charges posted/s`,
       ),
       lowerIsBetter(
         `site: ${meterCount.toLocaleString('en-US')} meters, billed every 5 min: resident memory`,
