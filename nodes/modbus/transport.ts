@@ -71,6 +71,30 @@ interface ModbusSerialError extends Error {
   errno?: string;
 }
 
+/**
+ * modbus-serial's private bookkeeping. Over TCP it files each request under its transaction id and never
+ * removes it: the entry, with the closure that held its reply, lives until the id comes round again 256
+ * requests later (on a site of 40 gateways, 10,240 old transactions and 12 MB of heap).
+ */
+interface ModbusSerialInternals {
+  _port?: { _transactionIdWrite?: number };
+  _transactions?: Record<string, unknown>;
+}
+
+/** The id the next request will be filed under. */
+function nextTransactionId(client: ModbusRTU): number | undefined {
+  return (client as unknown as ModbusSerialInternals)._port?._transactionIdWrite;
+}
+
+/**
+ * Forgets an answered (or abandoned) transaction. Requests go out one at a time, so nothing else is filed
+ * under that id; a late reply to it finds no transaction and is ignored, as it was after a timeout.
+ */
+function forgetTransaction(client: ModbusRTU, id: number | undefined): void {
+  const transactions = (client as unknown as ModbusSerialInternals)._transactions;
+  if (id !== undefined && transactions) delete transactions[id];
+}
+
 export class ModbusSerialTransport implements ModbusTransport {
   private client: ModbusRTU | undefined;
   private closeListener: (() => void) | undefined;
@@ -140,6 +164,7 @@ export class ModbusSerialTransport implements ModbusTransport {
     timeoutMs: number,
   ): Promise<number[]> {
     const client = this.ready(unitId, timeoutMs);
+    const transaction = nextTransactionId(client);
     try {
       switch (code) {
         case 1:
@@ -157,6 +182,8 @@ export class ModbusSerialTransport implements ModbusTransport {
         unitId,
         `read of ${length} from ${address} (function ${code})`,
       );
+    } finally {
+      forgetTransaction(client, transaction);
     }
   }
 
@@ -168,6 +195,7 @@ export class ModbusSerialTransport implements ModbusTransport {
     timeoutMs: number,
   ): Promise<void> {
     const client = this.ready(unitId, timeoutMs);
+    const transaction = nextTransactionId(client);
     try {
       switch (code) {
         case 5:
@@ -188,6 +216,8 @@ export class ModbusSerialTransport implements ModbusTransport {
       }
     } catch (error) {
       throw this.translate(error as ModbusSerialError, unitId, `write to ${address} (function ${code})`);
+    } finally {
+      forgetTransaction(client, transaction);
     }
   }
 

@@ -142,6 +142,37 @@ describe('Modbus reading against the simulator', function () {
     assert.deepEqual(words, [0x4248, 0]); // 50.0 Hz
   });
 
+  it('keeps no answered transaction: 300 reads, a timeout and a write leave modbus-serial holding none', async () => {
+    const endpoint: TcpEndpoint = { kind: 'tcp', host: '127.0.0.1', port };
+    const transport = new ModbusSerialTransport(endpoint);
+    await transport.connect(1000);
+    // modbus-serial files every request under its transaction id and keeps it until the id comes round again.
+    const held = (): number =>
+      Object.keys(
+        (transport as unknown as { client: { _transactions: Record<string, unknown> } }).client._transactions,
+      ).length;
+    try {
+      const spec = specs[0]!;
+      for (let i = 0; i < 300; i += 1)
+        assert.deepEqual(await transport.read(spec.unitId, 4, 70, 2, 300), [0x4248, 0]);
+      assert.equal(held(), 0);
+      site.server().setFault(specs[1]!.unitId, { kind: 'silent' });
+      await assert.rejects(transport.read(specs[1]!.unitId, 4, 0, 2, 100), ModbusTimeoutError);
+      site.server().setFault(specs[1]!.unitId, undefined);
+      assert.equal(held(), 0);
+      const relayMeter = specs.find((s) => s.profile === 'hiking-dds238-2')!;
+      await transport.write(relayMeter.unitId, 16, 26, [1], 300); // supply on, as it is
+      assert.equal(site.meter(relayMeter.meterId).supplyOn, true);
+      // A refused request too.
+      await assert.rejects(transport.read(spec.unitId, 4, 60_000, 2, 300), ModbusExceptionError);
+      assert.equal(held(), 0);
+      // The link still matches replies to requests after the forgotten ones.
+      assert.deepEqual(await transport.read(spec.unitId, 4, 70, 2, 300), [0x4248, 0]);
+    } finally {
+      await transport.close();
+    }
+  });
+
   it('times out a silent unit, then backs it off so it costs nothing until its next probe', async () => {
     const silent = linkTo(port, { timeoutMs: 150, retries: 1, deadAfter: 2, deadBackoffMinMs: 60_000 });
     await silent.open();
