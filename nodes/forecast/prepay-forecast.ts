@@ -11,6 +11,7 @@ import { daysLeft, reminderFor, type ReminderOptions } from '../core/forecast/da
 import { UsageHistory, type DayTotal } from '../core/forecast/usage-history';
 import type { FriendlyWindows } from '../core/cutoff/policy';
 import { TimeZone } from '../core/tariff/zone';
+import { copy } from '../core/shapes';
 import { runtimeClock } from '../shared/runtime-clock';
 import { StateFile } from '../shared/state-file';
 import { faultStatus, okStatus } from '../shared/status';
@@ -179,7 +180,7 @@ export = function register(RED: NodeAPI): void {
             timeZone: zone.name,
             friendly,
           });
-          const state: Record<string, unknown> = { ...p };
+          const state: Record<string, unknown> = copy(p);
           if (left.daysLeft !== undefined) state.daysLeft = left.daysLeft;
           else delete state.daysLeft;
           const armedBefore = entry.armed;

@@ -28,6 +28,7 @@ import {
 import { readRebaseline, readReplace, readUpstreamReading, MeterInputError } from './meter-messages';
 import { MeterPoller } from './meter-poller';
 import { registerMeterAdminRoutes } from './meter-admin';
+import { copy, extend } from '../core/shapes';
 
 type Done = (err?: Error) => void;
 type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
@@ -139,7 +140,7 @@ export = function register(RED: NodeAPI): void {
         counts.consumption += 1;
         pending.consumption.push({ topic: consumption.meterId, payload: consumption });
       }
-      const reading: Record<string, unknown> = { ...outcome.reading };
+      const reading: Record<string, unknown> = copy(outcome.reading);
       if (values) reading.values = values;
       pending.readings.push({ topic: outcome.reading.meterId, payload: reading });
       for (const event of outcome.events) {
@@ -229,7 +230,7 @@ export = function register(RED: NodeAPI): void {
     // --- readings from upstream: comm-loss watchdog --------------------------------------------------
     const infoFor = (meterId: string, utility?: Utility, unit?: string, accountId?: string): MeterInfo => {
       const configured = meters.get(meterId);
-      if (configured) return accountId ? { ...configured.info, accountId } : configured.info;
+      if (configured) return accountId ? extend(configured.info, { accountId }) : configured.info;
       if (!utility)
         throw new MeterInputError(
           'utility',

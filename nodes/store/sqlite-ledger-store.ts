@@ -26,6 +26,7 @@ import {
   policyToJson,
 } from './records';
 import { SQLITE_MIGRATIONS } from './sqlite-schema';
+import { extend } from '../core/shapes';
 
 export interface SqliteOptions {
   path: string;
@@ -240,7 +241,7 @@ export class SqliteLedgerStore implements LedgerStore {
               charge_sub_total = @chargeSubTotal, state = @state, state_changed_at = @stateChangedAt, seq = @seq,
               last_hash = @lastHash, version = @version, policy = @policy, closed_at = @closedAt
              WHERE id = @id AND version = @expected`,
-        ).run({ ...accountParams(account), expected: posting.expectedVersion });
+        ).run(extend(accountParams(account), { expected: posting.expectedVersion }));
         if (changed.changes === 0) return { status: 'stale' };
       }
     }

@@ -174,6 +174,23 @@ describe('bacnet core: object model', function () {
     assert.equal(today.value, 1.5);
   });
 
+  it("counts nothing for a consumption replayed after a restart (the values file keeps each meter's last)", function () {
+    model.apply(consumption('E1', 'T1', '0.1', T0));
+    model.apply(consumption('E2', 'T1', '0.25', T0 + 30_000));
+    const saved = JSON.stringify(model.valuesSnapshot());
+    assert.deepEqual(JSON.parse(saved).today['T1|electricity'].last, { E1: T0, E2: T0 + 30_000 });
+    const restored = new PointModel(
+      { device: DEVICE, overrides: true, overrideMinutes: 60, maxObjects: 1000, maxSubscriptions: 10 },
+      () => clock.now(),
+      JSON.parse(JSON.stringify(model.registry.snapshot())),
+      JSON.parse(saved),
+    );
+    restored.apply(consumption('E2', 'T1', '0.25', T0 + 30_000)); // the meter reader's replay
+    assert.equal(point(restored, 'T1.Electricity.ConsumptionToday').value, Math.fround(0.35));
+    restored.apply(consumption('E1', 'T1', '1', T0 + 60_000));
+    assert.equal(point(restored, 'T1.Electricity.ConsumptionToday').value, Math.fround(1.35));
+  });
+
   it('shows communication loss and suspect values on the register and the account alarm', function () {
     model.apply(account('T1', 500));
     model.apply({

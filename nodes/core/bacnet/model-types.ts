@@ -121,8 +121,11 @@ export interface Today {
   day: string;
   /** Micro-units of the meter's unit: deltas are exact decimals, summed exactly. */
   micro: bigint;
-  /** Per meter, the end of the last consumption counted: a replay after a restart counts nothing. */
-  last: Record<string, number>;
+  /**
+   * Per meter, the end of the last consumption counted: a replay after a restart counts nothing. A Map, not
+   * an object keyed by meter id (see `idRecord`).
+   */
+  last: Map<string, number>;
 }
 
 export interface SavedPoint {

@@ -7,6 +7,7 @@
  */
 import type { Utility } from '../messages';
 import { toScaledRounded } from '../decimal';
+import { extend, idRecord } from '../shapes';
 import { TimeZone } from '../tariff/zone';
 import { EngineeringUnits, ObjectType, PropertyId as P, Reliability } from './constants';
 import { CovTable } from './cov';
@@ -322,12 +323,13 @@ export class PointModel {
     this.set(
       register,
       {
-        ...(value !== undefined ? { value: Math.fround(value) } : {}),
+        // No leading spread: Node 20 gives each object that starts with one a shape of its own (see shapes.ts).
         reliability: info.commLoss
           ? Reliability.COMMUNICATION_FAILURE
           : info.suspect
             ? Reliability.UNRELIABLE_OTHER
             : Reliability.NO_FAULT_DETECTED,
+        ...(value !== undefined ? { value: Math.fround(value) } : {}),
         covIncrement: settings.register,
         ...this.unitFields(info, `${meterId} ${info.utility ? `${info.utility} ` : ''}register`),
       },
@@ -380,17 +382,17 @@ export class PointModel {
     const accountId = input.accountId as string;
     const key = `${accountId}|${input.utility}`;
     const point = this.ensure({ kind: 'consumption-today', accountId, utility: input.utility }, change);
-    const today = this.today.get(key) ?? { day: this.dayOf(this.now()), micro: 0n, last: {} };
+    const today = this.today.get(key) ?? { day: this.dayOf(this.now()), micro: 0n, last: new Map() };
     this.today.set(key, today);
     const day = this.dayOf(input.to);
     if (day > today.day) {
       today.day = day;
       today.micro = 0n;
     }
-    const last = today.last[input.meterId];
+    const last = today.last.get(input.meterId);
     if (day === today.day && (last === undefined || input.to > last)) {
       today.micro += toScaledRounded(input.delta, 6, 'half-even');
-      today.last[input.meterId] = input.to;
+      today.last.set(input.meterId, input.to);
     }
     this.set(
       point,
@@ -449,7 +451,7 @@ export class PointModel {
     if (!info) return;
     const open = info.alarms?.[type];
     if (text === undefined && open === undefined) return;
-    if (text !== undefined) info.alarms = { ...info.alarms, [type]: text };
+    if (text !== undefined) info.alarms = extend(info.alarms ?? {}, { [type]: text });
     else if (info.alarms) {
       delete info.alarms[type];
       if (Object.keys(info.alarms).length === 0) delete info.alarms;
@@ -703,7 +705,10 @@ export class PointModel {
       meters: Object.fromEntries(this.meters),
       currencies: Object.fromEntries(this.currencies),
       today: Object.fromEntries(
-        [...this.today].map(([key, t]) => [key, { day: t.day, micro: t.micro.toString(), last: t.last }]),
+        [...this.today].map(([key, t]) => [
+          key,
+          { day: t.day, micro: t.micro.toString(), last: idRecord(t.last) },
+        ]),
       ),
     };
   }
@@ -742,7 +747,7 @@ export class PointModel {
     for (const [accountId, currency] of Object.entries(values?.currencies ?? {}))
       this.currencies.set(accountId, currency);
     for (const [key, t] of Object.entries(values?.today ?? {}))
-      this.today.set(key, { day: t.day, micro: BigInt(t.micro), last: t.last });
+      this.today.set(key, { day: t.day, micro: BigInt(t.micro), last: new Map(Object.entries(t.last)) });
     if (this.options.overrides) {
       // Overrides switched on: every account and utility with a known meter gets its override point.
       const change: ModelChange = { changed: [], added: [], removed: [] };

@@ -3,6 +3,7 @@
  * (balances) and meter events, tagged by account, meter and utility. Money is written in minor units (charges
  * converted from sub-minor units), so sums in the database are in the currency's smallest unit.
  */
+import { extend } from '../shapes';
 
 export interface Point {
   measurement: string;
@@ -58,10 +59,9 @@ export function pointOf(payload: unknown, now: number): Point {
   if (typeof p.readingId === 'string' && finite(p.delta) && typeof p.meterId === 'string') {
     return {
       measurement: 'consumption',
-      tags: {
-        ...tags(p, ['meterId', 'accountId', 'utility', 'unit']),
+      tags: extend(tags(p, ['meterId', 'accountId', 'utility', 'unit']), {
         estimated: p.estimated === true ? 'true' : 'false',
-      },
+      }),
       fields: { delta: p.delta, ...(finite(p.value) ? { value: p.value } : {}) },
       timestamp: time(p.to ?? p.ts, now),
     };

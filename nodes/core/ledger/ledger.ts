@@ -17,6 +17,7 @@ import { LedgerError, LedgerRequest } from './requests';
 import { statementDocument, StatementDocument, summaryCsv, statementCsv } from './statement';
 import { isTransientStoreError, LedgerStore, SummaryRow } from './store';
 import { AccountPolicy, AccountRecord, BindingRecord, PostingResult, PreparedPosting } from './types';
+import { extend } from '../shapes';
 
 export interface LedgerOptions {
   clock: Clock;
@@ -428,7 +429,7 @@ export class Ledger {
       case 'charge': {
         const accountId =
           request.accountId ?? (await this.resolveAccount(request.meterId as string, request.effectiveAt));
-        const resolved = { ...request, accountId };
+        const resolved = extend(request, { accountId });
         return prepare(await this.account(accountId, working), resolved, ctx);
       }
       case 'reverse': {

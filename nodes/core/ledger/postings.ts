@@ -18,6 +18,7 @@ import {
   PreparedPosting,
 } from './types';
 import { RoundingMode } from '../decimal';
+import { copy, extend } from '../shapes';
 
 export const DEFAULT_POLICY: AccountPolicy = {
   lowThreshold: 1000n,
@@ -83,7 +84,7 @@ class Posting {
     private readonly now: number,
   ) {
     // The policy is never changed by a posting: shared, not copied.
-    this.account = { ...original };
+    this.account = copy(original);
   }
 
   add(
@@ -116,7 +117,7 @@ class Posting {
       prevHash: account.lastHash,
     };
     const hash = entryHash(entry);
-    this.entries.push({ ...entry, hash });
+    this.entries.push(extend(entry, { hash }));
     account.lastHash = hash;
   }
 
@@ -366,11 +367,11 @@ export function prepare(
           kind,
           0n,
           0n,
-          { ...request.meta, waived: emit.toString(), policy: 'pause' },
+          extend(request.meta, { waived: emit.toString(), policy: 'pause' }),
           request.effectiveAt,
         );
       } else if (request.kind === 'standing' && offSupply) {
-        posting.add(kind, 0n, emit, { ...request.meta, policy: 'accrue-debt' }, request.effectiveAt);
+        posting.add(kind, 0n, emit, extend(request.meta, { policy: 'accrue-debt' }), request.effectiveAt);
       } else {
         posting.add(kind, -emit, 0n, request.meta, request.effectiveAt);
         autoEmergency(posting);

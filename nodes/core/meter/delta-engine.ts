@@ -19,6 +19,7 @@
 import { formatScaled, parseDecimal } from '../decimal';
 import { decimalPlaces } from './registers';
 import type { Consumption, Reading, ReadingQuality, Utility } from '../messages';
+import { extend } from '../shapes';
 
 export interface MeterInfo {
   meterId: string;
@@ -263,13 +264,12 @@ export class DeltaEngine {
       if (units / factor > meter.maxRatePerHour * hours + 2 / factor) return undefined;
     }
     // Dividing two exact integers is correctly rounded: the same double as the decimal text would give.
-    const out: Consumption = {
-      ...reading,
+    const out: Consumption = extend(reading, {
       delta: units / factor,
       from: baseline.ts,
       to: ts,
       readingId: `${reading.meterId}:${ts}`,
-    };
+    });
     state.baseline = { value, ts };
     state.lastOut = [out];
     return state.lastOut;
@@ -447,7 +447,7 @@ export class DeltaEngine {
       const share = cumulative - allocated;
       allocated = cumulative;
       const start = bounds[i - 1]!;
-      const piece = consumption({ ...reading, ts: end }, start, end, share, scale, estimated);
+      const piece = consumption(extend(reading, { ts: end }), start, end, share, scale, estimated);
       if (i < bounds.length - 1) {
         // The value is what the register probably showed at the slice's end.
         piece.value = Number(formatScaled(toUnits(reading.value, scale) - delta + cumulative, scale));
@@ -479,14 +479,13 @@ function consumption(
   scale: number,
   estimated: boolean,
 ): Consumption {
-  const out: Consumption = {
-    ...reading,
+  const out: Consumption = extend(reading, {
     ts: to,
     delta: Number(formatScaled(delta, scale)),
     from,
     to,
     readingId: `${reading.meterId}:${to}`,
-  };
+  });
   if (estimated) out.estimated = true;
   return out;
 }
@@ -499,15 +498,14 @@ function event(
   text: string,
   detail: Record<string, unknown> = {},
 ): MeterEvent {
-  const out: MeterEvent = {
-    ...detail,
+  const out: MeterEvent = extend(detail, {
     meterId: meter.meterId,
     utility: meter.utility,
     type,
     alarm,
     ts,
     text,
-  };
+  });
   if (meter.accountId !== undefined) out.accountId = meter.accountId;
   return out;
 }
