@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { daysLeft, reminderFor, type ReminderOptions } from '../core/forecast/days-left';
-import { UsageHistory, type DayTotal } from '../core/forecast/usage-history';
+import { UsageHistory, type DayTotal, type SavedHistory } from '../core/forecast/usage-history';
 import type { FriendlyWindows } from '../core/cutoff/policy';
 import { TimeZone } from '../core/tariff/zone';
 import { copy } from '../core/shapes';
@@ -32,10 +32,17 @@ interface ForecastNodeDef extends NodeDef {
   roundTo?: string | number;
 }
 
-interface Saved {
-  version: 1;
-  accounts: Record<string, { days: DayTotal[]; armed: boolean }>;
-}
+/** Version 1 kept a list of day objects per account; version 2 keeps two arrays of numbers (a tenth the size). */
+type Saved =
+  | { version: 1; accounts: Record<string, { days: DayTotal[]; armed: boolean }> }
+  | { version: 2; accounts: Record<string, { history: SavedHistory; armed: boolean }> };
+
+/**
+ * Usage history is not money: written every 30 s at most (a crash loses at most that much of the forecast's
+ * input), while a reminder's arming is written within a second (a restart must not send a reminder twice).
+ */
+const HISTORY_SAVE_MS = 30_000;
+const ARMING_SAVE_MS = 1_000;
 
 function num(value: unknown, fallback: number, field: string, min: number, max: number): number {
   if (value === undefined || value === '') return fallback;
@@ -96,24 +103,34 @@ export = function register(RED: NodeAPI): void {
     }
 
     const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
-    const stateFile = new StateFile<Saved>(join(userDir, 'prepay', `forecast-${node.id}.json`), (value) => {
-      const saved = value as Saved;
-      if (saved?.version !== 1 || typeof saved.accounts !== 'object')
-        throw new Error('not a forecast state file');
-      return saved;
-    });
+    const stateFile = new StateFile<Saved>(
+      join(userDir, 'prepay', `forecast-${node.id}.json`),
+      (value) => {
+        const saved = value as Saved;
+        if ((saved?.version !== 1 && saved?.version !== 2) || typeof saved.accounts !== 'object')
+          throw new Error('not a forecast state file');
+        return saved;
+      },
+      HISTORY_SAVE_MS,
+    );
     const accounts = new Map<string, { history: UsageHistory; armed: boolean }>();
     const loaded = stateFile.load();
     if (loaded.problem) node.warn(`prepay-forecast: ${loaded.problem}`);
     for (const [accountId, saved] of Object.entries(loaded.value?.accounts ?? {}))
-      accounts.set(accountId, { history: new UsageHistory(saved.days), armed: saved.armed });
-    const persist = (): void =>
-      stateFile.save(() => ({
-        version: 1,
-        accounts: Object.fromEntries(
-          [...accounts].map(([id, a]) => [id, { days: a.history.list(), armed: a.armed }]),
-        ),
-      }));
+      accounts.set(accountId, {
+        history: new UsageHistory('history' in saved ? saved.history : saved.days),
+        armed: saved.armed,
+      });
+    const persist = (withinMs = HISTORY_SAVE_MS): void =>
+      stateFile.save(
+        () => ({
+          version: 2,
+          accounts: Object.fromEntries(
+            [...accounts].map(([id, a]) => [id, { history: a.history.saved(), armed: a.armed }]),
+          ),
+        }),
+        withinMs,
+      );
     const account = (accountId: string) => {
       let found = accounts.get(accountId);
       if (!found) {
@@ -186,7 +203,7 @@ export = function register(RED: NodeAPI): void {
           const armedBefore = entry.armed;
           const reminder =
             p.state === 'closed' ? undefined : reminderFor(entry, left, p.available, reminders);
-          if (entry.armed !== armedBefore) persist();
+          if (entry.armed !== armedBefore) persist(ARMING_SAVE_MS);
           const second: NodeMessage | null = reminder
             ? {
                 topic: p.accountId,

@@ -3,6 +3,8 @@
  * with a suggested top-up, answers carbon totals, keeps what it learnt across a restart, and names bad input.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ManualClock } from '../../dist/nodes/core/clock';
 import {
   catchNode,
@@ -123,6 +125,35 @@ describe('prepay-forecast node', function () {
     forecast.receive(state(5000));
     await sleep(100);
     assert.equal(after[0]!.payload.daysLeft, 5, 'history kept across a restart');
+  });
+
+  it('reads the older state file (a list of day objects per account) and writes the compact one', async () => {
+    mkdirSync(join(userDir, 'prepay'), { recursive: true });
+    const days = Array.from({ length: 28 }, (_, i) => {
+      const t = MONDAY - (28 - i) * DAY;
+      return {
+        date: new Date(t).toISOString().slice(0, 10),
+        weekday: new Date(t).getUTCDay(),
+        amount: 1000 * 10_000,
+        carbonKg: 6,
+      };
+    });
+    writeFileSync(
+      join(userDir, 'prepay', 'forecast-forecast.json'),
+      JSON.stringify({ version: 1, accounts: { T7: { days, armed: true } } }),
+    );
+    await helper.load([forecastNode, catchNode], FLOW);
+    const states = collect(helper.getNode('states')) as Msg[];
+    helper.getNode('forecast').receive(state(5000));
+    await sleep(100);
+    assert.equal(states[0]!.payload.daysLeft, 5, 'four weeks of 10.00 a day, read from version 1');
+    helper.getNode('forecast').receive(charge(MONDAY + 3_600_000, 250));
+    await sleep(50);
+    await helper.unload();
+    const saved = JSON.parse(readFileSync(join(userDir, 'prepay', 'forecast-forecast.json'), 'utf8'));
+    assert.equal(saved.version, 2);
+    assert.equal(saved.accounts.T7.history.from, days[0]!.date);
+    assert.equal(saved.accounts.T7.history.amount.length, 29, 'the 28 days and today');
   });
 
   it('gives no days left for an account it knows nothing about, and names bad input', async () => {
