@@ -18,6 +18,21 @@ export default tseslint.config(
     },
   },
   {
+    // The domain core builds objects per reading, charge and point: a literal that begins with a spread gives
+    // each copy a V8 shape of its own on Node 20 (see nodes/core/shapes.ts).
+    files: ['nodes/core/**/*.ts', 'nodes/meter/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'ObjectExpression > SpreadElement:first-child',
+          message:
+            'A leading spread gives each object its own shape on Node 20: use extend() or copy() from nodes/core/shapes.',
+        },
+      ],
+    },
+  },
+  {
     // Function node bodies of the tenant API example: Node-RED runs each as the body of an async function,
     // with these globals (crypto from the node's Setup tab).
     files: ['flows/tenant/functions/*.js'],

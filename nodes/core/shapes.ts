@@ -16,7 +16,7 @@
 export type Plain<T> = { [K in keyof T]: T[K] };
 
 /** `{ ...base, ...extra }`, keys in the same order, with a shared shape. */
-export function extend<T extends object, U extends object>(base: T, extra: U): Plain<T & U> {
+export function extend<T extends object, U extends object>(base: T, extra: U): Plain<Omit<T, keyof U> & U> {
   return Object.assign({}, base, extra);
 }
 

@@ -297,8 +297,10 @@ export = function register(RED: NodeAPI): void {
           void Promise.all(list.map((meter) => pollMeter(meter!))).then(() => undefined);
         } else if (topic === 'stats') {
           _send({
+            // A message (not per reading): the spread keeps a user's msg as it was.
+            // eslint-disable-next-line no-restricted-syntax
             ...msg,
-            payload: { ...counts, link: link?.stats(), meters: meters.size || lastSeen.size },
+            payload: extend(counts, { link: link?.stats(), meters: meters.size || lastSeen.size }),
           });
         } else {
           if (settings.source !== 'messages')

@@ -4,6 +4,7 @@
  * never given to another name, and a name that comes back gets its own number again. The database revision,
  * which BEMS front ends poll to know when to re-read the object list, lives here too.
  */
+import { copy } from '../shapes';
 import { MAX_INSTANCE } from './constants';
 
 export interface RegistrySnapshot {
@@ -91,7 +92,7 @@ export class InstanceRegistry {
 
   lookup(name: string): { type: number; instance: number; retired: boolean } | undefined {
     const entry = this.byName.get(name);
-    return entry ? { ...entry } : undefined;
+    return entry ? copy(entry) : undefined;
   }
 
   snapshot(): RegistrySnapshot {

@@ -17,7 +17,7 @@ import { LedgerError, LedgerRequest } from './requests';
 import { statementDocument, StatementDocument, summaryCsv, statementCsv } from './statement';
 import { isTransientStoreError, LedgerStore, SummaryRow } from './store';
 import { AccountPolicy, AccountRecord, BindingRecord, PostingResult, PreparedPosting } from './types';
-import { extend } from '../shapes';
+import { copy, extend } from '../shapes';
 
 export interface LedgerOptions {
   clock: Clock;
@@ -106,7 +106,7 @@ export class Ledger {
     private readonly store: LedgerStore,
     private readonly options: LedgerOptions,
   ) {
-    this.defaults = { ...DEFAULT_POLICY, ...options.defaults };
+    this.defaults = Object.assign({}, DEFAULT_POLICY, options.defaults);
     this.rounding = options.rounding ?? 'half-even';
   }
 
@@ -129,7 +129,7 @@ export class Ledger {
       }
       case 'statement':
         return {
-          result: { ...(await this.statement(request.accountId, request.from, request.to, request.format)) },
+          result: copy(await this.statement(request.accountId, request.from, request.to, request.format)),
           duplicate: false,
         };
       case 'summary': {
@@ -153,11 +153,12 @@ export class Ledger {
           result: {
             ok: reports.every((r) => r.ok),
             command: 'verify',
-            accounts: reports.map((r) => ({
-              ...r,
-              balance: toSafeNumber(r.balance, 'balance'),
-              debt: toSafeNumber(r.debt, 'debt'),
-            })),
+            accounts: reports.map((r) =>
+              extend(r, {
+                balance: toSafeNumber(r.balance, 'balance'),
+                debt: toSafeNumber(r.debt, 'debt'),
+              }),
+            ),
           },
           duplicate: false,
         };
@@ -166,7 +167,7 @@ export class Ledger {
         // Closing answers with the account's final statement.
         const response = await this.enqueue(request);
         const statement = await this.statement(request.accountId, 0, Number.MAX_SAFE_INTEGER, 'json');
-        return { ...response, result: { ...response.result, statement } };
+        return extend(response, { result: extend(response.result, { statement }) });
       }
       default:
         return this.enqueue(request);
@@ -196,7 +197,7 @@ export class Ledger {
       throw new LedgerError('accountId', `account "${accountId}" does not exist`, 'unknown-account');
     const all = await this.store.entriesOf(accountId);
     const document = statementDocument(account, all, from, to);
-    return format === 'csv' ? { ...document, csv: statementCsv(document) } : document;
+    return format === 'csv' ? extend(document, { csv: statementCsv(document) }) : document;
   }
 
   /** Balance movements of every account over [from, to), for the period summary. */

@@ -220,7 +220,7 @@ export function prepare(
         seq: 0,
         lastHash: genesisHash(request.accountId),
         version: 0,
-        policy: { ...ctx.defaults, ...request.policy },
+        policy: Object.assign({}, ctx.defaults, request.policy),
         openedAt: ctx.now,
       };
       const posting = new Posting(fresh, request.reference, ctx.now);
