@@ -93,9 +93,9 @@ const checks: Record<string, (userDir: string) => Promise<void>> = {
     const state = JSON.parse(
       readFileSync(join(userDir, 'prepay', 'forecast-ex7fc000000001.json'), 'utf8'),
     ) as {
-      accounts: Record<string, { days: unknown[] }>;
+      accounts: Record<string, { history: { amount: Array<number | null> } }>;
     };
-    assert.equal(state.accounts.T0101?.days.length, 28);
+    assert.equal(state.accounts.T0101?.history.amount.filter((amount) => amount !== null).length, 28);
     assert.ok(
       existsSync(join(userDir, 'prepay', 'history-ex7inf00000001.db')),
       'the disk buffer holds the points',
