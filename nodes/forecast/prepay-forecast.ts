@@ -32,7 +32,7 @@ interface ForecastNodeDef extends NodeDef {
   roundTo?: string | number;
 }
 
-/** Version 1 kept a list of day objects per account; version 2 keeps two arrays of numbers (a tenth the size). */
+/** Version 1 kept a list of day objects per account; version 2 keeps two arrays of numbers (a fifth the size). */
 type Saved =
   | { version: 1; accounts: Record<string, { days: DayTotal[]; armed: boolean }> }
   | { version: 2; accounts: Record<string, { history: SavedHistory; armed: boolean }> };

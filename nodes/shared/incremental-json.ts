@@ -5,6 +5,8 @@
  * each entry's JSON is kept and only the entries marked changed are serialised again. The text parses to
  * what `JSON.stringify` of the whole record would give (bigints as decimal strings, as `StateFile` writes).
  */
+import { bigintAsString } from './state-file';
+
 export class IncrementalRecordJson<T> {
   private readonly texts = new Map<string, string>();
   private readonly changed = new Set<string>();
@@ -27,8 +29,4 @@ export class IncrementalRecordJson<T> {
     this.changed.clear();
     return `{${[...this.texts.values()].join(',')}}`;
   }
-}
-
-function bigintAsString(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? value.toString() : value;
 }

@@ -104,17 +104,17 @@ export class StateFile<T> {
   }
 }
 
-/**
- * bigints (running totals) are written as decimal strings; readers accept both. A replacer function makes
- * JSON.stringify several times slower on large documents, so it is used only when a bigint is there.
- */
+/** The JSON.stringify replacer of state files: bigints (running totals) as decimal strings; readers accept both. */
+export function bigintAsString(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
+
+/** A replacer makes JSON.stringify several times slower on large documents: used only when a bigint is there. */
 function stringify(value: unknown): string {
   try {
     return JSON.stringify(value);
   } catch (error) {
     if (!(error instanceof TypeError)) throw error;
-    return JSON.stringify(value, (_key, inner: unknown) =>
-      typeof inner === 'bigint' ? inner.toString() : inner,
-    );
+    return JSON.stringify(value, bigintAsString);
   }
 }
