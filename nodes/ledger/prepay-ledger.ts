@@ -1,19 +1,30 @@
 /**
  * prepay-ledger: the prepaid accounts. Takes commands (topup, refund, adjust, reverse, open, close,
  * bind, unbind, emergency, balance, statement, summary, verify) and charges from the tariff node;
- * answers each on output 1 once it is durably stored, and sends account states on output 2.
+ * answers each on output 1 once it is durably stored, sends account states on output 2, and alarms on
+ * output 3.
+ *
+ * Accepted means durable: a posting is in the node's intake journal (on local disk, fsynced) before the
+ * ledger works on it, and stays there until the store has it; a stop, crash or power cut inside a store
+ * outage loses nothing, and the journal is posted again, in order, at the next start.
  */
+import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { Clock } from '../core/clock';
-import { Ledger } from '../core/ledger/ledger';
+import { Ledger, LedgerResponse } from '../core/ledger/ledger';
 import { readRequest } from '../core/ledger/requests';
 import { AccountState } from '../core/messages';
+import { chargeReceipts, type ChargeReceiver } from '../shared/charge-receipts';
 import { runtimeClock } from '../shared/runtime-clock';
+import { StartGate } from '../shared/start-gate';
 import { degradedStatus, faultStatus, okStatus, throttledStatus } from '../shared/status';
 import { StoreNode } from '../store/store-config';
+import { IntakeJournal } from './intake-journal';
 import { readLedgerSettings, LedgerNodeSettings } from './ledger-config';
 import { LedgerJobs } from './ledger-jobs';
 import { activeLedgers, registerLedgerAdminRoutes } from './ledger-admin';
+import { JournalAlarms } from './journal-alarms';
+import { LedgerIntake, type PostingRequest } from './ledger-intake';
 
 type Done = (err?: Error) => void;
 type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
@@ -43,19 +54,47 @@ export = function register(RED: NodeAPI): void {
     const settings = options;
     let postings = 0;
     let health: { up: boolean; queued: number; error?: string } = { up: true, queued: 0 };
+    const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
+    let journal: IntakeJournal;
+    try {
+      // settings.js `prepay: { journalReserveMiB }`: the disk space held ready for postings (default 16 MiB).
+      const reserveMiB = Number(
+        (RED.settings as unknown as { prepay?: { journalReserveMiB?: number } }).prepay?.journalReserveMiB ??
+          16,
+      );
+      journal = new IntakeJournal(
+        join(userDir, 'prepay', `ledger-${node.id.replace(/[^A-Za-z0-9_.-]/g, '_')}.journal`),
+        { reserveBytes: Math.max(64 * 1024, Math.round(reserveMiB * 2 ** 20)) },
+      );
+    } catch (error) {
+      return fail(`cannot open the intake journal: ${(error as Error).message}`);
+    }
+    // States, snapshots and answers to journaled postings wait until every node of the deploy exists.
+    const gate = new StartGate(RED);
+    const emit = (msg: Array<NodeMessage | null>): void => gate.run(() => node.send(msg));
+    const alarms = new JournalAlarms((alarm) => {
+      emit([null, null, { topic: 'alarm', payload: alarm }]);
+      if (alarm.alarm) node.warn(`prepay-ledger: ${alarm.text}`);
+    });
 
     // Every posting changes the count: shown at most a few times a second.
     const status = throttledStatus(node);
     const renderStatus = (): NodeStatus => {
+      const backlog = intake.backlog;
+      if (journal.growthProblem && journal.reserveLeft < 1 << 20)
+        return faultStatus(`journal nearly full: ${backlog} waiting`);
       if (!health.up)
-        return faultStatus(`store down, ${health.queued} queued: ${(health.error ?? '').slice(0, 40)}`);
-      if (health.queued > 100) return degradedStatus(`${health.queued} queued`);
+        return faultStatus(`store down, ${backlog} journaled: ${(health.error ?? '').slice(0, 40)}`);
+      if (backlog > 100) return degradedStatus(`${backlog} journaled, waiting for the store`);
       return okStatus(`${postings} posted · ${storeNode.describe()}`);
     };
-    const showStatus = (): void => status.show(renderStatus);
+    const showStatus = (): void => {
+      alarms.check(intake.backlog, journal);
+      status.show(renderStatus);
+    };
 
     const emitState = (state: AccountState): void => {
-      node.send([null, { topic: state.accountId, payload: state }]);
+      emit([null, { topic: state.accountId, payload: state }, null]);
     };
 
     const ledger = new Ledger(storeNode.store, {
@@ -73,6 +112,44 @@ export = function register(RED: NodeAPI): void {
     });
     activeLedgers.set(node.id, ledger);
 
+    const intake = new LedgerIntake(ledger, journal, {
+      // Room for the ledger's own jobs (debt recovery) beside the postings fed to it.
+      window: Math.max(1, settings.maxQueue - 100),
+      onPosted: (response: LedgerResponse) => {
+        if (!response.duplicate) postings += 1;
+      },
+      onRefused: (error: Error, request: PostingRequest | undefined, seq: number) => {
+        // Nobody waits for this one any more (it came from the journal): Catch nodes get it.
+        node.error(
+          `prepay-ledger: journaled posting ${request?.reference ?? `#${seq}`} refused: ${error.message}`,
+          {
+            topic: 'refused',
+            payload: { reference: request?.reference, command: request?.command, error: error.message },
+          },
+        );
+      },
+      onChange: showStatus,
+    });
+    const replayed = intake.start();
+    if (replayed > 0)
+      node.log(`prepay-ledger: ${replayed} journaled posting(s) from before the stop are posted again`);
+
+    // Producers of charges (tariff nodes) learn here which of their charges this ledger holds for good.
+    const receiver: ChargeReceiver = {
+      holds: async (readingIds) => {
+        const references = readingIds.map((id) => `charge:${id}`);
+        const held = new Set<string>();
+        const unknown: string[] = [];
+        references.forEach((reference, i) => {
+          if (journal.holds(reference)) held.add(readingIds[i] as string);
+          else unknown.push(reference);
+        });
+        for (const reference of await ledger.existingReferences(unknown)) held.add(reference.slice(7));
+        return held;
+      },
+    };
+    chargeReceipts.add(receiver);
+
     const jobs = new LedgerJobs(
       clock,
       ledger,
@@ -89,32 +166,50 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
       let request;
+      const receivedAt = clock.now();
       try {
-        request = readRequest(msg.topic, msg.payload, clock.now());
+        request = readRequest(msg.topic, msg.payload, receivedAt);
       } catch (error) {
         return done(error as Error);
       }
-      ledger.execute(request).then(
-        (response) => {
-          if (!response.duplicate && 'reference' in request) postings += 1;
-          showStatus();
-          msg.payload = response.result;
-          (msg as NodeMessage).duplicate = response.duplicate;
-          send([msg, null]);
-          done();
+      const answer = (response: LedgerResponse): void => {
+        showStatus();
+        msg.payload = response.result;
+        (msg as NodeMessage).duplicate = response.duplicate;
+        gate.run(() => send([msg, null, null]));
+        done();
+      };
+      if (!('reference' in request)) {
+        // Reading commands (balance, statement, summary, verify) change nothing: no journal.
+        ledger.execute(request).then(answer, (error: Error) => done(error));
+        return;
+      }
+      intake.submit(request, msg.topic, msg.payload, receivedAt, {
+        answer: (response) => {
+          if (!response.duplicate) postings += 1;
+          answer(response);
         },
-        (error: Error) => {
+        fail: (error) => {
           showStatus();
           done(error);
         },
-      );
+        release: () => done(),
+      });
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
       jobs.stop();
       status.stop();
+      gate.close();
+      intake.stop();
+      chargeReceipts.remove(receiver);
       ledger.close();
       activeLedgers.delete(node.id);
+      try {
+        journal.close();
+      } catch (error) {
+        node.error(`prepay-ledger: could not close the intake journal: ${(error as Error).message}`);
+      }
       done();
     });
   }

@@ -138,6 +138,17 @@ export class PostgresLedgerStore implements LedgerStore {
     return rows[0] ? (rows[0].result as PostingResult) : undefined;
   }
 
+  async existingReferences(references: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < references.length; i += 5_000) {
+      const { rows } = await this.pool.query('SELECT reference FROM postings WHERE reference = ANY($1)', [
+        references.slice(i, i + 5_000),
+      ]);
+      for (const row of rows) found.add(String((row as Row).reference));
+    }
+    return found;
+  }
+
   async getAccount(id: string): Promise<AccountRecord | undefined> {
     const { rows } = await this.pool.query('SELECT * FROM accounts WHERE id = $1', [id]);
     return rows[0] ? accountFromRow(rows[0] as Row) : undefined;

@@ -51,6 +51,9 @@ export class ResilientStore implements LedgerStore {
   getPosting(reference: string): Promise<PostingResult | undefined> {
     return this.call(() => this.inner.getPosting(reference));
   }
+  existingReferences(references: readonly string[]): Promise<Set<string>> {
+    return this.call(() => this.inner.existingReferences(references));
+  }
   getAccount(id: string): Promise<AccountRecord | undefined> {
     return this.call(() => this.inner.getAccount(id));
   }

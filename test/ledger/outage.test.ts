@@ -65,6 +65,10 @@ class SwitchedStore implements LedgerStore {
     await this.gate();
     return this.inner.getPosting(reference);
   }
+  async existingReferences(references: readonly string[]): Promise<Set<string>> {
+    await this.gate();
+    return this.inner.existingReferences(references);
+  }
   async getAccount(id: string): Promise<AccountRecord | undefined> {
     await this.gate();
     return this.inner.getAccount(id);

@@ -196,6 +196,15 @@ describe('calendar charges per account and utility (tariff and ledger nodes)', f
       ['standing:R01:cooling:2024-06-06', -800],
       ['standing:R01:gas:2024-06-06', -150],
     ]);
+    // The ledger confirmed every charge it holds: nothing is left to send again after a restart.
+    await sleep(4_500);
+    await helper.unload();
+    for (const id of ['gasTariff', 'coolingTariff']) {
+      const saved = JSON.parse(readFileSync(join(userDir, 'prepay', `tariff-${id}.json`), 'utf8')) as {
+        outbox: unknown[];
+      };
+      assert.deepEqual(saved.outbox, [], id);
+    }
   });
 
   it('carries an older state file over: no day raised twice, the block position kept', async function () {

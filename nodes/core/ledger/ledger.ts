@@ -205,6 +205,11 @@ export class Ledger {
     return this.store.periodSummary(from, to);
   }
 
+  /** Of the given posting references, those the store holds (committed). */
+  existingReferences(references: readonly string[]): Promise<Set<string>> {
+    return references.length === 0 ? Promise.resolve(new Set()) : this.store.existingReferences(references);
+  }
+
   /** Every account as stored (for periodic jobs). */
   listAccounts(): Promise<AccountRecord[]> {
     return this.store.listAccounts();

@@ -51,6 +51,8 @@ export interface LedgerStore {
   init(): Promise<void>;
   close(): Promise<void>;
   getPosting(reference: string): Promise<PostingResult | undefined>;
+  /** Of the given posting references, those the store holds. */
+  existingReferences(references: readonly string[]): Promise<Set<string>>;
   getAccount(id: string): Promise<AccountRecord | undefined>;
   listAccounts(): Promise<AccountRecord[]>;
   /** Entries of an account in seq order, optionally those effective in [from, to). */
