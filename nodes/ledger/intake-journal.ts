@@ -5,17 +5,46 @@
  * order; the store's unique references make that exactly once.
  *
  * The file is a sequence of JSON lines: `{"q":seq,"t":receivedAt,"r":reference,"o":topic,"p":payload}` for an
- * accepted posting and `{"s":seq}` once it is settled. Accepted lines are fsynced before they are
- * acknowledged; settled marks are not (a lost mark only makes a replay that the store answers as a
- * duplicate). The file is preallocated ahead of its end (the reserve, zeros) and written in place, so that
+ * accepted posting and `{"s":seq,"x":outcome}` once it is settled (committed, duplicate or refused). Accepted
+ * lines are fsynced before they are acknowledged; settled marks are not (a lost mark only makes a replay that
+ * the store answers as a duplicate). Per day of receipt, the journal counts what it accepted and what became
+ * of it, for the reconciliation; those counts survive restarts of the file in a small side file
+ * (`<journal>.days`), written before the journal starts again and naming the last sequence number it covers. The file is preallocated ahead of its end (the reserve, zeros) and written in place, so that
  * when the disk fills up (the store then fails too, and postings wait) the journal can still take postings
  * into space it holds already. A reader stops at the first zero byte. Once nothing is pending the journal
  * starts again from the beginning of the file; stale lines past the new end are all settled ones, which a
  * reader skips.
  */
-import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
-import { mkdirSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fdatasyncSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
+
+/** What became of a posting. */
+export type SettleOutcome = 'committed' | 'duplicate' | 'refused';
+
+/** Per day of receipt: postings accepted, and how many were committed, duplicates or refused. */
+export interface DayCounts {
+  accepted: number;
+  committed: number;
+  duplicates: number;
+  refused: number;
+}
+
+const OUTCOME_CODE: Record<SettleOutcome, string> = { committed: 'c', duplicate: 'd', refused: 'r' };
+const CODE_FIELD: Record<string, keyof DayCounts> = { c: 'committed', d: 'duplicates', r: 'refused' };
+/** Days of counts kept. */
+const KEEP_DAYS = 62;
 
 export interface JournalRecord {
   seq: number;
@@ -30,6 +59,7 @@ interface Pending {
   reference: string;
   offset: number;
   length: number;
+  day: string;
 }
 
 export interface JournalOptions {
@@ -37,6 +67,8 @@ export interface JournalOptions {
   reserveBytes?: number;
   /** The file is cut back to the reserve when it is empty and has grown past this. */
   shrinkAboveBytes?: number;
+  /** The day (e.g. a local date) postings are counted under, from their time of receipt. */
+  dayOf?: (receivedAt: number) => string;
 }
 
 export class JournalFullError extends Error {
@@ -61,10 +93,14 @@ export class IntakeJournal {
   private readonly pendingReferences = new Map<string, number>();
   private waiting: Array<{ line: Buffer; record: Pending; resolve: () => void; reject: (e: Error) => void }> =
     [];
-  private marks: number[] = [];
+  private marks: string[] = [];
   private flushScheduled = false;
   private readonly reserveBytes: number;
   private readonly shrinkAboveBytes: number;
+  private readonly dayOf: (receivedAt: number) => string;
+  private readonly days = new Map<string, DayCounts>();
+  /** Lines of sequence numbers up to this were counted before the journal last started again. */
+  private countedThrough = 0;
   /** Set when the reserve could not be extended (the disk is full): the status shows it. */
   growthProblem: string | undefined;
 
@@ -74,7 +110,9 @@ export class IntakeJournal {
   ) {
     this.reserveBytes = options.reserveBytes ?? 16 << 20;
     this.shrinkAboveBytes = options.shrinkAboveBytes ?? 4 * this.reserveBytes;
+    this.dayOf = options.dayOf ?? ((t) => new Date(t).toISOString().slice(0, 10));
     mkdirSync(dirname(path), { recursive: true });
+    this.readDays();
     this.fd = openSync(path, 'a+');
     closeSync(this.fd);
     this.fd = openSync(path, 'r+');
@@ -97,6 +135,14 @@ export class IntakeJournal {
   /** Bytes allocated ahead of the end, usable even when the disk is full. */
   get reserveLeft(): number {
     return this.allocated - this.end;
+  }
+
+  /** What was accepted on `day` and what became of it (still pending: accepted less the rest). */
+  dayCounts(day: string): DayCounts & { pending: number } {
+    const counts = this.days.get(day) ?? { accepted: 0, committed: 0, duplicates: 0, refused: 0 };
+    let pending = 0;
+    for (const p of this.pending.values()) if (p.day === day) pending += 1;
+    return Object.assign({}, counts, { pending });
   }
 
   /** Whether a posting with this reference is journaled and not yet settled. */
@@ -128,21 +174,22 @@ export class IntakeJournal {
     const seq = this.nextSeq++;
     const text = JSON.stringify({ q: seq, t: receivedAt, r: reference, o: topic, p: payload });
     const line = Buffer.from(`${text}\n`, 'utf8');
-    const record: Pending = { seq, reference, offset: -1, length: line.length };
+    const record: Pending = { seq, reference, offset: -1, length: line.length, day: this.dayOf(receivedAt) };
     return new Promise<number>((resolve, reject) => {
       this.waiting.push({ line, record, resolve: () => resolve(seq), reject });
       this.scheduleFlush();
     });
   }
 
-  /** The posting is committed, or refused for good: it need not be replayed. */
-  settle(seq: number): void {
+  /** The posting is committed, a duplicate, or refused for good: it need not be replayed. */
+  settle(seq: number, outcome: SettleOutcome): void {
     const pending = this.pending.get(seq);
     if (!pending) return;
     this.pending.delete(seq);
     if (this.pendingReferences.get(pending.reference) === seq)
       this.pendingReferences.delete(pending.reference);
-    this.marks.push(seq);
+    this.count(pending.day, CODE_FIELD[OUTCOME_CODE[outcome]] as keyof DayCounts);
+    this.marks.push(`{"s":${seq},"x":"${OUTCOME_CODE[outcome]}"}\n`);
     this.scheduleFlush();
   }
 
@@ -156,8 +203,8 @@ export class IntakeJournal {
     if (batch.length === 0 && marks.length === 0) return this.compact();
     const parts: Buffer[] = [];
     let size = 0;
-    for (const seq of marks) {
-      const mark = Buffer.from(`{"s":${seq}}\n`, 'utf8');
+    for (const text of marks) {
+      const mark = Buffer.from(text, 'utf8');
       parts.push(mark);
       size += mark.length;
     }
@@ -194,6 +241,7 @@ export class IntakeJournal {
     for (const item of batch) {
       this.pending.set(item.record.seq, item.record);
       this.pendingReferences.set(item.record.reference, item.record.seq);
+      this.count(item.record.day, 'accepted');
       item.resolve();
     }
     this.compact();
@@ -224,6 +272,8 @@ export class IntakeJournal {
   }
 
   private restart(): void {
+    // The day counts of every line so far go to the side file first: the lines are about to go.
+    this.writeDays(this.nextSeq - 1);
     if (this.allocated > this.shrinkAboveBytes) {
       ftruncateSync(this.fd, this.reserveBytes);
       this.allocated = this.reserveBytes;
@@ -270,7 +320,7 @@ export class IntakeJournal {
 
   /** Reads the file at start: accepted lines not settled become pending; the end is the first zero byte. */
   private readBack(): void {
-    const settled = new Set<number>();
+    const settled = new Map<number, string>();
     const accepted: Pending[] = [];
     let offset = 0;
     let carry = Buffer.alloc(0);
@@ -298,13 +348,58 @@ export class IntakeJournal {
     // The end is after the last whole line: a torn one (a crash in the middle of a write that was never
     // acknowledged) is overwritten.
     this.end = carryOffset;
+    const dayOfSeq = new Map<number, string>();
     for (const record of accepted) {
       this.nextSeq = Math.max(this.nextSeq, record.seq + 1);
+      if (record.seq <= this.countedThrough) continue; // counted and settled before the journal started again
+      dayOfSeq.set(record.seq, record.day);
+      this.count(record.day, 'accepted');
       if (settled.has(record.seq)) continue;
       this.pending.set(record.seq, record);
       this.pendingReferences.set(record.reference, record.seq);
     }
-    for (const seq of settled) this.nextSeq = Math.max(this.nextSeq, seq + 1);
+    for (const [seq, code] of settled) {
+      this.nextSeq = Math.max(this.nextSeq, seq + 1);
+      const day = dayOfSeq.get(seq);
+      const field = CODE_FIELD[code];
+      if (day !== undefined && field) this.count(day, field);
+    }
+    this.nextSeq = Math.max(this.nextSeq, this.countedThrough + 1);
+  }
+
+  private count(day: string, field: keyof DayCounts): void {
+    let counts = this.days.get(day);
+    if (!counts) {
+      counts = { accepted: 0, committed: 0, duplicates: 0, refused: 0 };
+      this.days.set(day, counts);
+      if (this.days.size > KEEP_DAYS) this.days.delete([...this.days.keys()].sort()[0] as string);
+    }
+    counts[field] += 1;
+  }
+
+  private readDays(): void {
+    const file = `${this.path}.days`;
+    if (!existsSync(file)) return;
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as {
+      through: number;
+      days: Record<string, DayCounts>;
+    };
+    this.countedThrough = saved.through;
+    for (const [day, counts] of Object.entries(saved.days)) this.days.set(day, counts);
+  }
+
+  private writeDays(through: number): void {
+    const file = `${this.path}.days`;
+    const text = JSON.stringify({ through, days: Object.fromEntries(this.days) });
+    const fd = openSync(`${file}.tmp`, 'w');
+    try {
+      writeSync(fd, text);
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(`${file}.tmp`, file);
+    this.countedThrough = through;
   }
 
   private parseLine(
@@ -312,16 +407,22 @@ export class IntakeJournal {
     offset: number,
     length: number,
     accepted: Pending[],
-    settled: Set<number>,
+    settled: Map<number, string>,
   ): void {
-    let value: { q?: unknown; r?: unknown; s?: unknown };
+    let value: { q?: unknown; t?: unknown; r?: unknown; s?: unknown; x?: unknown };
     try {
       value = JSON.parse(line.toString('utf8')) as typeof value;
     } catch {
       return; // a stale fragment past an earlier restart of the journal
     }
-    if (typeof value.s === 'number') settled.add(value.s);
+    if (typeof value.s === 'number') settled.set(value.s, typeof value.x === 'string' ? value.x : 'c');
     else if (typeof value.q === 'number' && typeof value.r === 'string')
-      accepted.push({ seq: value.q, reference: value.r, offset, length });
+      accepted.push({
+        seq: value.q,
+        reference: value.r,
+        offset,
+        length,
+        day: this.dayOf(typeof value.t === 'number' ? value.t : 0),
+      });
   }
 }

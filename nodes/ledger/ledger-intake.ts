@@ -27,6 +27,8 @@ export interface IntakeOptions {
   /** A posting with nobody waiting was refused, or could not be read back. */
   onRefused(error: Error, request: PostingRequest | undefined, seq: number): void;
   onChange(): void;
+  /** Every refusal, answered or not (the reconciliation lists refused charges). */
+  onRefusal?(request: PostingRequest | undefined, error: Error, receivedAt: number): void;
 }
 
 /** Errors that end a posting for good (the store answered); anything else leaves it in the journal. */
@@ -79,7 +81,7 @@ export class LedgerIntake {
           this.spilled.push(seq);
           from.release();
           this.options.onChange();
-        } else this.feed(seq, request, from);
+        } else this.feed(seq, request, receivedAt, from);
       },
       (error: Error) => from.fail(error),
     );
@@ -90,12 +92,12 @@ export class LedgerIntake {
     if (this.retryTimer) clearTimeout(this.retryTimer);
   }
 
-  private feed(seq: number, request: PostingRequest, from?: Requester): void {
+  private feed(seq: number, request: PostingRequest, receivedAt: number, from?: Requester): void {
     this.inLedger += 1;
     this.ledger.execute(request).then(
       (response) => {
         this.inLedger -= 1;
-        this.journal.settle(seq);
+        this.journal.settle(seq, response.duplicate ? 'duplicate' : 'committed');
         if (from) from.answer(response);
         else this.options.onPosted(response, request);
         this.after();
@@ -113,7 +115,8 @@ export class LedgerIntake {
           }, 100);
           return;
         }
-        this.journal.settle(seq);
+        this.journal.settle(seq, 'refused');
+        this.options.onRefusal?.(request, error, receivedAt);
         if (from) from.fail(error);
         else this.options.onRefused(error, request, seq);
         this.after();
@@ -137,11 +140,12 @@ export class LedgerIntake {
         request = readRequest(record.topic, record.payload, record.receivedAt);
         if (!('reference' in request)) throw new Error('not a posting');
       } catch (error) {
-        this.journal.settle(seq);
+        this.journal.settle(seq, 'refused');
+        this.options.onRefusal?.(undefined, error as Error, record.receivedAt);
         this.options.onRefused(error as Error, undefined, seq);
         continue;
       }
-      this.feed(seq, request as PostingRequest);
+      this.feed(seq, request as PostingRequest, record.receivedAt);
     }
   }
 }

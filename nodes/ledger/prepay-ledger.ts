@@ -22,9 +22,18 @@ import { StoreNode } from '../store/store-config';
 import { IntakeJournal } from './intake-journal';
 import { readLedgerSettings, LedgerNodeSettings } from './ledger-config';
 import { LedgerJobs } from './ledger-jobs';
-import { activeLedgers, registerLedgerAdminRoutes } from './ledger-admin';
+import { localDate } from '../tariff/calendar-scheduler';
+import { activeLedgers, activeReconciliations, registerLedgerAdminRoutes } from './ledger-admin';
 import { JournalAlarms } from './journal-alarms';
 import { LedgerIntake, type PostingRequest } from './ledger-intake';
+import { LedgerReconciliation } from './ledger-reconciliation';
+import {
+  isMeterDay,
+  isReconcileRequest,
+  readMeterDay,
+  readReconcileRequest,
+} from './reconciliation-messages';
+import type { ReconciliationReport } from '../core/ledger/reconcile';
 
 type Done = (err?: Error) => void;
 type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
@@ -64,7 +73,11 @@ export = function register(RED: NodeAPI): void {
       );
       journal = new IntakeJournal(
         join(userDir, 'prepay', `ledger-${node.id.replace(/[^A-Za-z0-9_.-]/g, '_')}.journal`),
-        { reserveBytes: Math.max(64 * 1024, Math.round(reserveMiB * 2 ** 20)) },
+        {
+          reserveBytes: Math.max(64 * 1024, Math.round(reserveMiB * 2 ** 20)),
+          // Postings are counted per local day of receipt, for the reconciliation.
+          dayOf: (t) => localDate(settings.zone, t),
+        },
       );
     } catch (error) {
       return fail(`cannot open the intake journal: ${(error as Error).message}`);
@@ -112,6 +125,27 @@ export = function register(RED: NodeAPI): void {
     });
     activeLedgers.set(node.id, ledger);
 
+    const reconciliation = new LedgerReconciliation(
+      ledger,
+      journal,
+      settings.zone,
+      join(userDir, 'prepay', `ledger-${node.id.replace(/[^A-Za-z0-9_.-]/g, '_')}-reconciliation.json`),
+      (text) => node.warn(`prepay-ledger: ${text}`),
+    );
+    activeReconciliations.set(node.id, reconciliation);
+    /** A report goes out on output 3; anything unexplained is an alarm. */
+    const announce = (report: ReconciliationReport): void => {
+      emit([null, null, { topic: 'reconciliation', payload: report, alarm: !report.ok }]);
+      if (!report.ok)
+        node.warn(
+          `prepay-ledger: reconciliation of ${report.period.label}: ${report.unexplained} unexplained finding(s): ${report.findings
+            .filter((f) => !f.explained)
+            .slice(0, 3)
+            .map((f) => `${f.subject}: ${f.text}`)
+            .join('; ')}`,
+        );
+    };
+
     const intake = new LedgerIntake(ledger, journal, {
       // Room for the ledger's own jobs (debt recovery) beside the postings fed to it.
       window: Math.max(1, settings.maxQueue - 100),
@@ -129,6 +163,7 @@ export = function register(RED: NodeAPI): void {
         );
       },
       onChange: showStatus,
+      onRefusal: (request, error, receivedAt) => reconciliation.recordRefusal(request, error, receivedAt),
     });
     const replayed = intake.start();
     if (replayed > 0)
@@ -157,6 +192,7 @@ export = function register(RED: NodeAPI): void {
       settings.snapshotMs,
       (states) => states.forEach(emitState),
       (error) => node.error(`prepay-ledger: periodic job failed: ${error.message}`),
+      (date) => reconciliation.runDay(date, clock.now()).then(announce),
     );
     jobs.start();
     storeNode.store.init().then(showStatus, (error: Error) => {
@@ -167,6 +203,48 @@ export = function register(RED: NodeAPI): void {
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
       let request;
       const receivedAt = clock.now();
+      // The reconciliation's inputs and requests: a meter reader's day summary, or "reconcile now".
+      if (isMeterDay(msg.topic, msg.payload)) {
+        try {
+          reconciliation.addMeterDay(readMeterDay(msg.payload));
+          return done();
+        } catch (error) {
+          return done(error as Error);
+        }
+      }
+      if (isReconcileRequest(msg.topic, msg.payload)) {
+        let asked;
+        try {
+          asked = readReconcileRequest(msg.payload);
+        } catch (error) {
+          return done(error as Error);
+        }
+        const yesterday = reconciliation.localDate(receivedAt - 86_400_000);
+        const running =
+          asked.from !== undefined && asked.to !== undefined
+            ? reconciliation.run(
+                {
+                  from: asked.from,
+                  to: asked.to,
+                  label: `${new Date(asked.from).toISOString()}/${new Date(asked.to).toISOString()}`,
+                },
+                receivedAt,
+              )
+            : reconciliation.runDay(asked.date ?? yesterday, receivedAt);
+        running.then(
+          (report) => {
+            announce(report);
+            msg.payload =
+              asked.format === 'csv'
+                ? Object.assign({}, report, { csv: reconciliation.csv(report) })
+                : report;
+            send([msg, null, null]);
+            done();
+          },
+          (error: Error) => done(error),
+        );
+        return;
+      }
       try {
         request = readRequest(msg.topic, msg.payload, receivedAt);
       } catch (error) {
@@ -205,6 +283,12 @@ export = function register(RED: NodeAPI): void {
       chargeReceipts.remove(receiver);
       ledger.close();
       activeLedgers.delete(node.id);
+      activeReconciliations.delete(node.id);
+      try {
+        reconciliation.flush();
+      } catch (error) {
+        node.error(`prepay-ledger: could not save the reconciliation state: ${(error as Error).message}`);
+      }
       try {
         journal.close();
       } catch (error) {

@@ -235,6 +235,18 @@ export class PostgresLedgerStore implements LedgerStore {
     });
   }
 
+  async entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+    const { rows } = await this.pool.query(
+      'SELECT account_id, SUM(amount)::text AS balance, SUM(debt_delta)::text AS debt, COUNT(*)::int AS n FROM entries GROUP BY account_id',
+    );
+    return rows.map((row: Row) => ({
+      accountId: String(row.account_id),
+      balance: BigInt(String(row.balance)),
+      debt: BigInt(String(row.debt)),
+      count: Number(row.n),
+    }));
+  }
+
   async appendAudit(records: AuditRecord[]): Promise<void> {
     if (records.length === 0) return;
     // One round trip for the batch; a reference already stored is skipped.

@@ -82,6 +82,10 @@ export class ResilientStore implements LedgerStore {
     return this.call(() => this.inner.periodSummary(from, to));
   }
 
+  entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+    return this.call(() => this.inner.entryTotals());
+  }
+
   appendAudit(records: AuditRecord[]): Promise<void> {
     return this.call(() => this.inner.appendAudit(records));
   }

@@ -330,6 +330,21 @@ export class SqliteLedgerStore implements LedgerStore {
     });
   }
 
+  async entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+    const rows = this.database()
+      .prepare(
+        'SELECT account_id, SUM(amount) AS balance, SUM(debt_delta) AS debt, COUNT(*) AS n FROM entries GROUP BY account_id',
+      )
+      .safeIntegers(true)
+      .all() as Row[];
+    return rows.map((row) => ({
+      accountId: String(row.account_id),
+      balance: BigInt(row.balance as bigint),
+      debt: BigInt(row.debt as bigint),
+      count: Number(row.n),
+    }));
+  }
+
   async appendAudit(records: AuditRecord[]): Promise<void> {
     if (records.length === 0) return;
     const insert = this.statement(

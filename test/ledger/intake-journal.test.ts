@@ -37,7 +37,7 @@ describe('ledger intake journal', function () {
       seqs,
       [...Array(50).keys()].map((i) => i + 1),
     );
-    for (const seq of seqs.filter((s) => s % 3 === 0)) journal.settle(seq);
+    for (const seq of seqs.filter((s) => s % 3 === 0)) journal.settle(seq, 'committed');
     assert.equal(journal.backlog, 34);
     assert.ok(journal.holds('charge:E-1:0'));
     assert.ok(!journal.holds('charge:E-1:2'));
@@ -96,12 +96,12 @@ describe('ledger intake journal', function () {
     const journal = new IntakeJournal(path, { reserveBytes: reserve });
     // Fill more than half the reserve, settle everything: the journal starts again from the top.
     const first = await acceptAll(journal, 0, 400);
-    for (const seq of first) journal.settle(seq);
+    for (const seq of first) journal.settle(seq, 'committed');
     journal.flush();
     assert.equal(journal.bytes, 0);
     // New postings overwrite the start; the settled lines past them stay in the file.
     const second = await acceptAll(journal, 1000, 1100);
-    for (const seq of second.slice(0, 50)) journal.settle(seq);
+    for (const seq of second.slice(0, 50)) journal.settle(seq, 'committed');
     journal.flush();
     assert.ok(journal.bytes > 4096, 'past the zeros written at the restart');
     // Crash (no close) and read back: only the 50 new unsettled postings.

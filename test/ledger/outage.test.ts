@@ -106,6 +106,11 @@ class SwitchedStore implements LedgerStore {
     return this.inner.periodSummary(from, to);
   }
 
+  async entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+    await this.gate();
+    return this.inner.entryTotals();
+  }
+
   async appendAudit(records: AuditRecord[]): Promise<void> {
     await this.gate();
     return this.inner.appendAudit(records);

@@ -65,6 +65,8 @@ export interface LedgerStore {
   /** Applies postings in order, in as few transactions as the store can (group commit). */
   apply(postings: PreparedPosting[]): Promise<ApplyOutcome[]>;
   periodSummary(from: number, to: number): Promise<SummaryRow[]>;
+  /** Per account: the sums of its entries' amounts and debt changes, and how many entries it has. */
+  entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>>;
   /** Appends supply audit records (relay commands, overrides); a known reference is skipped. */
   appendAudit(records: AuditRecord[]): Promise<void>;
   auditLog(filter?: { meterId?: string; from?: number; to?: number }): Promise<AuditRecord[]>;

@@ -9,7 +9,7 @@
  * Taxes are percentages of the rounded lines they apply to, rounded the same way.
  */
 import { divRound, formatScaled, toScaledRounded, toSafeNumber } from '../decimal';
-import { Charge, ChargeLine, Utility } from '../messages';
+import { Charge, ChargeLine, RegisterMovement, Utility } from '../messages';
 import { CumulativeRounder, formatSubMinor, PICO_PER_SUB_MINOR } from '../money';
 import {
   blockPeriodKey,
@@ -49,6 +49,8 @@ export interface ConsumptionInput {
   unit: string;
   from: number;
   to: number;
+  /** Carried into the charge unchanged (the register movement, for the ledger's reconciliation). */
+  register?: RegisterMovement;
 }
 
 /** Dynamic prices: sub-minor units per billing unit for each interval. */
@@ -319,6 +321,7 @@ export class TariffEngine {
       to: input.to,
       kind: 'consumption',
     };
+    if (input.register) charge.register = input.register;
     if (mark) {
       mark.lastTo = Math.max(input.to, mark.lastTo);
       mark.lastReadingId = input.readingId;
