@@ -64,6 +64,23 @@ export interface Charge {
   to: number;
   /** What kind of charge: consumption, or a periodic item raised by the calendar. */
   kind: 'consumption' | 'standing' | 'monthly';
+  /**
+   * The register movement a consumption charge was priced from, in the meter's unit (from the consumption):
+   * kept by the ledger, so the daily reconciliation can check each meter's chain of charges.
+   */
+  register?: RegisterMovement;
+}
+
+/** Where a consumption's register stood at its start and end, and what happened to the chain before it. */
+export interface RegisterMovement {
+  start?: number;
+  end?: number;
+  delta: number | string;
+  unit: string;
+  estimated?: boolean;
+  rollover?: boolean;
+  /** The baseline was moved before this consumption (the chain breaks here, for this reason). */
+  after?: { event: 'rebaselined' | 'replaced'; at: number; text?: string };
 }
 
 export type LedgerCommandName =

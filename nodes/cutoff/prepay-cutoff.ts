@@ -12,6 +12,7 @@ import { CutoffController, type Outcome, type SavedMeter } from '../core/cutoff/
 import type { AuditRecord, LedgerStore } from '../core/ledger/store';
 import type { ModbusConfigNode } from '../modbus/link-config';
 import { runtimeClock } from '../shared/runtime-clock';
+import { StartGate } from '../shared/start-gate';
 import { StateFile } from '../shared/state-file';
 import { degradedStatus, faultStatus, okStatus, throttledStatus } from '../shared/status';
 import type { StoreNode } from '../store/store-config';
@@ -100,6 +101,10 @@ export = function register(RED: NodeAPI): void {
       }
     };
 
+    // Decisions taken at start (and on the timers of a fast clock) wait until every node of the deploy exists.
+    const gate = new StartGate(RED);
+    const emit = (msg: Array<NodeMessage | null>): void => gate.run(() => node.send(msg));
+
     // --- audit ----------------------------------------------------------------------------------------
     const audit = (record: AuditRecord): void => {
       if (!store) return;
@@ -122,7 +127,7 @@ export = function register(RED: NodeAPI): void {
       const key = `${meterId}:${type}`;
       if (raised) activeAlarms.set(key, text);
       else activeAlarms.delete(key);
-      node.send([
+      emit([
         null,
         {
           topic: type,
@@ -158,7 +163,7 @@ export = function register(RED: NodeAPI): void {
       if (outcome.alarm) alarm(outcome.meterId, outcome.accountId, 'policy', outcome.alarm);
       if (outcome.alarmCleared) alarm(outcome.meterId, outcome.accountId, 'policy', 'cleared', false);
       if (outcome.warn)
-        node.send([
+        emit([
           null,
           {
             topic: 'warning',
@@ -178,7 +183,7 @@ export = function register(RED: NodeAPI): void {
       if (!driver) {
         controller.commanded(command.meterId, command.action, at);
         persist();
-        node.send([{ topic: command.meterId, payload: { ...command, at } }, null]);
+        emit([{ topic: command.meterId, payload: { ...command, at } }, null]);
         audit({
           reference: `cmd:${command.meterId}:${at}`,
           at,
@@ -203,7 +208,7 @@ export = function register(RED: NodeAPI): void {
           persist();
           if (activeAlarms.has(`${command.meterId}:relay-not-confirming`))
             alarm(command.meterId, command.accountId, 'relay-not-confirming', 'relay confirmed', false);
-          node.send([
+          emit([
             {
               topic: command.meterId,
               payload: {
@@ -378,6 +383,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
+      gate.close();
       status.stop();
       if (tickTimer) clock.clearTimeout(tickTimer);
       if (verifyTimer) clearInterval(verifyTimer);

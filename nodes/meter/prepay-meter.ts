@@ -15,6 +15,7 @@ import { DeltaEngine, type DeltaOutcome, type MeterInfo, type MeterState } from 
 import type { Utility } from '../core/messages';
 import type { ModbusConfigNode } from '../modbus/link-config';
 import { IncrementalRecordJson } from '../shared/incremental-json';
+import { StartGate } from '../shared/start-gate';
 import { StateFile } from '../shared/state-file';
 import { meterStateWrites } from '../shared/write-budget';
 import { runtimeClock } from '../shared/runtime-clock';
@@ -76,6 +77,8 @@ export = function register(RED: NodeAPI): void {
       settings.meters.map((meter) => [meter.row.meterId, meter]),
     );
     const engine = new DeltaEngine({ sliceMs: settings.sliceMs, billEveryMs: settings.billEveryMs });
+    // Re-sends at start, and anything polled before every node of the deploy exists, wait for the flows.
+    const gate = new StartGate(RED);
     const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
     const stateFile = new StateFile<SavedState>(
       join(userDir, 'prepay', `meter-${node.id}.json`),
@@ -128,7 +131,7 @@ export = function register(RED: NodeAPI): void {
           scheduleFlush(1000);
         }
       }
-      node.send([batch.consumption, batch.readings, batch.events]);
+      gate.run(() => node.send([batch.consumption, batch.readings, batch.events]));
     };
     const scheduleFlush = (delay = 50): void => {
       if (!flushTimer && !closed) flushTimer = setTimeout(flush, delay);
@@ -270,10 +273,7 @@ export = function register(RED: NodeAPI): void {
         (consumption) => ({ topic: consumption.meterId, payload: consumption, replay: true }) as NodeMessage,
       ),
     );
-    if (replays.length > 0)
-      setImmediate(() => {
-        if (!closed) node.send([replays, null, null]);
-      });
+    if (replays.length > 0) gate.run(() => node.send([replays, null, null]));
 
     node.on('input', (msg: NodeMessageInFlow, _send: Send, done: Done) => {
       try {
@@ -338,8 +338,9 @@ export = function register(RED: NodeAPI): void {
       if (watchdog) clock.clearTimeout(watchdog);
       if (flushTimer) clearTimeout(flushTimer);
       flushTimer = undefined;
-      // Whatever is computed is saved and sent before the node goes.
+      // Whatever is computed is saved and sent before the node goes (if the flows ever started).
       flush();
+      gate.close();
       try {
         saveState();
       } catch (error) {

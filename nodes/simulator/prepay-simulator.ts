@@ -8,6 +8,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeMessage } from 'nod
 import { ScaledClock, SystemClock, type Clock } from '../core/clock';
 import { meterTableToCsv } from '../core/meter/meter-table';
 import { runtimeClock } from '../shared/runtime-clock';
+import { StartGate } from '../shared/start-gate';
 import { faultStatus, okStatus, degradedStatus } from '../shared/status';
 import { builtInProfiles } from '../meter/profile-registry';
 import { planSite, siteMeterTable, SimulatedSite } from './site';
@@ -96,10 +97,12 @@ export = function register(RED: NodeAPI): void {
       }));
       return { topic: 'meters', payload: { meters: running.specs.length, gateways } };
     };
+    // The meter table goes out once the deploy's nodes exist (the simulator often starts before them).
+    const gate = new StartGate(RED);
     running.start().then(
       (ports) => {
         node.status(okStatus(`${running.specs.length} meters on 127.0.0.1:${ports.join(',')}`));
-        node.send(describe());
+        gate.run(() => node.send(describe()));
       },
       (error: Error) => {
         node.status(faultStatus(`cannot listen: ${error.message}`));
@@ -154,6 +157,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      gate.close();
       running.stop().then(
         () => done(),
         () => done(),

@@ -51,6 +51,9 @@ export class ResilientStore implements LedgerStore {
   getPosting(reference: string): Promise<PostingResult | undefined> {
     return this.call(() => this.inner.getPosting(reference));
   }
+  existingReferences(references: readonly string[]): Promise<Set<string>> {
+    return this.call(() => this.inner.existingReferences(references));
+  }
   getAccount(id: string): Promise<AccountRecord | undefined> {
     return this.call(() => this.inner.getAccount(id));
   }
@@ -77,6 +80,10 @@ export class ResilientStore implements LedgerStore {
   }
   periodSummary(from: number, to: number): Promise<SummaryRow[]> {
     return this.call(() => this.inner.periodSummary(from, to));
+  }
+
+  entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+    return this.call(() => this.inner.entryTotals());
   }
 
   appendAudit(records: AuditRecord[]): Promise<void> {

@@ -116,6 +116,19 @@ export class SqliteLedgerStore implements LedgerStore {
     return row ? (JSON.parse(String(row.result)) as PostingResult) : undefined;
   }
 
+  async existingReferences(references: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    const query = this.statement(
+      'SELECT reference FROM postings WHERE reference IN (SELECT value FROM json_each(?))',
+    );
+    // Bounded statements: a long list is asked in slices.
+    for (let i = 0; i < references.length; i += 5_000) {
+      const slice = JSON.stringify(references.slice(i, i + 5_000));
+      for (const row of query.all(slice) as Row[]) found.add(String(row.reference));
+    }
+    return found;
+  }
+
   async getAccount(id: string): Promise<AccountRecord | undefined> {
     const row = this.statement('SELECT * FROM accounts WHERE id = ?').get(id) as Row | undefined;
     return row ? accountFromRow(row) : undefined;
@@ -315,6 +328,21 @@ export class SqliteLedgerStore implements LedgerStore {
       const close = before.get(account.id, to) as Row | undefined;
       return summaryRow(account, totals, open, close);
     });
+  }
+
+  async entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+    const rows = this.database()
+      .prepare(
+        'SELECT account_id, SUM(amount) AS balance, SUM(debt_delta) AS debt, COUNT(*) AS n FROM entries GROUP BY account_id',
+      )
+      .safeIntegers(true)
+      .all() as Row[];
+    return rows.map((row) => ({
+      accountId: String(row.account_id),
+      balance: BigInt(row.balance as bigint),
+      debt: BigInt(row.debt as bigint),
+      count: Number(row.n),
+    }));
   }
 
   async appendAudit(records: AuditRecord[]): Promise<void> {

@@ -16,7 +16,14 @@ import { DEFAULT_POLICY, prepare, PrepareContext } from './postings';
 import { LedgerError, LedgerRequest } from './requests';
 import { statementDocument, StatementDocument, summaryCsv, statementCsv } from './statement';
 import { isTransientStoreError, LedgerStore, SummaryRow } from './store';
-import { AccountPolicy, AccountRecord, BindingRecord, PostingResult, PreparedPosting } from './types';
+import {
+  AccountPolicy,
+  AccountRecord,
+  BindingRecord,
+  EntryRecord,
+  PostingResult,
+  PreparedPosting,
+} from './types';
 import { copy, extend } from '../shapes';
 
 export interface LedgerOptions {
@@ -203,6 +210,21 @@ export class Ledger {
   /** Balance movements of every account over [from, to), for the period summary. */
   summaryRows(from: number, to: number): Promise<SummaryRow[]> {
     return this.store.periodSummary(from, to);
+  }
+
+  /** Of the given posting references, those the store holds (committed). */
+  existingReferences(references: readonly string[]): Promise<Set<string>> {
+    return references.length === 0 ? Promise.resolve(new Set()) : this.store.existingReferences(references);
+  }
+
+  /** Entries of an account posted in a range (for the reconciliation). */
+  entriesOf(accountId: string, range?: { from?: number; to?: number }): Promise<EntryRecord[]> {
+    return this.store.entriesOf(accountId, range);
+  }
+
+  /** Per account, the sums of its entries (for the reconciliation). */
+  entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+    return this.store.entryTotals();
   }
 
   /** Every account as stored (for periodic jobs). */

@@ -322,6 +322,8 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
           breakdown: p.breakdown,
           carbonKg: p.carbonKg,
           from: p.from,
+          // The register movement the charge was priced from (the reconciliation checks each meter's chain).
+          register: isObject(p.register) ? p.register : undefined,
         },
       };
     }
