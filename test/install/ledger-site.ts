@@ -4,12 +4,53 @@
  * it came, and what a copy of the ledger must hold is computed from the stream alone.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { SystemClock } from '../../dist/nodes/core/clock';
 import { Ledger } from '../../dist/nodes/core/ledger/ledger';
 import { readRequest } from '../../dist/nodes/core/ledger/requests';
 import { LedgerStore } from '../../dist/nodes/core/ledger/store';
 import { CumulativeRounder, SUB_MINOR_PER_MINOR } from '../../dist/nodes/core/money';
 import { assertSound } from '../ledger/ledger-support';
+import { tempUserDir } from '../support/node-red-helper';
+
+const root = join(__dirname, '..', '..', '..');
+export const BACKUP_SCRIPT = join(root, 'docs', 'examples', 'prepay-backup.sh');
+const run = promisify(execFile);
+
+/**
+ * A fresh user directory with this package installed as npm would: linked under node_modules, and its
+ * command in node_modules/.bin.
+ */
+export function userDirWithPackage(): string {
+  const userDir = tempUserDir();
+  mkdirSync(join(userDir, 'node_modules', '.bin'), { recursive: true });
+  symlinkSync(root, join(userDir, 'node_modules', 'node-red-contrib-prepay'), 'dir');
+  const bin = join(userDir, 'node_modules', '.bin', 'prepay-ledger-backup');
+  writeFileSync(
+    bin,
+    `#!/bin/sh\nexec "${process.execPath}" "${join(root, 'dist', 'nodes', 'store', 'backup-cli.js')}" "$@"\n`,
+  );
+  chmodSync(bin, 0o755);
+  return userDir;
+}
+
+/** Runs docs/examples/prepay-backup.sh as the timer does; returns the folder it wrote. */
+export async function runBackupScript(env: Record<string, string>): Promise<{ folder: string; ms: number }> {
+  const started = Date.now();
+  const { stdout } = await run('/bin/sh', [BACKUP_SCRIPT], { env: { ...process.env, ...env } });
+  const folder = /^prepay-backup: (.+)$/m.exec(stdout)?.[1];
+  assert.ok(folder, stdout);
+  return { folder, ms: Date.now() - started };
+}
+
+/** The names in a .tar.gz. */
+export async function tarList(file: string): Promise<string[]> {
+  const { stdout } = await run('tar', ['-tzf', file]);
+  return stdout.split('\n').filter(Boolean);
+}
 
 export const ACCOUNTS = ['T01', 'T02', 'T03', 'T04', 'T05'];
 export const STORE_ID = 'sitestore0000001';
@@ -243,4 +284,46 @@ export async function assertConsistentCopy(
     const account = await store.getAccount(accountId);
     assert.equal(account?.balance, topups - charged, `balance of ${accountId}`);
   }
+}
+
+/**
+ * On a restored ledger: postings answered before the copy are duplicates (answered with their original
+ * result, nothing posted), a posting the old ledger took after the copy posts again, a new one posts, and
+ * verify passes.
+ */
+export async function assertLedgerContinues(
+  baseUrl: string,
+  stream: Posting[],
+  answeredBefore: string[],
+  inCopy: Set<string>,
+  answeredLive: string[],
+): Promise<void> {
+  const byReference = new Map([...opens(), ...stream].map((p) => [p.reference, p]));
+  for (const reference of [answeredBefore[10], answeredBefore[answeredBefore.length - 1]] as string[]) {
+    const answer = await post(baseUrl, (byReference.get(reference) as Posting).payload);
+    assert.equal(answer.status, 200, answer.body.error);
+    assert.equal(answer.body.duplicate, true, `${reference} is a duplicate after the restore`);
+  }
+  const afterCopy = answeredLive.find((reference) => !inCopy.has(reference));
+  assert.ok(afterCopy, 'the old ledger took postings after the copy');
+  const lost = await post(baseUrl, (byReference.get(afterCopy) as Posting).payload);
+  assert.equal(lost.status, 200, lost.body.error);
+  assert.equal(lost.body.duplicate, false, 'a posting made after the copy is not in it, and posts again');
+
+  const before = await post(baseUrl, { command: 'balance', accountId: 'T03' });
+  const topup = await post(baseUrl, {
+    command: 'topup',
+    accountId: 'T03',
+    amount: 1234,
+    reference: 'after-restore-1',
+  });
+  assert.equal(topup.status, 200, topup.body.error);
+  assert.equal(topup.body.duplicate, false);
+  assert.equal(
+    BigInt(topup.body.result?.balance as number),
+    BigInt(before.body.result?.balance as number) + 1234n,
+    'a new top-up moves the balance by its amount',
+  );
+  const verify = await post(baseUrl, { command: 'verify' });
+  assert.equal(verify.body.result?.ok, true, JSON.stringify(verify.body));
 }
