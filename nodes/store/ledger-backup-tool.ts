@@ -81,6 +81,7 @@ export async function backupFile(source: string, target: string): Promise<Backup
 export async function checkFile(file: string): Promise<CheckReport> {
   const started = Date.now();
   const path = resolve(file);
+  if (existsSync(path)) assertOwner(path, 'the ledger');
   const scratch = mkdtempSync(join(tmpdir(), 'prepay-ledger-check-'));
   try {
     const copyPath = join(scratch, 'ledger.db');

@@ -16,6 +16,7 @@ import { readRequest } from '../../dist/nodes/core/ledger/requests';
 import { SqliteLedgerStore } from '../../dist/nodes/store/sqlite-ledger-store';
 import { SQLITE_MIGRATIONS } from '../../dist/nodes/store/sqlite-schema';
 import { scratchDir } from '../ledger/ledger-support';
+import { guideText } from './guide';
 import { postingStream, seed } from './ledger-site';
 
 const CLI = join(__dirname, '..', '..', '..', 'dist', 'nodes', 'store', 'backup-cli.js');
@@ -72,6 +73,9 @@ describe('prepay-ledger-backup command', function () {
     const refused = await cli('backup', ledger, join(scratchDir(), 'copy.db'));
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /belongs to user id 65534 .*\(sudo -u nodered/);
+    const check = await cli('check', ledger);
+    assert.equal(check.code, 1);
+    assert.match(check.stderr, /belongs to user id 65534/);
   });
 
   it('finds an edited copy (exit status 2) and will not restore it', async function () {
@@ -160,5 +164,39 @@ describe('prepay-ledger-backup command', function () {
     const report = JSON.parse(check.stdout) as { ok: boolean; schemaVersion: number };
     assert.deepEqual([report.ok, report.schemaVersion], [true, 1]);
     assert.equal(sha256(file), before, 'the checked file is unchanged');
+  });
+
+  it('after an upgrade migrated the ledger, the older version refuses it and the pre-upgrade copy brings it back', async function () {
+    const ledger = await ledgerFile();
+    const preUpgrade = join(scratchDir(), 'before-upgrade.db');
+    assert.equal((await cli('backup', ledger, preUpgrade)).code, 0);
+    // What a newer version's migration leaves behind.
+    const latest = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]?.version as number;
+    const db = new Database(ledger);
+    db.exec('CREATE TABLE a_newer_feature (x INTEGER)');
+    db.prepare('INSERT INTO schema_migrations VALUES (?, 0)').run(latest + 1);
+    db.close();
+
+    const refused = new SqliteLedgerStore({ path: ledger });
+    const message = `ledger database schema version ${latest + 1} is newer than this package supports (${latest})`;
+    await assert.rejects(refused.init(), { message });
+    assert.ok(
+      guideText().includes('`ledger database schema version <n> is newer than this package supports (<m>)`'),
+      'the guide quotes the message a rollback meets',
+    );
+    const check = await cli('check', ledger);
+    assert.equal(check.code, 1);
+    assert.match(check.stderr, new RegExp(message.replace(/[()]/g, '\\$&')));
+
+    const restored = await cli('restore', preUpgrade, ledger, '--json');
+    assert.equal(restored.code, 0, restored.stderr);
+    const store = new SqliteLedgerStore({ path: ledger });
+    await store.init();
+    try {
+      assert.equal(store.schemaVersion(), latest);
+      assert.equal((await store.listAccounts()).length, 5);
+    } finally {
+      await store.close();
+    }
   });
 });

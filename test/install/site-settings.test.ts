@@ -15,26 +15,11 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { tempUserDir } from '../support/node-red-helper';
 import { freePort, NodeRedProcess } from '../support/node-red-process';
+import { OPENSSL_SELF_SIGNED } from './guide';
 
 const root = join(__dirname, '..', '..', '..');
 const examples = join(root, 'docs', 'examples');
 const RED_JS = require.resolve('node-red/red.js');
-
-/** The guide's command for a self-signed certificate (docs/INSTALL.md, "HTTPS"), run in the TLS folder. */
-export const OPENSSL_SELF_SIGNED = [
-  'req',
-  '-x509',
-  '-newkey',
-  'rsa:3072',
-  '-sha256',
-  '-nodes',
-  '-days',
-  '825',
-  '-keyout',
-  'key.pem',
-  '-out',
-  'cert.pem',
-];
 
 interface SiteJson {
   host: string;
@@ -156,17 +141,19 @@ describe('site install: the guide settings in a real Node-RED (HTTPS, logins, pe
     await red?.stop();
   });
 
+  /** A login as the guide's curl sends it (form fields, the admin client, the user's own permissions). */
   async function login(username: string, password: string): Promise<Response> {
+    const form = new URLSearchParams({
+      client_id: 'node-red-admin',
+      grant_type: 'password',
+      scope: '',
+      username,
+      password,
+    });
     return red!.request('/auth/token', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({
-        client_id: 'node-red-editor',
-        grant_type: 'password',
-        scope: '',
-        username,
-        password,
-      }),
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: form.toString(),
     });
   }
 
@@ -262,6 +249,10 @@ describe('site install: the guide settings in a real Node-RED (HTTPS, logins, pe
       ['viewer', 'GET', '/flows', undefined, 200],
       ['viewer', 'GET', summary, undefined, 200],
       ['viewer', 'POST', backup, {}, 401],
+      // "read" covers every read permission of the package (404: allowed, and no such device deployed).
+      ['viewer', 'GET', '/prepay-tariff/schema', undefined, 200],
+      ['viewer', 'POST', '/prepay-meter/profiles', {}, 200],
+      ['viewer', 'GET', '/prepay-bacnet-device/none/status', undefined, 404],
       ['viewer', 'POST', '/flows', flows, 401],
       ['operator', 'GET', '/flows', undefined, 200],
       ['operator', 'GET', summary, undefined, 200],

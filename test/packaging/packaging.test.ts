@@ -118,7 +118,8 @@ function packCleanClone(packDir: string): string {
 
 /** Everything Node-RED loads, the command-line tools and the documents are in; sources, tests and builds of tests are not. */
 function assertPackedFiles(packed: PackageJson, files: string[]): void {
-  const expected: string[] = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md'];
+  const expected: string[] = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'docs/INSTALL.md'];
+  expected.push(...readdirSync(join(root, 'docs', 'examples')).map((file) => `docs/examples/${file}`));
   for (const [type, js] of Object.entries(packed['node-red'].nodes)) {
     const dir = dirname(js);
     expected.push(
@@ -225,6 +226,17 @@ describe('packaging: the npm tarball in a real Node-RED', function () {
   });
 
   it('registers every node, serves icons and lists every example on Node-RED 4.1 (Node 20)', async function () {
+    // The package's command, as npm installed it: its link, its shebang and its modules.
+    const bin = join(userDir, 'node_modules', '.bin', 'prepay-ledger-backup');
+    assert.equal(run(bin, ['--version'], userDir).trim(), pkg.version);
+    let refused: { status?: number; stderr?: string } = {};
+    try {
+      run(bin, ['check', join(userDir, 'no-such-ledger.db')], userDir);
+    } catch (error) {
+      refused = error as typeof refused;
+    }
+    assert.equal(refused.status, 1);
+    assert.match(String(refused.stderr), /no-such-ledger\.db does not exist/);
     const red = await NodeRedProcess.start({ userDir, flows: [] });
     try {
       await checkRuntime(red);
