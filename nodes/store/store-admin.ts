@@ -60,13 +60,13 @@ export function registerStoreAdminRoutes(RED: NodeAPI): void {
       busy.add(id);
       (async () => {
         const { node, userDir } = entry;
-        await node.store.init();
         const inner = node.store.inner;
         if (!(inner instanceof SqliteLedgerStore))
           throw new BackupError(
             'backend',
             'a PostgreSQL ledger is backed up with pg_dump on the database server (docs/INSTALL.md)',
           );
+        await node.store.init();
         const name = backupName(req.body, inner.file);
         const dir = join(userDir, 'backups');
         mkdirSync(dir, { recursive: true, mode: 0o700 });
