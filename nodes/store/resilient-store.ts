@@ -13,6 +13,9 @@ import {
   PreparedPosting,
 } from '../core/ledger/types';
 
+/** The code given to a failure to open the store that has none of its own (it counts as transient). */
+export const STORE_UNAVAILABLE = 'STORE_UNAVAILABLE';
+
 export class ResilientStore implements LedgerStore {
   private ready: Promise<void> | undefined;
   lastError: Error | undefined;
@@ -44,7 +47,15 @@ export class ResilientStore implements LedgerStore {
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {
-    await this.init();
+    try {
+      await this.init();
+    } catch (error) {
+      // A store that cannot be opened (unreachable, a schema from a newer version after a rollback, a file
+      // that cannot be read) is unavailable, not a reason to refuse the posting: it waits, and is retried.
+      if (!(error as { code?: unknown }).code)
+        Object.assign(error as object, { code: STORE_UNAVAILABLE });
+      throw error;
+    }
     return fn();
   }
 

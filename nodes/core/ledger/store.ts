@@ -78,6 +78,8 @@ export interface LedgerStore {
  */
 export function isTransientStoreError(error: unknown): boolean {
   const code = String((error as { code?: unknown })?.code ?? '');
+  // A store that could not be opened at all (see ResilientStore).
+  if (code === 'STORE_UNAVAILABLE') return true;
   if (/^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|PROTOCOL)/.test(code)) return true;
   if (
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'].includes(
