@@ -3,7 +3,12 @@
  * commissioning flows and demonstrations without hardware. On deploy it sends the meter table (rows and
  * CSV) so a meter reader can be pointed at it; `msg.topic = "fault"` makes a unit silent, answer with an
  * exception or answer late; `"gateway"` stops or starts a gateway; `"snapshot"` sends every register.
+ *
+ * Like a real building's meters, the simulated ones do not start again from their first readings when
+ * Node-RED restarts or is killed: registers and relays are saved in the user directory every few seconds and at
+ * once when a relay switches, and a restart continues from there as if the meters had run on meanwhile.
  */
+import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeMessage } from 'node-red';
 import { ScaledClock, SystemClock, type Clock } from '../core/clock';
 import { meterTableToCsv } from '../core/meter/meter-table';
@@ -11,7 +16,19 @@ import { runtimeClock } from '../shared/runtime-clock';
 import { StartGate } from '../shared/start-gate';
 import { faultStatus, okStatus, degradedStatus } from '../shared/status';
 import { builtInProfiles } from '../meter/profile-registry';
-import { planSite, siteMeterTable, SimulatedSite } from './site';
+import { planSite, siteMeterTable, SimulatedSite, type SiteCheckpoint } from './site';
+import { StateFile } from '../shared/state-file';
+
+/** Registers are saved at least this often (wall time), and within this after a relay switches. */
+const SAVE_EVERY_MS = 5_000;
+const SAVE_SWITCH_MS = 250;
+
+function parseCheckpoint(value: unknown): SiteCheckpoint {
+  const saved = value as SiteCheckpoint;
+  if (saved?.version !== 1 || typeof saved.meters !== 'object' || typeof saved.modules !== 'object')
+    throw new Error('not a simulator state file');
+  return saved;
+}
 import type { UnitFault } from './modbus-tcp-server';
 
 type Done = (err?: Error) => void;
@@ -87,6 +104,27 @@ export = function register(RED: NodeAPI): void {
       return;
     }
     const running = site;
+    // Registers and relays continue where they stood before a restart or a kill.
+    const userDir = (RED.settings as unknown as { userDir?: string }).userDir;
+    const stateFile = userDir
+      ? new StateFile<SiteCheckpoint>(
+          join(userDir, 'prepay', `simulator-${node.id.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`),
+          parseCheckpoint,
+          SAVE_EVERY_MS,
+        )
+      : undefined;
+    if (stateFile) {
+      stateFile.onWriteError = (error) =>
+        node.warn(`prepay-simulator: cannot save the registers: ${error.message}`);
+      const loaded = stateFile.load();
+      if (loaded.problem) node.warn(`prepay-simulator: ${loaded.problem}`);
+      if (loaded.value) running.restore(loaded.value);
+    }
+    const save = (withinMs = SAVE_EVERY_MS): void => stateFile?.save(() => running.checkpoint(), withinMs);
+    const saveTimer = setInterval(() => save(0), SAVE_EVERY_MS);
+    saveTimer.unref?.();
+    running.onRelaySwitch(() => save(SAVE_SWITCH_MS));
+
     const describe = (): NodeMessage => {
       const gateways = running.servers.map((server, gateway) => ({
         gateway,
@@ -158,6 +196,12 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       gate.close();
+      clearInterval(saveTimer);
+      try {
+        stateFile?.writeText(JSON.stringify(running.checkpoint()));
+      } catch (error) {
+        node.warn(`prepay-simulator: cannot save the registers: ${(error as Error).message}`);
+      }
       running.stop().then(
         () => done(),
         () => done(),
