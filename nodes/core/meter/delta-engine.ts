@@ -230,7 +230,7 @@ export class DeltaEngine {
     // The time is plausible: a run of refused readings ends here, and so does a device fault.
     this.endTimeRun(meter, state, ts, events);
     this.endDeviceFault(meter, state, ts, events, 'the counter is read again');
-    if (this.aheadAlarmed.delete(meter.meterId))
+    if (this.aheadAlarmed.size > 0 && this.aheadAlarmed.delete(meter.meterId))
       events.push(event(meter, 'future-baseline', false, ts, 'cleared: the clock has reached the baseline'));
     if (!baseline) {
       state.baseline = { value, ts };
