@@ -175,7 +175,7 @@ export = function register(RED: NodeAPI): void {
     };
 
     // A baseline saved ahead of the clock (by a version that adopted such time stamps) freezes a meter: alarmed
-    // at start, with the way out (rebaseline or replace).
+    // at start, with the way out (rebaseline or replace). Sent with the first batch, once the flows have started.
     for (const alarm of engine.aheadAlarms((meterId) => meters.get(meterId)?.info ?? { meterId }))
       raise(alarm);
 
