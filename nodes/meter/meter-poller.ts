@@ -59,7 +59,11 @@ export class MeterPoller {
         if (!(error instanceof ModbusExceptionError)) throw error;
         // The device answers, but not to everything the profile lists: from now on it has a plan of its own,
         // which reads this poll again from the start (a few requests, once).
-        const plan = new MeterReadPlan(profile, { maxGap: this.options.maxGap, retryMs: this.retryMs });
+        const plan = new MeterReadPlan(
+          profile,
+          { maxGap: this.options.maxGap, retryMs: this.retryMs },
+          this.shared(profile),
+        );
         this.learned.set(key, plan);
         const result = await plan.read(readerFor(link, unitId), now);
         result.requests += requests;

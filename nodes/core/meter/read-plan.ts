@@ -72,18 +72,22 @@ export function spanOf(block: Span): Span {
 }
 
 export class MeterReadPlan {
-  private active: ValueDef[];
+  /** The values in the plan: the profile's own list until one is dropped (a site has thousands of meters). */
+  private active: readonly ValueDef[];
   private readonly dropped = new Map<string, DroppedValue>();
   private readonly avoid: Span[] = [];
   /** The device refuses reads through registers it does not define: plan without gaps. */
   private gapless = false;
   private plan: ReadBlock[] | undefined;
 
+  /** `shared`: the profile's plan, used as is until this device refuses something in it. */
   constructor(
     private readonly profile: MeterProfile,
     private readonly options: ReadPlanOptions,
+    shared?: ReadBlock[],
   ) {
-    this.active = [...profile.values];
+    this.active = profile.values;
+    this.plan = shared;
   }
 
   /** The requests of the next poll. */
