@@ -580,6 +580,11 @@ describe('delta engine: time stamps judged against the clock', () => {
     assert.ok(swap.events.some((e) => e.type === 'future-baseline' && e.alarm === false));
     now += MIN;
     assert.equal(engine.reading(meter, 1.5, now).consumptions[0]!.delta, 1);
+    // A poisoned baseline's value is not trusted either: a final value below it does not block the exchange.
+    const other = clocked();
+    other.restore({ 'E-1': { status: 'ok', baseline: { value: 99999, ts: now * 1000 } } });
+    const below = other.replace(meter, 45012.3, 0, now);
+    assert.equal(below.events.find((e) => e.type === 'replaced')!.unbilled, 0);
   });
 
   it('refuses operator commands dated ahead of the clock', () => {

@@ -440,14 +440,15 @@ export class DeltaEngine {
     if (baseline) {
       const scale = Math.max(scaleOf(oldFinal), scaleOf(baseline.value));
       const delta = toUnits(oldFinal, scale) - toUnits(baseline.value, scale);
-      if (delta < 0n) {
+      // A baseline ahead of the clock is not trusted (its value may be as wrong as its time): no refusal.
+      if (delta < 0n && !ahead) {
         throw new RangeError(
           `old meter's final value ${oldFinal} is below its last good value ${baseline.value} ${meter.unit}`,
         );
       }
       if (ahead || ts - baseline.ts > this.maxGapMs) {
         // No plausible period to bill the old meter's last delta over: reported, for the operator to settle.
-        const unbilled = Number(formatScaled(delta, scale));
+        const unbilled = Number(formatScaled(delta < 0n ? 0n : delta, scale));
         detail.unbilled = unbilled;
         detail.previous = { value: baseline.value, ts: baseline.ts };
         text += ahead
