@@ -23,6 +23,19 @@ export interface Reading {
   accountId?: string;
 }
 
+/**
+ * A reading when nothing was read: the meter did not answer (`comm-loss`), or it answered but refused its
+ * counter (`suspect`). It has no `value`: none was read, and none is made up.
+ */
+export interface MissingReading {
+  meterId: string;
+  utility: Utility;
+  unit: string;
+  ts: number;
+  quality: 'comm-loss' | 'suspect';
+  accountId?: string;
+}
+
 /** A reading after the delta engine: what was consumed between `from` and `to`. */
 export interface Consumption extends Reading {
   /** Consumption since the previous good reading, in `unit`. */

@@ -16,6 +16,7 @@ export interface MeterNodeDef {
   commLossMinutes?: string | number;
   sliceMinutes?: string | number;
   billMinutes?: string | number;
+  futureMinutes?: string | number;
 }
 
 export interface ConfiguredMeter {
@@ -32,6 +33,8 @@ export interface MeterSettings {
   sliceMs: number;
   /** Bill at most once per this interval (0: every value). */
   billEveryMs: number;
+  /** Readings stamped further than this ahead of the node's clock are refused. */
+  futureToleranceMs: number;
   meters: ConfiguredMeter[];
   profiles: Map<string, MeterProfile>;
 }
@@ -83,6 +86,7 @@ export function readMeterSettings(def: MeterNodeDef): MeterSettings {
     commLossMs: wholeNumber(def.commLossMinutes, 15, 'minutes before comm loss', 1, 10_080) * 60_000,
     sliceMs: wholeNumber(def.sliceMinutes, 30, 'gap slice minutes', 1, 1440) * 60_000,
     billEveryMs: wholeNumber(def.billMinutes, 0, 'bill every (minutes)', 0, 1440) * 60_000,
+    futureToleranceMs: wholeNumber(def.futureMinutes, 5, 'future tolerance (minutes)', 0, 1440) * 60_000,
     meters,
     profiles,
   };

@@ -97,11 +97,17 @@ export function pointOf(payload: unknown, now: number): Point {
       timestamp: time(p.ts, now),
     };
   }
-  if (typeof p.meterId === 'string' && finite(p.value) && typeof p.quality === 'string') {
-    const fields: Point['fields'] = { value: p.value };
+  const noValue = p.value === undefined || p.value === null;
+  if (
+    typeof p.meterId === 'string' &&
+    (finite(p.value) || (noValue && p.quality !== 'good')) &&
+    typeof p.quality === 'string'
+  ) {
+    // A reading without a value (comm loss, a refused counter) is written as such: `missing`, never a 0.
+    const fields: Point['fields'] = finite(p.value) ? { value: p.value } : { missing: true };
     if (isObject(p.values))
       for (const [name, value] of Object.entries(p.values))
-        if (finite(value) && name !== 'value') fields[name] = value;
+        if (finite(value) && name !== 'value' && name !== 'missing') fields[name] = value;
     return {
       measurement: 'reading',
       tags: tags(p, ['meterId', 'accountId', 'utility', 'unit', 'quality']),
