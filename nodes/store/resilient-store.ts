@@ -52,8 +52,7 @@ export class ResilientStore implements LedgerStore {
     } catch (error) {
       // A store that cannot be opened (unreachable, a schema from a newer version after a rollback, a file
       // that cannot be read) is unavailable, not a reason to refuse the posting: it waits, and is retried.
-      if (!(error as { code?: unknown }).code)
-        Object.assign(error as object, { code: STORE_UNAVAILABLE });
+      if (!(error as { code?: unknown }).code) Object.assign(error as object, { code: STORE_UNAVAILABLE });
       throw error;
     }
     return fn();
