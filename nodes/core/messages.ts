@@ -46,6 +46,15 @@ export interface Consumption extends Reading {
   readingId: string;
   /** True when the delta is estimated rather than measured (gap recovery). */
   estimated?: boolean;
+  /**
+   * The register at `from` (where the previous consumption ended; estimated inside a gap): with `value`, the
+   * register at `to`, it lets the ledger check that each meter's charges join up.
+   */
+  start?: number;
+  /** The counter wrapped to zero inside this consumption (`value` is below `start`). */
+  rollover?: boolean;
+  /** The baseline was moved just before this consumption: its `start` does not join the one before. */
+  after?: { event: 'rebaselined' | 'replaced'; at: number; text?: string };
 }
 
 export interface ChargeLine {

@@ -29,6 +29,7 @@ import { LedgerIntake, type PostingRequest } from './ledger-intake';
 import { LedgerReconciliation } from './ledger-reconciliation';
 import {
   isMeterDay,
+  isOtherMeterEvent,
   isReconcileRequest,
   readMeterDay,
   readReconcileRequest,
@@ -212,6 +213,7 @@ export = function register(RED: NodeAPI): void {
           return done(error as Error);
         }
       }
+      if (isOtherMeterEvent(msg.payload)) return done();
       if (isReconcileRequest(msg.topic, msg.payload)) {
         let asked;
         try {

@@ -15,6 +15,20 @@ export function isMeterDay(topic: unknown, payload: unknown): boolean {
   return topic === 'day-summary' || (isObject(payload) && payload.type === 'day-summary');
 }
 
+/**
+ * True for any other event of a meter reader (comm loss, suspect values...): a ledger wired to a reader's
+ * events output takes its day summaries and lets the rest pass without an error.
+ */
+export function isOtherMeterEvent(payload: unknown): boolean {
+  return (
+    isObject(payload) &&
+    typeof payload.type === 'string' &&
+    typeof payload.meterId === 'string' &&
+    payload.command === undefined &&
+    payload.readingId === undefined
+  );
+}
+
 /** True when a message asks for a reconciliation (`topic` or `payload.command` "reconcile"). */
 export function isReconcileRequest(topic: unknown, payload: unknown): boolean {
   return (

@@ -29,6 +29,8 @@ import type { ModbusConfigNode } from '../modbus/link-config';
 import { describeException } from '../modbus/transport';
 import { IncrementalRecordJson } from '../shared/incremental-json';
 import { StartGate } from '../shared/start-gate';
+import { DayTallies } from '../core/meter/day-tally';
+import { nextLocalMidnight } from '../tariff/calendar-scheduler';
 import { StateFile } from '../shared/state-file';
 import { meterStateWrites } from '../shared/write-budget';
 import { runtimeClock } from '../shared/runtime-clock';
@@ -46,6 +48,12 @@ import { copy, extend } from '../core/shapes';
 
 type Done = (err?: Error) => void;
 type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
+
+/**
+ * Consumption sent within this much wall time goes out again after a restart: what a tariff node priced from
+ * it may not have reached its state file yet (it saves within a second).
+ */
+const RESEND_MS = 10_000;
 
 interface SavedState {
   version: 1;
@@ -161,8 +169,53 @@ export = function register(RED: NodeAPI): void {
       if (event.alarm) node.warn(`prepay-meter: ${event.meterId}: ${event.text}`);
       scheduleFlush();
     };
+    // --- day summaries for the ledger's reconciliation, and consumption kept to send again ---------------
+    const tallies = new DayTallies(settings.zone);
+    const summarise = (subject: MeterInfo, state: MeterState, date: string): void => {
+      const summary = tallies.summarise(subject, state, date, clock.now());
+      if (summary) raise(summary);
+    };
+    /** What changed a meter's days, and what it sent (kept a few seconds, sent again after a restart). */
+    const keep = (outcome: DeltaOutcome): void => {
+      const reading = outcome.reading;
+      const state = engine.state(reading.meterId);
+      if (!state) return;
+      for (const late of tallies.record(state, outcome)) summarise(reading, state, late);
+      if (outcome.consumptions.length === 0) return;
+      const wall = Date.now();
+      const kept = (state.resend ?? []).filter(([at]) => wall - at < RESEND_MS);
+      kept.push([wall, outcome.consumptions]);
+      state.resend = kept;
+    };
+    /** Summaries of every day that has ended; `midnight` also gives a day to meters that billed nothing. */
+    const closeDays = (now: number, midnight?: number): void => {
+      for (const [meterId, state] of engine.states()) {
+        const subject = meters.get(meterId)?.info ?? upstreamInfo.get(meterId);
+        if (!subject) continue;
+        if (midnight !== undefined) tallies.ensureDay(state, midnight);
+        const due = tallies.due(state, now);
+        for (const tally of due) summarise(subject, state, tally.date);
+        if (due.length > 0) savedMeters.markChanged(meterId);
+      }
+      scheduleFlush();
+    };
+    let dayTimer: TimerHandle | undefined;
+    const armDays = (): void => {
+      const now = clock.now();
+      const midnight = nextLocalMidnight(settings.zone, now);
+      dayTimer = clock.setTimeout(
+        () => {
+          if (closed) return;
+          closeDays(clock.now(), midnight);
+          armDays();
+        },
+        midnight - now + 1000,
+      );
+    };
+
     const deliver = (outcome: DeltaOutcome, values?: Record<string, number>): void => {
       savedMeters.markChanged(outcome.reading.meterId);
+      keep(outcome);
       for (const consumption of outcome.consumptions) {
         counts.consumption += 1;
         pending.consumption.push({ topic: consumption.meterId, payload: consumption });
@@ -374,14 +427,25 @@ export = function register(RED: NodeAPI): void {
     };
     if (settings.source === 'messages') watchdog = clock.setTimeout(watch, watchEvery);
 
-    // --- after a restart: send each meter's last consumption again ----------------------------------
-    // Taken now, before any new input changes it; sent once the flow is wired.
-    const replays: NodeMessage[] = Object.values(engine.snapshot()).flatMap((state) =>
-      (state.lastOut ?? []).map(
-        (consumption) => ({ topic: consumption.meterId, payload: consumption, replay: true }) as NodeMessage,
-      ),
-    );
+    // --- after a restart: send each meter's recent consumption again ---------------------------------
+    // Taken now, before any new input changes it; sent once the flow is wired. A downstream node that has a
+    // consumption (by its reading id) ignores it; one whose state was not saved before the stop prices it.
+    const replays: NodeMessage[] = [];
+    for (const state of Object.values(engine.snapshot())) {
+      const seen = new Set<string>();
+      for (const consumption of [
+        ...(state.resend ?? []).flatMap(([, out]) => out),
+        ...(state.lastOut ?? []),
+      ]) {
+        if (seen.has(consumption.readingId)) continue;
+        seen.add(consumption.readingId);
+        replays.push({ topic: consumption.meterId, payload: consumption, replay: true } as NodeMessage);
+      }
+    }
     if (replays.length > 0) gate.run(() => node.send([replays, null, null]));
+    // Days that ended while Node-RED was stopped are summarised now (sent once the flows have started).
+    closeDays(clock.now());
+    armDays();
 
     node.on('input', (msg: NodeMessageInFlow, _send: Send, done: Done) => {
       try {
@@ -445,6 +509,7 @@ export = function register(RED: NodeAPI): void {
       if (pollTimer) clock.clearTimeout(pollTimer);
       clearInterval(statusTimer);
       if (watchdog) clock.clearTimeout(watchdog);
+      if (dayTimer) clock.clearTimeout(dayTimer);
       if (flushTimer) clearTimeout(flushTimer);
       flushTimer = undefined;
       // Whatever is computed is saved and sent before the node goes (if the flows ever started).

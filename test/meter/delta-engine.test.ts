@@ -643,3 +643,75 @@ describe('delta engine: time stamps judged against the clock', () => {
     );
   });
 });
+
+describe('delta engine: the chain of registers the ledger reconciles', () => {
+  it('starts every consumption where the one before ended, through gaps, spikes and rollovers (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            kind: fc.constantFrom('read', 'read', 'read', 'loss', 'spike', 'wrap'),
+            step: fc.integer({ min: 1, max: 90 * MIN }),
+            use: fc.integer({ min: 0, max: 5000 }),
+          }),
+          { minLength: 1, maxLength: 60 },
+        ),
+        (events) => {
+          const engine = new DeltaEngine({ now: () => T0 + 1000 * 24 * 60 * MIN });
+          const info = { ...meter, maxRatePerHour: 1000, rolloverAt: 100_000 };
+          let t = T0;
+          let truth = 99_000 * 100;
+          engine.reading(info, truth / 100, t);
+          let end: number | undefined = truth / 100;
+          for (const e of events) {
+            t += e.step;
+            truth = (truth + e.use) % (100_000 * 100);
+            const value = truth / 100;
+            const out =
+              e.kind === 'loss'
+                ? engine.commLoss(info, t, 'test')
+                : e.kind === 'spike'
+                  ? engine.reading(info, (value + 50_000) % 100_000, t)
+                  : engine.reading(info, value, t);
+            for (const c of out.consumptions) {
+              assert.equal(c.start, end, `${c.readingId} starts where the one before ended`);
+              assert.equal(c.after, undefined);
+              if (!c.rollover)
+                assert.equal(norm(sum([c.value, -(c.start as number)])), norm(String(c.delta)));
+              end = c.value;
+            }
+          }
+        },
+      ),
+    );
+  });
+
+  it('marks the consumption after a rebaseline or a replacement, and a rollover', () => {
+    const engine = new DeltaEngine({ now: () => T0 + 1000 * MIN });
+    const info = { ...meter, rolloverAt: 10_000, maxRatePerHour: 1000 };
+    engine.reading(info, 9_990, T0);
+    const wrap = engine.reading(info, 10, T0 + 15 * MIN);
+    assert.deepEqual(
+      wrap.consumptions.map((c) => [c.start, c.value, c.delta, c.rollover]),
+      [[9_990, 10, 20, true]],
+    );
+    engine.rebaseline(info, 500, T0 + 20 * MIN, 'register reset by the maker');
+    const next = engine.reading(info, 510, T0 + 30 * MIN);
+    assert.deepEqual(next.consumptions[0]?.after, {
+      event: 'rebaselined',
+      at: T0 + 20 * MIN,
+      text: 'register reset by the maker',
+    });
+    assert.equal(next.consumptions[0]?.start, 500);
+    const later = engine.reading(info, 520, T0 + 45 * MIN);
+    assert.equal(later.consumptions[0]?.after, undefined, 'only the first consumption carries it');
+    const replaced = engine.replace(info, 530, 7, T0 + 60 * MIN);
+    assert.deepEqual(
+      replaced.consumptions.map((c) => [c.start, c.value, c.after]),
+      [[520, 530, undefined]],
+    );
+    const fresh = engine.reading(info, 9, T0 + 75 * MIN);
+    assert.equal(fresh.consumptions[0]?.start, 7);
+    assert.equal(fresh.consumptions[0]?.after?.event, 'replaced');
+  });
+});

@@ -30,6 +30,7 @@ import { decimalPlaces } from './registers';
 import type { Consumption, MissingReading, Reading, ReadingQuality, Utility } from '../messages';
 import { extend } from '../shapes';
 import { EARLIEST_READING_MS, isoTime, timeStampHint } from './reading-time';
+import type { DayTally } from './day-tally';
 
 export interface MeterInfo {
   meterId: string;
@@ -70,6 +71,15 @@ export interface MeterState {
   lastOut?: Consumption[];
   /** Readings refused in a row for their time stamp, or held for their gap. */
   timeRun?: TimeRun;
+  /** The baseline was moved by an operator: the next consumption says so (its start joins no earlier one). */
+  moved?: { event: 'rebaselined' | 'replaced'; at: number; text?: string };
+  /** What the meter measured and billed per local day, for the ledger's reconciliation (see day-tally). */
+  days?: Record<string, DayTally>;
+  /**
+   * Consumption sent in the last few seconds of wall time, with when (kept by the meter reader): all of it is
+   * sent again after a restart, not only the last, since a charge priced from any of it may not be saved yet.
+   */
+  resend?: Array<[number, Consumption[]]>;
 }
 
 /**
@@ -100,7 +110,9 @@ export type MeterEventType =
   /** The baseline lies ahead of the clock: nothing bills until a rebaseline or replace (or the clock gets there). */
   | 'future-baseline'
   /** A gap longer than the bound: its delta is held for an operator, not spread into slices. */
-  | 'gap-held';
+  | 'gap-held'
+  /** What the meter measured and billed over a local day (see day-tally), for the ledger's reconciliation. */
+  | 'day-summary';
 
 export interface MeterEvent {
   meterId: string;
@@ -318,8 +330,10 @@ export class DeltaEngine {
     }
     const split = wasOut || ts - baseline.ts > this.splitAboveMs;
     const consumptions = split
-      ? this.slices(reading, baseline.ts, ts, delta, scale, wasOut)
-      : [consumption(reading, baseline.ts, ts, delta, scale, false)];
+      ? this.slices(reading, baseline.ts, ts, delta, scale, wasOut, baseline.value)
+      : [consumption(reading, baseline.ts, ts, delta, scale, false, baseline.value)];
+    if (rolled) for (const piece of consumptions) piece.rollover = true;
+    if (state.moved) this.markMoved(state, consumptions);
     state.baseline = { value, ts };
     state.status = 'ok';
     delete state.since;
@@ -361,7 +375,9 @@ export class DeltaEngine {
       from: baseline.ts,
       to: ts,
       readingId: `${reading.meterId}:${ts}`,
+      start: baseline.value,
     });
+    if (state.moved) this.markMoved(state, [out]);
     state.baseline = { value, ts };
     state.lastOut = [out];
     return state.lastOut;
@@ -459,8 +475,9 @@ export class DeltaEngine {
         const out = state.status === 'comm-loss' || state.status === 'device-fault';
         consumptions =
           ts - baseline.ts > this.splitAboveMs || out
-            ? this.slices(finalReading, baseline.ts, ts, delta, scale, out)
-            : [consumption(finalReading, baseline.ts, ts, delta, scale, false)];
+            ? this.slices(finalReading, baseline.ts, ts, delta, scale, out, baseline.value)
+            : [consumption(finalReading, baseline.ts, ts, delta, scale, false, baseline.value)];
+        if (state.moved) this.markMoved(state, consumptions);
       }
     }
     this.endOperatorSettled(meter, state, ts, events);
@@ -469,6 +486,8 @@ export class DeltaEngine {
     delete state.since;
     delete state.suspectCount;
     state.lastOut = consumptions;
+    // The new meter's first consumption starts at its own register, not where the old one ended.
+    state.moved = { event: 'replaced', at: ts, text: `old final ${oldFinal}, new start ${newStart}` };
     events.push(event(meter, 'replaced', false, ts, text, detail));
     return { reading, consumptions, events };
   }
@@ -492,6 +511,7 @@ export class DeltaEngine {
     delete state.since;
     delete state.suspectCount;
     state.lastOut = [];
+    state.moved = { event: 'rebaselined', at: ts, text: reason };
     events.push(event(meter, 'rebaselined', false, ts, text, detail));
     return { reading: makeReading(meter, value, ts, 'good'), consumptions: [], events };
   }
@@ -518,6 +538,14 @@ export class DeltaEngine {
       this.meters.set(meterId, state);
     }
     return state;
+  }
+
+  /** The first consumption after an operator moved the baseline carries the note; it is then spent. */
+  private markMoved(state: MeterState, consumptions: Consumption[]): void {
+    const first = consumptions[0];
+    if (!first || !state.moved) return;
+    first.after = state.moved;
+    delete state.moved;
   }
 
   /** An operator's command may not be dated ahead of the clock either. */
@@ -721,7 +749,10 @@ export class DeltaEngine {
     return `consumption ${amount} ${meter.unit} in ${duration(hours * HOUR_MS)} is ${round3(rate)} ${meter.unit}/h, above the plausible ${meter.maxRatePerHour} ${meter.unit}/h`;
   }
 
-  /** Splits `delta` over [from, to] in slices on slice boundaries, in proportion to time, exactly. */
+  /**
+   * Splits `delta` over [from, to] in slices on slice boundaries, in proportion to time, exactly. Each slice
+   * starts at the register where the one before ended (`start` for the first).
+   */
   private slices(
     reading: Reading,
     from: number,
@@ -729,6 +760,7 @@ export class DeltaEngine {
     delta: bigint,
     scale: number,
     estimated: boolean,
+    start: number,
   ): Consumption[] {
     // Split at no coarser than hundredths, so a 1 kWh register's gap does not land in whole-kWh lumps.
     const splitScale = Math.max(scale, 2);
@@ -747,6 +779,7 @@ export class DeltaEngine {
     const out: Consumption[] = [];
     const total = BigInt(span);
     let allocated = 0n;
+    let register = start;
     for (let i = 1; i < bounds.length; i += 1) {
       const end = bounds[i]!;
       // Cumulative allocation: every slice's share is floor(delta * elapsed / span) minus what went before,
@@ -755,14 +788,18 @@ export class DeltaEngine {
       const share = cumulative - allocated;
       allocated = cumulative;
       const start = bounds[i - 1]!;
-      const piece = consumption(extend(reading, { ts: end }), start, end, share, scale, estimated);
+      const piece = consumption(extend(reading, { ts: end }), start, end, share, scale, estimated, register);
       if (i < bounds.length - 1) {
         // The value is what the register probably showed at the slice's end.
         piece.value = Number(formatScaled(toUnits(reading.value, scale) - delta + cumulative, scale));
       }
+      register = piece.value;
       out.push(piece);
     }
-    return out.filter((piece, index) => piece.delta !== 0 || index === out.length - 1);
+    // Slices of no consumption are left out; the next one starts where the last kept one ended.
+    const kept = out.filter((piece, index) => piece.delta !== 0 || index === out.length - 1);
+    for (let i = 1; i < kept.length; i += 1) kept[i]!.start = kept[i - 1]!.value;
+    return kept;
   }
 }
 
@@ -805,6 +842,7 @@ function consumption(
   delta: bigint,
   scale: number,
   estimated: boolean,
+  start: number,
 ): Consumption {
   const out: Consumption = extend(reading, {
     ts: to,
@@ -812,6 +850,7 @@ function consumption(
     from,
     to,
     readingId: `${reading.meterId}:${to}`,
+    start,
   });
   if (estimated) out.estimated = true;
   return out;
