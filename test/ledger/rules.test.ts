@@ -415,6 +415,57 @@ describe('ledger rules: what each command posts', function () {
     );
   });
 
+  it('charge: never negative: a negative amount, breakdown line or quantity is refused, naming it', function () {
+    const book = openBook();
+    book.post(req({ command: 'topup', reference: 't1', accountId: 'A1', amount: 1000 }));
+    const charge = (extra: Record<string, unknown>): Record<string, unknown> => ({
+      readingId: 'neg-1',
+      accountId: 'A1',
+      amount: 50_000,
+      currency: 'GBP',
+      quantity: '2.5',
+      breakdown: [{ component: 'energy', quantity: '2.5', unit: 'kWh', rate: '0.02', amount: 50_000 }],
+      ...extra,
+    });
+    // -5000p credited the tenant before: a charge is what the tenant pays, never a credit.
+    for (const amount of [-50_000_000, '-50000000', -1]) {
+      refuses(() => req(charge({ amount })), 'amount', undefined, /must not be negative/);
+    }
+    refuses(
+      () =>
+        req(
+          charge({
+            breakdown: [
+              { component: 'energy', amount: 60_000 },
+              { component: 'x', amount: -10_000 },
+            ],
+          }),
+        ),
+      'breakdown[1].amount',
+      undefined,
+      /must not be negative/,
+    );
+    refuses(() => req(charge({ breakdown: [{ component: 'energy', amount: '-1' }] })), 'breakdown[0].amount');
+    refuses(() => req(charge({ breakdown: [{ component: 'energy', amount: 0.5 }] })), 'breakdown[0].amount');
+    refuses(() => req(charge({ breakdown: ['energy'] })), 'breakdown[0]');
+    refuses(() => req(charge({ breakdown: 'energy' }), 'charge'), 'breakdown');
+    for (const quantity of ['-2.5', -2.5, '-0.000001']) {
+      refuses(() => req(charge({ quantity })), 'quantity', undefined, /must not be negative/);
+    }
+    refuses(() => req(charge({ quantity: 'lots' })), 'quantity', undefined, /decimal/);
+    // The rule itself refuses a negative amount that did not come through a message.
+    const built = req(charge({}));
+    assert.ok(built.command === 'charge');
+    refuses(() => book.post({ ...built, amountSub: -50_000n }), 'amount', undefined, /must not be negative/);
+    assert.equal(book.current.balance, 1000n, 'nothing posted');
+    // Zero is a charge (a standing charge waived to nothing, a meter that did not turn).
+    const zero = book.post(
+      req(charge({ amount: 0, quantity: '0', breakdown: [{ component: 'energy', amount: 0 }] })),
+    );
+    assert.deepEqual(shape(zero.entries), [['charge', 0n, 0n, 1000n, 0n]]);
+    assertConsistent(book);
+  });
+
   it('charge: wrong currency and unknown or closed accounts are refused', function () {
     const book = openBook();
     refuses(

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { ManualClock, SystemClock } from '../../dist/nodes/core/clock';
 import { Ledger, LedgerOptions } from '../../dist/nodes/core/ledger/ledger';
-import { LedgerError } from '../../dist/nodes/core/ledger/requests';
+import { LedgerError, readRequest } from '../../dist/nodes/core/ledger/requests';
 import { LedgerStore } from '../../dist/nodes/core/ledger/store';
 import { PostingResult } from '../../dist/nodes/core/ledger/types';
 import { PostgresLedgerStore } from '../../dist/nodes/store/postgres-ledger-store';
@@ -596,6 +596,38 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
         last.status === 'rejected' && last.reason instanceof LedgerError && last.reason.field === 'meterId',
       );
       assert.equal((await h.store.getAccount('G1'))?.balance, 9800n);
+    });
+
+    it('refuses a negative charge: nothing posted, the reading id not used up', async function () {
+      await openAccount('N1');
+      await send(ledger, { command: 'topup', reference: 'n-pay-1', accountId: 'N1', amount: 1000 });
+      const charge = {
+        readingId: 'N1-E:1',
+        accountId: 'N1',
+        amount: 250_000,
+        quantity: '1',
+        currency: 'GBP',
+        breakdown: [{ component: 'energy', amount: 250_000 }],
+        to: Date.now(),
+      };
+      // As a message (refused when it is read) and as a request built by code (refused by the rule).
+      const attempt = (payload: Record<string, unknown>): Promise<unknown> =>
+        Promise.resolve().then(() => send(ledger, payload, 'charge'));
+      await rejects(attempt({ ...charge, amount: -50_000_000 }), 'amount', /must not be negative/);
+      await rejects(
+        attempt({ ...charge, breakdown: [{ component: 'energy', amount: -1 }] }),
+        'breakdown[0].amount',
+      );
+      await rejects(attempt({ ...charge, quantity: '-1' }), 'quantity');
+      const built = readRequest('charge', charge);
+      assert.ok(built.command === 'charge');
+      await rejects(ledger.execute({ ...built, amountSub: -50_000_000n }), 'amount', /must not be negative/);
+      assert.equal((await h.store.getAccount('N1'))?.balance, 1000n);
+      assert.equal(await h.store.getPosting('charge:N1-E:1'), undefined);
+      assert.deepEqual(await h.store.entriesByReference('charge:N1-E:1'), []);
+      const posted = await send(ledger, charge, 'charge');
+      assert.equal(posted.duplicate, false);
+      assert.equal((await h.store.getAccount('N1'))?.balance, 1000n - 25n);
     });
 
     it('posts many commands in flight through group commit, duplicates included, exactly once', async function () {
