@@ -19,6 +19,16 @@ export class QueueFullError extends Error {
 interface Row {
   seq: number;
   points: Point[];
+  /** Who queued them (a history node's id), known for rows this process queued. */
+  source?: string;
+}
+
+/** The oldest points waiting, the sequence number that acknowledges them, and who queued each one. */
+export interface QueuedBatch {
+  points: Point[];
+  /** Parallel to `points`: the source of each, or undefined for rows left by an earlier run. */
+  sources: Array<string | undefined>;
+  last: number;
 }
 
 export class PointQueue {
@@ -33,7 +43,7 @@ export class PointQueue {
   private readonly memory: Row[] = [];
 
   constructor(
-    path: string,
+    readonly path: string,
     readonly capacity: number,
   ) {
     mkdirSync(dirname(path), { recursive: true });
@@ -64,19 +74,20 @@ export class PointQueue {
   }
 
   /** Appends the points of one message (one transaction); throws QueueFullError when they do not fit. */
-  push(points: Point[]): void {
+  push(points: Point[], source?: string): void {
     if (this.count + points.length > this.capacity)
       throw new QueueFullError(
         `history buffer full (${this.count} of ${this.capacity} points waiting): ${points.length} point(s) refused`,
       );
     const seq = Number(this.insert.run(points.length, JSON.stringify(points)).lastInsertRowid);
-    this.memory.push({ seq, points });
+    this.memory.push({ seq, points, source });
     this.count += points.length;
   }
 
   /** The oldest points, about `limit` of them (whole messages), with the sequence number to acknowledge them by. */
-  peek(limit: number): { points: Point[]; last: number } | undefined {
+  peek(limit: number): QueuedBatch | undefined {
     const points: Point[] = [];
+    const sources: Array<string | undefined> = [];
     let last = this.acked;
     if (last < this.diskUntil) {
       const rows = this.takeFromDisk.all(last, this.diskUntil, Math.max(1, limit)) as Array<{
@@ -85,19 +96,22 @@ export class PointQueue {
       }>;
       for (const row of rows) {
         if (points.length >= limit) break;
-        points.push(...(JSON.parse(row.points) as Point[]));
+        const parsed = JSON.parse(row.points) as Point[];
+        points.push(...parsed);
+        for (let i = 0; i < parsed.length; i++) sources.push(undefined);
         last = row.seq;
       }
       // An earlier run's rows that were all acknowledged (deleted) leave nothing to read: move on.
       if (rows.length === 0) this.acked = this.diskUntil;
-      else return { points, last };
+      else return { points, sources, last };
     }
     for (const row of this.memory) {
       if (points.length >= limit) break;
       points.push(...row.points);
+      for (let i = 0; i < row.points.length; i++) sources.push(row.source);
       last = row.seq;
     }
-    return points.length > 0 ? { points, last } : undefined;
+    return points.length > 0 ? { points, sources, last } : undefined;
   }
 
   /** Removes everything up to and including `last` (it was written). */
