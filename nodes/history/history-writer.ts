@@ -15,7 +15,7 @@ import { EventEmitter } from 'node:events';
 import type { Point } from '../core/history/points';
 import { DeadLetter, DeadLetterFile, DeadLetterSink } from './dead-letters';
 import { PointsRefusedError, type TimeSeriesTarget } from './influx-target';
-import { PointQueue } from './point-queue';
+import { PointQueue, sourceOf } from './point-queue';
 
 export interface WriterOptions {
   batchSize: number;
@@ -135,7 +135,7 @@ export class HistoryWriter extends EventEmitter {
           status: error.status,
           error: error.reason,
           point: batch.points[index] as Point,
-          ...(batch.sources[index] !== undefined ? { source: batch.sources[index] } : {}),
+          ...(sourceOf(batch, index) !== undefined ? { source: sourceOf(batch, index) } : {}),
         }));
         // On disk before the points leave the queue: a failure here keeps them queued (retried like an outage).
         this.deadLetters.append(letters);

@@ -23,12 +23,21 @@ interface Row {
   source?: string;
 }
 
-/** The oldest points waiting, the sequence number that acknowledges them, and who queued each one. */
+/** The oldest points waiting, the sequence number that acknowledges them, and who queued them. */
 export interface QueuedBatch {
   points: Point[];
-  /** Parallel to `points`: the source of each, or undefined for rows left by an earlier run. */
-  sources: Array<string | undefined>;
+  /**
+   * Who queued the points, per message this process queued: the index after the message's last point and its
+   * source (none for a batch of an earlier run's messages, read from disk). Kept per message, not per point: it
+   * is only read for a refused point.
+   */
+  sources: Array<{ until: number; source?: string }>;
   last: number;
+}
+
+/** Who queued point `index` of a batch, when this process did. */
+export function sourceOf(batch: QueuedBatch, index: number): string | undefined {
+  return batch.sources.find((range) => index < range.until)?.source;
 }
 
 export class PointQueue {
@@ -87,7 +96,7 @@ export class PointQueue {
   /** The oldest points, about `limit` of them (whole messages), with the sequence number to acknowledge them by. */
   peek(limit: number): QueuedBatch | undefined {
     const points: Point[] = [];
-    const sources: Array<string | undefined> = [];
+    const sources: QueuedBatch['sources'] = [];
     let last = this.acked;
     if (last < this.diskUntil) {
       const rows = this.takeFromDisk.all(last, this.diskUntil, Math.max(1, limit)) as Array<{
@@ -96,9 +105,7 @@ export class PointQueue {
       }>;
       for (const row of rows) {
         if (points.length >= limit) break;
-        const parsed = JSON.parse(row.points) as Point[];
-        points.push(...parsed);
-        for (let i = 0; i < parsed.length; i++) sources.push(undefined);
+        points.push(...(JSON.parse(row.points) as Point[]));
         last = row.seq;
       }
       // An earlier run's rows that were all acknowledged (deleted) leave nothing to read: move on.
@@ -108,7 +115,7 @@ export class PointQueue {
     for (const row of this.memory) {
       if (points.length >= limit) break;
       points.push(...row.points);
-      for (let i = 0; i < row.points.length; i++) sources.push(row.source);
+      sources.push({ until: points.length, source: row.source });
       last = row.seq;
     }
     return points.length > 0 ? { points, sources, last } : undefined;
