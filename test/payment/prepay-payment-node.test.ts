@@ -256,8 +256,10 @@ describe('prepay-payment node (ledger on SQLite, manual clock)', function () {
       reference: 'pi_9001',
     });
     const sent = [delivery(dearer, signed(dearer, clock)), delivery(elsewhere, signed(elsewhere, clock))];
-    for (const msg of sent) pay.receive(msg);
-    await waitFor('two errors', () => caught.length === 2);
+    pay.receive(sent[0]!);
+    await waitFor('the first error', () => caught.length === 1, 10_000);
+    pay.receive(sent[1]!);
+    await waitFor('the second error', () => caught.length === 2, 10_000);
     assert.equal(results.length, 2, 'neither is answered as a duplicate');
     const errors = caught.map((m) => m.error as { message: string; code: string; source: { id: string } });
     assert.deepEqual(
