@@ -11,6 +11,7 @@
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { Clock } from '../core/clock';
+import { ReferenceConflict } from '../core/ledger/idempotency';
 import { Ledger, LedgerResponse } from '../core/ledger/ledger';
 import { readRequest } from '../core/ledger/requests';
 import { AccountState } from '../core/messages';
@@ -155,11 +156,14 @@ export = function register(RED: NodeAPI): void {
       },
       onRefused: (error: Error, request: PostingRequest | undefined, seq: number) => {
         // Nobody waits for this one any more (it came from the journal): Catch nodes get it.
+        const conflict = error instanceof ReferenceConflict ? error.details() : undefined;
+        if (conflict) node.warn(`prepay-ledger: ${error.message}`);
         node.error(
           `prepay-ledger: journaled posting ${request?.reference ?? `#${seq}`} refused: ${error.message}`,
           {
             topic: 'refused',
             payload: { reference: request?.reference, command: request?.command, error: error.message },
+            ...(conflict ? { conflict } : {}),
           },
         );
       },
@@ -271,6 +275,12 @@ export = function register(RED: NodeAPI): void {
         },
         fail: (error) => {
           showStatus();
+          if (error instanceof ReferenceConflict) {
+            // A reference reused for other content is never a retry: both postings go to the Catch node (for an
+            // HTTP answer), and a warning goes to the log whether or not a Catch node handles the error.
+            (msg as NodeMessage & { conflict?: unknown }).conflict = error.details();
+            node.warn(`prepay-ledger: ${error.message}`);
+          }
           done(error);
         },
         release: () => done(),

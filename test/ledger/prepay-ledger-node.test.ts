@@ -198,6 +198,54 @@ describe('prepay-ledger node (SQLite store)', function () {
     assert.equal((results[results.length - 1].payload as { balance: number }).balance, 0);
   });
 
+  it('refuses a negative charge (amount, breakdown line, quantity) to Catch and credits nothing', async function () {
+    await helper.load([storeNode, ledgerNode, catchNode], flow());
+    const caught = collect(helper.getNode('caught'));
+    const results = collect(helper.getNode('results'));
+    await send({ command: 'open', accountId: 'T1', currency: 'GBP', reference: 'open-T1' });
+    await send({ command: 'topup', accountId: 'T1', amount: 1000, reference: 'pay-1' });
+    const charge = {
+      accountId: 'T1',
+      meterId: 'E1',
+      readingId: 'E1:1',
+      quantity: '3',
+      amount: 612_500,
+      currency: 'GBP',
+      breakdown: [{ component: 'energy', quantity: '3', unit: 'kWh', rate: '0.204166', amount: 612_500 }],
+      to: 1000,
+      kind: 'consumption',
+    };
+    // -5000p: what a broken or hostile upstream node sent; the balance went up by 50.00 before.
+    await send(
+      { ...charge, amount: -50_000_000, breakdown: [{ component: 'energy', amount: -50_000_000 }] },
+      'charge',
+    );
+    await send(
+      {
+        ...charge,
+        breakdown: [
+          { component: 'energy', amount: 700_000 },
+          { component: 'rebate', amount: -87_500 },
+        ],
+      },
+      'charge',
+    );
+    await send({ ...charge, quantity: '-3' }, 'charge');
+    const messages = caught.map((m) => (m.error as { message: string }).message);
+    assert.equal(messages.length, 3, messages.join('\n'));
+    assert.match(messages[0], /amount: must not be negative/);
+    assert.match(messages[1], /breakdown\[1\]\.amount: must not be negative/);
+    assert.match(messages[2], /quantity: must not be negative/);
+    await send({ command: 'balance', accountId: 'T1' });
+    assert.equal((results[results.length - 1].payload as { balance: number }).balance, 1000);
+    // The reading id was not used up: the genuine charge for it posts.
+    await send(charge, 'charge');
+    assert.equal(caught.length, 3);
+    const posted = results[results.length - 1];
+    assert.equal(posted.duplicate, false);
+    assert.equal((posted.payload as { balance: number }).balance, 1000 - 61);
+  });
+
   it('serves statements and period summaries as CSV on the admin API', async function () {
     await helper.load([storeNode, ledgerNode, catchNode], flow());
     await send({

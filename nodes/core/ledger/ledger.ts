@@ -12,6 +12,7 @@ import { AccountState } from '../messages';
 import { RoundingMode, toSafeNumber } from '../decimal';
 import { availableCredit } from './credit-state';
 import { ChainReport, verifyChain } from './hash-chain';
+import { referenceConflict } from './idempotency';
 import { DEFAULT_POLICY, prepare, PrepareContext } from './postings';
 import { LedgerError, LedgerRequest } from './requests';
 import { statementDocument, StatementDocument, summaryCsv, statementCsv } from './statement';
@@ -333,7 +334,7 @@ export class Ledger {
         if (isTransientStoreError(error)) throw error;
         const earlier =
           error instanceof LedgerError ? await this.store.getPosting(pending.request.reference) : undefined;
-        if (earlier) pending.resolve({ result: earlier, duplicate: true });
+        if (earlier) this.answerEarlier(pending, earlier);
         else pending.reject(error as Error);
       }
     }
@@ -347,7 +348,7 @@ export class Ledger {
         pending.resolve({ result: posting.result, duplicate: false });
       } else if (outcome.status === 'duplicate') {
         if (posting.account) this.accounts.delete(posting.account.id);
-        pending.resolve({ result: outcome.result, duplicate: true });
+        this.answerEarlier(pending, outcome.result);
       } else if (outcome.status === 'stale') {
         if (posting.account) this.accounts.delete(posting.account.id);
         pending.attempts += 1;
@@ -359,6 +360,16 @@ export class Ledger {
       }
     });
     if (retry.length > 0) this.queue.unshift(...retry);
+  }
+
+  /**
+   * A posting whose reference was posted before: the same request again is a duplicate (the original result);
+   * the reference reused for another request is a conflict, refused naming both.
+   */
+  private answerEarlier(pending: Pending, earlier: PostingResult): void {
+    const conflict = referenceConflict(pending.request, earlier);
+    if (conflict) pending.reject(conflict);
+    else pending.resolve({ result: earlier, duplicate: true });
   }
 
   private commit(posting: PreparedPosting): void {

@@ -353,6 +353,12 @@ export function prepare(
       return posting.finish('emergency');
     }
     case 'charge': {
+      // Also checked when the message is read; here for callers that build requests themselves.
+      if (request.amountSub < 0n)
+        throw new LedgerError(
+          'amount',
+          'must not be negative: a charge never credits an account (use adjust)',
+        );
       const current = requireOpen(account, request.accountId ?? '');
       checkCurrency(current, request.currency);
       const posting = new Posting(current, request.reference, ctx.now);

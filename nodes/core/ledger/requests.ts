@@ -122,6 +122,48 @@ function positiveAmount(value: unknown, field: string): bigint {
   return amount;
 }
 
+/**
+ * A charge's amounts are what the tenant pays, never what the tenant is paid: a credit goes through
+ * topup, refund or adjust (with a reason). So the amount, every breakdown line and the quantity of a
+ * charge must not be negative; a negative one would silently raise the balance.
+ */
+function chargeAmount(value: unknown): bigint {
+  const amount = minorAmount(value, 'amount');
+  if (amount < 0n)
+    throw new LedgerError('amount', 'must not be negative: a charge never credits an account (use adjust)');
+  return amount;
+}
+
+function checkChargeQuantity(value: unknown): void {
+  if (value === undefined || value === null || value === '') return;
+  let units: bigint;
+  try {
+    if (typeof value !== 'string' && typeof value !== 'number') throw new TypeError();
+    units = parseDecimal(value).units;
+  } catch {
+    throw new LedgerError('quantity', 'must be a decimal number such as "8.919"');
+  }
+  if (units < 0n) throw new LedgerError('quantity', 'must not be negative');
+}
+
+function checkChargeBreakdown(value: unknown): void {
+  if (value === undefined || value === null) return;
+  if (!Array.isArray(value)) throw new LedgerError('breakdown', 'must be a list of charge lines');
+  value.forEach((line: unknown, i) => {
+    const field = `breakdown[${i}].amount`;
+    if (!isObject(line)) throw new LedgerError(`breakdown[${i}]`, 'must be a charge line object');
+    if (line.amount === undefined) return;
+    let amount: bigint;
+    try {
+      amount = minorAmount(line.amount, field);
+    } catch {
+      throw new LedgerError(field, 'must be a whole number of sub-minor units');
+    }
+    if (amount < 0n)
+      throw new LedgerError(field, 'must not be negative: a charge never credits an account (use adjust)');
+  });
+}
+
 function time(value: unknown, field: string): number {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
   if (typeof value === 'string' && Number.isFinite(Date.parse(value))) return Date.parse(value);
@@ -299,7 +341,9 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
       if (kind !== 'consumption' && kind !== 'standing' && kind !== 'monthly') {
         throw new LedgerError('kind', 'must be consumption, standing or monthly');
       }
-      const amountSub = minorAmount(p.amount, 'amount');
+      const amountSub = chargeAmount(p.amount);
+      checkChargeQuantity(p.quantity);
+      checkChargeBreakdown(p.breakdown);
       return {
         command,
         reference: `charge:${readingId}`,
