@@ -148,11 +148,20 @@ export = function register(RED: NodeAPI): void {
         );
     };
 
+    /** A charge that came again priced otherwise: a duplicate (the original stands), worth a word in the log. */
+    const warnRepriced = (response: LedgerResponse, reference: string): void => {
+      if (response.repriced)
+        node.warn(
+          `prepay-ledger: ${reference} came again priced at ${response.repriced.attempted} sub-minor units; it was posted at ${response.repriced.original}, which stands`,
+        );
+    };
+
     const intake = new LedgerIntake(ledger, journal, {
       // Room for the ledger's own jobs (debt recovery) beside the postings fed to it.
       window: Math.max(1, settings.maxQueue - 100),
-      onPosted: (response: LedgerResponse) => {
+      onPosted: (response: LedgerResponse, request: PostingRequest) => {
         if (!response.duplicate) postings += 1;
+        warnRepriced(response, request.reference);
       },
       onRefused: (error: Error, request: PostingRequest | undefined, seq: number) => {
         // Nobody waits for this one any more (it came from the journal): Catch nodes get it.
@@ -271,6 +280,7 @@ export = function register(RED: NodeAPI): void {
       intake.submit(request, msg.topic, msg.payload, receivedAt, {
         answer: (response) => {
           if (!response.duplicate) postings += 1;
+          warnRepriced(response, request.reference);
           answer(response);
         },
         fail: (error) => {

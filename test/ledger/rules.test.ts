@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { availableCredit, nextCreditState } from '../../dist/nodes/core/ledger/credit-state';
 import { canonicalJson, genesisHash, verifyChain } from '../../dist/nodes/core/ledger/hash-chain';
 import { DEFAULT_POLICY, prepare, PrepareContext } from '../../dist/nodes/core/ledger/postings';
-import { referenceConflict } from '../../dist/nodes/core/ledger/idempotency';
+import { referenceConflict, repricedCharge } from '../../dist/nodes/core/ledger/idempotency';
 import { LedgerError, readRequest } from '../../dist/nodes/core/ledger/requests';
 import {
   AccountPolicy,
@@ -901,7 +901,12 @@ describe('ledger rules: a reference posted before (duplicate or conflict)', func
       [],
       'by meter, the account left open',
     );
-    assert.deepEqual(differs(charged, { ...charge, amount: 1_234_568 }), ['amount']);
+    // Priced again otherwise: the same reading (a duplicate that says so), not a conflict.
+    assert.deepEqual(differs(charged, { ...charge, amount: 1_234_568 }), []);
+    assert.deepEqual(repricedCharge(req({ ...charge, amount: 1_234_568 }) as never, charged), {
+      original: '1234567',
+      attempted: '1234568',
+    });
     assert.deepEqual(differs(charged, { ...charge, meterId: 'E2' }), ['meterId']);
     assert.deepEqual(differs(charged, { ...charge, accountId: 'A2' }), ['accountId']);
 

@@ -260,15 +260,23 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       );
       assert.equal(again.duplicate, true);
       assert.deepEqual(again.result, c1.result);
-      // With a different amount it is not the same reading: refused, naming both, and the original stands.
+      // Priced again otherwise (a tariff's residue lost in a crash): still that reading, a duplicate that says
+      // so; the original stands. From another meter it is another reading: refused, naming both.
+      const repriced = await send(
+        ledger,
+        { readingId: 'M1-0001', meterId: 'M1', amount: 1_230_001, currency: 'GBP', breakdown: [], to: now },
+        'charge',
+      );
+      assert.equal(repriced.duplicate, true);
+      assert.deepEqual(repriced.repriced, { original: '1230000', attempted: '1230001' });
       const altered = await rejects(
         send(
           ledger,
-          { readingId: 'M1-0001', meterId: 'M1', amount: 99, currency: 'GBP', breakdown: [], to: now },
+          { readingId: 'M1-0001', meterId: 'M9', amount: 99, currency: 'GBP', breakdown: [], to: now },
           'charge',
         ),
         'reference',
-        /"charge:M1-0001" was posted before as charge \(accountId A1, meterId M1, amount 1230000, currency GBP\); this one is charge \(meterId M1, amount 99, currency GBP\): amount differs/,
+        /"charge:M1-0001" was posted before as charge \(accountId A1, meterId M1, amount 1230000, currency GBP\); this one is charge \(meterId M9, amount 99, currency GBP\): meterId differs/,
       );
       assert.equal(altered.code, 'reference-conflict');
       assert.equal((await h.store.getAccount('A1'))?.balance, 4577n);
@@ -732,7 +740,13 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       await send(ledger, charge, 'charge');
       await same(charge, 'charge');
       await same({ ...charge, accountId: 'K1' }, 'charge');
-      await conflict({ ...charge, amount: 1 }, 'charge .*amount 250000.*', 'charge .*amount 1,.*', 'charge');
+      await same({ ...charge, amount: 1 }, 'charge'); // priced otherwise: the same reading (see repricedCharge)
+      await conflict(
+        { ...charge, meterId: 'KZ' },
+        'charge .*meterId KM.*',
+        'charge .*meterId KZ.*',
+        'charge',
+      );
       await conflict(
         { ...charge, accountId: 'K2' },
         'charge .*accountId K1.*',

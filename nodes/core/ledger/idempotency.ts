@@ -213,8 +213,27 @@ export function referenceConflict(
 ): ReferenceConflict | undefined {
   const attempted = requestIdentity(request);
   const original = resultIdentity(earlier);
-  const differs = differingFields(attempted, original);
+  // A charge's reference is its reading. The same reading priced again after a crash (the tariff's running
+  // totals of the moment were not saved, and rounding residues can fall a sub-minor unit apart) is still that
+  // reading: a duplicate, and the first posting stands (see repricedCharge). Another meter, account or currency
+  // is another reading: a conflict.
+  const differs = differingFields(attempted, original).filter(
+    (field) => !(request.command === 'charge' && field === 'amount'),
+  );
   return differs.length > 0
     ? new ReferenceConflict(request.reference, original, attempted, differs)
+    : undefined;
+}
+
+/** A charge sent again with another amount than it was posted with: both, as decimal text of sub-minor units. */
+export function repricedCharge(
+  request: PostingCommandRequest,
+  earlier: PostingResult,
+): { original: string; attempted: string } | undefined {
+  if (request.command !== 'charge') return undefined;
+  const original = resultIdentity(earlier).amount;
+  const attempted = requestIdentity(request).amount;
+  return original !== undefined && attempted !== undefined && original !== attempted
+    ? { original, attempted }
     : undefined;
 }

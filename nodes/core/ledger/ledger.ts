@@ -12,7 +12,7 @@ import { AccountState } from '../messages';
 import { RoundingMode, toSafeNumber } from '../decimal';
 import { availableCredit } from './credit-state';
 import { ChainReport, verifyChain } from './hash-chain';
-import { referenceConflict } from './idempotency';
+import { referenceConflict, repricedCharge } from './idempotency';
 import { DEFAULT_POLICY, prepare, PrepareContext } from './postings';
 import { LedgerError, LedgerRequest } from './requests';
 import { statementDocument, StatementDocument, summaryCsv, statementCsv } from './statement';
@@ -45,6 +45,8 @@ export interface LedgerOptions {
 export interface LedgerResponse {
   result: PostingResult | Record<string, unknown>;
   duplicate: boolean;
+  /** A charge's reading came again priced otherwise (sub-minor units): the original stands. */
+  repriced?: { original: string; attempted: string };
 }
 
 interface Pending {
@@ -368,8 +370,11 @@ export class Ledger {
    */
   private answerEarlier(pending: Pending, earlier: PostingResult): void {
     const conflict = referenceConflict(pending.request, earlier);
-    if (conflict) pending.reject(conflict);
-    else pending.resolve({ result: earlier, duplicate: true });
+    if (conflict) return pending.reject(conflict);
+    const repriced = repricedCharge(pending.request, earlier);
+    pending.resolve(
+      repriced ? { result: earlier, duplicate: true, repriced } : { result: earlier, duplicate: true },
+    );
   }
 
   private commit(posting: PreparedPosting): void {
