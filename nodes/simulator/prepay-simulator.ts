@@ -30,6 +30,8 @@ function parseCheckpoint(value: unknown): SiteCheckpoint {
   return saved;
 }
 import type { UnitFault } from './modbus-tcp-server';
+import { SimulatedMeter } from './simulated-meter';
+import { appendFileSync, mkdirSync } from 'node:fs';
 
 type Done = (err?: Error) => void;
 type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
@@ -45,6 +47,7 @@ interface SimulatorDef extends NodeDef {
   waterEvery?: string | number;
   coolingEvery?: string | number;
   gasForRestaurants?: boolean;
+  registerLog?: boolean;
 }
 
 function num(value: unknown, fallback: number, field: string, min: number, max: number): number {
@@ -121,6 +124,30 @@ export = function register(RED: NodeAPI): void {
       if (loaded.value) running.restore(loaded.value);
     }
     const save = (withinMs = SAVE_EVERY_MS): void => stateFile?.save(() => running.checkpoint(), withinMs);
+    // The register log: every counter value served to a reader, as the reader decodes it (for checking what a
+    // flow billed against what the meters showed).
+    let logLines: string[] = [];
+    const logFile =
+      config.registerLog && userDir
+        ? join(userDir, 'prepay', `simulator-${node.id.replace(/[^A-Za-z0-9_.-]/g, '_')}-registers.jsonl`)
+        : undefined;
+    const writeLog = (): void => {
+      if (!logFile || logLines.length === 0) return;
+      const text = logLines.join('');
+      logLines = [];
+      try {
+        mkdirSync(join(userDir as string, 'prepay'), { recursive: true });
+        appendFileSync(logFile, text);
+      } catch (error) {
+        node.warn(`prepay-simulator: cannot write the register log: ${(error as Error).message}`);
+      }
+    };
+    if (logFile)
+      for (const meter of running.meters.values())
+        meter.onCounterRead = (meterId, at, value) =>
+          logLines.push(`{"t":${at},"m":"${meterId}","v":${value}}\n`);
+    const logTimer = setInterval(writeLog, 1000);
+    logTimer.unref?.();
     const saveTimer = setInterval(() => save(0), SAVE_EVERY_MS);
     saveTimer.unref?.();
     running.onRelaySwitch(() => save(SAVE_SWITCH_MS));
@@ -159,12 +186,22 @@ export = function register(RED: NodeAPI): void {
             const unitId = Number(payload.unitId);
             if (!Number.isInteger(unitId)) throw new Error('unitId: is required');
             const kind = payload.kind;
+            // A partial device serves the billed counter only (another variant or firmware of the meter).
+            if (kind === 'partial' || kind === 'full') {
+              const device = running.device(gateway, unitId);
+              if (!(device instanceof SimulatedMeter)) throw new Error(`unitId: no meter at unit ${unitId}`);
+              device.partialDevice = kind === 'partial';
+              node.status(
+                degradedStatus(`unit ${unitId}: ${kind === 'partial' ? 'partial device' : 'full device'}`),
+              );
+              break;
+            }
             let fault: UnitFault | undefined;
             if (kind === 'silent') fault = { kind: 'silent' };
             else if (kind === 'exception') fault = { kind: 'exception', code: Number(payload.code ?? 4) };
             else if (kind === 'delay') fault = { kind: 'delay', ms: Number(payload.ms ?? 500) };
             else if (kind !== 'none' && kind !== undefined)
-              throw new Error('kind: must be silent, exception, delay or none');
+              throw new Error('kind: must be silent, exception, delay, partial, full or none');
             server.setFault(unitId, fault);
             node.status(
               fault ? degradedStatus(`unit ${unitId}: ${kind}`) : okStatus(`unit ${unitId} healthy`),
@@ -197,6 +234,8 @@ export = function register(RED: NodeAPI): void {
     node.on('close', (_removed: boolean, done: () => void) => {
       gate.close();
       clearInterval(saveTimer);
+      clearInterval(logTimer);
+      writeLog();
       try {
         stateFile?.writeText(JSON.stringify(running.checkpoint()));
       } catch (error) {

@@ -5,7 +5,7 @@
  */
 import type { Clock } from '../core/clock';
 import type { MeterProfile, ValueDef } from '../core/meter/profile';
-import { encodeValue } from '../core/meter/registers';
+import { applyScale, decodeValue, encodeValue } from '../core/meter/registers';
 import { EXCEPTION, type ModbusDevice } from './modbus-tcp-server';
 import { LoadModel } from './load-model';
 
@@ -79,6 +79,13 @@ export class SimulatedMeter implements ModbusDevice {
   readonly relay: SimRelay | undefined;
   /** Refuse reads that span registers the profile does not define (exception 2), as some meters do. */
   strictAddresses = false;
+  /**
+   * A partial device (another variant or firmware than the profile describes): it serves the billed counter only
+   * and refuses any read that touches another value's registers with exception 2.
+   */
+  partialDevice = false;
+  /** Told of every read of the counter, with the value a reader decodes from the registers it was sent. */
+  onCounterRead: ((meterId: string, at: number, value: number) => void) | undefined;
 
   constructor(
     readonly meterId: string,
@@ -151,7 +158,10 @@ export class SimulatedMeter implements ModbusDevice {
       if (value.function !== fn) continue;
       const start = value.address - address;
       if (start + value.length <= 0 || start >= length) continue;
+      if (this.partialDevice && value !== this.profile.counter) return EXCEPTION.ILLEGAL_DATA_ADDRESS;
       const encoded = encodeValue(this.rawOf(value), value);
+      if (value === this.profile.counter && this.onCounterRead)
+        this.onCounterRead(this.meterId, this.clock.now(), decodeShown(encoded, value));
       for (let i = 0; i < encoded.length; i += 1) {
         if (start + i >= 0 && start + i < length) {
           words[start + i] = encoded[i]!;
@@ -308,4 +318,9 @@ export class SimulatedRelayModule implements ModbusDevice {
       return EXCEPTION.ILLEGAL_DATA_ADDRESS;
     values.forEach((value, i) => this.channels[address - base + i]!.set(value === (write?.on ?? 1)));
   }
+}
+
+/** The value a reader shows for a counter's registers (decoded and scaled as the profile says). */
+function decodeShown(words: number[], value: ValueDef): number {
+  return applyScale(decodeValue(words, 0, value), value.scale);
 }

@@ -281,6 +281,11 @@ export class SimulatedSite {
       this.meters.get(meterId)?.restore(saved);
   }
 
+  /** The device behind a gateway's unit id. */
+  device(gateway: number, unitId: number): ModbusDevice | undefined {
+    return this.devices[gateway]?.get(unitId);
+  }
+
   /** Calls `listener` whenever any relay of the site switches (a checkpoint worth taking soon). */
   onRelaySwitch(listener: () => void): void {
     for (const meter of this.meters.values()) meter.relay?.onBeforeSwitch(() => setImmediate(listener));

@@ -122,3 +122,31 @@ describe('simulator: registers across a restart', function () {
     }
   });
 });
+
+describe('simulator: partial devices and the register log', function () {
+  it('a partial device serves its counter only; the log has every counter value served, as decoded', function () {
+    const clock = new ManualClock(START);
+    const s = site(clock);
+    const seen: Array<[string, number, number]> = [];
+    for (const meter of s.meters.values())
+      meter.onCounterRead = (id, at, value) => seen.push([id, at, value]);
+    const meter = s.meter('E-T0001');
+    const counter = meter.profile.counter!;
+    const other = meter.profile.values.find((v) => v !== counter && v.function === counter.function)!;
+    meter.partialDevice = true;
+    assert.equal(meter.readRegisters(other.function as 3 | 4, other.address, other.length), 2);
+    clock.advance(3_600_000);
+    const words = meter.readRegisters(counter.function as 3 | 4, counter.address, counter.length);
+    assert.ok(Array.isArray(words));
+    assert.deepEqual(
+      seen.map(([id, at]) => [id, at]),
+      [['E-T0001', START + 3_600_000]],
+    );
+    assert.ok(
+      Math.abs((seen[0]?.[2] ?? 0) - meter.counterValue()) < 0.01,
+      'the value as a reader decodes it',
+    );
+    meter.partialDevice = false;
+    assert.ok(Array.isArray(meter.readRegisters(other.function as 3 | 4, other.address, other.length)));
+  });
+});
