@@ -443,21 +443,26 @@ export = function register(RED: NodeAPI): void {
       if (input.by) answer.by = input.by;
       return answer;
     };
-    /** Every override is answered on the second output, applied or refused, whoever sent it. */
+    /**
+     * Every override is answered on the second output, applied or refused, whoever sent it: an event shaped
+     * like the node's alarms (never like a relay command: the answer itself is under `answer`).
+     */
     const announce = (answer: OverrideAnswer): void => {
       const text = answer.ok
         ? `override "${answer.action}" by ${answer.by ?? 'operator'} applied: ${answer.relay.text}`
         : `override refused: ${answer.error}`;
-      emit([
-        null,
-        {
-          topic: 'override',
-          payload: Object.assign(
-            { type: 'override', meterId: answer.meterId, alarm: false, text, ts: clock.now() },
-            answer,
-          ),
-        },
-      ]);
+      const payload: Record<string, unknown> = {
+        type: 'override',
+        meterId: answer.meterId,
+        alarm: false,
+        text,
+        ts: clock.now(),
+        outcome: answer.outcome,
+        answer,
+      };
+      const accountId = answer.ok ? answer.accountId : controller.info(answer.meterId)?.accountId;
+      if (accountId) payload.accountId = accountId;
+      emit([null, { topic: 'override', payload }]);
     };
     cutoffRelays.add({
       id: self.id,

@@ -395,7 +395,7 @@ describe('prepay-cutoff node driving the simulator relays', function () {
     await until(() =>
       commands.some((m) => m.payload.meterId === row.meterId && m.payload.confirmed === true),
     );
-    const answers = () => alarms.filter((m) => m.topic === 'override').map((m) => m.payload);
+    const answers = () => alarms.filter((m) => m.topic === 'override').map((m) => m.payload.answer);
     cutoff.receive({
       topic: 'override',
       payload: { meterId: 'E-NOPE', action: 'disconnect', reason: 'testing', minutes: 30, by: 'bems' },
@@ -410,11 +410,15 @@ describe('prepay-cutoff node driving the simulator relays', function () {
     >;
     assert.deepEqual([unknown!.outcome, unknown!.error], ['refused', 'meterId: unknown meter "E-NOPE"']);
     assert.equal(applied!.outcome, 'applied');
-    assert.equal(applied!.alarm, false);
+    const event = alarms.find((m) => m.topic === 'override' && m.payload.outcome === 'applied')!.payload;
+    assert.deepEqual(
+      [event.type, event.alarm, event.accountId, 'action' in event],
+      ['override', false, row.accountId, false],
+    );
     assert.equal(applied!.by, 'bems');
     assert.deepEqual([applied!.relay.action, applied!.relay.confirmed], ['disconnect', true]);
     assert.match(
-      String(applied!.text),
+      String(event.text),
       /override "disconnect" by bems applied: relay at .* confirmed "disconnect"/,
     );
     assert.equal(site.meter(String(row.meterId)).supplyOn, false);
@@ -425,7 +429,7 @@ describe('prepay-cutoff node driving the simulator relays', function () {
     });
     await until(() => waterAnswers.length === 1);
     assert.deepEqual(
-      [waterAnswers[0]!.payload.outcome, waterAnswers[0]!.payload.error],
+      [waterAnswers[0]!.payload.outcome, (waterAnswers[0]!.payload.answer as { error: string }).error],
       ['refused', 'action: policy "test immediate" never disconnects water'],
     );
     await until(() => caught.length === 2);
