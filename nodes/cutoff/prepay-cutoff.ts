@@ -193,8 +193,14 @@ export = function register(RED: NodeAPI): void {
     // --- carrying out decisions ----------------------------------------------------------------------------
     const inFlight = new Set<string>();
     let closed = false;
-    /** Carries out what the policy decided; says what the relay did (undefined: no command was due). */
-    const carryOut = async (outcome: Outcome): Promise<RelayOutcome | undefined> => {
+    /**
+     * Carries out what the policy decided; says what the relay did (undefined: no command was due) and when the
+     * command's audit entry is written. The relay is free for its next command at once: an audit write never
+     * holds up the policy.
+     */
+    const carryOut = async (
+      outcome: Outcome,
+    ): Promise<{ relay: RelayOutcome; audited: Promise<boolean> } | undefined> => {
       if (outcome.alarm) alarm(outcome.meterId, outcome.accountId, 'policy', outcome.alarm);
       if (outcome.alarmCleared) alarm(outcome.meterId, outcome.accountId, 'policy', 'cleared', false);
       if (outcome.warn)
@@ -216,8 +222,11 @@ export = function register(RED: NodeAPI): void {
       if (!command) return undefined;
       if (inFlight.has(command.meterId))
         return {
-          action: command.action,
-          text: `another command for this relay is being carried out: "${command.action}" follows within ${settings.checkMs / 1000} s`,
+          relay: {
+            action: command.action,
+            text: `another command for this relay is being carried out: "${command.action}" follows within ${settings.checkMs / 1000} s`,
+          },
+          audited: Promise.resolve(false),
         };
       const at = clock.now();
       if (!driver) {
@@ -225,11 +234,13 @@ export = function register(RED: NodeAPI): void {
         persist();
         emit([{ topic: command.meterId, payload: { ...command, at } }, null]);
         const record = commandRecord(command, at);
-        await audit(record);
         return {
-          action: command.action,
-          auditReference: record.reference,
-          text: `relay command "${command.action}" sent`,
+          relay: {
+            action: command.action,
+            auditReference: record.reference,
+            text: `relay command "${command.action}" sent`,
+          },
+          audited: audit(record),
         };
       }
       const target = targets.get(command.meterId)!;
@@ -262,14 +273,16 @@ export = function register(RED: NodeAPI): void {
             attempts: result.attempts,
             confirmed: true,
           });
-          await audit(record);
           return {
-            action: command.action,
-            confirmed: true,
-            relay: target.label,
-            attempts: result.attempts,
-            auditReference: record.reference,
-            text: `relay at ${target.label} confirmed "${command.action}" (${result.attempts} attempt${result.attempts === 1 ? '' : 's'})`,
+            relay: {
+              action: command.action,
+              confirmed: true,
+              relay: target.label,
+              attempts: result.attempts,
+              auditReference: record.reference,
+              text: `relay at ${target.label} confirmed "${command.action}" (${result.attempts} attempt${result.attempts === 1 ? '' : 's'})`,
+            },
+            audited: audit(record),
           };
         } else {
           const text = `relay at ${target.label} did not confirm "${command.action}" after ${result.attempts} attempts: ${result.error ?? 'no answer'}`;
@@ -288,11 +301,14 @@ export = function register(RED: NodeAPI): void {
             });
           }
           return {
-            action: command.action,
-            confirmed: false,
-            relay: target.label,
-            attempts: result.attempts,
-            text,
+            relay: {
+              action: command.action,
+              confirmed: false,
+              relay: target.label,
+              attempts: result.attempts,
+              text,
+            },
+            audited: Promise.resolve(false),
           };
         }
       } finally {
@@ -424,7 +440,10 @@ export = function register(RED: NodeAPI): void {
         );
       const [outcome] = controller.setOverride(meterId, override, clock.now());
       persist();
-      const relay = (outcome && (await carryOut(outcome))) ?? {
+      const carried = outcome && (await carryOut(outcome));
+      // Answered once the relay command's audit entry is written too.
+      if (carried) await carried.audited;
+      const relay = carried?.relay ?? {
         text: `no relay command due: ${outcome?.decision.reason ?? 'nothing to do'}`,
       };
       showStatus();
