@@ -12,7 +12,7 @@ import type { NodeAPI } from 'node-red';
 import type { AuditRecord } from '../core/ledger/store';
 import { meterReaders } from '../meter/meter-admin';
 import { MeterOwners, type MeterOwner } from '../shared/meter-owners';
-import { operatorAccess, operatorOf } from '../shared/operator-access';
+import { auditAction, operatorAccess, operatorOf } from '../shared/operator-access';
 
 /** What the relay did about an applied override. */
 export interface RelayOutcome {
@@ -130,7 +130,14 @@ export function registerCutoffAdminRoutes(RED: NodeAPI): void {
       return;
     }
     owner.override(Object.assign({}, body, { meterId }), operatorOf(req)).then(
-      (answer) => res.status(answer.ok ? 200 : STATUS[answer.code]).json(answer),
+      (answer) => {
+        auditAction(RED, req, 'prepay-cutoff.override', {
+          meterId,
+          action: body.action,
+          outcome: answer.outcome,
+        });
+        res.status(answer.ok ? 200 : STATUS[answer.code]).json(answer);
+      },
       (error: Error) =>
         res.status(500).json({ ok: false, outcome: 'refused', meterId, cutoff, error: error.message }),
     );

@@ -16,7 +16,7 @@ import type { Request, Response } from 'express';
 import type { NodeAPI } from 'node-red';
 import type { LedgerResponse } from '../core/ledger/ledger';
 import { LedgerError, readRequest } from '../core/ledger/requests';
-import { operatorAccess, operatorOf } from '../shared/operator-access';
+import { auditAction, operatorAccess, operatorOf } from '../shared/operator-access';
 import type { PostingRequest, Requester } from './ledger-intake';
 
 /** The commands an operator may post through the admin API. */
@@ -76,6 +76,11 @@ export function registerLedgerOperatorRoutes(RED: NodeAPI): void {
       clearTimeout(timer);
       if (answered) return;
       answered = true;
+      auditAction(RED, req, `prepay-ledger.${command}`, {
+        ledger: req.params.id,
+        reference: request.reference,
+        outcome: body.outcome,
+      });
       res.status(status).json(body);
     };
     const pending = (status: number, error: string): void =>

@@ -10,7 +10,7 @@ import type { Request, Response } from 'express';
 import { meterTableFromCsv, meterTableRecord, MeterTableError } from '../core/meter/meter-table';
 import { ProfileError } from '../core/meter/profile';
 import { MeterOwners, type MeterOwner } from '../shared/meter-owners';
-import { operatorAccess, operatorOf } from '../shared/operator-access';
+import { auditAction, operatorAccess, operatorOf } from '../shared/operator-access';
 import { profilesWith } from './profile-registry';
 
 export type RebaselineAnswer =
@@ -112,6 +112,7 @@ export function registerMeterAdminRoutes(RED: NodeAPI): void {
     if (owners.length > 1)
       return void refuse(409, 'not-owned', `meter "${meterId}" is in ${owners.length} meter readers' tables`);
     const answer = owners[0]!.rebaseline(Object.assign({}, body, { meterId }), operatorOf(req));
+    auditAction(RED, req, 'prepay-meter.rebaseline', { meterId, outcome: answer.outcome });
     res.status(answer.ok ? 200 : 400).json(answer);
   });
 }

@@ -58,6 +58,21 @@ export function signedIn(req: Request): boolean {
   return user !== undefined && !user.anonymous && typeof user.username === 'string';
 }
 
+/**
+ * Writes an operator action to Node-RED's audit log (with the user, path and address Node-RED adds), whatever
+ * became of it, beside the package's own records (ledger entries, the supply audit log).
+ */
+export function auditAction(
+  RED: NodeAPI,
+  req: Request,
+  event: string,
+  details: Record<string, unknown>,
+): void {
+  // Node-RED's audit log takes {event, ...} (its type says otherwise).
+  const entry = Object.assign({ event }, details);
+  RED.log.audit(entry as unknown as Parameters<NodeAPI['log']['audit']>[0], req);
+}
+
 /** Middleware for a route that moves money or supply: signed in (401), allowed (403), then Node-RED's check. */
 export function operatorAccess(RED: NodeAPI): RequestHandler[] {
   const anyone = RED.auth.needsPermission('') as RequestHandler;
@@ -67,9 +82,7 @@ export function operatorAccess(RED: NodeAPI): RequestHandler[] {
     if (!user) return next(); // adminAuth off: Node-RED lets everyone through, and so do we
     if (hasPermission(request.authInfo?.scope ?? user.permissions, OPERATOR_PERMISSION)) return next();
     const anonymous = user.anonymous || !user.username;
-    // Node-RED's audit log takes {event, ...} and adds the user, path and address (its type says otherwise).
-    const entry = { event: 'prepay.operator.refused', permissions: OPERATOR_PERMISSION };
-    RED.log.audit(entry as unknown as Parameters<NodeAPI['log']['audit']>[0], req);
+    auditAction(RED, req, 'prepay.operator.refused', { permissions: OPERATOR_PERMISSION });
     res.status(anonymous ? 401 : 403).json({
       ok: false,
       outcome: 'refused',

@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { sleep } from '../support/node-red-helper';
@@ -72,20 +72,30 @@ describe('operator access to the reference site', function () {
   this.timeout(180_000);
 
   it('has no path from a dashboard widget to a node that acts, nor from an http in node to the tariffs', function () {
-    const flow = JSON.parse(readFileSync(join(root, 'flows', 'reference.json'), 'utf8')) as FlowNode[];
-    const widgets = flow.filter((n) => n.type.startsWith('ui-') && n.wires !== undefined);
-    assert.ok(widgets.length >= 6);
-    for (const widget of widgets) {
-      const reached = reachable(flow, widget).filter((n) => ACTORS.has(n.type) || n.type.startsWith('link'));
-      assert.deepEqual(
-        reached.map((n) => `${n.type} ${n.name ?? n.id}`),
-        [],
-        `${widget.type} "${widget.name}" reaches nodes that act`,
-      );
-    }
-    for (const httpIn of flow.filter((n) => n.type === 'http in')) {
-      const tariffs = reachable(flow, httpIn).filter((n) => n.type === 'prepay-tariff');
-      assert.deepEqual(tariffs, [], `http in "${httpIn.name}" reaches a tariff node`);
+    const files = [
+      'flows/reference.json',
+      ...readdirSync(join(root, 'examples'))
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => `examples/${f}`),
+    ];
+    for (const file of files) {
+      const flow = JSON.parse(readFileSync(join(root, file), 'utf8')) as FlowNode[];
+      const widgets = flow.filter((n) => n.type.startsWith('ui-') && n.wires !== undefined);
+      if (file === 'flows/reference.json') assert.ok(widgets.length >= 6);
+      for (const widget of widgets) {
+        const reached = reachable(flow, widget).filter(
+          (n) => ACTORS.has(n.type) || n.type.startsWith('link'),
+        );
+        assert.deepEqual(
+          reached.map((n) => `${n.type} ${n.name ?? n.id}`),
+          [],
+          `${file}: ${widget.type} "${widget.name}" reaches nodes that act`,
+        );
+      }
+      for (const httpIn of flow.filter((n) => n.type === 'http in')) {
+        const tariffs = reachable(flow, httpIn).filter((n) => n.type === 'prepay-tariff');
+        assert.deepEqual(tariffs, [], `${file}: http in "${httpIn.name}" reaches a tariff node`);
+      }
     }
   });
 
@@ -147,6 +157,7 @@ describe('operator access to the reference site', function () {
       site = await startReferenceSite({
         adminAuth: adminAuth([OPERATOR, READER]),
         httpNodeAuth: httpNodeAuth('site', 'site-page-2026'),
+        logging: { console: { level: 'info', metrics: false, audit: true } },
       });
       // Accounts are opened with their opening credit on deploy; the first relay commands follow.
       await until(() => topups('T0008').length === 1, 'T0008 opened');
@@ -289,6 +300,16 @@ describe('operator access to the reference site', function () {
       assert.deepEqual([applied.body.outcome, applied.body.by], ['applied', OPERATOR.username]);
       const again = await post(path, body, operatorToken);
       assert.deepEqual([again.status, again.body.outcome], [200, 'duplicate']);
+      // Node-RED's audit log has both, with the user.
+      const audited = site.red
+        .log()
+        .split('\n')
+        .filter((line) => line.includes('[audit]') && line.includes('"event":"prepay-ledger.topup"'));
+      assert.equal(audited.length, 2);
+      assert.ok(
+        audited.every((line) => line.includes(`"username":"${OPERATOR.username}"`)),
+        audited.join('\n'),
+      );
       const desk = topups('T0008').filter((t) => t.reference === 'desk:R-2026-0042');
       assert.deepEqual(
         desk.map((t) => [Number(t.amount), (JSON.parse(t.meta) as { by: string }).by]),
