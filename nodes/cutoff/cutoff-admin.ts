@@ -101,8 +101,16 @@ export function registerCutoffAdminRoutes(RED: NodeAPI): void {
   RED.httpAdmin.post('/prepay-cutoff/override', ...operatorAccess(RED), (req: Request, res: Response) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const meterId = typeof body.meterId === 'string' ? body.meterId.trim() : '';
-    if (meterId === '') {
-      res.status(400).json({
+    const reply = (status: number, answer: Record<string, unknown>): void => {
+      auditAction(RED, req, 'prepay-cutoff.override', {
+        meterId,
+        action: body.action,
+        outcome: answer.outcome,
+      });
+      res.status(status).json(answer);
+    };
+    if (meterId === '')
+      return reply(400, {
         ok: false,
         outcome: 'refused',
         meterId,
@@ -110,16 +118,11 @@ export function registerCutoffAdminRoutes(RED: NodeAPI): void {
         field: 'meterId',
         error: 'meterId: is required',
       });
-      return;
-    }
     const owner = ownerOf(meterId);
-    if ('outcome' in owner) {
-      res.status(STATUS[owner.code]).json(owner);
-      return;
-    }
+    if ('outcome' in owner) return reply(STATUS[owner.code], owner);
     const cutoff = { id: owner.id, name: owner.name };
-    if (!owner.audited) {
-      res.status(409).json({
+    if (!owner.audited)
+      return reply(409, {
         ok: false,
         outcome: 'refused',
         meterId,
@@ -127,19 +130,9 @@ export function registerCutoffAdminRoutes(RED: NodeAPI): void {
         cutoff,
         error: `cutoff node "${owner.name}" has no supply audit log ("Audit to" a store): operator overrides need one`,
       });
-      return;
-    }
     owner.override(Object.assign({}, body, { meterId }), operatorOf(req)).then(
-      (answer) => {
-        auditAction(RED, req, 'prepay-cutoff.override', {
-          meterId,
-          action: body.action,
-          outcome: answer.outcome,
-        });
-        res.status(answer.ok ? 200 : STATUS[answer.code]).json(answer);
-      },
-      (error: Error) =>
-        res.status(500).json({ ok: false, outcome: 'refused', meterId, cutoff, error: error.message }),
+      (answer) => reply(answer.ok ? 200 : STATUS[answer.code], answer),
+      (error: Error) => reply(500, { ok: false, outcome: 'refused', meterId, cutoff, error: error.message }),
     );
   });
 }

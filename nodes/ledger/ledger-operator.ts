@@ -53,9 +53,16 @@ export function registerLedgerOperatorRoutes(RED: NodeAPI): void {
   RED.httpAdmin.post('/prepay-ledger/:id/:command', ...operatorAccess(RED), (req: Request, res: Response) => {
     const command = String(req.params.command);
     const by = operatorOf(req);
-    const refuse = (status: number, error: string, extra: Record<string, unknown> = {}): void => {
-      res.status(status).json(Object.assign({ ok: false, outcome: 'refused', error, by }, extra));
+    const reply = (status: number, answer: Record<string, unknown>, reference?: string): void => {
+      auditAction(RED, req, `prepay-ledger.${command}`, {
+        ledger: req.params.id,
+        reference,
+        outcome: answer.outcome,
+      });
+      res.status(status).json(answer);
     };
+    const refuse = (status: number, error: string, extra: Record<string, unknown> = {}): void =>
+      reply(status, Object.assign({ ok: false, outcome: 'refused', error, by }, extra));
     if (!OPERATOR_COMMANDS.includes(command))
       return refuse(404, `"${command}" is not an operator command (${OPERATOR_COMMANDS.join(', ')})`);
     const ledger = operatorLedgers.get(String(req.params.id));
@@ -76,12 +83,7 @@ export function registerLedgerOperatorRoutes(RED: NodeAPI): void {
       clearTimeout(timer);
       if (answered) return;
       answered = true;
-      auditAction(RED, req, `prepay-ledger.${command}`, {
-        ledger: req.params.id,
-        reference: request.reference,
-        outcome: body.outcome,
-      });
-      res.status(status).json(body);
+      reply(status, body, request.reference);
     };
     const pending = (status: number, error: string): void =>
       finish(status, { ok: false, outcome: 'pending', reference: request.reference, by, error });

@@ -103,8 +103,12 @@ export function registerMeterAdminRoutes(RED: NodeAPI): void {
   RED.httpAdmin.post('/prepay-meter/rebaseline', ...operatorAccess(RED), (req: Request, res: Response) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const meterId = typeof body.meterId === 'string' ? body.meterId.trim() : '';
+    const reply = (status: number, answer: Record<string, unknown>): void => {
+      auditAction(RED, req, 'prepay-meter.rebaseline', { meterId, outcome: answer.outcome });
+      res.status(status).json(answer);
+    };
     const refuse = (status: number, code: 'invalid' | 'unknown-meter' | 'not-owned', error: string) =>
-      res.status(status).json({ ok: false, outcome: 'refused', meterId, code, error });
+      reply(status, { ok: false, outcome: 'refused', meterId, code, error });
     if (meterId === '') return void refuse(400, 'invalid', 'meterId: is required');
     const owners = meterReaders.owning(meterId);
     if (owners.length === 0)
@@ -112,7 +116,6 @@ export function registerMeterAdminRoutes(RED: NodeAPI): void {
     if (owners.length > 1)
       return void refuse(409, 'not-owned', `meter "${meterId}" is in ${owners.length} meter readers' tables`);
     const answer = owners[0]!.rebaseline(Object.assign({}, body, { meterId }), operatorOf(req));
-    auditAction(RED, req, 'prepay-meter.rebaseline', { meterId, outcome: answer.outcome });
-    res.status(answer.ok ? 200 : 400).json(answer);
+    reply(answer.ok ? 200 : 400, answer);
   });
 }
