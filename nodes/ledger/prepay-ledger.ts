@@ -27,6 +27,7 @@ import { localDate } from '../tariff/calendar-scheduler';
 import { activeLedgers, activeReconciliations, registerLedgerAdminRoutes } from './ledger-admin';
 import { JournalAlarms } from './journal-alarms';
 import { LedgerIntake, type PostingRequest } from './ledger-intake';
+import { operatorLedgers, registerLedgerOperatorRoutes } from './ledger-operator';
 import { LedgerReconciliation } from './ledger-reconciliation';
 import {
   isMeterDay,
@@ -42,6 +43,7 @@ type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => vo
 
 export = function register(RED: NodeAPI): void {
   registerLedgerAdminRoutes(RED);
+  registerLedgerOperatorRoutes(RED);
 
   function PrepayLedgerNode(this: Node, config: NodeDef & LedgerNodeSettings): void {
     RED.nodes.createNode(this, config);
@@ -179,6 +181,32 @@ export = function register(RED: NodeAPI): void {
       onChange: showStatus,
       onRefusal: (request, error, receivedAt) => reconciliation.recordRefusal(request, error, receivedAt),
     });
+    // Operators' postings from the admin API take the same way as the input's: journal, then ledger. Each is
+    // followed by the account's state, whatever the state output mode (few; the dashboard and the BEMS should
+    // show a desk top-up at once).
+    operatorLedgers.set(node.id, {
+      submit: (request, payload, from) =>
+        intake.submit(request, request.command, payload, clock.now(), {
+          answer: (response) => {
+            if (!response.duplicate) postings += 1;
+            showStatus();
+            from.answer(response);
+          },
+          fail: (error) => {
+            showStatus();
+            from.fail(error);
+          },
+          release: () => from.release(),
+        }),
+      announce: (accountId) =>
+        ledger.execute({ command: 'balance', accountId }).then(
+          ({ result }) => {
+            const { ok: _ok, command: _command, ...state } = result as Record<string, unknown>;
+            emitState(state as unknown as AccountState);
+          },
+          (error: Error) => node.warn(`prepay-ledger: no state for ${accountId}: ${error.message}`),
+        ),
+    });
     const replayed = intake.start();
     if (replayed > 0)
       node.log(`prepay-ledger: ${replayed} journaled posting(s) from before the stop are posted again`);
@@ -305,6 +333,7 @@ export = function register(RED: NodeAPI): void {
       chargeReceipts.remove(receiver);
       ledger.close();
       activeLedgers.delete(node.id);
+      operatorLedgers.delete(node.id);
       activeReconciliations.delete(node.id);
       try {
         reconciliation.flush();

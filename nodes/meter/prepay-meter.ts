@@ -43,7 +43,8 @@ import {
 } from './meter-config';
 import { readRebaseline, readReplace, readUpstreamReading, MeterInputError } from './meter-messages';
 import { MeterPoller, type PollResult } from './meter-poller';
-import { registerMeterAdminRoutes } from './meter-admin';
+import { meterReaders, registerMeterAdminRoutes, type RebaselineAnswer } from './meter-admin';
+import { appendOperatorLog } from '../shared/operator-log';
 import { copy, extend } from '../core/shapes';
 
 type Done = (err?: Error) => void;
@@ -410,6 +411,68 @@ export = function register(RED: NodeAPI): void {
       return info;
     };
     const upstreamInfo = new Map<string, MeterInfo>();
+
+    // --- operator rebaselines from the admin API: recorded, on disk, then answered --------------------
+    const operatorLogName = `prepay/meter-${node.id}-operator.jsonl`;
+    const operatorLog = join(userDir, operatorLogName);
+    const rebaseline = (payload: unknown, by: string): RebaselineAnswer => {
+      const meterId = String((payload as { meterId?: unknown })?.meterId ?? '');
+      try {
+        const command = readRebaseline(payload);
+        const info = meters.get(command.meterId)?.info ?? upstreamInfo.get(command.meterId);
+        if (!info) throw new MeterInputError('meterId', `unknown meter "${command.meterId}"`);
+        const ts = command.ts ?? clock.now();
+        const previous = engine.state(command.meterId)?.baseline;
+        if (previous && ts <= previous.ts)
+          throw new MeterInputError(
+            'ts',
+            `${new Date(ts).toISOString()} is not after the meter's last reading`,
+          );
+        appendOperatorLog(operatorLog, {
+          at: clock.now(),
+          action: 'rebaseline',
+          meterId: command.meterId,
+          value: command.value,
+          previous: previous?.value,
+          ts,
+          reason: command.reason,
+          by,
+        });
+        const outcome = engine.rebaseline(info, command.value, ts, command.reason);
+        for (const event of outcome.events) event.by = by;
+        deliver(outcome);
+        saveState(); // the new baseline is on disk before the operator is told it is applied
+        const answer: RebaselineAnswer = {
+          ok: true,
+          outcome: 'applied',
+          meterId: command.meterId,
+          value: command.value,
+          ts,
+          reason: command.reason,
+          by,
+          reader: { id: node.id, name: node.name || node.id },
+          log: operatorLogName,
+        };
+        if (previous) answer.previous = previous.value;
+        return answer;
+      } catch (error) {
+        const field = error instanceof MeterInputError ? error.field : undefined;
+        return {
+          ok: false,
+          outcome: 'refused',
+          meterId,
+          code: 'invalid',
+          error: (error as Error).message,
+          ...(field ? { field } : {}),
+        };
+      }
+    };
+    meterReaders.add({
+      id: node.id,
+      name: node.name || node.id,
+      has: (meterId) => meters.has(meterId) || upstreamInfo.has(meterId),
+      rebaseline,
+    });
     // Checked on the building clock, so a fast clock (simulation) detects silence in building time too.
     let watchdog: TimerHandle | undefined;
     const watchEvery = Math.min(60_000, settings.commLossMs / 4);
@@ -506,6 +569,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
+      meterReaders.remove(node.id);
       if (pollTimer) clock.clearTimeout(pollTimer);
       clearInterval(statusTimer);
       if (watchdog) clock.clearTimeout(watchdog);

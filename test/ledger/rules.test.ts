@@ -123,6 +123,7 @@ describe('ledger rules: requests from messages', function () {
       amount: 250n,
       currency: undefined,
       method: undefined,
+      by: undefined,
     });
     const charge = readRequest(undefined, {
       readingId: 'm1-0001',
@@ -699,6 +700,38 @@ describe('ledger rules: what each command posts', function () {
     ]) {
       refuses(() => book.post(req(payload)), 'accountId', 'closed');
     }
+    assertConsistent(book);
+  });
+
+  it('by: the operator who gave a command is in every entry it posts (hash-chained) and in its result', function () {
+    const book = openBook({ debtRecoveryShareBp: 2500 }, { openingDebt: 400, by: 'alice' });
+    assert.equal(book.entries[0]!.meta.by, 'alice');
+    const topup = book.post(
+      req({ command: 'topup', reference: 'desk:R1', accountId: 'A1', amount: 1000, by: 'bob' }),
+    );
+    assert.deepEqual(
+      topup.entries.map((e) => [e.kind, e.meta.by]),
+      [
+        ['topup', 'bob'],
+        ['debt-recovery', 'bob'],
+      ],
+    );
+    assert.equal(topup.result.by, 'bob');
+    const adjust = book.post(
+      req({ command: 'adjust', reference: 'adj-1', accountId: 'A1', amount: -5, reason: 'x', by: 'carol' }),
+    );
+    assert.equal(adjust.entries[0]!.meta.by, 'carol');
+    // A charge has no operator; a command without one keeps the meta it always had (and so its hash).
+    const plain = book.post(req({ command: 'topup', reference: 't2', accountId: 'A1', amount: 1 }));
+    assert.deepEqual(plain.entries[0]!.meta, {});
+    assert.equal('by' in plain.result, false);
+    const close = book.post(req({ command: 'close', reference: 'c1', accountId: 'A1', by: 'dave' }));
+    assert.equal(close.entries[0]!.meta.by, 'dave');
+    refuses(
+      () => req({ command: 'topup', reference: 'x', accountId: 'A1', amount: 1, by: 7 }),
+      'by',
+      'invalid',
+    );
     assertConsistent(book);
   });
 });

@@ -4,7 +4,7 @@
  * loses nor repeats consumption, readings from upstream nodes, and bad input reaching Catch nodes.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatScaled, parseDecimal } from '../../dist/nodes/core/decimal';
 import { ManualClock, ScaledClock } from '../../dist/nodes/core/clock';
@@ -591,6 +591,67 @@ describe('prepay-meter node with readings from upstream nodes', function () {
     );
     await sleep(1200); // 20 building minutes with no reading from W-7
     assert.ok(events.some((m) => m.payload.type === 'comm-loss' && m.payload.meterId === 'W-7'));
+  });
+
+  it('rebaselines a meter for an operator on the admin API: recorded, on disk, then answered', async () => {
+    await helper.load([meterNode, catchNode], upstream());
+    const consumption = collect(helper.getNode('consumption')) as Msg[];
+    const events = collect(helper.getNode('events')) as Msg[];
+    const meter = helper.getNode('meter');
+    const t = Date.UTC(2026, 10, 2, 8, 0);
+    meter.receive({ payload: { meterId: 'W-7', utility: 'water', unit: 'm3', value: 10.5, ts: t } });
+    meter.receive({
+      payload: { meterId: 'W-7', utility: 'water', unit: 'm3', value: 10.75, ts: t + 60_000 },
+    });
+    await sleep(100);
+    const post = async (body: Record<string, unknown>, status: number) =>
+      (await helper.request().post('/prepay-meter/rebaseline').send(body).expect(status)).body as Record<
+        string,
+        unknown
+      >;
+    const body = { meterId: 'W-7', value: 3, reason: 'register reset by the installer', by: 'mallory' };
+    assert.match(String((await post({ ...body, meterId: 'W-99' }, 404)).error), /^unknown meter "W-99"/);
+    const invalid = await post({ meterId: 'W-7', value: 3 }, 400);
+    assert.deepEqual([invalid.outcome, invalid.field], ['refused', 'reason']);
+    const applied = await post(body, 200);
+    assert.deepEqual(
+      [applied.outcome, applied.value, applied.previous, applied.by],
+      ['applied', 3, 10.75, 'unauthenticated (adminAuth off)'],
+    );
+    // Answered only once the new baseline is on disk, after the operator log has the action.
+    const saved = JSON.parse(readFileSync(join(userDir, 'prepay', 'meter-meter.json'), 'utf8')) as {
+      meters: Record<string, { baseline: { value: number } }>;
+    };
+    assert.equal(saved.meters['W-7']!.baseline.value, 3);
+    const log = readFileSync(join(userDir, String(applied.log)), 'utf8')
+      .trim()
+      .split('\n');
+    assert.equal(log.length, 1);
+    assert.deepEqual(
+      Object.entries(JSON.parse(log[0]!) as Record<string, unknown>).filter(
+        ([k]) => k !== 'at' && k !== 'ts',
+      ),
+      [
+        ['action', 'rebaseline'],
+        ['meterId', 'W-7'],
+        ['value', 3],
+        ['previous', 10.75],
+        ['reason', 'register reset by the installer'],
+        ['by', 'unauthenticated (adminAuth off)'],
+      ],
+    );
+    await sleep(100);
+    const rebaselined = events.find((m) => m.payload.type === 'rebaselined')!;
+    assert.equal(rebaselined.payload.by, 'unauthenticated (adminAuth off)');
+    // Billing continues from the new baseline.
+    meter.receive({
+      payload: { meterId: 'W-7', utility: 'water', unit: 'm3', value: 3.5, ts: Number(applied.ts) + 60_000 },
+    });
+    await sleep(200);
+    assert.deepEqual(
+      consumption.map((m) => m.payload.delta),
+      [0.25, 0.5],
+    );
   });
 
   it('sends consumption only once its meter state is on disk, grouping the writes', async () => {

@@ -31,6 +31,7 @@ export type LedgerRequest =
       utilities: Utility[];
       policy: Partial<AccountPolicy>;
       openingDebt: bigint;
+      by?: string;
     }
   | {
       command: 'topup';
@@ -39,6 +40,7 @@ export type LedgerRequest =
       amount: bigint;
       currency?: string;
       method?: string;
+      by?: string;
     }
   | {
       command: 'refund';
@@ -47,6 +49,7 @@ export type LedgerRequest =
       amount: bigint;
       currency?: string;
       reason?: string;
+      by?: string;
     }
   | {
       command: 'adjust';
@@ -55,10 +58,11 @@ export type LedgerRequest =
       amount: bigint;
       register: 'balance' | 'debt';
       reason: string;
+      by?: string;
     }
-  | { command: 'reverse'; reference: string; accountId: string; target: string; reason: string }
-  | { command: 'close'; reference: string; accountId: string }
-  | { command: 'emergency'; reference: string; accountId: string }
+  | { command: 'reverse'; reference: string; accountId: string; target: string; reason: string; by?: string }
+  | { command: 'close'; reference: string; accountId: string; by?: string }
+  | { command: 'emergency'; reference: string; accountId: string; by?: string }
   | { command: 'bind'; reference: string; meterId: string; accountId: string; from?: number }
   | { command: 'unbind'; reference: string; meterId: string; at?: number }
   | {
@@ -229,6 +233,11 @@ export function readPolicy(input: PolicyInput, prefix = 'policy'): Partial<Accou
   return policy;
 }
 
+/** Who gave a command (an operator's user name): kept in the posting's entries and result. */
+function operator(value: unknown): string | undefined {
+  return optionalText(value, 'by', 100);
+}
+
 /**
  * A command message: `payload.command` (or `msg.topic`) names it. A charge from the tariff node
  * (`topic: "charge"`, or a payload with `readingId` and `amount` and `breakdown`) is a charge.
@@ -266,6 +275,7 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
         utilities: utilities as Utility[],
         policy: readPolicy(isObject(p.policy) ? p.policy : {}),
         openingDebt: debt,
+        by: operator(p.by),
       };
     }
     case 'topup':
@@ -276,6 +286,7 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
         amount: positiveAmount(p.amount, 'amount'),
         currency: p.currency === undefined ? undefined : currency(p.currency),
         method: optionalText(p.method, 'method', 100),
+        by: operator(p.by),
       };
     case 'refund':
       return {
@@ -285,6 +296,7 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
         amount: positiveAmount(p.amount, 'amount'),
         currency: p.currency === undefined ? undefined : currency(p.currency),
         reason: optionalText(p.reason, 'reason'),
+        by: operator(p.by),
       };
     case 'adjust': {
       const amount = minorAmount(p.amount, 'amount');
@@ -299,6 +311,7 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
         amount,
         register,
         reason: text(p.reason, 'reason', 500),
+        by: operator(p.by),
       };
     }
     case 'reverse':
@@ -308,6 +321,7 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
         accountId: text(p.accountId, 'accountId', 64),
         target: text(p.target, 'target'),
         reason: text(p.reason, 'reason', 500),
+        by: operator(p.by),
       };
     case 'close':
     case 'emergency':
@@ -315,6 +329,7 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
         command,
         reference: text(p.reference, 'reference'),
         accountId: text(p.accountId, 'accountId', 64),
+        by: operator(p.by),
       };
     case 'bind':
       return {
