@@ -195,6 +195,7 @@ export const OUT = {
   meterEvents: id('out:meter-events'),
   relayCommands: id('out:relays'),
   supplyAlarms: id('out:supply-alarms'),
+  reconciliation: id('out:reconciliation'),
 };
 /** The building's link in nodes: ledger commands (for `link call`, answered after commit) and overrides. */
 export const IN = { ledger: id('in:ledger'), overrides: id('in:overrides'), states: id('in:states') };
@@ -318,13 +319,16 @@ export function buildingTab({ tables, tenants, site = SITE }) {
         sliceMinutes: 30,
         // Polled every 15 s for live readings; billed every 5 minutes (a twentieth of the ledger entries).
         billMinutes: 5,
+        // Day summaries (for the ledger's reconciliation) cover the site's local days.
+        timezone: site.timeZone,
         x: 160,
         y: 200 + gateway * 100,
         // Its cutoff node hears of comm loss (events) and estimated consumption: never cut on an estimate.
         wires: [
           [id('tariff'), id(`cutoff-${gateway}`), ...more('consumption')],
           [...more('readings')],
-          [id('debug-meter-events'), id(`cutoff-${gateway}`), ...more('meterEvents')],
+          // ...and the ledger takes the reader's day summaries for its daily reconciliation.
+          [id('debug-meter-events'), id(`cutoff-${gateway}`), id('ledger'), ...more('meterEvents')],
         ],
       },
       {
@@ -348,6 +352,11 @@ export function buildingTab({ tables, tenants, site = SITE }) {
       },
     ]),
     debug('debug-meter-events', 'meter events', 400, 400, { active: true }),
+    debug('debug-reconciliation', 'reconciliation', 990, 330, {
+      active: true,
+      tostatus: true,
+      statusVal: 'payload.unexplained',
+    }),
     {
       id: id('tariff'),
       type: 'prepay-tariff',
@@ -389,7 +398,12 @@ export function buildingTab({ tables, tenants, site = SITE }) {
       timezone: site.timeZone,
       x: 640,
       y: 250,
-      wires: [[id('answer-callers')], [id('forecast')]],
+      // Output 3: the daily reconciliation's reports and the intake journal's alarms.
+      wires: [
+        [id('answer-callers')],
+        [id('forecast')],
+        [id('debug-reconciliation'), ...more('reconciliation')],
+      ],
     },
     {
       id: id('forecast'),
@@ -614,6 +628,7 @@ export function buildingTab({ tables, tenants, site = SITE }) {
     linkOut('out:meter-events', 'meter events', 420, 440),
     linkOut('out:relays', 'relay commands', 1370, 160),
     linkOut('out:supply-alarms', 'supply alarms', 1370, 300),
+    linkOut('out:reconciliation', 'reconciliation', 990, 290),
   ];
   for (const [key, [x, y]] of Object.entries(LAYOUT)) {
     // A smaller site has fewer gateways (meter-1, cutoff-1 are the second gateway's).

@@ -120,6 +120,7 @@ const groups = {
   tenants: group('ui-group:tenants', 'Tenants', 12, 3),
   alarms: group('ui-group:alarms', 'Active alarms', 6, 4),
   operator: group('ui-group:operator', 'Operator', 6, 5),
+  reconciliation: group('ui-group:reconciliation', 'Daily reconciliation', 12, 6),
 };
 
 function chart(key, label, yLabel, order, y) {
@@ -300,6 +301,21 @@ const SITE_DEMAND = [
   'return out.length ? out : null;',
 ];
 
+const RECONCILIATION_BOARD = [
+  "// The ledger's daily reconciliation (its third output): the result in a line, the findings in a table, the",
+  '// unexplained ones first. Journal alarms on the same output are left to the alarm board.',
+  "if (msg.topic !== 'reconciliation') return null;",
+  'const r = msg.payload || {};',
+  'const findings = (r.findings || []).slice().sort((a, b) => Number(a.explained) - Number(b.explained));',
+  'const meters = (r.meters || []).length;',
+  "const line = (r.period ? r.period.label : '?') + ': ' + (r.ok ? 'everything explained' : r.unexplained + ' unexplained') +",
+  "  ' · ' + meters + ' meters · ' + findings.length + ' findings';",
+  'return [',
+  '  { payload: line },',
+  "  { payload: findings.slice(0, 200).map((f) => ({ explained: f.explained ? 'yes' : 'NO', area: f.area, subject: f.subject, kind: f.kind, text: f.text })) },",
+  '];',
+];
+
 /** The operator panel's Vue component, with the building ledger's node id. */
 function operatorPanel(ledgerId) {
   const source = readFileSync(new URL('./operator-panel.vue', import.meta.url), 'utf8');
@@ -341,6 +357,58 @@ export function dashboardTab({ ledgerId }) {
       2,
     ),
     fn('alarm-board', 'active alarms', ALARM_BOARD, 360, 180, [[id('alarms-table')]]),
+    linkIn('dash:reconciliation', 'reconciliation', [OUT.reconciliation], 140, 460, [
+      id('reconciliation-board'),
+    ]),
+    fn(
+      'reconciliation-board',
+      'last reconciliation',
+      RECONCILIATION_BOARD,
+      360,
+      460,
+      [[id('reconciliation-text')], [id('reconciliation-table')]],
+      2,
+    ),
+    {
+      id: id('reconciliation-text'),
+      type: 'ui-text',
+      z,
+      group: groups.reconciliation.id,
+      order: 1,
+      width: 0,
+      height: 0,
+      name: 'reconciliation result',
+      label: 'Last day reconciled',
+      format: '{{msg.payload}}',
+      layout: 'row-left',
+      style: false,
+      font: '',
+      fontSize: 16,
+      color: '#717171',
+      wrapText: true,
+      className: '',
+      value: 'payload',
+      valueType: 'msg',
+      x: 620,
+      y: 440,
+      wires: [],
+    },
+    table(
+      'reconciliation-table',
+      groups.reconciliation.id,
+      'reconciliation findings',
+      [
+        ['explained', 'Explained'],
+        ['area', 'Area'],
+        ['subject', 'Meter / account'],
+        ['kind', 'Finding'],
+        ['text', 'Detail'],
+      ],
+      12,
+      2,
+      620,
+      480,
+    ),
     fn(
       'site-demand',
       'demand per utility',
