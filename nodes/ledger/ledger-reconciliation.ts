@@ -33,6 +33,8 @@ interface Saved {
   meterDays: MeterDay[];
   refused: Record<string, Array<{ reference: string; error: string }>>;
   last?: ReconciliationReport;
+  /** The latest local date reconciled (by the daily run, a catch-up or a request). */
+  reconciledThrough?: string;
 }
 
 function parseSaved(value: unknown): Saved {
@@ -76,6 +78,19 @@ export class LedgerReconciliation {
     return this.zone.wallToInstant(y, m, d);
   }
 
+  /**
+   * Local dates up to yesterday not reconciled since the last report (at most `max`, the most recent ones); none
+   * before a first report, so a new site does not reconcile days it never had.
+   */
+  missedDays(now: number, max: number): string[] {
+    const last = this.state.reconciledThrough;
+    if (!last) return [];
+    const yesterday = this.localDate(now - DAY);
+    const dates: string[] = [];
+    for (let date = nextDate(last); date <= yesterday; date = nextDate(date)) dates.push(date);
+    return dates.slice(-max);
+  }
+
   addMeterDay(day: MeterDay): void {
     const kept = this.state.meterDays.filter(
       (d) => !(d.meterId === day.meterId && d.from === day.from) && d.to > day.to - KEEP_MS,
@@ -97,8 +112,16 @@ export class LedgerReconciliation {
   }
 
   /** Reconciles the local date `date`. */
-  runDay(date: string, now: number): Promise<ReconciliationReport> {
-    return this.run({ from: this.dayStart(date), to: this.dayStart(nextDate(date)), label: date }, now);
+  async runDay(date: string, now: number): Promise<ReconciliationReport> {
+    const report = await this.run(
+      { from: this.dayStart(date), to: this.dayStart(nextDate(date)), label: date },
+      now,
+    );
+    if (!this.state.reconciledThrough || date > this.state.reconciledThrough) {
+      this.state.reconciledThrough = date;
+      this.save();
+    }
+    return report;
   }
 
   /** Reconciles a period (whole local days are checked for calendar items and intake). */

@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
-import { Clock } from '../core/clock';
+import { Clock, type TimerHandle } from '../core/clock';
 import { ReferenceConflict } from '../core/ledger/idempotency';
 import { Ledger, LedgerResponse } from '../core/ledger/ledger';
 import { readRequest } from '../core/ledger/requests';
@@ -237,6 +237,19 @@ export = function register(RED: NodeAPI): void {
       (date) => reconciliation.runDay(date, clock.now()).then(announce),
     );
     jobs.start();
+    // Days whose reconciliation a stopped Node-RED missed (up to a week) run half an hour of building time after
+    // the start, when the meter readers' day summaries of those days have come in.
+    const missed = reconciliation.missedDays(clock.now(), 7);
+    let catchUp: TimerHandle | undefined;
+    if (missed.length > 0)
+      catchUp = clock.setTimeout(() => {
+        missed
+          .reduce<Promise<unknown>>(
+            (chain, date) => chain.then(() => reconciliation.runDay(date, clock.now()).then(announce)),
+            Promise.resolve(),
+          )
+          .catch((error: Error) => node.error(`prepay-ledger: reconciliation failed: ${error.message}`));
+      }, 30 * 60_000);
     storeNode.store.init().then(showStatus, (error: Error) => {
       health = { up: false, queued: ledger.queued, error: error.message };
       showStatus();
@@ -327,6 +340,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       jobs.stop();
+      if (catchUp) clock.clearTimeout(catchUp);
       status.stop();
       gate.close();
       intake.stop();
