@@ -7,7 +7,8 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { AuditRecord, LedgerStore, SummaryRow } from '../core/ledger/store';
+import type { LedgerIntegrity } from '../core/ledger/checkpoint';
+import { AuditRecord, LedgerStore, PostingsAudit, SummaryRow } from '../core/ledger/store';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -32,19 +33,36 @@ export interface SqliteOptions {
   path: string;
   synchronous?: 'FULL' | 'NORMAL';
   busyTimeoutMs?: number;
+  /** The ledger key (entries are sealed as they are written) and the checkpoint log. */
+  integrity?: LedgerIntegrity;
 }
 
 type Row = Record<string, unknown>;
 
 class Rejected extends Error {}
 
+/** The reason given for a posting whose reference already has entries but no postings record. */
+export const ENTRY_CONFLICT = (reference: string): string =>
+  `reference "${reference}" was posted before (its entries are in the ledger) but its postings record is missing: the ledger was tampered with; not posted again`;
+
+/** A second entry under a reference and part (entries_reference_part is unique). */
+function isEntryConflict(error: unknown): boolean {
+  return (
+    (error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' &&
+    /entries\.reference, entries\.part/.test(String((error as Error).message))
+  );
+}
+
 export class SqliteLedgerStore implements LedgerStore {
   readonly kind = 'sqlite' as const;
+  readonly integrity: LedgerIntegrity | undefined;
   private db: Database.Database | undefined;
   /** Prepared statements by SQL text: preparing costs more than running them. */
   private readonly statements = new Map<string, Database.Statement>();
 
-  constructor(private readonly options: SqliteOptions) {}
+  constructor(private readonly options: SqliteOptions) {
+    this.integrity = options.integrity;
+  }
 
   async init(): Promise<void> {
     if (this.options.path !== ':memory:') mkdirSync(dirname(this.options.path), { recursive: true });
@@ -125,11 +143,37 @@ export class SqliteLedgerStore implements LedgerStore {
     return (this.statement('SELECT * FROM accounts ORDER BY id').all() as Row[]).map(accountFromRow);
   }
 
-  async entriesOf(accountId: string, range: { from?: number; to?: number } = {}): Promise<EntryRecord[]> {
+  async entriesOf(
+    accountId: string,
+    range: { from?: number; to?: number; afterSeq?: number } = {},
+  ): Promise<EntryRecord[]> {
     const rows = this.statement(
-      'SELECT * FROM entries WHERE account_id = ? AND posted_at >= ? AND posted_at < ? ORDER BY seq',
-    ).all(accountId, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER) as Row[];
+      'SELECT * FROM entries WHERE account_id = ? AND seq > ? AND posted_at >= ? AND posted_at < ? ORDER BY seq',
+    ).all(accountId, range.afterSeq ?? 0, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER) as Row[];
     return rows.map(entryFromRow);
+  }
+
+  async auditPostings(accountId: string, afterSeq = 0): Promise<PostingsAudit> {
+    const count = this.statement(
+      "SELECT COUNT(*) AS n FROM postings WHERE account_id = ? AND command IN ('bind', 'unbind', 'debt-recovery')",
+    ).get(accountId) as Row;
+    const unrecorded = this.statement(
+      `SELECT DISTINCT e.reference FROM entries e WHERE e.account_id = ? AND e.seq > ?
+         AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.reference = e.reference) ORDER BY e.reference`,
+    ).all(accountId, afterSeq) as Row[];
+    const phantom =
+      afterSeq > 0
+        ? []
+        : (this.statement(
+            `SELECT p.reference FROM postings p WHERE p.account_id = ?
+               AND (NOT json_valid(p.result) OR json_array_length(p.result, '$.entries') > 0)
+               AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.reference = p.reference) ORDER BY p.reference`,
+          ).all(accountId) as Row[]);
+    return {
+      count: Number(count.n),
+      unrecorded: unrecorded.map((r) => String(r.reference)),
+      phantom: phantom.map((r) => String(r.reference)),
+    };
   }
 
   async entriesByReference(reference: string): Promise<EntryRecord[]> {
@@ -162,23 +206,33 @@ export class SqliteLedgerStore implements LedgerStore {
     | {
         one: Database.Transaction<(posting: PreparedPosting) => ApplyOutcome>;
         batch: Database.Transaction<(postings: PreparedPosting[]) => ApplyOutcome[]>;
+        careful: Database.Transaction<(postings: PreparedPosting[]) => ApplyOutcome[]>;
       }
     | undefined;
 
   async apply(postings: PreparedPosting[]): Promise<ApplyOutcome[]> {
     const db = this.database();
     if (!this.transactions) {
-      const one = db.transaction((posting: PreparedPosting) => this.applyOne(posting));
-      const batch = db.transaction((list: PreparedPosting[]) => this.applyBatch(list, one));
-      this.transactions = { one, batch };
+      const one = db.transaction((posting: PreparedPosting) => this.applyOne(posting, true));
+      const batch = db.transaction((list: PreparedPosting[]) => this.applyBatch(list, one, false));
+      const careful = db.transaction((list: PreparedPosting[]) => this.applyBatch(list, one, true));
+      this.transactions = { one, batch, careful };
     }
     // One outer transaction (one commit, one fsync); a savepoint only around binding changes.
-    return this.transactions.batch.immediate(postings);
+    try {
+      return this.transactions.batch.immediate(postings);
+    } catch (error) {
+      if (!isEntryConflict(error)) throw error;
+      // A reference whose entries exist without its postings record (deleted by hand, the triggers
+      // dropped first): the group again, a savepoint around each posting, so that only that one is refused.
+      return this.transactions.careful.immediate(postings);
+    }
   }
 
   private applyBatch(
     postings: PreparedPosting[],
     applyOne: (posting: PreparedPosting) => ApplyOutcome,
+    careful: boolean,
   ): ApplyOutcome[] {
     const outcomes: ApplyOutcome[] = [];
     // A posting prepared on top of one that was not applied is stale, whatever its version says:
@@ -202,7 +256,7 @@ export class SqliteLedgerStore implements LedgerStore {
         // A savepoint per posting costs more than the posting's own statements. Only a binding change can
         // be refused after it has written (the account row); every other refusal comes before the first
         // write, and any other error aborts the whole batch, so those postings run without one.
-        outcomes.push(posting.bindings ? applyOne(posting) : this.applyOne(posting));
+        outcomes.push(posting.bindings || careful ? applyOne(posting) : this.applyOne(posting, false));
       } catch (error) {
         if (error instanceof Rejected) outcomes.push({ status: 'rejected', reason: error.message });
         else throw error;
@@ -213,7 +267,8 @@ export class SqliteLedgerStore implements LedgerStore {
     return outcomes;
   }
 
-  private applyOne(posting: PreparedPosting): ApplyOutcome {
+  /** `savepoint`: runs inside one, so a refusal after the first write may be answered as one. */
+  private applyOne(posting: PreparedPosting, savepoint: boolean): ApplyOutcome {
     const earlier = this.statement('SELECT result FROM postings WHERE reference = ?').get(
       posting.reference,
     ) as Row | undefined;
@@ -263,27 +318,36 @@ export class SqliteLedgerStore implements LedgerStore {
     }
     const insertEntry = this.statement(
       `INSERT INTO entries (account_id, seq, kind, reference, part, amount, debt_delta, balance_after, debt_after,
-        currency, posted_at, effective_at, meta, prev_hash, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        currency, posted_at, effective_at, meta, prev_hash, hash, seal)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    const keyring = this.integrity?.keyring;
     for (const e of posting.entries) {
-      insertEntry.run(
-        e.accountId,
-        e.seq,
-        e.kind,
-        e.reference,
-        e.part,
-        e.amount,
-        e.debtDelta,
-        e.balanceAfter,
-        e.debtAfter,
-        e.currency,
-        e.postedAt,
-        e.effectiveAt,
-        metaJson(e.meta),
-        e.prevHash,
-        e.hash,
-      );
+      try {
+        insertEntry.run(
+          e.accountId,
+          e.seq,
+          e.kind,
+          e.reference,
+          e.part,
+          e.amount,
+          e.debtDelta,
+          e.balanceAfter,
+          e.debtAfter,
+          e.currency,
+          e.postedAt,
+          e.effectiveAt,
+          metaJson(e.meta),
+          e.prevHash,
+          e.hash,
+          keyring?.sealEntry(e.hash) ?? null,
+        );
+      } catch (error) {
+        // Entries under this reference already: its postings record was deleted (the triggers dropped
+        // first). Posting again would credit a retried payment twice.
+        if (savepoint && isEntryConflict(error)) throw new Rejected(ENTRY_CONFLICT(posting.reference));
+        throw error;
+      }
     }
     this.statement(
       'INSERT INTO postings (reference, command, account_id, reverses, result, posted_at) VALUES (?, ?, ?, ?, ?, ?)',
