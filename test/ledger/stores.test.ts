@@ -1143,6 +1143,12 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       const problems = await verified(restarted);
       hasProblem(problems.get('R1'), /entries of "r-pay" have no postings record/);
       assert.deepEqual(problems.get('R2'), []);
+      // An owner who also drops the index that keeps a reference's entries unique gets the payment
+      // credited again; verify names it.
+      await h.exec('DROP INDEX entries_reference_part');
+      await send(restarted, { command: 'topup', reference: 'r-pay', accountId: 'R1', amount: 1000 });
+      assert.equal((await h.store.getAccount('R1'))?.balance, 2000n);
+      hasProblem((await verified(restarted)).get('R1'), /entry 3 \(topup r-pay\): reference posted twice/);
       tampered = true;
     });
 
