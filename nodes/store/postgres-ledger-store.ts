@@ -170,20 +170,26 @@ export class PostgresLedgerStore implements LedgerStore {
   }
 
   async auditPostings(accountId: string, afterSeq = 0): Promise<PostingsAudit> {
-    // One round trip: the count, the entries without a postings record and (whole account only) the
-    // postings whose entries are missing.
+    // One round trip: the count and the entries without a postings record.
     const { rows } = await this.pool.query(
       `SELECT (SELECT count(*) FROM postings WHERE account_id = $1
            AND command IN ('bind', 'unbind', 'debt-recovery')) AS count,
          ARRAY(SELECT DISTINCT e.reference FROM entries e WHERE e.account_id = $1 AND e.seq > $2
-           AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.reference = e.reference) ORDER BY e.reference) AS unrecorded,
-         ARRAY(SELECT p.reference FROM postings p WHERE $2 = 0 AND p.account_id = $1
-           AND jsonb_typeof(p.result->'entries') = 'array' AND jsonb_array_length(p.result->'entries') > 0
-           AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.reference = p.reference) ORDER BY p.reference) AS phantom`,
+           AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.reference = e.reference) ORDER BY e.reference) AS unrecorded`,
       [accountId, afterSeq],
     );
-    const row = rows[0] as { count: string; unrecorded: string[]; phantom: string[] };
-    return { count: Number(row.count), unrecorded: row.unrecorded, phantom: row.phantom };
+    const row = rows[0] as { count: string; unrecorded: string[] };
+    return { count: Number(row.count), unrecorded: row.unrecorded };
+  }
+
+  async phantomPostings(accountId?: string): Promise<Array<{ accountId: string; reference: string }>> {
+    const { rows } = await this.pool.query(
+      `SELECT p.account_id, p.reference FROM postings p WHERE ($1::text IS NULL OR p.account_id = $1)
+         AND jsonb_typeof(p.result->'entries') = 'array' AND jsonb_array_length(p.result->'entries') > 0
+         AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.reference = p.reference) ORDER BY p.account_id, p.reference`,
+      [accountId ?? null],
+    );
+    return rows.map((r) => ({ accountId: String(r.account_id ?? ''), reference: String(r.reference) }));
   }
 
   async entriesByReference(reference: string): Promise<EntryRecord[]> {

@@ -246,7 +246,22 @@ export const POSTGRES_MIGRATIONS: Array<{ version: number; sql: string }> = [
       -- entries. A command that can post without an entry belongs in this list.
       CREATE INDEX postings_entryless ON postings (account_id) WHERE command IN ('bind', 'unbind', 'debt-recovery');
 
-      -- prepay_apply as in version 1, the entries now with their seals.
+      -- The answer for a reference posted before: its stored result, unless that record lists entries
+      -- the ledger does not have (forged ahead of the posting, or its entries deleted): then a refusal,
+      -- so a payment is never taken for a duplicate of a record nobody posted.
+      CREATE FUNCTION prepay_earlier(reference text, existing jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+      BEGIN
+        IF jsonb_typeof(existing->'entries') = 'array' AND jsonb_array_length(existing->'entries') > 0
+            AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.reference = prepay_earlier.reference) THEN
+          RETURN jsonb_build_array(jsonb_build_object('status', 'rejected', 'reason', format(
+            'the postings record of reference "%s" lists entries the ledger does not have (forged, or its entries deleted): not answered as a duplicate, not posted',
+            reference)));
+        END IF;
+        RETURN jsonb_build_array(jsonb_build_object('status', 'duplicate', 'result', existing));
+      END $fn$;
+
+      -- prepay_apply as in version 1: entries now with their seals, and a duplicate answered through
+      -- prepay_earlier.
       CREATE OR REPLACE FUNCTION prepay_apply(batch jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
       DECLARE
         p jsonb;
@@ -270,7 +285,7 @@ export const POSTGRES_MIGRATIONS: Array<{ version: number; sql: string }> = [
           IF jsonb_typeof(a) = 'object' AND (a->>'id') = ANY (broken) THEN
             SELECT result INTO existing FROM postings WHERE reference = p->>'reference';
             IF FOUND THEN
-              outcomes := outcomes || jsonb_build_array(jsonb_build_object('status', 'duplicate', 'result', existing));
+              outcomes := outcomes || prepay_earlier(p->>'reference', existing);
             ELSE
               outcomes := outcomes || jsonb_build_array(jsonb_build_object('status', 'stale'));
             END IF;
@@ -283,7 +298,7 @@ export const POSTGRES_MIGRATIONS: Array<{ version: number; sql: string }> = [
             GET DIAGNOSTICS n = ROW_COUNT;
             IF n = 0 THEN
               SELECT result INTO existing FROM postings WHERE reference = p->>'reference';
-              outcomes := outcomes || jsonb_build_array(jsonb_build_object('status', 'duplicate', 'result', existing));
+              outcomes := outcomes || prepay_earlier(p->>'reference', existing);
               IF jsonb_typeof(a) = 'object' THEN broken := broken || (a->>'id'); END IF;
               CONTINUE;
             END IF;

@@ -71,6 +71,9 @@ export class ResilientStore implements LedgerStore {
   auditPostings(accountId: string, afterSeq?: number): Promise<PostingsAudit> {
     return this.call(() => this.inner.auditPostings(accountId, afterSeq));
   }
+  phantomPostings(accountId?: string): Promise<Array<{ accountId: string; reference: string }>> {
+    return this.call(() => this.inner.phantomPostings(accountId));
+  }
   entriesByReference(reference: string): Promise<EntryRecord[]> {
     return this.call(() => this.inner.entriesByReference(reference));
   }

@@ -45,6 +45,10 @@ class Rejected extends Error {}
 export const ENTRY_CONFLICT = (reference: string): string =>
   `reference "${reference}" was posted before (its entries are in the ledger) but its postings record is missing: the ledger was tampered with; not posted again`;
 
+/** The reason given for a posting whose reference has a postings record listing entries that do not exist. */
+export const FORGED_RECORD = (reference: string): string =>
+  `the postings record of reference "${reference}" lists entries the ledger does not have (forged, or its entries deleted): not answered as a duplicate, not posted`;
+
 /** A second entry under a reference and part (entries_reference_part is unique). */
 function isEntryConflict(error: unknown): boolean {
   return (
@@ -161,19 +165,16 @@ export class SqliteLedgerStore implements LedgerStore {
       `SELECT DISTINCT e.reference FROM entries e WHERE e.account_id = ? AND e.seq > ?
          AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.reference = e.reference) ORDER BY e.reference`,
     ).all(accountId, afterSeq) as Row[];
-    const phantom =
-      afterSeq > 0
-        ? []
-        : (this.statement(
-            `SELECT p.reference FROM postings p WHERE p.account_id = ?
-               AND (NOT json_valid(p.result) OR json_array_length(p.result, '$.entries') > 0)
-               AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.reference = p.reference) ORDER BY p.reference`,
-          ).all(accountId) as Row[]);
-    return {
-      count: Number(count.n),
-      unrecorded: unrecorded.map((r) => String(r.reference)),
-      phantom: phantom.map((r) => String(r.reference)),
-    };
+    return { count: Number(count.n), unrecorded: unrecorded.map((r) => String(r.reference)) };
+  }
+
+  async phantomPostings(accountId?: string): Promise<Array<{ accountId: string; reference: string }>> {
+    const rows = this.statement(
+      `SELECT p.account_id, p.reference FROM postings p WHERE (@account IS NULL OR p.account_id = @account)
+         AND (NOT json_valid(p.result) OR json_array_length(p.result, '$.entries') > 0)
+         AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.reference = p.reference) ORDER BY p.account_id, p.reference`,
+    ).all({ account: accountId ?? null }) as Row[];
+    return rows.map((r) => ({ accountId: String(r.account_id ?? ''), reference: String(r.reference) }));
   }
 
   async entriesByReference(reference: string): Promise<EntryRecord[]> {
@@ -242,14 +243,7 @@ export class SqliteLedgerStore implements LedgerStore {
     for (const posting of postings) {
       const accountId = posting.account?.id;
       if (accountId !== undefined && broken.has(accountId)) {
-        const earlier = this.statement('SELECT result FROM postings WHERE reference = ?').get(
-          posting.reference,
-        ) as Row | undefined;
-        outcomes.push(
-          earlier
-            ? { status: 'duplicate', result: JSON.parse(String(earlier.result)) as PostingResult }
-            : { status: 'stale' },
-        );
+        outcomes.push(this.earlier(posting.reference) ?? { status: 'stale' });
         continue;
       }
       try {
@@ -267,12 +261,35 @@ export class SqliteLedgerStore implements LedgerStore {
     return outcomes;
   }
 
+  /**
+   * The answer for a reference posted before: its stored result, unless that record lists entries the
+   * ledger does not have (forged ahead of the posting, or its entries deleted): then a refusal, so a
+   * payment is never taken for a duplicate of a record nobody posted.
+   */
+  private earlier(reference: string): ApplyOutcome | undefined {
+    const row = this.statement('SELECT result FROM postings WHERE reference = ?').get(reference) as
+      Row | undefined;
+    if (!row) return undefined;
+    let result: PostingResult | undefined;
+    try {
+      result = JSON.parse(String(row.result)) as PostingResult;
+    } catch {
+      result = undefined;
+    }
+    if (
+      !result ||
+      (Array.isArray(result.entries) &&
+        result.entries.length > 0 &&
+        !this.statement('SELECT 1 FROM entries WHERE reference = ? LIMIT 1').get(reference))
+    )
+      return { status: 'rejected', reason: FORGED_RECORD(reference) };
+    return { status: 'duplicate', result };
+  }
+
   /** `savepoint`: runs inside one, so a refusal after the first write may be answered as one. */
   private applyOne(posting: PreparedPosting, savepoint: boolean): ApplyOutcome {
-    const earlier = this.statement('SELECT result FROM postings WHERE reference = ?').get(
-      posting.reference,
-    ) as Row | undefined;
-    if (earlier) return { status: 'duplicate', result: JSON.parse(String(earlier.result)) as PostingResult };
+    const earlier = this.earlier(posting.reference);
+    if (earlier) return earlier;
     if (
       posting.reverses &&
       this.statement('SELECT 1 FROM postings WHERE reverses = ?').get(posting.reverses)

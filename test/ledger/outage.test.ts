@@ -84,6 +84,10 @@ class SwitchedStore implements LedgerStore {
     await this.gate();
     return this.inner.auditPostings(accountId, afterSeq);
   }
+  async phantomPostings(accountId?: string): Promise<Array<{ accountId: string; reference: string }>> {
+    await this.gate();
+    return this.inner.phantomPostings(accountId);
+  }
   async entriesByReference(reference: string): Promise<EntryRecord[]> {
     await this.gate();
     return this.inner.entriesByReference(reference);

@@ -1228,28 +1228,37 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       tampered = true;
     });
 
-    it('finds a postings record forged for a payment not yet made (the payment would be taken for a duplicate)', async function () {
+    it('refuses a payment whose postings record was forged ahead of it, rather than answer it as a duplicate; verify names the record', async function () {
       await openAccount('F1');
-      const forged = JSON.stringify({
-        ok: true,
-        command: 'topup',
-        reference: 'f-pay',
-        accountId: 'F1',
-        entries: [{ kind: 'topup', amount: 500, balanceAfter: 500 }],
-        balance: 500,
-      });
-      // An INSERT: no trigger can refuse it without refusing the ledger's own.
-      await h.run(
-        'INSERT INTO postings (reference, command, account_id, reverses, result, posted_at) VALUES (?, ?, ?, NULL, ?, ?)',
-        ['f-pay', 'topup', 'F1', forged, Date.now()],
-      );
-      const paid = await send(ledger, { command: 'topup', reference: 'f-pay', accountId: 'F1', amount: 500 });
-      assert.equal(paid.duplicate, true, 'answered from the forged record');
+      const forged = (reference: string, accountId: string | null): unknown[] => [
+        reference,
+        'topup',
+        accountId,
+        JSON.stringify({
+          ok: true,
+          command: 'topup',
+          reference,
+          accountId: 'F1',
+          entries: [{ kind: 'topup', amount: 500, balanceAfter: 500 }],
+          balance: 500,
+        }),
+        Date.now(),
+      ];
+      // INSERTs: no trigger can refuse them without refusing the ledger's own. One names no account.
+      const insert =
+        'INSERT INTO postings (reference, command, account_id, reverses, result, posted_at) VALUES (?, ?, ?, NULL, ?, ?)';
+      await h.run(insert, forged('f-pay', 'F1'));
+      await h.run(insert, forged('f-pay-2', null));
+      for (const reference of ['f-pay', 'f-pay-2'])
+        await rejects(
+          send(ledger, { command: 'topup', reference, accountId: 'F1', amount: 500 }),
+          'reference',
+          new RegExp(`postings record of reference "${reference}" lists entries the ledger does not have`),
+        );
       assert.equal((await h.store.getAccount('F1'))?.balance, 0n);
-      hasProblem(
-        (await verified()).get('F1'),
-        /postings "f-pay" list entries the ledger does not have \(forged\)/,
-      );
+      const problems = await verified();
+      hasProblem(problems.get('F1'), /postings "f-pay" list entries the ledger does not have \(forged\)/);
+      hasProblem(problems.get(''), /postings "f-pay-2" name an account the ledger does not have/);
       tampered = true;
     });
 

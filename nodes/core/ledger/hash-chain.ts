@@ -172,7 +172,7 @@ export function verifyChain(
       problems.push(
         `entries of ${list(postings.unrecorded)} have no postings record (deleted: a retry would be refused, not posted again)`,
       );
-    if (postings.phantom.length > 0)
+    if (postings.phantom && postings.phantom.length > 0)
       problems.push(`postings ${list(postings.phantom)} list entries the ledger does not have (forged)`);
     if (mark && postings.count < mark.account.postings)
       problems.push(

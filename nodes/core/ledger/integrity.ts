@@ -88,6 +88,11 @@ export async function verifyLedger(store: LedgerStore, accountId?: string): Prom
   // ledger has only just been given its key and its newer entries may predate it.
   const sealsRequired = last?.keyId !== undefined || last === undefined;
   const listed = accountId ? [await store.getAccount(accountId)] : await store.listAccounts();
+  // One pass over the postings records for those listing entries that do not exist, by account
+  // (the account a forger wrote in them, which may be none that exists).
+  const phantoms = new Map<string, string[]>();
+  for (const { accountId: owner, reference } of await store.phantomPostings(accountId))
+    phantoms.set(owner, [...(phantoms.get(owner) ?? []), reference]);
   const reports: ChainReport[] = [];
   const seen = new Set<string>();
   for (const found of listed) {
@@ -95,11 +100,13 @@ export async function verifyLedger(store: LedgerStore, accountId?: string): Prom
     seen.add(found.id);
     const { account, entries } = await accountWithEntries(store, found, 0);
     const recorded = last?.accounts.get(account.id);
+    const postings = await store.auditPostings(account.id);
+    postings.phantom = phantoms.get(account.id) ?? [];
     const report = verifyChain(account, entries, {
       keyring,
       sealsRequired,
       checkpoint: last && recorded ? { line: last.line, account: recorded } : undefined,
-      postings: await store.auditPostings(account.id),
+      postings,
     });
     if (logProblems.length > 0) {
       report.problems.push(...logProblems);
@@ -107,11 +114,26 @@ export async function verifyLedger(store: LedgerStore, accountId?: string): Prom
     }
     reports.push(report);
   }
+  const sealed = keyring !== undefined && !keyring.empty;
   for (const [id, mark] of last?.accounts ?? []) {
-    if ((accountId === undefined || id === accountId) && !seen.has(id))
-      reports.push(
-        missingAccount(id, mark, (last as Checkpoint).line, keyring !== undefined && !keyring.empty),
-      );
+    if ((accountId === undefined || id === accountId) && !seen.has(id)) {
+      seen.add(id);
+      reports.push(missingAccount(id, mark, (last as Checkpoint).line, sealed));
+    }
+  }
+  for (const [owner, references] of phantoms) {
+    if (seen.has(owner)) continue;
+    reports.push({
+      accountId: owner,
+      ok: false,
+      entries: 0,
+      balance: 0n,
+      debt: 0n,
+      sealed,
+      problems: [
+        `postings ${references.map((r) => `"${r}"`).join(', ')} name an account the ledger does not have and list entries it does not have (forged)`,
+      ],
+    });
   }
   return reports;
 }

@@ -55,8 +55,8 @@ export interface PostingsAudit {
   count: number;
   /** References of entries that have no postings record. */
   unrecorded: string[];
-  /** Postings whose stored result lists entries the ledger does not have (whole-account checks only). */
-  phantom: string[];
+  /** Postings whose stored result lists entries the ledger does not have (filled in by verify). */
+  phantom?: string[];
 }
 
 export interface LedgerStore {
@@ -74,11 +74,13 @@ export interface LedgerStore {
     accountId: string,
     range?: { from?: number; to?: number; afterSeq?: number },
   ): Promise<EntryRecord[]>;
-  /**
-   * The account's postings records against its entries (those after `afterSeq`; postings whose
-   * entries are missing are looked for only when `afterSeq` is 0).
-   */
+  /** The account's postings records against its entries (those after `afterSeq`). */
   auditPostings(accountId: string, afterSeq?: number): Promise<PostingsAudit>;
+  /**
+   * Postings records whose stored result lists entries the ledger does not have (forged, or their
+   * entries deleted), of one account or of all; reads every postings record of the scope.
+   */
+  phantomPostings(accountId?: string): Promise<Array<{ accountId: string; reference: string }>>;
   entriesByReference(reference: string): Promise<EntryRecord[]>;
   isReversed(reference: string): Promise<boolean>;
   /** The binding of a meter in force at time `at`. */
