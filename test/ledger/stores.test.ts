@@ -1321,7 +1321,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       tampered = true;
     });
 
-    it('finds a checkpoint log edited, cut in the middle or extended without the key', async function () {
+    it('finds a checkpoint log edited, cut in the middle, emptied or extended without the key', async function () {
       await openAccount('L1');
       await startCheckpoints();
       await send(ledger, { command: 'topup', reference: 'l-1', accountId: 'L1', amount: 100 });
@@ -1340,6 +1340,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       await attempt(`${lines[0]}\n${lines[2]}\n`, /line 2: numbered 3|line 2: does not follow/);
       const forged = lines[2]!.replace(/"n":3/, '"n":4').replace(/"key":"[0-9a-f]+"/, '"key":"0123456789ab"');
       await attempt(`${original}${forged}\n`, /line 4: .*(does not follow|not configured)/);
+      await attempt('', /checkpoint log at .* is empty/);
       // A write torn by a crash (no newline) was never acknowledged: ignored, and cut by the next one.
       writeFileSync(h.checkpointFile, `${original}{"v":1,"n":4,"at`);
       assert.deepEqual((await verified()).get('L1'), []);

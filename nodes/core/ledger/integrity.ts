@@ -77,6 +77,12 @@ async function readLog(store: LedgerStore): Promise<{ last?: Checkpoint; problem
         `no checkpoint log at ${integrity.log.location}: entries removed from the end cannot be detected`,
       ],
     };
+  if (reading.lines === 0)
+    return {
+      problems: [
+        `the checkpoint log at ${integrity.log.location} is empty: entries removed from the end cannot be detected`,
+      ],
+    };
   return { last: reading.last, problems: reading.problems };
 }
 
