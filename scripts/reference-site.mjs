@@ -14,6 +14,7 @@ import { buildingTab, SITE } from './reference-site/building.mjs';
 import { dashboardTab } from './reference-site/dashboard.mjs';
 import { tenantsTab } from './reference-site/tenants.mjs';
 import { bemsTab } from './reference-site/bems.mjs';
+import { id } from './reference-site/ids.mjs';
 
 const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const require = createRequire(import.meta.url);
@@ -77,7 +78,7 @@ function referenceSite(site) {
     ...buildingTab({ tables, tenants, site }),
     ...tenantsTab({ tenants, site }),
     ...bemsTab({ site }),
-    ...dashboardTab(),
+    ...dashboardTab({ ledgerId: id('ledger') }),
   ];
   pairLinks(flows);
   return flows;

@@ -153,16 +153,20 @@ function readOne(payload: unknown, p: string): ModelInput | undefined {
     if (payload.quality !== undefined) {
       if (!QUALITIES.has(String(payload.quality)))
         throw new BacnetInputError(`${p}quality`, 'must be "good", "suspect" or "comm-loss"');
+      // A reading that is not good may have no value (nothing was read): only its health is applied.
+      const value =
+        payload.quality !== 'good' && (payload.value === undefined || payload.value === null)
+          ? undefined
+          : finite(payload.value, `${p}value`);
       return defined(
         {
           kind: 'reading',
           meterId,
           utility: utility(payload.utility, `${p}utility`, true),
           unit: unit(payload.unit, `${p}unit`),
-          value: finite(payload.value, `${p}value`),
           quality: payload.quality as 'good' | 'suspect' | 'comm-loss',
         },
-        { accountId },
+        { accountId, value },
       );
     }
     throw new BacnetInputError(

@@ -5,6 +5,7 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { DEFAULT_POINT_SETTINGS, type PointSettings } from '../core/bacnet/model';
+import { StartGate } from '../shared/start-gate';
 import { degradedStatus, faultStatus, okStatus } from '../shared/status';
 import { overrideMessage, readBacnetInput } from './bacnet-messages';
 import type { BacnetDeviceNode } from './device-config';
@@ -64,7 +65,9 @@ export = function register(RED: NodeAPI): void {
       return fail((error as Error).message);
     }
 
-    host.addOverrideSink(node.id, (commands) => node.send([commands.map(overrideMessage)]));
+    // A BEMS write that lands while the deploy is still starting waits for the cutoff nodes to exist.
+    const gate = new StartGate(RED);
+    host.addOverrideSink(node.id, (commands) => gate.run(() => node.send([commands.map(overrideMessage)])));
 
     let lastMalformed = host.stats().malformed;
     const showStatus = (): void => {
@@ -97,6 +100,7 @@ export = function register(RED: NodeAPI): void {
       clearInterval(statusTimer);
       host.off('state', showStatus);
       host.removeOverrideSink(node.id);
+      gate.close();
       done();
     });
   }

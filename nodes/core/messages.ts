@@ -23,6 +23,19 @@ export interface Reading {
   accountId?: string;
 }
 
+/**
+ * A reading when nothing was read: the meter did not answer (`comm-loss`), or it answered but refused its
+ * counter (`suspect`). It has no `value`: none was read, and none is made up.
+ */
+export interface MissingReading {
+  meterId: string;
+  utility: Utility;
+  unit: string;
+  ts: number;
+  quality: 'comm-loss' | 'suspect';
+  accountId?: string;
+}
+
 /** A reading after the delta engine: what was consumed between `from` and `to`. */
 export interface Consumption extends Reading {
   /** Consumption since the previous good reading, in `unit`. */
@@ -33,6 +46,15 @@ export interface Consumption extends Reading {
   readingId: string;
   /** True when the delta is estimated rather than measured (gap recovery). */
   estimated?: boolean;
+  /**
+   * The register at `from` (where the previous consumption ended; estimated inside a gap): with `value`, the
+   * register at `to`, it lets the ledger check that each meter's charges join up.
+   */
+  start?: number;
+  /** The counter wrapped to zero inside this consumption (`value` is below `start`). */
+  rollover?: boolean;
+  /** The baseline was moved just before this consumption: its `start` does not join the one before. */
+  after?: { event: 'rebaselined' | 'replaced'; at: number; text?: string };
 }
 
 export interface ChargeLine {
@@ -64,6 +86,23 @@ export interface Charge {
   to: number;
   /** What kind of charge: consumption, or a periodic item raised by the calendar. */
   kind: 'consumption' | 'standing' | 'monthly';
+  /**
+   * The register movement a consumption charge was priced from, in the meter's unit (from the consumption):
+   * kept by the ledger, so the daily reconciliation can check each meter's chain of charges.
+   */
+  register?: RegisterMovement;
+}
+
+/** Where a consumption's register stood at its start and end, and what happened to the chain before it. */
+export interface RegisterMovement {
+  start?: number;
+  end?: number;
+  delta: number | string;
+  unit: string;
+  estimated?: boolean;
+  rollover?: boolean;
+  /** The baseline was moved before this consumption (the chain breaks here, for this reason). */
+  after?: { event: 'rebaselined' | 'replaced'; at: number; text?: string };
 }
 
 export type LedgerCommandName =

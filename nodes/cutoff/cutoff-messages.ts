@@ -25,7 +25,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export type CutoffInput =
   | { kind: 'account'; state: AccountState }
   | { kind: 'meter'; meterId: string; commLoss?: boolean; estimated?: boolean }
-  | { kind: 'override'; meterId: string; override?: Override }
+  | { kind: 'override'; meterId: string; override?: Override; by?: string }
   | { kind: 'ignore' };
 
 /** Sorts out one payload. `now` resolves relative override expiries. */
@@ -93,7 +93,11 @@ function readOverride(payload: unknown, now: number): CutoffInput {
     );
   if (typeof payload.meterId !== 'string' || payload.meterId === '')
     throw new CutoffInputError('meterId', 'is required');
-  if (payload.action === 'clear') return { kind: 'override', meterId: payload.meterId };
+  const by = typeof payload.by === 'string' && payload.by.trim() !== '' ? payload.by.trim() : undefined;
+  if (payload.action === 'clear')
+    return by === undefined
+      ? { kind: 'override', meterId: payload.meterId }
+      : { kind: 'override', meterId: payload.meterId, by };
   if (payload.action !== 'connect' && payload.action !== 'disconnect')
     throw new CutoffInputError('action', 'must be "connect", "disconnect" or "clear"');
   if (typeof payload.reason !== 'string' || payload.reason.trim().length < 3)
@@ -113,6 +117,7 @@ function readOverride(payload: unknown, now: number): CutoffInput {
   if (until - now > MAX_OVERRIDE_MS)
     throw new CutoffInputError('until', 'is more than 31 days away: renew overrides instead');
   const override: Override = { action: payload.action, reason: payload.reason.trim(), until };
-  if (typeof payload.by === 'string' && payload.by.trim() !== '') override.by = payload.by.trim();
-  return { kind: 'override', meterId: payload.meterId, override };
+  if (by === undefined) return { kind: 'override', meterId: payload.meterId, override };
+  override.by = by;
+  return { kind: 'override', meterId: payload.meterId, override, by };
 }

@@ -9,14 +9,22 @@ import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
 import type { TimerHandle } from '../core/clock';
 import { CutoffController, type Outcome, type SavedMeter } from '../core/cutoff/controller';
+import { overrideRefusal, type Override } from '../core/cutoff/policy';
 import type { AuditRecord, LedgerStore } from '../core/ledger/store';
 import type { ModbusConfigNode } from '../modbus/link-config';
 import { runtimeClock } from '../shared/runtime-clock';
+import { StartGate } from '../shared/start-gate';
 import { StateFile } from '../shared/state-file';
 import { degradedStatus, faultStatus, okStatus, throttledStatus } from '../shared/status';
 import type { StoreNode } from '../store/store-config';
 import { readCutoffSettings, type CutoffNodeDef, type CutoffSettings } from './cutoff-config';
-import { readCutoffInput } from './cutoff-messages';
+import { CutoffInputError, readCutoffInput } from './cutoff-messages';
+import {
+  cutoffRelays,
+  registerCutoffAdminRoutes,
+  type OverrideAnswer,
+  type RelayOutcome,
+} from './cutoff-admin';
 import { RelayDriver, relayTarget, type RelayTarget } from './relay-driver';
 
 type Done = (err?: Error) => void;
@@ -31,6 +39,8 @@ interface SavedState {
 const FAULT_AFTER_MS = 5000;
 
 export = function register(RED: NodeAPI): void {
+  registerCutoffAdminRoutes(RED);
+
   function PrepayCutoffNode(this: Node, config: NodeDef & CutoffNodeDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -100,14 +110,43 @@ export = function register(RED: NodeAPI): void {
       }
     };
 
+    // Decisions taken at start (and on the timers of a fast clock) wait until every node of the deploy exists.
+    const gate = new StartGate(RED);
+    const emit = (msg: Array<NodeMessage | null>): void => gate.run(() => node.send(msg));
+
     // --- audit ----------------------------------------------------------------------------------------
-    const audit = (record: AuditRecord): void => {
-      if (!store) return;
-      store.appendAudit([record]).catch((error: Error) => {
-        node.error(`prepay-cutoff: audit entry ${record.reference} not written: ${error.message}`, {
-          payload: record,
-        });
-      });
+    /** Resolves true once the entry is in the store, false (after an error for Catch nodes) if it is not. */
+    const audit = (record: AuditRecord): Promise<boolean> => {
+      if (!store) return Promise.resolve(false);
+      return store.appendAudit([record]).then(
+        () => true,
+        (error: Error) => {
+          node.error(`prepay-cutoff: audit entry ${record.reference} not written: ${error.message}`, {
+            payload: record,
+          });
+          return false;
+        },
+      );
+    };
+    /** The audit entry of a relay command, with the operator whose override it obeys. */
+    const commandRecord = (
+      command: NonNullable<Outcome['command']>,
+      at: number,
+      detail?: Record<string, unknown>,
+    ): AuditRecord => {
+      const record: AuditRecord = {
+        reference: `cmd:${command.meterId}:${at}`,
+        at,
+        kind: 'command',
+        meterId: command.meterId,
+        accountId: command.accountId,
+        action: command.action,
+        reason: command.reason,
+        policy: command.policy,
+      };
+      if (command.by !== undefined) record.actor = command.by;
+      if (detail) record.detail = detail;
+      return record;
     };
 
     // --- alarms and status -------------------------------------------------------------------------------
@@ -122,7 +161,7 @@ export = function register(RED: NodeAPI): void {
       const key = `${meterId}:${type}`;
       if (raised) activeAlarms.set(key, text);
       else activeAlarms.delete(key);
-      node.send([
+      emit([
         null,
         {
           topic: type,
@@ -154,11 +193,18 @@ export = function register(RED: NodeAPI): void {
     // --- carrying out decisions ----------------------------------------------------------------------------
     const inFlight = new Set<string>();
     let closed = false;
-    const carryOut = async (outcome: Outcome): Promise<void> => {
+    /**
+     * Carries out what the policy decided; says what the relay did (undefined: no command was due) and when the
+     * command's audit entry is written. The relay is free for its next command at once: an audit write never
+     * holds up the policy.
+     */
+    const carryOut = async (
+      outcome: Outcome,
+    ): Promise<{ relay: RelayOutcome; audited: Promise<boolean> } | undefined> => {
       if (outcome.alarm) alarm(outcome.meterId, outcome.accountId, 'policy', outcome.alarm);
       if (outcome.alarmCleared) alarm(outcome.meterId, outcome.accountId, 'policy', 'cleared', false);
       if (outcome.warn)
-        node.send([
+        emit([
           null,
           {
             topic: 'warning',
@@ -173,23 +219,29 @@ export = function register(RED: NodeAPI): void {
           },
         ]);
       const command = outcome.command;
-      if (!command || inFlight.has(command.meterId)) return;
+      if (!command) return undefined;
+      if (inFlight.has(command.meterId))
+        return {
+          relay: {
+            action: command.action,
+            text: `another command for this relay is being carried out: "${command.action}" follows within ${settings.checkMs / 1000} s`,
+          },
+          audited: Promise.resolve(false),
+        };
       const at = clock.now();
       if (!driver) {
         controller.commanded(command.meterId, command.action, at);
         persist();
-        node.send([{ topic: command.meterId, payload: { ...command, at } }, null]);
-        audit({
-          reference: `cmd:${command.meterId}:${at}`,
-          at,
-          kind: 'command',
-          meterId: command.meterId,
-          accountId: command.accountId,
-          action: command.action,
-          reason: command.reason,
-          policy: command.policy,
-        });
-        return;
+        emit([{ topic: command.meterId, payload: { ...command, at } }, null]);
+        const record = commandRecord(command, at);
+        return {
+          relay: {
+            action: command.action,
+            auditReference: record.reference,
+            text: `relay command "${command.action}" sent`,
+          },
+          audited: audit(record),
+        };
       }
       const target = targets.get(command.meterId)!;
       inFlight.add(command.meterId);
@@ -203,7 +255,7 @@ export = function register(RED: NodeAPI): void {
           persist();
           if (activeAlarms.has(`${command.meterId}:relay-not-confirming`))
             alarm(command.meterId, command.accountId, 'relay-not-confirming', 'relay confirmed', false);
-          node.send([
+          emit([
             {
               topic: command.meterId,
               payload: {
@@ -216,22 +268,27 @@ export = function register(RED: NodeAPI): void {
             },
             null,
           ]);
-          audit({
-            reference: `cmd:${command.meterId}:${done}`,
-            at: done,
-            kind: 'command',
-            meterId: command.meterId,
-            accountId: command.accountId,
-            action: command.action,
-            reason: command.reason,
-            policy: command.policy,
-            detail: { relay: target.label, attempts: result.attempts, confirmed: true },
+          const record = commandRecord(command, done, {
+            relay: target.label,
+            attempts: result.attempts,
+            confirmed: true,
           });
+          return {
+            relay: {
+              action: command.action,
+              confirmed: true,
+              relay: target.label,
+              attempts: result.attempts,
+              auditReference: record.reference,
+              text: `relay at ${target.label} confirmed "${command.action}" (${result.attempts} attempt${result.attempts === 1 ? '' : 's'})`,
+            },
+            audited: audit(record),
+          };
         } else {
           const text = `relay at ${target.label} did not confirm "${command.action}" after ${result.attempts} attempts: ${result.error ?? 'no answer'}`;
           if (!activeAlarms.has(`${command.meterId}:relay-not-confirming`)) {
             alarm(command.meterId, command.accountId, 'relay-not-confirming', text);
-            audit({
+            void audit({
               reference: `fault:${command.meterId}:${done}`,
               at: done,
               kind: 'relay-fault',
@@ -243,6 +300,16 @@ export = function register(RED: NodeAPI): void {
               detail: { relay: target.label, sensed: result.sensed ?? null },
             });
           }
+          return {
+            relay: {
+              action: command.action,
+              confirmed: false,
+              relay: target.label,
+              attempts: result.attempts,
+              text,
+            },
+            audited: Promise.resolve(false),
+          };
         }
       } finally {
         inFlight.delete(command.meterId);
@@ -295,7 +362,7 @@ export = function register(RED: NodeAPI): void {
             const text = `relay at ${target.label} reads ${sensed ? 'on' : 'off'} but was commanded ${commanded}`;
             alarm(meterId, undefined, 'relay-fault', text);
             const at = clock.now();
-            audit({
+            void audit({
               reference: `fault:${meterId}:${at}`,
               at,
               kind: 'relay-fault',
@@ -316,6 +383,135 @@ export = function register(RED: NodeAPI): void {
     verifyTimer?.unref?.();
     if (link) link.acquire();
     showStatus();
+
+    // --- operator overrides (flow messages and the admin API): checked, audited, applied, answered ----------
+    const self = { id: node.id, name: node.name || node.id };
+    type OverrideInput = { meterId: string; override?: Override; by?: string };
+    const refuse = (
+      meterId: string,
+      code: 'unknown-meter' | 'policy' | 'audit',
+      error: string,
+      field?: string,
+    ): OverrideAnswer => {
+      const answer: OverrideAnswer = { ok: false, outcome: 'refused', meterId, code, error, cutoff: self };
+      if (field) answer.field = field;
+      return answer;
+    };
+    /** Refuses at once what this node cannot or may not do (answered in the order overrides arrive). */
+    const checkOverride = ({ meterId, override }: OverrideInput): OverrideAnswer | undefined => {
+      const meter = controller.info(meterId);
+      if (!meter) return refuse(meterId, 'unknown-meter', `meterId: unknown meter "${meterId}"`, 'meterId');
+      const forbidden = overrideRefusal(settings.policy, meter.utility, override);
+      if (forbidden) return refuse(meterId, 'policy', `action: ${forbidden}`, 'action');
+      return undefined;
+    };
+    /** Audits, then applies a checked override and carries out what it leads to. */
+    const applyOverride = async (input: OverrideInput): Promise<OverrideAnswer> => {
+      const { meterId, override } = input;
+      const meter = controller.info(meterId)!;
+      const now = clock.now();
+      const record: AuditRecord = override
+        ? {
+            reference: `ovr:${meterId}:${now}`,
+            at: now,
+            kind: 'override',
+            meterId,
+            action: override.action,
+            reason: override.reason,
+            policy: settings.policy.name,
+            detail: { until: override.until },
+          }
+        : {
+            reference: `ovr-clear:${meterId}:${now}`,
+            at: now,
+            kind: 'override-cleared',
+            meterId,
+            reason: 'override cleared',
+            policy: settings.policy.name,
+          };
+      record.accountId = meter.accountId;
+      if (input.by) record.actor = input.by;
+      // The audit entry first: an override the log does not hold is not applied.
+      if (store && !(await audit(record)))
+        return refuse(
+          meterId,
+          'audit',
+          'the supply audit log could not be written: the override was not applied',
+        );
+      const [outcome] = controller.setOverride(meterId, override, clock.now());
+      persist();
+      const carried = outcome && (await carryOut(outcome));
+      // Answered once the relay command's audit entry is written too.
+      if (carried) await carried.audited;
+      const relay = carried?.relay ?? {
+        text: `no relay command due: ${outcome?.decision.reason ?? 'nothing to do'}`,
+      };
+      showStatus();
+      const answer: OverrideAnswer = {
+        ok: true,
+        outcome: 'applied',
+        meterId,
+        accountId: meter.accountId,
+        action: override?.action ?? 'clear',
+        reason: override?.reason ?? 'override cleared',
+        cutoff: self,
+        audit: store ? record : null,
+        relay,
+      };
+      if (override) answer.until = override.until;
+      if (input.by) answer.by = input.by;
+      return answer;
+    };
+    /**
+     * Every override is answered on the second output, applied or refused, whoever sent it: an event shaped
+     * like the node's alarms (never like a relay command: the answer itself is under `answer`).
+     */
+    const announce = (answer: OverrideAnswer): void => {
+      const text = answer.ok
+        ? `override "${answer.action}" by ${answer.by ?? 'operator'} applied: ${answer.relay.text}`
+        : `override refused: ${answer.error}`;
+      const payload: Record<string, unknown> = {
+        type: 'override',
+        meterId: answer.meterId,
+        alarm: false,
+        text,
+        ts: clock.now(),
+        outcome: answer.outcome,
+        answer,
+      };
+      const accountId = answer.ok ? answer.accountId : controller.info(answer.meterId)?.accountId;
+      if (accountId) payload.accountId = accountId;
+      emit([null, { topic: 'override', payload }]);
+    };
+    cutoffRelays.add({
+      id: self.id,
+      name: self.name,
+      audited: store !== undefined,
+      has: (meterId) => controller.has(meterId),
+      override: async (payload, by) => {
+        let input;
+        try {
+          // The operator is who the admin API says, never what the body says.
+          input = readCutoffInput('override', Object.assign({}, payload, { by }), clock.now());
+        } catch (error) {
+          const meterId = String((payload as { meterId?: unknown })?.meterId ?? '');
+          const answer: OverrideAnswer = {
+            ok: false,
+            outcome: 'refused',
+            meterId,
+            code: 'invalid',
+            error: (error as Error).message,
+            cutoff: self,
+          };
+          if (error instanceof CutoffInputError) answer.field = error.field;
+          return answer;
+        }
+        if (input.kind !== 'override') throw new Error('not an override');
+        const answer = checkOverride(input) ?? (await applyOverride(input));
+        announce(answer);
+        return answer;
+      },
+    });
 
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
       try {
@@ -343,32 +539,17 @@ export = function register(RED: NodeAPI): void {
             carryOutAll(controller.meterHealth(input.meterId, health, now));
           }
         } else if (input.kind === 'override') {
-          if (!controller.has(input.meterId)) throw new Error(`meterId: unknown meter "${input.meterId}"`);
-          const accountId = settings.rows.find((row) => row.meterId === input.meterId)?.accountId;
-          const record: AuditRecord = input.override
-            ? {
-                reference: `ovr:${input.meterId}:${now}`,
-                at: now,
-                kind: 'override',
-                meterId: input.meterId,
-                action: input.override.action,
-                reason: input.override.reason,
-                policy: settings.policy.name,
-                detail: { until: input.override.until },
-              }
-            : {
-                reference: `ovr-clear:${input.meterId}:${now}`,
-                at: now,
-                kind: 'override-cleared',
-                meterId: input.meterId,
-                reason: 'override cleared',
-                policy: settings.policy.name,
-              };
-          if (accountId) record.accountId = accountId;
-          if (input.override?.by) record.actor = input.override.by;
-          audit(record);
-          carryOutAll(controller.setOverride(input.meterId, input.override, now));
-          persist();
+          const refused = checkOverride(input);
+          if (refused?.ok === false) {
+            announce(refused);
+            done(new Error(refused.error));
+            return;
+          }
+          void applyOverride(input).then((answer) => {
+            announce(answer);
+            done(answer.ok ? undefined : new Error(answer.error));
+          }, done);
+          return;
         }
         done();
       } catch (error) {
@@ -378,6 +559,8 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
+      gate.close();
+      cutoffRelays.remove(node.id);
       status.stop();
       if (tickTimer) clock.clearTimeout(tickTimer);
       if (verifyTimer) clearInterval(verifyTimer);

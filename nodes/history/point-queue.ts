@@ -19,6 +19,25 @@ export class QueueFullError extends Error {
 interface Row {
   seq: number;
   points: Point[];
+  /** Who queued them (a history node's id), known for rows this process queued. */
+  source?: string;
+}
+
+/** The oldest points waiting, the sequence number that acknowledges them, and who queued them. */
+export interface QueuedBatch {
+  points: Point[];
+  /**
+   * Who queued the points, per message this process queued: the index after the message's last point and its
+   * source (none for a batch of an earlier run's messages, read from disk). Kept per message, not per point: it
+   * is only read for a refused point.
+   */
+  sources: Array<{ until: number; source?: string }>;
+  last: number;
+}
+
+/** Who queued point `index` of a batch, when this process did. */
+export function sourceOf(batch: QueuedBatch, index: number): string | undefined {
+  return batch.sources.find((range) => index < range.until)?.source;
 }
 
 export class PointQueue {
@@ -33,7 +52,7 @@ export class PointQueue {
   private readonly memory: Row[] = [];
 
   constructor(
-    path: string,
+    readonly path: string,
     readonly capacity: number,
   ) {
     mkdirSync(dirname(path), { recursive: true });
@@ -64,19 +83,20 @@ export class PointQueue {
   }
 
   /** Appends the points of one message (one transaction); throws QueueFullError when they do not fit. */
-  push(points: Point[]): void {
+  push(points: Point[], source?: string): void {
     if (this.count + points.length > this.capacity)
       throw new QueueFullError(
         `history buffer full (${this.count} of ${this.capacity} points waiting): ${points.length} point(s) refused`,
       );
     const seq = Number(this.insert.run(points.length, JSON.stringify(points)).lastInsertRowid);
-    this.memory.push({ seq, points });
+    this.memory.push({ seq, points, source });
     this.count += points.length;
   }
 
   /** The oldest points, about `limit` of them (whole messages), with the sequence number to acknowledge them by. */
-  peek(limit: number): { points: Point[]; last: number } | undefined {
+  peek(limit: number): QueuedBatch | undefined {
     const points: Point[] = [];
+    const sources: QueuedBatch['sources'] = [];
     let last = this.acked;
     if (last < this.diskUntil) {
       const rows = this.takeFromDisk.all(last, this.diskUntil, Math.max(1, limit)) as Array<{
@@ -90,14 +110,15 @@ export class PointQueue {
       }
       // An earlier run's rows that were all acknowledged (deleted) leave nothing to read: move on.
       if (rows.length === 0) this.acked = this.diskUntil;
-      else return { points, last };
+      else return { points, sources, last };
     }
     for (const row of this.memory) {
       if (points.length >= limit) break;
       points.push(...row.points);
+      sources.push({ until: points.length, source: row.source });
       last = row.seq;
     }
-    return points.length > 0 ? { points, last } : undefined;
+    return points.length > 0 ? { points, sources, last } : undefined;
   }
 
   /** Removes everything up to and including `last` (it was written). */

@@ -9,6 +9,7 @@ import { readTrendRequest, trendQuery } from '../core/history/trend-query';
 import { TimeZone } from '../core/tariff/zone';
 import { runtimeClock } from '../shared/runtime-clock';
 import { degradedStatus, faultStatus, okStatus } from '../shared/status';
+import { DeadLetter, deadLetterText } from './dead-letters';
 import type { InfluxConfigNode } from './influx-config';
 
 type Done = (err?: Error) => void;
@@ -40,10 +41,20 @@ export = function register(RED: NodeAPI): void {
     let accepted = 0;
     const showStatus = (): void => {
       const stats = writer.stats();
+      const refused = stats.deadLettered > 0 ? ` · ${stats.deadLettered} dead letter(s)` : '';
       if (!stats.up) node.status(faultStatus(`InfluxDB down · ${stats.backlog} waiting on disk`));
-      else if (stats.backlog > 10_000) node.status(degradedStatus(`${stats.backlog} waiting`));
-      else node.status(okStatus(`${stats.written} written · ${stats.backlog} waiting`));
+      else if (stats.backlog > 10_000) node.status(degradedStatus(`${stats.backlog} waiting${refused}`));
+      else node.status(okStatus(`${stats.written} written · ${stats.backlog} waiting${refused}`));
     };
+    // A point the database refused: an error for this node's Catch nodes, the point as the message.
+    server.reporters.set(node.id, (letter: DeadLetter) => {
+      node.error(`prepay-history: ${deadLetterText(letter, writer.deadLetters.path)}`, {
+        topic: 'dead-letter',
+        payload: letter.point,
+        deadLetter: letter,
+      } as NodeMessage);
+      showStatus();
+    });
     const statusTimer = setInterval(showStatus, 1000);
     statusTimer.unref?.();
     showStatus();
@@ -71,7 +82,7 @@ export = function register(RED: NodeAPI): void {
             );
           }
         });
-        writer.enqueue(points);
+        writer.enqueue(points, node.id);
         accepted += points.length;
         done();
       } catch (error) {
@@ -110,6 +121,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       clearInterval(statusTimer);
+      server.reporters.delete(node.id);
       done();
     });
   }

@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { DeadLetter, deadLetterText } from './dead-letters';
 import { HistoryWriter } from './history-writer';
 import type { InfluxConfigNode } from './influx-config';
 import { InfluxTarget } from './influx-target';
@@ -33,6 +34,7 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this as unknown as InfluxConfigNode & { credentials?: { password?: string } };
     node.timeZone = config.timeZone || 'UTC';
+    node.reporters = new Map();
     try {
       const host = (config.host ?? '').trim();
       if (!host) throw new Error('host is required');
@@ -55,6 +57,13 @@ export = function register(RED: NodeAPI): void {
         batchSize: whole(config.batchSize, 5000, 'batch size', 1, 50_000),
         minBackoffMs: 500,
         maxBackoffMs: 30_000,
+      });
+      node.writer.on('dead-letter', (letter: DeadLetter) => {
+        const report =
+          (letter.source !== undefined ? node.reporters.get(letter.source) : undefined) ??
+          node.reporters.values().next().value;
+        if (report) report(letter);
+        else node.error(`prepay-influx: ${deadLetterText(letter, node.writer!.deadLetters.path)}`);
       });
       node.writer.on('state', (stats: { up: boolean; backlog: number; lastError?: string }) => {
         if (stats.up)

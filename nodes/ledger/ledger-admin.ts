@@ -3,15 +3,23 @@
  * account for a period, and the all-accounts period summary for the property-management system.
  *   GET /prepay-ledger/<node id>/statement?account=T0412&from=2024-10-01&to=2024-11-01&format=csv
  *   GET /prepay-ledger/<node id>/summary?from=...&to=...&format=csv
+ * and the reconciliation of a local day (yesterday by default), or the last report:
+ *   GET /prepay-ledger/<node id>/reconciliation?date=2024-10-01&format=csv
+ *   GET /prepay-ledger/<node id>/reconciliation/last
  */
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import { Ledger, summaryJson } from '../core/ledger/ledger';
 import { LedgerError } from '../core/ledger/requests';
 import { summaryCsv } from '../core/ledger/statement';
+import type { LedgerReconciliation } from './ledger-reconciliation';
+import { validDate } from './reconciliation-messages';
+import { runtimeClock } from '../shared/runtime-clock';
 
 /** Running ledger nodes by node id. */
 export const activeLedgers = new Map<string, Ledger>();
+/** Their reconciliations, by node id. */
+export const activeReconciliations = new Map<string, LedgerReconciliation>();
 const registeredApps = new WeakSet<object>();
 
 function time(value: unknown, field: string, fallback?: number): number {
@@ -76,6 +84,42 @@ export function registerLedgerAdminRoutes(RED: NodeAPI): void {
           .attachment('summary.csv')
           .send(summaryCsv(rows, from, to));
       else res.json({ ok: true, from, to, accounts: rows.map(summaryJson) });
+    })().catch((error) => sendError(res, error));
+  });
+
+  RED.httpAdmin.get('/prepay-ledger/:id/reconciliation/last', permission, (req: Request, res: Response) => {
+    const reconciliation = activeReconciliations.get(String(req.params.id));
+    if (!reconciliation) {
+      res.status(404).json({ ok: false, error: `no running prepay-ledger node "${req.params.id}"` });
+      return;
+    }
+    res.json({ ok: true, report: reconciliation.last ?? null });
+  });
+
+  RED.httpAdmin.get('/prepay-ledger/:id/reconciliation', permission, (req: Request, res: Response) => {
+    const reconciliation = activeReconciliations.get(String(req.params.id));
+    if (!reconciliation) {
+      res.status(404).json({ ok: false, error: `no running prepay-ledger node "${req.params.id}"` });
+      return;
+    }
+    (async () => {
+      const date = req.query.date;
+      if (
+        date !== undefined &&
+        (typeof date !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(date) || !validDate(date))
+      )
+        throw new LedgerError('date', 'must be a local date "YYYY-MM-DD"');
+      const now = runtimeClock(RED.settings).now();
+      const report = await reconciliation.runDay(
+        (date as string | undefined) ?? reconciliation.localDate(now - 86_400_000),
+        now,
+      );
+      if (req.query.format === 'csv')
+        res
+          .type('text/csv')
+          .attachment(`reconciliation-${report.period.label}.csv`)
+          .send(reconciliation.csv(report));
+      else res.json(report);
     })().catch((error) => sendError(res, error));
   });
 }

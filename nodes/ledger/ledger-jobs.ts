@@ -1,7 +1,8 @@
 /**
  * The ledger's periodic work on the injectable clock: a snapshot of every account's state every
- * few minutes (so late subscribers and the BEMS catch up), and daily debt recovery shortly after
- * local midnight (each account and date posted once, by reference).
+ * few minutes (so late subscribers and the BEMS catch up), daily debt recovery shortly after
+ * local midnight (each account and date posted once, by reference), and the reconciliation of the
+ * day before once its last charges and the meter readers' day summaries have arrived.
  */
 import { Clock, TimerHandle } from '../core/clock';
 import { Ledger } from '../core/ledger/ledger';
@@ -12,6 +13,7 @@ import { AccountState } from '../core/messages';
 export class LedgerJobs {
   private snapshotTimer: TimerHandle | undefined;
   private dailyTimer: TimerHandle | undefined;
+  private reconcileTimer: TimerHandle | undefined;
   private stopped = false;
 
   constructor(
@@ -21,17 +23,20 @@ export class LedgerJobs {
     private readonly snapshotMs: number,
     private readonly emitSnapshot: (states: AccountState[]) => void,
     private readonly onError: (error: Error) => void,
+    private readonly reconcileDay?: (date: string) => Promise<unknown>,
   ) {}
 
   start(): void {
     if (this.snapshotMs > 0) this.armSnapshot();
     this.armDaily();
+    if (this.reconcileDay) this.armReconcile();
   }
 
   stop(): void {
     this.stopped = true;
     if (this.snapshotTimer) this.clock.clearTimeout(this.snapshotTimer);
     if (this.dailyTimer) this.clock.clearTimeout(this.dailyTimer);
+    if (this.reconcileTimer) this.clock.clearTimeout(this.reconcileTimer);
   }
 
   /** Posts today's debt recovery for every account that has debt and a daily rate. */
@@ -67,6 +72,20 @@ export class LedgerJobs {
       if (this.stopped) return;
       this.recoverDebts().catch(this.onError);
       this.armDaily();
+    }, due - now);
+  }
+
+  private armReconcile(): void {
+    const now = this.clock.now();
+    // Half an hour after local midnight: the day's last charges (billed every few minutes) and the meter
+    // readers' day summaries (sent at their midnight) are in by then.
+    let due = nextLocalMidnight(this.zone, now) + 30 * 60_000;
+    if (due - 86_400_000 > now) due -= 86_400_000;
+    this.reconcileTimer = this.clock.setTimeout(() => {
+      if (this.stopped) return;
+      const yesterday = localDate(this.zone, this.clock.now() - 31 * 60_000 - 86_400_000 / 2);
+      this.reconcileDay?.(yesterday).catch(this.onError);
+      this.armReconcile();
     }, due - now);
   }
 }

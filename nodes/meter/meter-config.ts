@@ -3,6 +3,7 @@ import type { MeterInfo } from '../core/meter/delta-engine';
 import { validateMeterTable, type MeterRow } from '../core/meter/meter-table';
 import type { MeterProfile } from '../core/meter/profile';
 import { profilesWith } from './profile-registry';
+import { TimeZone } from '../core/tariff/zone';
 
 export interface MeterNodeDef {
   id: string;
@@ -16,6 +17,8 @@ export interface MeterNodeDef {
   commLossMinutes?: string | number;
   sliceMinutes?: string | number;
   billMinutes?: string | number;
+  futureMinutes?: string | number;
+  timezone?: string;
 }
 
 export interface ConfiguredMeter {
@@ -32,6 +35,10 @@ export interface MeterSettings {
   sliceMs: number;
   /** Bill at most once per this interval (0: every value). */
   billEveryMs: number;
+  /** Readings stamped further than this ahead of the node's clock are refused. */
+  futureToleranceMs: number;
+  /** The zone whose local days the day summaries (for the ledger's reconciliation) cover. */
+  zone: TimeZone;
   meters: ConfiguredMeter[];
   profiles: Map<string, MeterProfile>;
 }
@@ -83,7 +90,16 @@ export function readMeterSettings(def: MeterNodeDef): MeterSettings {
     commLossMs: wholeNumber(def.commLossMinutes, 15, 'minutes before comm loss', 1, 10_080) * 60_000,
     sliceMs: wholeNumber(def.sliceMinutes, 30, 'gap slice minutes', 1, 1440) * 60_000,
     billEveryMs: wholeNumber(def.billMinutes, 0, 'bill every (minutes)', 0, 1440) * 60_000,
+    futureToleranceMs: wholeNumber(def.futureMinutes, 5, 'future tolerance (minutes)', 0, 1440) * 60_000,
+    zone: readZone(def.timezone),
     meters,
     profiles,
   };
+}
+
+function readZone(name: string | undefined): TimeZone {
+  const zone = name || 'UTC';
+  if (!TimeZone.isValid(zone))
+    throw new Error(`time zone must be an IANA zone such as "Europe/London" (got "${zone}")`);
+  return TimeZone.get(zone);
 }

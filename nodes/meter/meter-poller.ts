@@ -1,68 +1,113 @@
 /**
  * Reads one meter through a Modbus link: the profile's values merged into blocks, each block one request,
- * each value decoded and scaled. A device that refuses a merged block with "illegal data address" (some
- * meters reject reads across registers they do not define) is remembered and read value by value-group
- * with no gaps from then on.
+ * each value decoded and scaled. Every meter starts with its profile's shared plan. The first Modbus
+ * exception a meter answers gives it a plan of its own (nodes/core/meter/read-plan.ts) that learns what the
+ * device serves: refused blocks are narrowed in the same poll, refused optional values dropped (and tried
+ * again daily), the counter read on its own if need be.
+ *
+ * A poll fails (throws) only when the device did not answer: a timeout, a link down, a unit backed off, or a
+ * gateway saying the device behind it did not respond. A Modbus exception is an answer and comes back in
+ * the result.
  */
-import { planBlocks, type ReadBlock } from '../core/meter/block-plan';
+import { planBlocks, type ReadBlock, type Span } from '../core/meter/block-plan';
 import type { MeterProfile } from '../core/meter/profile';
+import { MeterReadPlan, type BlockAnswer, type PlanReadResult } from '../core/meter/read-plan';
 import { applyScale, decodeValue } from '../core/meter/registers';
 import type { ModbusLink } from '../modbus/modbus-link';
 import { ModbusExceptionError } from '../modbus/transport';
 
-export interface PollResult {
-  /** Every value of the profile, scaled, by name. */
-  values: Record<string, number>;
-  /** The profile's counter value (what is billed). */
-  counter: number | undefined;
-  requests: number;
-}
+export type PollResult = PlanReadResult;
 
 export interface PollerOptions {
   maxGap: number;
+  /** How long a value the device refused stays out of the plan before it is tried again (default a day). */
+  retryMs?: number;
 }
 
+const DAY_MS = 86_400_000;
+
 export class MeterPoller {
+  /** The profiles' plans, shared by every meter that has answered no exception. */
   private readonly plans = new Map<string, ReadBlock[]>();
-  /** Profile ids (per unit) that refused gap reads. */
-  private readonly strict = new Set<string>();
+  /** Meters (unit and profile) with a plan of their own. */
+  private readonly learned = new Map<string, MeterReadPlan>();
 
   constructor(private readonly options: PollerOptions) {}
 
+  /** The requests the next poll of this meter makes. */
   plan(profile: MeterProfile, unitId: number): ReadBlock[] {
-    const strictKey = `${profile.id}@${unitId}`;
-    const key = this.strict.has(strictKey) ? `${strictKey}:strict` : profile.id;
-    let plan = this.plans.get(key);
-    if (!plan) {
-      plan = planBlocks(profile.values, { maxGap: this.strict.has(strictKey) ? 0 : this.options.maxGap });
-      this.plans.set(key, plan);
-    }
-    return plan;
+    return this.learned.get(keyOf(profile, unitId))?.blocks() ?? this.shared(profile);
   }
 
-  async poll(link: ModbusLink, unitId: number, profile: MeterProfile): Promise<PollResult> {
+  /** What a meter's own plan has learned: the values it dropped (undefined: the shared plan serves it). */
+  learnedPlan(profile: MeterProfile, unitId: number): MeterReadPlan | undefined {
+    return this.learned.get(keyOf(profile, unitId));
+  }
+
+  async poll(link: ModbusLink, unitId: number, profile: MeterProfile, now = Date.now()): Promise<PollResult> {
+    const key = keyOf(profile, unitId);
+    const own = this.learned.get(key);
+    if (own) return own.read(readerFor(link, unitId), now);
     const values: Record<string, number> = {};
     let requests = 0;
-    for (const block of this.plan(profile, unitId)) {
+    for (const block of this.shared(profile)) {
       let words: number[];
       try {
         requests += 1;
         words = await link.read(unitId, block.function, block.address, block.length);
       } catch (error) {
-        if (error instanceof ModbusExceptionError && error.code === 2 && block.items.length > 1) {
-          const strictKey = `${profile.id}@${unitId}`;
-          if (!this.strict.has(strictKey)) {
-            // Read through no gaps from now on; this cycle's values come from the next poll.
-            this.strict.add(strictKey);
-          }
-        }
-        throw error;
+        if (!(error instanceof ModbusExceptionError)) throw error;
+        // The device answers, but not to everything the profile lists: from now on it has a plan of its own,
+        // which reads this poll again from the start (a few requests, once).
+        const plan = new MeterReadPlan(
+          profile,
+          { maxGap: this.options.maxGap, retryMs: this.retryMs },
+          this.shared(profile),
+        );
+        this.learned.set(key, plan);
+        const result = await plan.read(readerFor(link, unitId), now);
+        result.requests += requests;
+        return result;
       }
-      for (const item of block.items) {
-        const raw = decodeValue(words, item.offset, item.value);
-        values[item.value.name] = applyScale(raw, item.value.scale);
-      }
+      for (const item of block.items)
+        values[item.value.name] = applyScale(decodeValue(words, item.offset, item.value), item.value.scale);
     }
-    return { values, counter: profile.counter ? values[profile.counter.name] : undefined, requests };
+    return {
+      values,
+      counter: profile.counter ? values[profile.counter.name] : undefined,
+      requests,
+      dropped: [],
+      restored: [],
+      faults: [],
+    };
   }
+
+  private get retryMs(): number {
+    return this.options.retryMs ?? DAY_MS;
+  }
+
+  private shared(profile: MeterProfile): ReadBlock[] {
+    let plan = this.plans.get(profile.id);
+    if (!plan) {
+      plan = planBlocks(profile.values, { maxGap: this.options.maxGap });
+      this.plans.set(profile.id, plan);
+    }
+    return plan;
+  }
+}
+
+function keyOf(profile: MeterProfile, unitId: number): string {
+  return `${unitId}:${profile.id}`;
+}
+
+/** Link reads as the plan wants them: an exception is an answer; anything else (no answer) is thrown. */
+function readerFor(link: ModbusLink, unitId: number): (span: Span) => Promise<BlockAnswer> {
+  return async (span) => {
+    try {
+      return await link.read(unitId, span.function, span.address, span.length);
+    } catch (error) {
+      if (error instanceof ModbusExceptionError) return { exception: error.code };
+      throw error;
+    }
+  };
 }

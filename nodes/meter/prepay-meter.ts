@@ -4,6 +4,10 @@
  * the delta engine. Output 1: consumption (to the tariff). Output 2: readings with every profile value (for
  * dashboards, history, BACnet). Output 3: meter events and alarms (comm loss, suspect values, rollover...).
  *
+ * A Modbus exception is an answer, not communication loss: the poller narrows what it asks a partial device
+ * for, a refused optional value is reported once and dropped, a refused counter is an alarm of its own. Only
+ * silence (timeouts, a link down, a gateway saying the device did not answer) becomes comm loss.
+ *
  * Nothing is lost or counted twice across a crash: the engine's state is written to disk (atomically)
  * before the consumption it produced is sent, and each meter's last consumption is sent again after a
  * restart with the same reading id, which downstream nodes recognise and ignore if they have it already.
@@ -11,10 +15,22 @@
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { Clock, TimerHandle } from '../core/clock';
-import { DeltaEngine, type DeltaOutcome, type MeterInfo, type MeterState } from '../core/meter/delta-engine';
+import {
+  DeltaEngine,
+  event as meterEvent,
+  type DeltaOutcome,
+  type MeterEvent,
+  type MeterInfo,
+  type MeterState,
+} from '../core/meter/delta-engine';
+import type { Span } from '../core/meter/block-plan';
 import type { Utility } from '../core/messages';
 import type { ModbusConfigNode } from '../modbus/link-config';
+import { describeException } from '../modbus/transport';
 import { IncrementalRecordJson } from '../shared/incremental-json';
+import { StartGate } from '../shared/start-gate';
+import { DayTallies } from '../core/meter/day-tally';
+import { nextLocalMidnight } from '../tariff/calendar-scheduler';
 import { StateFile } from '../shared/state-file';
 import { meterStateWrites } from '../shared/write-budget';
 import { runtimeClock } from '../shared/runtime-clock';
@@ -26,12 +42,19 @@ import {
   type MeterSettings,
 } from './meter-config';
 import { readRebaseline, readReplace, readUpstreamReading, MeterInputError } from './meter-messages';
-import { MeterPoller } from './meter-poller';
-import { registerMeterAdminRoutes } from './meter-admin';
+import { MeterPoller, type PollResult } from './meter-poller';
+import { meterReaders, registerMeterAdminRoutes, type RebaselineAnswer } from './meter-admin';
+import { appendOperatorLog } from '../shared/operator-log';
 import { copy, extend } from '../core/shapes';
 
 type Done = (err?: Error) => void;
 type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
+
+/**
+ * Consumption sent within this much wall time goes out again after a restart: what a tariff node priced from
+ * it may not have reached its state file yet (it saves within a second).
+ */
+const RESEND_MS = 10_000;
 
 interface SavedState {
   version: 1;
@@ -75,7 +98,14 @@ export = function register(RED: NodeAPI): void {
     const meters = new Map<string, ConfiguredMeter>(
       settings.meters.map((meter) => [meter.row.meterId, meter]),
     );
-    const engine = new DeltaEngine({ sliceMs: settings.sliceMs, billEveryMs: settings.billEveryMs });
+    const engine = new DeltaEngine({
+      sliceMs: settings.sliceMs,
+      billEveryMs: settings.billEveryMs,
+      now: () => clock.now(),
+      futureToleranceMs: settings.futureToleranceMs,
+    });
+    // Re-sends at start, and anything polled before every node of the deploy exists, wait for the flows.
+    const gate = new StartGate(RED);
     const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
     const stateFile = new StateFile<SavedState>(
       join(userDir, 'prepay', `meter-${node.id}.json`),
@@ -128,14 +158,65 @@ export = function register(RED: NodeAPI): void {
           scheduleFlush(1000);
         }
       }
-      node.send([batch.consumption, batch.readings, batch.events]);
+      gate.run(() => node.send([batch.consumption, batch.readings, batch.events]));
     };
     const scheduleFlush = (delay = 50): void => {
       if (!flushTimer && !closed) flushTimer = setTimeout(flush, delay);
     };
 
+    const raise = (event: MeterEvent): void => {
+      if (event.type === 'suspect') counts.suspect += 1;
+      pending.events.push({ topic: event.type, payload: event });
+      if (event.alarm) node.warn(`prepay-meter: ${event.meterId}: ${event.text}`);
+      scheduleFlush();
+    };
+    // --- day summaries for the ledger's reconciliation, and consumption kept to send again ---------------
+    const tallies = new DayTallies(settings.zone);
+    const summarise = (subject: MeterInfo, state: MeterState, date: string): void => {
+      const summary = tallies.summarise(subject, state, date, clock.now());
+      if (summary) raise(summary);
+    };
+    /** What changed a meter's days, and what it sent (kept a few seconds, sent again after a restart). */
+    const keep = (outcome: DeltaOutcome): void => {
+      const reading = outcome.reading;
+      const state = engine.state(reading.meterId);
+      if (!state) return;
+      for (const late of tallies.record(state, outcome)) summarise(reading, state, late);
+      if (outcome.consumptions.length === 0) return;
+      const wall = Date.now();
+      const kept = (state.resend ?? []).filter(([at]) => wall - at < RESEND_MS);
+      kept.push([wall, outcome.consumptions]);
+      state.resend = kept;
+    };
+    /** Summaries of every day that has ended; `midnight` also gives a day to meters that billed nothing. */
+    const closeDays = (now: number, midnight?: number): void => {
+      for (const [meterId, state] of engine.states()) {
+        const subject = meters.get(meterId)?.info ?? upstreamInfo.get(meterId);
+        if (!subject) continue;
+        if (midnight !== undefined) tallies.ensureDay(state, midnight);
+        const due = tallies.due(state, now);
+        for (const tally of due) summarise(subject, state, tally.date);
+        if (due.length > 0) savedMeters.markChanged(meterId);
+      }
+      scheduleFlush();
+    };
+    let dayTimer: TimerHandle | undefined;
+    const armDays = (): void => {
+      const now = clock.now();
+      const midnight = nextLocalMidnight(settings.zone, now);
+      dayTimer = clock.setTimeout(
+        () => {
+          if (closed) return;
+          closeDays(clock.now(), midnight);
+          armDays();
+        },
+        midnight - now + 1000,
+      );
+    };
+
     const deliver = (outcome: DeltaOutcome, values?: Record<string, number>): void => {
       savedMeters.markChanged(outcome.reading.meterId);
+      keep(outcome);
       for (const consumption of outcome.consumptions) {
         counts.consumption += 1;
         pending.consumption.push({ topic: consumption.meterId, payload: consumption });
@@ -143,25 +224,41 @@ export = function register(RED: NodeAPI): void {
       const reading: Record<string, unknown> = copy(outcome.reading);
       if (values) reading.values = values;
       pending.readings.push({ topic: outcome.reading.meterId, payload: reading });
-      for (const event of outcome.events) {
-        if (event.type === 'suspect') counts.suspect += 1;
-        pending.events.push({ topic: event.type, payload: event });
-        if (event.alarm) node.warn(`prepay-meter: ${event.meterId}: ${event.text}`);
-      }
+      for (const event of outcome.events) raise(event);
       scheduleFlush();
     };
 
+    // A baseline saved ahead of the clock (by a version that adopted such time stamps) freezes a meter: alarmed
+    // at start, with the way out (rebaseline or replace). Sent with the first batch, once the flows have started.
+    for (const alarm of engine.aheadAlarms((meterId) => meters.get(meterId)?.info ?? { meterId }))
+      raise(alarm);
+
     // --- status ---------------------------------------------------------------------------------------
     const showStatus = (): void => {
-      const lost = [...meters.keys()].filter((id) => engine.state(id)?.status === 'comm-loss').length;
-      const suspect = [...meters.keys()].filter((id) => engine.state(id)?.status === 'suspect').length;
+      let lost = 0;
+      let suspect = 0;
+      let cannotBill = 0;
+      let clockAlarms = 0;
+      let known = 0;
+      const now = clock.now();
+      for (const [, state] of engine.states()) {
+        known += 1;
+        if (state.status === 'comm-loss') lost += 1;
+        else if (state.status === 'suspect') suspect += 1;
+        else if (state.status === 'device-fault') cannotBill += 1;
+        else if (state.timeRun?.alarm || engine.baselineAhead(state, now)) clockAlarms += 1;
+      }
+      const total = Math.max(meters.size, known);
       const linkDown = link && link.stats().state === 'down';
       if (linkDown) node.status(faultStatus(`link down: ${(link.stats().lastError ?? '').slice(0, 40)}`));
-      else if (meters.size > 0 && lost === meters.size)
-        node.status(faultStatus(`all ${lost} meters in comm loss`));
-      else if (lost > 0 || suspect > 0)
-        node.status(degradedStatus(`${meters.size - lost} ok, ${lost} comm loss, ${suspect} suspect`));
-      else node.status(okStatus(`${meters.size || lastSeen.size} meters · ${counts.consumption} deltas`));
+      else if (total > 0 && lost === total) node.status(faultStatus(`all ${lost} meters in comm loss`));
+      else if (lost + suspect + cannotBill + clockAlarms > 0) {
+        const ok = total - lost - suspect - cannotBill - clockAlarms;
+        let text = `${ok} ok, ${lost} comm loss, ${suspect} suspect`;
+        if (cannotBill > 0) text += `, ${cannotBill} cannot bill`;
+        if (clockAlarms > 0) text += `, ${clockAlarms} time alarm`;
+        node.status(degradedStatus(text));
+      } else node.status(okStatus(`${total || lastSeen.size} meters · ${counts.consumption} deltas`));
     };
     const statusTimer = setInterval(showStatus, 2000);
     statusTimer.unref?.();
@@ -169,6 +266,8 @@ export = function register(RED: NodeAPI): void {
 
     // --- Modbus polling -------------------------------------------------------------------------------
     const poller = new MeterPoller({ maxGap: linkNode?.settings?.maxGap ?? 64 });
+    /** Meters with an open device-exception alarm (cleared when a poll answers without one). */
+    const deviceAlarms = new Set<string>();
     const inFlight = new Set<string>();
     const order = [...meters.values()];
     let cursor = 0;
@@ -180,11 +279,11 @@ export = function register(RED: NodeAPI): void {
       inFlight.add(meter.row.meterId);
       counts.polls += 1;
       try {
-        const result = await poller.poll(link, meter.row.unitId, meter.profile);
+        const result = await poller.poll(link, meter.row.unitId, meter.profile, clock.now());
         counts.requests += result.requests;
         if (closed) return;
         failures.set(meter.row.meterId, 0);
-        deliver(engine.reading(meter.info, result.counter!, clock.now()), result.values);
+        answered(meter, result, clock.now());
       } catch (error) {
         if (closed) return;
         counts.failures += 1;
@@ -196,6 +295,72 @@ export = function register(RED: NodeAPI): void {
       } finally {
         inFlight.delete(meter.row.meterId);
       }
+    };
+
+    /** The device answered: bill its counter, or say why not; report what it refused. */
+    const answered = (meter: ConfiguredMeter, result: PollResult, now: number): void => {
+      const { info, row, profile } = meter;
+      const where = (span: Span): string =>
+        `function ${span.function}, address ${span.address}, ${span.length} ${span.function <= 2 ? 'bits' : 'registers'}`;
+      const counterName = profile.counter?.name;
+      for (const refused of result.dropped)
+        raise(
+          meterEvent(
+            info,
+            'value-unavailable',
+            false,
+            now,
+            `unit ${row.unitId} refused ${refused.value.name} (${where(refused.span)}) with ${describeException(refused.code)}: dropped from this meter's reads, tried again daily; the counter is billed as before`,
+            registerDetail(refused.value.name, refused.span, refused.code),
+          ),
+        );
+      for (const value of result.restored)
+        raise(
+          meterEvent(
+            info,
+            'value-available',
+            false,
+            now,
+            `unit ${row.unitId} serves ${value.name} (function ${value.function}, address ${value.address}) again: read from now on`,
+            { valueName: value.name, function: value.function, address: value.address },
+          ),
+        );
+      const faults = result.faults.filter((fault) => !counterName || !fault.values.includes(counterName));
+      if (faults.length > 0 && !deviceAlarms.has(info.meterId)) {
+        deviceAlarms.add(info.meterId);
+        const fault = faults[0]!;
+        raise(
+          meterEvent(
+            info,
+            'device-exception',
+            true,
+            now,
+            `unit ${row.unitId} refused a read (${where(fault.span)}) with ${describeException(fault.code)}: ${fault.values.join(', ')} not read; the device answers, so this is no communication loss`,
+            registerDetail(fault.values.join(','), fault.span, fault.code),
+          ),
+        );
+      } else if (faults.length === 0 && deviceAlarms.delete(info.meterId)) {
+        raise(
+          meterEvent(info, 'device-exception', false, now, `cleared: unit ${row.unitId} answers every read`),
+        );
+      }
+      if (result.counter !== undefined) {
+        deliver(engine.reading(info, result.counter, now), result.values);
+        return;
+      }
+      const refused = result.counterRefused;
+      const why = refused
+        ? `unit ${row.unitId} refused the billed counter ${counterName} (${where(refused.span)}) with ${describeException(refused.code)}`
+        : `unit ${row.unitId} did not give the billed counter ${counterName}`;
+      deliver(
+        engine.counterUnavailable(
+          info,
+          now,
+          `${why}; the device answers, so this is no communication loss: check the unit id and that the profile fits the device`,
+          refused ? registerDetail(counterName ?? '', refused.span, refused.code) : {},
+        ),
+        result.values,
+      );
     };
 
     // Polls are spread evenly over the interval: meter i of n is due at cycleStart + i * interval / n.
@@ -246,6 +411,68 @@ export = function register(RED: NodeAPI): void {
       return info;
     };
     const upstreamInfo = new Map<string, MeterInfo>();
+
+    // --- operator rebaselines from the admin API: recorded, on disk, then answered --------------------
+    const operatorLogName = `prepay/meter-${node.id}-operator.jsonl`;
+    const operatorLog = join(userDir, operatorLogName);
+    const rebaseline = (payload: unknown, by: string): RebaselineAnswer => {
+      const meterId = String((payload as { meterId?: unknown })?.meterId ?? '');
+      try {
+        const command = readRebaseline(payload);
+        const info = meters.get(command.meterId)?.info ?? upstreamInfo.get(command.meterId);
+        if (!info) throw new MeterInputError('meterId', `unknown meter "${command.meterId}"`);
+        const ts = command.ts ?? clock.now();
+        const previous = engine.state(command.meterId)?.baseline;
+        if (previous && ts <= previous.ts)
+          throw new MeterInputError(
+            'ts',
+            `${new Date(ts).toISOString()} is not after the meter's last reading`,
+          );
+        appendOperatorLog(operatorLog, {
+          at: clock.now(),
+          action: 'rebaseline',
+          meterId: command.meterId,
+          value: command.value,
+          previous: previous?.value,
+          ts,
+          reason: command.reason,
+          by,
+        });
+        const outcome = engine.rebaseline(info, command.value, ts, command.reason);
+        for (const event of outcome.events) event.by = by;
+        deliver(outcome);
+        saveState(); // the new baseline is on disk before the operator is told it is applied
+        const answer: RebaselineAnswer = {
+          ok: true,
+          outcome: 'applied',
+          meterId: command.meterId,
+          value: command.value,
+          ts,
+          reason: command.reason,
+          by,
+          reader: { id: node.id, name: node.name || node.id },
+          log: operatorLogName,
+        };
+        if (previous) answer.previous = previous.value;
+        return answer;
+      } catch (error) {
+        const field = error instanceof MeterInputError ? error.field : undefined;
+        return {
+          ok: false,
+          outcome: 'refused',
+          meterId,
+          code: 'invalid',
+          error: (error as Error).message,
+          ...(field ? { field } : {}),
+        };
+      }
+    };
+    meterReaders.add({
+      id: node.id,
+      name: node.name || node.id,
+      has: (meterId) => meters.has(meterId) || upstreamInfo.has(meterId),
+      rebaseline,
+    });
     // Checked on the building clock, so a fast clock (simulation) detects silence in building time too.
     let watchdog: TimerHandle | undefined;
     const watchEvery = Math.min(60_000, settings.commLossMs / 4);
@@ -263,17 +490,25 @@ export = function register(RED: NodeAPI): void {
     };
     if (settings.source === 'messages') watchdog = clock.setTimeout(watch, watchEvery);
 
-    // --- after a restart: send each meter's last consumption again ----------------------------------
-    // Taken now, before any new input changes it; sent once the flow is wired.
-    const replays: NodeMessage[] = Object.values(engine.snapshot()).flatMap((state) =>
-      (state.lastOut ?? []).map(
-        (consumption) => ({ topic: consumption.meterId, payload: consumption, replay: true }) as NodeMessage,
-      ),
-    );
-    if (replays.length > 0)
-      setImmediate(() => {
-        if (!closed) node.send([replays, null, null]);
-      });
+    // --- after a restart: send each meter's recent consumption again ---------------------------------
+    // Taken now, before any new input changes it; sent once the flow is wired. A downstream node that has a
+    // consumption (by its reading id) ignores it; one whose state was not saved before the stop prices it.
+    const replays: NodeMessage[] = [];
+    for (const state of Object.values(engine.snapshot())) {
+      const seen = new Set<string>();
+      for (const consumption of [
+        ...(state.resend ?? []).flatMap(([, out]) => out),
+        ...(state.lastOut ?? []),
+      ]) {
+        if (seen.has(consumption.readingId)) continue;
+        seen.add(consumption.readingId);
+        replays.push({ topic: consumption.meterId, payload: consumption, replay: true } as NodeMessage);
+      }
+    }
+    if (replays.length > 0) gate.run(() => node.send([replays, null, null]));
+    // Days that ended while Node-RED was stopped are summarised now (sent once the flows have started).
+    closeDays(clock.now());
+    armDays();
 
     node.on('input', (msg: NodeMessageInFlow, _send: Send, done: Done) => {
       try {
@@ -319,9 +554,10 @@ export = function register(RED: NodeAPI): void {
           readings.forEach((reading, index) => {
             const info = infos[index]!;
             upstreamInfo.set(reading.meterId, info);
-            const ts = reading.ts ?? clock.now();
-            lastSeen.set(reading.meterId, Math.max(lastSeen.get(reading.meterId) ?? 0, ts));
-            deliver(engine.reading(info, reading.value, ts));
+            const now = clock.now();
+            // Silence is judged by when readings arrive: a time stamp from the sender may be anything.
+            lastSeen.set(reading.meterId, now);
+            deliver(engine.reading(info, reading.value, reading.ts ?? now));
           });
         }
         done();
@@ -333,13 +569,16 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
+      meterReaders.remove(node.id);
       if (pollTimer) clock.clearTimeout(pollTimer);
       clearInterval(statusTimer);
       if (watchdog) clock.clearTimeout(watchdog);
+      if (dayTimer) clock.clearTimeout(dayTimer);
       if (flushTimer) clearTimeout(flushTimer);
       flushTimer = undefined;
-      // Whatever is computed is saved and sent before the node goes.
+      // Whatever is computed is saved and sent before the node goes (if the flows ever started).
       flush();
+      gate.close();
       try {
         saveState();
       } catch (error) {
@@ -356,3 +595,8 @@ export = function register(RED: NodeAPI): void {
 
   RED.nodes.registerType('prepay-meter', PrepayMeterNode);
 };
+
+/** An event's naming of a register and the exception the device answered. */
+function registerDetail(valueName: string, span: Span, code: number): Record<string, unknown> {
+  return { valueName, function: span.function, address: span.address, registers: span.length, code };
+}

@@ -26,7 +26,10 @@ export interface LinkOptions {
   timeoutMs: number;
   /** Silence after each request before the next, ms (serial lines and slow gateways). */
   pauseMs: number;
-  /** Extra attempts after a timeout (never after an exception: the device answered). */
+  /**
+   * Extra attempts after a timeout (never after an exception: the device answered). A gateway's exception 10
+   * or 11 counts as a timeout: the device behind it did not answer.
+   */
   retries: number;
   reconnectMinMs: number;
   reconnectMaxMs: number;

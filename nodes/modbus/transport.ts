@@ -1,7 +1,9 @@
 /**
  * The one place that talks to modbus-serial. Everything above it sees a transport that reads and writes
  * words for a unit id and fails with one of three errors: the device said no (ModbusExceptionError), the
- * device said nothing (ModbusTimeoutError), or the link is gone (LinkDownError).
+ * device said nothing (ModbusTimeoutError), or the link is gone (LinkDownError). A gateway answering
+ * exception 10 or 11 (path unavailable, target device failed to respond) says the device behind it said
+ * nothing: that is a GatewayNoAnswerError, a kind of timeout, not an answer of the device.
  */
 import ModbusRTU from 'modbus-serial';
 
@@ -51,6 +53,36 @@ export class ModbusTimeoutError extends Error {
     super(message);
     this.name = 'ModbusTimeoutError';
   }
+}
+
+/** A gateway's exception 10 or 11: the device behind it did not answer (the gateway did). */
+export class GatewayNoAnswerError extends ModbusTimeoutError {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'GatewayNoAnswerError';
+  }
+}
+
+/** The Modbus exception codes' names (Modbus Application Protocol v1.1b3, section 7). */
+const EXCEPTION_NAMES: Record<number, string> = {
+  1: 'illegal function',
+  2: 'illegal data address',
+  3: 'illegal data value',
+  4: 'server device failure',
+  5: 'acknowledge',
+  6: 'server device busy',
+  8: 'memory parity error',
+  10: 'gateway path unavailable',
+  11: 'gateway target device failed to respond',
+};
+
+/** "exception 2 (illegal data address)". */
+export function describeException(code: number): string {
+  const name = EXCEPTION_NAMES[code];
+  return name ? `exception ${code} (${name})` : `exception ${code}`;
 }
 
 export class LinkDownError extends Error {
@@ -251,6 +283,12 @@ export class ModbusSerialTransport implements ModbusTransport {
 
   private translate(error: ModbusSerialError, unitId: number, what: string): Error {
     const where = `unit ${unitId} at ${describeEndpoint(this.endpoint)}`;
+    if (error.modbusCode === 10 || error.modbusCode === 11) {
+      return new GatewayNoAnswerError(
+        error.modbusCode,
+        `${where} did not answer the ${what}: the gateway answered for it with ${describeException(error.modbusCode)}`,
+      );
+    }
     if (typeof error.modbusCode === 'number') {
       return new ModbusExceptionError(error.modbusCode, `${where} refused the ${what}: ${error.message}`);
     }

@@ -71,8 +71,22 @@ export class StateFile<T> {
     if (this.timer && this.due <= due) return;
     if (this.timer) clearTimeout(this.timer);
     this.due = due;
-    this.timer = setTimeout(() => this.flush(), withinMs);
+    this.timer = setTimeout(() => this.flushLater(), withinMs);
     this.timer.unref?.();
+  }
+
+  /** Told when a scheduled write fails (a full disk): the write is tried again later, nothing thrown. */
+  onWriteError: ((error: Error) => void) | undefined;
+
+  private flushLater(): void {
+    const snapshot = this.pending;
+    try {
+      this.flush();
+    } catch (error) {
+      // A timer must not throw (it would end the process): keep the state pending and try again.
+      if (snapshot && !this.pending) this.save(snapshot, Math.max(this.debounceMs, 5_000));
+      this.onWriteError?.(error as Error);
+    }
   }
 
   /** Writes any pending state now. */

@@ -3,15 +3,35 @@
  * commissioning flows and demonstrations without hardware. On deploy it sends the meter table (rows and
  * CSV) so a meter reader can be pointed at it; `msg.topic = "fault"` makes a unit silent, answer with an
  * exception or answer late; `"gateway"` stops or starts a gateway; `"snapshot"` sends every register.
+ *
+ * Like a real building's meters, the simulated ones do not start again from their first readings when
+ * Node-RED restarts or is killed: registers and relays are saved in the user directory every few seconds and at
+ * once when a relay switches, and a restart continues from there as if the meters had run on meanwhile.
  */
+import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeMessage } from 'node-red';
 import { ScaledClock, SystemClock, type Clock } from '../core/clock';
 import { meterTableToCsv } from '../core/meter/meter-table';
 import { runtimeClock } from '../shared/runtime-clock';
+import { StartGate } from '../shared/start-gate';
 import { faultStatus, okStatus, degradedStatus } from '../shared/status';
 import { builtInProfiles } from '../meter/profile-registry';
-import { planSite, siteMeterTable, SimulatedSite } from './site';
+import { planSite, siteMeterTable, SimulatedSite, type SiteCheckpoint } from './site';
+import { StateFile } from '../shared/state-file';
+
+/** Registers are saved at least this often (wall time), and within this after a relay switches. */
+const SAVE_EVERY_MS = 5_000;
+const SAVE_SWITCH_MS = 250;
+
+function parseCheckpoint(value: unknown): SiteCheckpoint {
+  const saved = value as SiteCheckpoint;
+  if (saved?.version !== 1 || typeof saved.meters !== 'object' || typeof saved.modules !== 'object')
+    throw new Error('not a simulator state file');
+  return saved;
+}
 import type { UnitFault } from './modbus-tcp-server';
+import { SimulatedMeter } from './simulated-meter';
+import { appendFileSync, mkdirSync } from 'node:fs';
 
 type Done = (err?: Error) => void;
 type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
@@ -27,6 +47,7 @@ interface SimulatorDef extends NodeDef {
   waterEvery?: string | number;
   coolingEvery?: string | number;
   gasForRestaurants?: boolean;
+  registerLog?: boolean;
 }
 
 function num(value: unknown, fallback: number, field: string, min: number, max: number): number {
@@ -86,6 +107,51 @@ export = function register(RED: NodeAPI): void {
       return;
     }
     const running = site;
+    // Registers and relays continue where they stood before a restart or a kill.
+    const userDir = (RED.settings as unknown as { userDir?: string }).userDir;
+    const stateFile = userDir
+      ? new StateFile<SiteCheckpoint>(
+          join(userDir, 'prepay', `simulator-${node.id.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`),
+          parseCheckpoint,
+          SAVE_EVERY_MS,
+        )
+      : undefined;
+    if (stateFile) {
+      stateFile.onWriteError = (error) =>
+        node.warn(`prepay-simulator: cannot save the registers: ${error.message}`);
+      const loaded = stateFile.load();
+      if (loaded.problem) node.warn(`prepay-simulator: ${loaded.problem}`);
+      if (loaded.value) running.restore(loaded.value);
+    }
+    const save = (withinMs = SAVE_EVERY_MS): void => stateFile?.save(() => running.checkpoint(), withinMs);
+    // The register log: every counter value served to a reader, as the reader decodes it (for checking what a
+    // flow billed against what the meters showed).
+    let logLines: string[] = [];
+    const logFile =
+      config.registerLog && userDir
+        ? join(userDir, 'prepay', `simulator-${node.id.replace(/[^A-Za-z0-9_.-]/g, '_')}-registers.jsonl`)
+        : undefined;
+    const writeLog = (): void => {
+      if (!logFile || logLines.length === 0) return;
+      const text = logLines.join('');
+      logLines = [];
+      try {
+        mkdirSync(join(userDir as string, 'prepay'), { recursive: true });
+        appendFileSync(logFile, text);
+      } catch (error) {
+        node.warn(`prepay-simulator: cannot write the register log: ${(error as Error).message}`);
+      }
+    };
+    if (logFile)
+      for (const meter of running.meters.values())
+        meter.onCounterRead = (meterId, at, value) =>
+          logLines.push(`{"t":${at},"m":"${meterId}","v":${value}}\n`);
+    const logTimer = setInterval(writeLog, 1000);
+    logTimer.unref?.();
+    const saveTimer = setInterval(() => save(0), SAVE_EVERY_MS);
+    saveTimer.unref?.();
+    running.onRelaySwitch(() => save(SAVE_SWITCH_MS));
+
     const describe = (): NodeMessage => {
       const gateways = running.servers.map((server, gateway) => ({
         gateway,
@@ -96,10 +162,12 @@ export = function register(RED: NodeAPI): void {
       }));
       return { topic: 'meters', payload: { meters: running.specs.length, gateways } };
     };
+    // The meter table goes out once the deploy's nodes exist (the simulator often starts before them).
+    const gate = new StartGate(RED);
     running.start().then(
       (ports) => {
         node.status(okStatus(`${running.specs.length} meters on 127.0.0.1:${ports.join(',')}`));
-        node.send(describe());
+        gate.run(() => node.send(describe()));
       },
       (error: Error) => {
         node.status(faultStatus(`cannot listen: ${error.message}`));
@@ -118,12 +186,22 @@ export = function register(RED: NodeAPI): void {
             const unitId = Number(payload.unitId);
             if (!Number.isInteger(unitId)) throw new Error('unitId: is required');
             const kind = payload.kind;
+            // A partial device serves the billed counter only (another variant or firmware of the meter).
+            if (kind === 'partial' || kind === 'full') {
+              const device = running.device(gateway, unitId);
+              if (!(device instanceof SimulatedMeter)) throw new Error(`unitId: no meter at unit ${unitId}`);
+              device.partialDevice = kind === 'partial';
+              node.status(
+                degradedStatus(`unit ${unitId}: ${kind === 'partial' ? 'partial device' : 'full device'}`),
+              );
+              break;
+            }
             let fault: UnitFault | undefined;
             if (kind === 'silent') fault = { kind: 'silent' };
             else if (kind === 'exception') fault = { kind: 'exception', code: Number(payload.code ?? 4) };
             else if (kind === 'delay') fault = { kind: 'delay', ms: Number(payload.ms ?? 500) };
             else if (kind !== 'none' && kind !== undefined)
-              throw new Error('kind: must be silent, exception, delay or none');
+              throw new Error('kind: must be silent, exception, delay, partial, full or none');
             server.setFault(unitId, fault);
             node.status(
               fault ? degradedStatus(`unit ${unitId}: ${kind}`) : okStatus(`unit ${unitId} healthy`),
@@ -154,6 +232,15 @@ export = function register(RED: NodeAPI): void {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      gate.close();
+      clearInterval(saveTimer);
+      clearInterval(logTimer);
+      writeLog();
+      try {
+        stateFile?.writeText(JSON.stringify(running.checkpoint()));
+      } catch (error) {
+        node.warn(`prepay-simulator: cannot save the registers: ${(error as Error).message}`);
+      }
       running.stop().then(
         () => done(),
         () => done(),

@@ -5,7 +5,7 @@
  */
 import type { Clock } from '../core/clock';
 import type { MeterProfile, ValueDef } from '../core/meter/profile';
-import { encodeValue } from '../core/meter/registers';
+import { applyScale, decodeValue, encodeValue } from '../core/meter/registers';
 import { EXCEPTION, type ModbusDevice } from './modbus-tcp-server';
 import { LoadModel } from './load-model';
 
@@ -33,22 +33,59 @@ export class SimRelay implements Switchable {
   on = true;
   stuck = false;
   switches = 0;
+  /** Told just before the relay switches (a meter settles what flowed until then). */
+  private readonly listeners: Array<() => void> = [];
+
+  onBeforeSwitch(listener: () => void): void {
+    this.listeners.push(listener);
+  }
 
   set(on: boolean): void {
     if (this.stuck || on === this.on) return;
+    for (const listener of this.listeners) listener();
     this.on = on;
     this.switches += 1;
   }
 }
 
+/** Where a meter's register stands, to continue after a restart or a kill (see SimulatedMeter.snapshot). */
+export interface MeterCheckpoint {
+  /** The minute (epoch minutes) being accumulated. */
+  minute: number;
+  /** Consumption of every whole minute before it. */
+  total: number;
+  /** This minute's consumption up to `since`, and since when the supply has been as it is. */
+  partial: number;
+  since: number;
+  /** The meter's own relay, if it has one. */
+  relayOn?: boolean;
+}
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+
 export class SimulatedMeter implements ModbusDevice {
-  /** Consumption so far in the load's natural unit (kWh or m³), integrated up to `integratedTo`. */
+  /**
+   * Consumption in the load's natural unit (kWh or m³), accumulated a whole minute at a time, in order, and the
+   * current minute's part so far. The same minutes always add up to the same total, to the last bit, however
+   * often the meter was read: a simulator restarted from a checkpoint shows exactly the registers it would have
+   * shown had it run on, so a meter never seems to go backwards after a restart or a kill.
+   */
   private total: number;
-  private integratedTo: number;
+  private minute: number;
+  private partial = 0;
+  private since: number;
   /** Set when the meter has its own relay (profile.relay); otherwise the supply follows `supply`. */
   readonly relay: SimRelay | undefined;
   /** Refuse reads that span registers the profile does not define (exception 2), as some meters do. */
   strictAddresses = false;
+  /**
+   * A partial device (another variant or firmware than the profile describes): it serves the billed counter only
+   * and refuses any read that touches another value's registers with exception 2.
+   */
+  partialDevice = false;
+  /** Told of every read of the counter, with the value a reader decodes from the registers it was sent. */
+  onCounterRead: ((meterId: string, at: number, value: number) => void) | undefined;
 
   constructor(
     readonly meterId: string,
@@ -59,13 +96,40 @@ export class SimulatedMeter implements ModbusDevice {
     private supply: Switchable | undefined,
   ) {
     this.total = startTotal;
-    this.integratedTo = clock.now();
+    this.since = clock.now();
+    this.minute = Math.floor(this.since / MINUTE);
     if (profile.relay && profile.counter) this.relay = new SimRelay();
+    this.relay?.onBeforeSwitch(() => this.settle());
+    if (supply instanceof SimRelay) supply.onBeforeSwitch(() => this.settle());
+  }
+
+  /** Where the register stands now (accumulated up to the clock). */
+  snapshot(): MeterCheckpoint {
+    this.advance();
+    const checkpoint: MeterCheckpoint = {
+      minute: this.minute,
+      total: this.total,
+      partial: this.partial,
+      since: this.since,
+    };
+    if (this.relay) checkpoint.relayOn = this.relay.on;
+    return checkpoint;
+  }
+
+  /** Continues from a checkpoint: the time since it is accumulated as if the meter had run on. */
+  restore(checkpoint: MeterCheckpoint): void {
+    this.minute = checkpoint.minute;
+    this.total = checkpoint.total;
+    this.partial = checkpoint.partial;
+    this.since = checkpoint.since;
+    if (this.relay && checkpoint.relayOn !== undefined) this.relay.on = checkpoint.relayOn;
+    this.advance();
   }
 
   attachSupply(supply: Switchable): void {
-    this.advance();
+    this.settle();
     this.supply = supply;
+    if (supply instanceof SimRelay) supply.onBeforeSwitch(() => this.settle());
   }
 
   /** The relay that switches this meter's supply: its own, or a relay-module channel. */
@@ -94,7 +158,10 @@ export class SimulatedMeter implements ModbusDevice {
       if (value.function !== fn) continue;
       const start = value.address - address;
       if (start + value.length <= 0 || start >= length) continue;
+      if (this.partialDevice && value !== this.profile.counter) return EXCEPTION.ILLEGAL_DATA_ADDRESS;
       const encoded = encodeValue(this.rawOf(value), value);
+      if (value === this.profile.counter && this.onCounterRead)
+        this.onCounterRead(this.meterId, this.clock.now(), decodeShown(encoded, value));
       for (let i = 0; i < encoded.length; i += 1) {
         if (start + i >= 0 && start + i < length) {
           words[start + i] = encoded[i]!;
@@ -141,17 +208,43 @@ export class SimulatedMeter implements ModbusDevice {
     this.relay.set(values[0] === write.on);
   }
 
-  /** Integrates the load up to now; nothing flows while the supply is off. */
+  /** Accumulates every whole minute up to now, in order (nothing flows while the supply is off). */
   private advance(): void {
     const now = this.clock.now();
-    if (now <= this.integratedTo) return;
-    if (this.supplyOn) this.total += this.load.consumption(this.integratedTo, now);
-    this.integratedTo = now;
+    const current = Math.floor(now / MINUTE);
+    while (this.minute < current) {
+      const end = (this.minute + 1) * MINUTE;
+      this.total += this.partial + this.flow(this.minute, end - this.since);
+      this.partial = 0;
+      this.minute += 1;
+      this.since = end;
+    }
+  }
+
+  /** Just before the supply switches: what flowed in this minute until now counts at the old state. */
+  private settle(): void {
+    this.advance();
+    const now = this.clock.now();
+    if (now <= this.since) return;
+    this.partial += this.flow(this.minute, now - this.since);
+    this.since = now;
+  }
+
+  /** Consumption up to now: the whole minutes, and this minute's part (computed, never stored by a read). */
+  private totalNow(): number {
+    this.advance();
+    return this.total + this.partial + this.flow(this.minute, this.clock.now() - this.since);
+  }
+
+  /** What flows in `ms` of minute `minute` at the present supply state. */
+  private flow(minute: number, ms: number): number {
+    if (!this.supplyOn || ms <= 0) return 0;
+    return this.load.rate(minute * MINUTE) * (ms / HOUR);
   }
 
   private scaledCounter(value: ValueDef): number {
     const factor = UNIT_FACTORS[value.unit] ?? 1;
-    let shown = this.total / factor;
+    let shown = this.totalNow() / factor;
     if (value.rolloverAt !== undefined) shown %= value.rolloverAt;
     return shown;
   }
@@ -225,4 +318,9 @@ export class SimulatedRelayModule implements ModbusDevice {
       return EXCEPTION.ILLEGAL_DATA_ADDRESS;
     values.forEach((value, i) => this.channels[address - base + i]!.set(value === (write?.on ?? 1)));
   }
+}
+
+/** The value a reader shows for a counter's registers (decoded and scaled as the profile says). */
+function decodeShown(words: number[], value: ValueDef): number {
+  return applyScale(decodeValue(words, 0, value), value.scale);
 }

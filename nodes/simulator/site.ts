@@ -9,7 +9,17 @@ import type { MeterProfile } from '../core/meter/profile';
 import type { Utility } from '../core/messages';
 import { hashSeed, LoadModel, seededRandom, TENANT_KINDS, type TenantKind } from './load-model';
 import { ModbusTcpServer, type ModbusDevice } from './modbus-tcp-server';
-import { SimulatedMeter, SimulatedRelayModule } from './simulated-meter';
+import { SimulatedMeter, SimulatedRelayModule, type MeterCheckpoint } from './simulated-meter';
+
+/** A site's registers and relays, to continue after a restart (see SimulatedSite.checkpoint). */
+export interface SiteCheckpoint {
+  version: 1;
+  /** Building time it was taken. */
+  at: number;
+  meters: Record<string, MeterCheckpoint>;
+  /** Relay modules by "gateway:unit": each channel on or off. */
+  modules: Record<string, boolean[]>;
+}
 
 export interface SimMeterSpec {
   meterId: string;
@@ -237,6 +247,50 @@ export class SimulatedSite {
 
   get now(): number {
     return this.clock.now();
+  }
+
+  /** Every register and relay as it stands: what a restart continues from. */
+  checkpoint(): SiteCheckpoint {
+    const meters: Record<string, MeterCheckpoint> = {};
+    for (const [meterId, meter] of this.meters) meters[meterId] = meter.snapshot();
+    const modules: Record<string, boolean[]> = {};
+    this.devices.forEach((units, gateway) => {
+      for (const [unitId, device] of units)
+        if (device instanceof SimulatedRelayModule)
+          modules[`${gateway}:${unitId}`] = device.channels.map((relay) => relay.on);
+    });
+    return { version: 1, at: this.clock.now(), meters, modules };
+  }
+
+  /**
+   * Continues from a checkpoint, as real meters do after the building's computer restarts: relays as they
+   * were, and every register as if the site had run on since (meters of the checkpoint not on this site, and
+   * this site's meters not in it, are left as they are).
+   */
+  restore(checkpoint: SiteCheckpoint): void {
+    for (const [key, channels] of Object.entries(checkpoint.modules)) {
+      const [gateway, unitId] = key.split(':').map(Number) as [number, number];
+      const module = this.devices[gateway]?.get(unitId);
+      if (module instanceof SimulatedRelayModule)
+        channels.forEach((on, i) => {
+          const relay = module.channels[i];
+          if (relay) relay.on = on;
+        });
+    }
+    for (const [meterId, saved] of Object.entries(checkpoint.meters))
+      this.meters.get(meterId)?.restore(saved);
+  }
+
+  /** The device behind a gateway's unit id. */
+  device(gateway: number, unitId: number): ModbusDevice | undefined {
+    return this.devices[gateway]?.get(unitId);
+  }
+
+  /** Calls `listener` whenever any relay of the site switches (a checkpoint worth taking soon). */
+  onRelaySwitch(listener: () => void): void {
+    for (const meter of this.meters.values()) meter.relay?.onBeforeSwitch(() => setImmediate(listener));
+    for (const module of this.relayModules)
+      for (const relay of module.channels) relay.onBeforeSwitch(() => setImmediate(listener));
   }
 
   /** Every gateway starts listening at once, in this tick, so readers deployed beside it find them up. */

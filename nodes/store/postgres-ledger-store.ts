@@ -148,6 +148,17 @@ export class PostgresLedgerStore implements LedgerStore {
     return rows[0] ? (rows[0].result as PostingResult) : undefined;
   }
 
+  async existingReferences(references: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < references.length; i += 5_000) {
+      const { rows } = await this.pool.query('SELECT reference FROM postings WHERE reference = ANY($1)', [
+        references.slice(i, i + 5_000),
+      ]);
+      for (const row of rows) found.add(String((row as Row).reference));
+    }
+    return found;
+  }
+
   async getAccount(id: string): Promise<AccountRecord | undefined> {
     const { rows } = await this.pool.query('SELECT * FROM accounts WHERE id = $1', [id]);
     return rows[0] ? accountFromRow(rows[0] as Row) : undefined;
@@ -261,6 +272,18 @@ export class PostgresLedgerStore implements LedgerStore {
         totals.set(String(s.kind), BigInt(String(s.amount)));
       return summaryRow(account, totals, opening.get(account.id), closing.get(account.id));
     });
+  }
+
+  async entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+    const { rows } = await this.pool.query(
+      'SELECT account_id, SUM(amount)::text AS balance, SUM(debt_delta)::text AS debt, COUNT(*)::int AS n FROM entries GROUP BY account_id',
+    );
+    return rows.map((row: Row) => ({
+      accountId: String(row.account_id),
+      balance: BigInt(String(row.balance)),
+      debt: BigInt(String(row.debt)),
+      count: Number(row.n),
+    }));
   }
 
   async appendAudit(records: AuditRecord[]): Promise<void> {

@@ -1,17 +1,21 @@
 /**
  * prepay-store: the ledger's storage, shared by every ledger node that names it. SQLite (one file
  * in the Node-RED user directory) by default; PostgreSQL for several gateways sharing one ledger,
- * with the password kept in Node-RED's encrypted credentials, never in the flow file. The ledger key
- * (credentials or environment) seals entries and checkpoints; the checkpoints go to a file outside
- * the database, at start and every few hours, and a summary of each to the Node-RED log.
+ * with the password kept in Node-RED's encrypted credentials, never in the flow file. A SQLite ledger
+ * can be backed up while it runs (store-admin.ts). The ledger key (credentials or environment) seals
+ * entries and checkpoints; the checkpoints go to a file outside the database, at start and every few
+ * hours, and a summary of each to the Node-RED log.
  */
 import type { Node, NodeAPI } from 'node-red';
 import { runtimeClock } from '../shared/runtime-clock';
 import { CheckpointSchedule } from './checkpoint-schedule';
 import { ResilientStore } from './resilient-store';
+import { activeStores, registerStoreAdminRoutes } from './store-admin';
 import { checkpointHours, createStore, StoreNode, StoreNodeDef } from './store-config';
 
 export = function register(RED: NodeAPI): void {
+  registerStoreAdminRoutes(RED);
+
   function PrepayStoreNode(
     this: Node<{ password: unknown; sealKey: unknown; previousSealKey: unknown }>,
     config: StoreNodeDef,
@@ -56,7 +60,9 @@ export = function register(RED: NodeAPI): void {
       },
     });
     schedule.start();
+    activeStores.set(node.id, { node, userDir });
     node.on('close', (_removed: boolean, done: () => void) => {
+      if (activeStores.get(node.id)?.node === node) activeStores.delete(node.id);
       schedule
         .stop()
         .then(() => node.store.close())

@@ -14,6 +14,9 @@ import {
   PreparedPosting,
 } from '../core/ledger/types';
 
+/** The code given to a failure to open the store that has none of its own (it counts as transient). */
+export const STORE_UNAVAILABLE = 'STORE_UNAVAILABLE';
+
 export class ResilientStore implements LedgerStore {
   private ready: Promise<void> | undefined;
   lastError: Error | undefined;
@@ -49,12 +52,22 @@ export class ResilientStore implements LedgerStore {
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {
-    await this.init();
+    try {
+      await this.init();
+    } catch (error) {
+      // A store that cannot be opened (unreachable, a schema from a newer version after a rollback, a file
+      // that cannot be read) is unavailable, not a reason to refuse the posting: it waits, and is retried.
+      if (!(error as { code?: unknown }).code) Object.assign(error as object, { code: STORE_UNAVAILABLE });
+      throw error;
+    }
     return fn();
   }
 
   getPosting(reference: string): Promise<PostingResult | undefined> {
     return this.call(() => this.inner.getPosting(reference));
+  }
+  existingReferences(references: readonly string[]): Promise<Set<string>> {
+    return this.call(() => this.inner.existingReferences(references));
   }
   getAccount(id: string): Promise<AccountRecord | undefined> {
     return this.call(() => this.inner.getAccount(id));
@@ -91,6 +104,10 @@ export class ResilientStore implements LedgerStore {
   }
   periodSummary(from: number, to: number): Promise<SummaryRow[]> {
     return this.call(() => this.inner.periodSummary(from, to));
+  }
+
+  entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+    return this.call(() => this.inner.entryTotals());
   }
 
   appendAudit(records: AuditRecord[]): Promise<void> {

@@ -26,6 +26,7 @@ import {
   metaJson,
   policyToJson,
 } from './records';
+import { BackupReport, onlineBackup } from './sqlite-backup';
 import { SQLITE_MIGRATIONS } from './sqlite-schema';
 import { extend } from '../core/shapes';
 
@@ -66,6 +67,11 @@ export class SqliteLedgerStore implements LedgerStore {
 
   constructor(private readonly options: SqliteOptions) {
     this.integrity = options.integrity;
+  }
+
+  /** The database file's path. */
+  get file(): string {
+    return this.options.path;
   }
 
   async init(): Promise<void> {
@@ -122,6 +128,15 @@ export class SqliteLedgerStore implements LedgerStore {
     );
   }
 
+  /**
+   * A consistent copy of the ledger in `target` while it keeps posting: SQLite's online backup from this
+   * store's own connection, in steps of 2 MB (4 KB pages), so postings go on between the steps and the copy
+   * is kept up to date with them.
+   */
+  backup(target: string): Promise<BackupReport> {
+    return onlineBackup(this.database(), target, { pagesPerStep: 512 });
+  }
+
   /** The open database, for tests that need to reach under the ledger. */
   database(): Database.Database {
     if (!this.db) {
@@ -136,6 +151,19 @@ export class SqliteLedgerStore implements LedgerStore {
     const row = this.statement('SELECT result FROM postings WHERE reference = ?').get(reference) as
       Row | undefined;
     return row ? (JSON.parse(String(row.result)) as PostingResult) : undefined;
+  }
+
+  async existingReferences(references: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    const query = this.statement(
+      'SELECT reference FROM postings WHERE reference IN (SELECT value FROM json_each(?))',
+    );
+    // Bounded statements: a long list is asked in slices.
+    for (let i = 0; i < references.length; i += 5_000) {
+      const slice = JSON.stringify(references.slice(i, i + 5_000));
+      for (const row of query.all(slice) as Row[]) found.add(String(row.reference));
+    }
+    return found;
   }
 
   async getAccount(id: string): Promise<AccountRecord | undefined> {
@@ -396,6 +424,21 @@ export class SqliteLedgerStore implements LedgerStore {
       const close = before.get(account.id, to) as Row | undefined;
       return summaryRow(account, totals, open, close);
     });
+  }
+
+  async entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+    const rows = this.database()
+      .prepare(
+        'SELECT account_id, SUM(amount) AS balance, SUM(debt_delta) AS debt, COUNT(*) AS n FROM entries GROUP BY account_id',
+      )
+      .safeIntegers(true)
+      .all() as Row[];
+    return rows.map((row) => ({
+      accountId: String(row.account_id),
+      balance: BigInt(row.balance as bigint),
+      debt: BigInt(row.debt as bigint),
+      count: Number(row.n),
+    }));
   }
 
   async appendAudit(records: AuditRecord[]): Promise<void> {

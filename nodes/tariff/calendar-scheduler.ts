@@ -52,7 +52,8 @@ export class CalendarScheduler {
     const now = this.clock.now();
     const charges: Charge[] = [];
     const tariffs = this.tariffs();
-    for (const { key, tariff: name } of this.engine.knownAccounts()) {
+    // One entry per account and utility: each utility's tariff raises its own items.
+    for (const { key, account, utility, tariff: name } of this.engine.knownAccounts()) {
       const tariff = name === undefined ? undefined : tariffs.get(name);
       if (!tariff) continue;
       const today = until ?? localDate(tariff.zone, now);
@@ -62,8 +63,8 @@ export class CalendarScheduler {
         last === undefined ? todayNumber : Math.max(dayNumberOf(last) + 1, todayNumber - MAX_CATCH_UP_DAYS);
       for (; dayNumber <= todayNumber; dayNumber++) {
         const date = dayInfo(tariff, dayNumber).date;
-        const accountId = key.startsWith('meter:') ? undefined : key;
-        charges.push(...this.engine.calendarCharges(tariff, key, date, { accountId }));
+        const accountId = account.startsWith('meter:') ? undefined : account;
+        charges.push(...this.engine.calendarCharges(tariff, account, date, { accountId, utility }));
       }
     }
     if (charges.length > 0) this.emit(charges);

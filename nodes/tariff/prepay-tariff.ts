@@ -10,9 +10,12 @@ import { Charge } from '../core/messages';
 import { formatSubMinor } from '../core/money';
 import { CarbonSignal, PriceSignal, TariffEngine } from '../core/tariff/engine';
 import { emptyEngineState, parseEngineState, TariffEngineState } from '../core/tariff/state';
+import { chargeReceipts } from '../shared/charge-receipts';
+import { StartGate } from '../shared/start-gate';
 import { StateFile } from '../shared/state-file';
 import { degradedStatus, faultStatus, okStatus, throttledStatus } from '../shared/status';
 import { CalendarScheduler } from './calendar-scheduler';
+import { ChargeOutbox, SavedOutboxEntry } from './charge-outbox';
 import { registerTariffAdminRoutes } from './tariff-admin';
 import { readCarbonSignal, readConsumption, readPriceSignal } from './tariff-messages';
 import { TariffSet } from './tariff-set';
@@ -29,6 +32,13 @@ interface TariffNodeDef extends NodeDef {
 
 type Done = (err?: Error) => void;
 type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
+
+/** What the node saves: the engine's state and the charges no ledger has confirmed yet. */
+type TariffNodeState = TariffEngineState & { outbox?: SavedOutboxEntry[] };
+
+/** A sent charge is asked after once it had this long to reach a ledger. */
+const CONFIRM_AFTER_MS = 1000;
+const CONFIRM_EVERY_MS = 2000;
 
 function evaluate(RED: NodeAPI, node: Node, value: string, type: string, msg: NodeMessage): Promise<unknown> {
   if (!value && type !== 'env') return Promise.resolve(undefined);
@@ -70,11 +80,17 @@ export = function register(RED: NodeAPI): void {
     const stateFile =
       config.persist === false || !userDir
         ? undefined
-        : new StateFile<TariffEngineState>(
+        : new StateFile<TariffNodeState>(
             join(userDir, 'prepay', `tariff-${node.id.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`),
-            parseEngineState,
+            (value) =>
+              Object.assign(parseEngineState(value), {
+                outbox: (value as { outbox?: SavedOutboxEntry[] }).outbox,
+              }),
           );
-    let state = emptyEngineState();
+    if (stateFile)
+      stateFile.onWriteError = (error) =>
+        node.error(`prepay-tariff: cannot save state (tried again shortly): ${error.message}`);
+    let state: TariffNodeState = emptyEngineState();
     let degraded: string | undefined;
     if (stateFile) {
       const loaded = stateFile.load();
@@ -84,11 +100,18 @@ export = function register(RED: NodeAPI): void {
         node.warn(`prepay-tariff: ${loaded.problem}`);
       }
     }
+    const outbox = new ChargeOutbox();
+    outbox.load(state.outbox);
+    delete state.outbox;
     const engine = new TariffEngine(state);
+    engine.adoptLegacy(tariffSet.tariffs);
     const prices = new Map<string, PriceSignal>();
     let carbon: CarbonSignal | undefined;
+    // Start-up catch-up and re-sends wait until every node of the deploy exists.
+    const gate = new StartGate(RED);
 
-    const persist = (): void => stateFile?.save(() => engine.snapshot());
+    const persist = (): void =>
+      stateFile?.save(() => Object.assign({}, engine.snapshot(), { outbox: outbox.snapshot() }));
     // Every charge changes the count: shown at most a few times a second.
     const status = throttledStatus(node);
     const renderStatus = (last?: Charge): NodeStatus => {
@@ -104,9 +127,52 @@ export = function register(RED: NodeAPI): void {
     showStatus();
 
     const emitCalendar = (charges: Charge[]): void => {
-      for (const charge of charges) node.send({ topic: 'charge', payload: charge });
+      const now = clock.now();
+      for (const charge of charges) outbox.add(charge, now, Date.now());
       persist();
+      gate.run(() => {
+        for (const charge of charges) node.send({ topic: 'charge', payload: charge });
+      });
     };
+
+    // --- the outbox: charges sent again after a restart until a ledger confirms it holds them ---------------
+    let confirming = false;
+    const confirm = async (): Promise<void> => {
+      if (confirming) return;
+      confirming = true;
+      try {
+        let changed = outbox.expire(clock.now(), Date.now()) > 0;
+        if (chargeReceipts.receivers > 0 && outbox.size > 0) {
+          const due = outbox.due(Date.now(), CONFIRM_AFTER_MS, 20_000);
+          if (outbox.confirm(await chargeReceipts.held(due)) > 0) changed = true;
+          // A ledger is here and does not hold these: lost on the way, or refused (then it says why again).
+          const again = gate.open ? outbox.resendDue(Date.now()) : [];
+          if (again.length > 0) {
+            changed = true;
+            node.send([again.map((charge) => ({ topic: 'charge', payload: charge, replay: true }))]);
+          }
+        }
+        if (changed) persist();
+      } finally {
+        confirming = false;
+      }
+    };
+    const confirmTimer = setInterval(() => void confirm(), CONFIRM_EVERY_MS);
+    confirmTimer.unref?.();
+    gate.run(() => {
+      // After a restart: what no ledger confirmed before the stop goes again (a ledger that has it ignores
+      // it); asking first spares the ledger the ones it is known to hold.
+      const waiting = outbox.charges();
+      if (waiting.length === 0) return;
+      const resend = (held: ReadonlySet<string>): void => {
+        const again = waiting.filter((charge) => !held.has(charge.readingId));
+        outbox.confirm(held);
+        for (const charge of again) node.send({ topic: 'charge', payload: charge, replay: true });
+        if (again.length > 0) node.log(`prepay-tariff: ${again.length} unconfirmed charge(s) sent again`);
+      };
+      if (chargeReceipts.receivers === 0) return resend(new Set());
+      chargeReceipts.held(waiting.map((charge) => charge.readingId)).then(resend, () => resend(new Set()));
+    });
     const scheduler =
       config.calendar === false
         ? undefined
@@ -173,10 +239,15 @@ export = function register(RED: NodeAPI): void {
           if (outcome.status === 'priced') {
             priced += 1;
             last = outcome.charge;
+            outbox.add(outcome.charge, now, Date.now());
             out.push({ topic: 'charge', payload: outcome.charge });
-          } else if (outcome.charge) {
+          } else if (outcome.charge ?? outbox.find(outcome.readingId)) {
             // A replay: the original charge again, so a ledger that missed it can still post it.
-            out.push({ topic: 'charge', payload: outcome.charge, replay: true });
+            out.push({
+              topic: 'charge',
+              payload: outcome.charge ?? outbox.find(outcome.readingId),
+              replay: true,
+            });
           } else {
             node.debug(`reading ${outcome.readingId} of meter ${input.meterId} was priced before; ignored`);
           }
@@ -185,9 +256,10 @@ export = function register(RED: NodeAPI): void {
         if (out.length > 0) persist();
         if (items.length === 1 && out.length === 1) {
           // One in, one out: keep the message's other properties, as core nodes do.
-          send(Object.assign(msg, out[0]));
+          const one = Object.assign(msg, out[0]);
+          gate.run(() => send(one));
         } else if (out.length > 0) {
-          send([out]);
+          gate.run(() => send([out]));
         }
       }
       showStatus(last);
@@ -195,6 +267,8 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       scheduler?.stop();
+      gate.close();
+      clearInterval(confirmTimer);
       status.stop();
       try {
         stateFile?.flush();

@@ -7,7 +7,7 @@ import { ConsumptionError, ConsumptionInput, CarbonSignal, PriceSignal } from '.
 import { marketPriceToSubMinor } from '../core/money';
 import { CompiledTariff, Ratio } from '../core/tariff/types';
 import { parseDecimal } from '../core/decimal';
-import { UTILITIES, Utility } from '../core/messages';
+import { RegisterMovement, UTILITIES, Utility } from '../core/messages';
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -28,6 +28,25 @@ export interface ParsedConsumption extends ConsumptionInput {
   quality?: string;
   estimated?: boolean;
   tariff?: string;
+}
+
+function registerMovement(p: Record<string, unknown>): RegisterMovement {
+  const register: RegisterMovement = {
+    end: p.value as number,
+    delta: p.delta as number | string,
+    unit: p.unit as string,
+  };
+  if (typeof p.start === 'number') register.start = p.start;
+  if (p.estimated === true) register.estimated = true;
+  if (p.rollover === true) register.rollover = true;
+  const after = p.after as RegisterMovement['after'] | undefined;
+  if (after && typeof after === 'object' && (after.event === 'rebaselined' || after.event === 'replaced'))
+    register.after = {
+      event: after.event,
+      at: Number(after.at),
+      ...(after.text ? { text: String(after.text) } : {}),
+    };
+  return register;
 }
 
 /** Turns a consumption payload into engine input; throws a ConsumptionError naming the field. */
@@ -57,7 +76,7 @@ export function readConsumption(payload: unknown): ParsedConsumption {
   const from = p.from === undefined ? to : toTime(p.from, 'from');
   const readingId = typeof p.readingId === 'string' && p.readingId !== '' ? p.readingId : undefined;
   if (!readingId) throw new ConsumptionError('readingId', 'is required: it makes replays charge nothing');
-  return {
+  const parsed: ParsedConsumption = {
     meterId: p.meterId,
     accountId: p.accountId as string | undefined,
     utility: p.utility as Utility | undefined,
@@ -68,6 +87,9 @@ export function readConsumption(payload: unknown): ParsedConsumption {
     readingId,
     tariff: typeof p.tariff === 'string' ? p.tariff : undefined,
   };
+  // The register movement, as the meter reader gives it, rides along to the ledger.
+  if (typeof p.value === 'number') parsed.register = registerMovement(p);
+  return parsed;
 }
 
 /** A price signal: {tariff?, issuedAt?, prices: [{from, to, rate}]}, rates in the tariff's quote unit. */

@@ -1,8 +1,15 @@
 // The operator dashboard of the reference site (FlowFuse Dashboard 2.0, a development dependency of this
 // package, installed by `npm ci`): live demand per utility, every tenant's balance, state, days left and
-// supply, active alarms, and the operator's two actions: a desk top-up (idempotent by receipt number) and
-// a supply override (audited with its reason and expiry).
-import { IN, OUT } from './building.mjs';
+// supply, active alarms, and the operator panel: a desk top-up (idempotent by receipt number) and a supply
+// override (audited with its reason and expiry).
+//
+// Dashboard 2.0 has no login of its own, and its socket (/dashboard/socket.io) takes messages from anyone
+// who reaches it, even behind httpNodeAuth. So no flow node reachable from a widget may move money or supply:
+// the widgets fed by flows only show, and the operator panel (operator-panel.vue, a ui-template with no
+// wires) logs in to Node-RED's admin API and calls the package's operator routes there, where the server
+// checks the prepay.write permission and records who acted.
+import { readFileSync } from 'node:fs';
+import { OUT } from './building.mjs';
 import { id, TAB } from './ids.mjs';
 
 const z = TAB.dashboard;
@@ -37,7 +44,10 @@ const base = {
   path: '/dashboard',
   appIcon: '',
   includeClientData: true,
-  acceptsClientConfig: ['ui-notification', 'ui-control'],
+  // Every widget type of the page: what a client sends to a widget then stays with that client (Dashboard
+  // stores and rebroadcasts it to everyone otherwise: a ui-template's code replaced by `ui_update.format`, a
+  // table's rows by `widget-change`, from any socket client).
+  acceptsClientConfig: ['ui-notification', 'ui-control', 'ui-template', 'ui-table', 'ui-text', 'ui-chart'],
   showPathInSidebar: false,
   headerContent: 'page',
   navigationStyle: 'default',
@@ -109,8 +119,7 @@ const groups = {
   demand: group('ui-group:demand', 'Site demand (5-minute averages)', 12, 2),
   tenants: group('ui-group:tenants', 'Tenants', 12, 3),
   alarms: group('ui-group:alarms', 'Active alarms', 6, 4),
-  topup: group('ui-group:topup', 'Top-up at the desk', 3, 5),
-  override: group('ui-group:override', 'Supply override', 3, 6),
+  operator: group('ui-group:operator', 'Operator', 6, 5),
 };
 
 function chart(key, label, yLabel, order, y) {
@@ -195,37 +204,6 @@ function table(key, groupId, label, columns, maxrows, order, x, y) {
     x,
     y,
     wires: [],
-  };
-}
-
-function form(key, groupId, label, options, submit, order, x, y, wires, dropdownOptions = []) {
-  const formValue = {};
-  for (const option of options) formValue[option.key] = '';
-  return {
-    id: id(key),
-    type: 'ui-form',
-    z,
-    name: label,
-    group: groupId,
-    label: '',
-    order,
-    width: 0,
-    height: 0,
-    options,
-    formValue,
-    payload: '',
-    submit,
-    cancel: 'clear',
-    resetOnSubmit: true,
-    topic: 'topic',
-    topicType: 'msg',
-    splitLayout: '',
-    className: '',
-    passthru: false,
-    dropdownOptions,
-    x,
-    y,
-    wires: [wires],
   };
 }
 
@@ -322,56 +300,23 @@ const SITE_DEMAND = [
   'return out.length ? out : null;',
 ];
 
-const DESK_TOPUP = [
-  '// A desk top-up: the receipt number is the reference, so a double submit or a retry credits once.',
-  'const f = msg.payload || {};',
-  "const account = String(f.account || '').trim().toUpperCase();",
-  "const receipt = String(f.receipt || '').trim();",
-  'const amount = Math.round(Number(f.amount) * 100);',
-  "if (!/^T\\d{4}$/.test(account)) { node.warn('top-up: account must look like T0042'); return [null, { payload: 'Account must look like T0042' }]; }",
-  "if (!(amount > 0)) return [null, { payload: 'Amount must be more than 0' }];",
-  "if (receipt.length < 3) return [null, { payload: 'Give the receipt number (it makes the top-up idempotent)' }];",
-  "msg.payload = { command: 'topup', accountId: account, amount, currency: 'MYR', method: 'cash desk', reference: 'desk:' + receipt };",
-  'return [msg, null];',
-];
+/** The operator panel's Vue component, with the building ledger's node id. */
+function operatorPanel(ledgerId) {
+  const source = readFileSync(new URL('./operator-panel.vue', import.meta.url), 'utf8');
+  return source.replace('__LEDGER_ID__', ledgerId);
+}
 
-const TOPUP_RESULT = [
-  '// What the ledger answered the desk top-up (after the commit): the posting and its entries. The answer',
-  "// carries the account's new balance and state, so the tenant table shows it at once.",
-  'const r = msg.payload || {};',
-  "const topup = (r.entries || []).find((e) => e.kind === 'topup');",
-  "const rm = (minor) => 'RM ' + (Number(minor) / 100).toFixed(2);",
-  'msg.payload = msg.duplicate',
-  "    ? 'Receipt already posted: nothing added (' + r.accountId + ' balance ' + rm(r.balance) + ')'",
-  "    : 'Posted ' + rm(topup ? topup.amount : 0) + ' to ' + r.accountId + ': balance ' + rm(r.balance);",
-  'return [msg, msg.duplicate ? null : { payload: r }];',
-];
-
-const OVERRIDE = [
-  '// A supply override from the operator: audited by the cutoff node with its reason and expiry.',
-  'const f = msg.payload || {};',
-  "const meterId = String(f.meter || '').trim().toUpperCase();",
-  "const action = { 'force on': 'connect', 'force off': 'disconnect', clear: 'clear' }[f.action];",
-  "if (!meterId || !action) return [null, { payload: 'Give a meter (E-T0042) and an action' }];",
-  "const payload = { meterId, action, by: 'dashboard operator' };",
-  "if (action !== 'clear') {",
-  "    if (String(f.reason || '').trim().length < 3) return [null, { payload: 'Every override needs a reason' }];",
-  '    const hours = Number(f.hours);',
-  "    if (!(hours > 0 && hours <= 744)) return [null, { payload: 'Hours must be from 0 to 744 (31 days)' }];",
-  '    payload.reason = String(f.reason).trim();',
-  '    payload.minutes = hours * 60;',
-  '}',
-  "return [{ topic: 'override', payload }, { payload: 'Override ' + action + ' sent for ' + meterId }];",
-];
-
-export function dashboardTab() {
+export function dashboardTab({ ledgerId }) {
   return [
     {
       id: z,
       type: 'tab',
       label: 'Operator dashboard',
       disabled: false,
-      info: 'The operator dashboard at /dashboard (FlowFuse Dashboard 2.0): demand, tenants, alarms, desk top-ups and overrides.',
+      info:
+        'The operator dashboard at /dashboard (FlowFuse Dashboard 2.0): demand, tenants, alarms, and the operator panel. ' +
+        "The panel's desk top-ups and overrides go to Node-RED's admin API (login with adminAuth, permission prepay.write), " +
+        'never through the dashboard socket: the flow nodes on this tab only show.',
     },
     base,
     theme,
@@ -463,96 +408,27 @@ export function dashboardTab() {
     ),
     chart('chart-power', 'Electricity and cooling', 'kW', 1, 240),
     chart('chart-flow', 'Water and gas', 'm3/h', 2, 280),
-    form(
-      'topup-form',
-      groups.topup.id,
-      'desk top-up',
-      [
-        { label: 'Account (T0042)', key: 'account', type: 'text', required: true, rows: null },
-        { label: 'Amount (RM)', key: 'amount', type: 'number', required: true, rows: null },
-        { label: 'Receipt number', key: 'receipt', type: 'text', required: true, rows: null },
-      ],
-      'top up',
-      1,
-      140,
-      360,
-      [id('desk-topup')],
-    ),
-    fn('desk-topup', 'desk top-up command', DESK_TOPUP, 350, 360, [[id('call-ledger')], [id('notify')]], 2),
     {
-      id: id('call-ledger'),
-      type: 'link call',
+      id: id('operator-panel'),
+      type: 'ui-template',
       z,
-      name: 'ledger',
-      links: [IN.ledger],
-      linkType: 'static',
-      timeout: '30',
-      x: 560,
-      y: 360,
-      wires: [[id('topup-result')]],
-    },
-    fn(
-      'topup-result',
-      'say what was posted',
-      TOPUP_RESULT,
-      740,
-      360,
-      [[id('notify')], [id('tenant-board')]],
-      2,
-    ),
-    form(
-      'override-form',
-      groups.override.id,
-      'supply override',
-      [
-        { label: 'Meter (E-T0042)', key: 'meter', type: 'text', required: true, rows: null },
-        { label: 'Action', key: 'action', type: 'dropdown', required: true, rows: null },
-        { label: 'Reason', key: 'reason', type: 'text', required: false, rows: null },
-        { label: 'Hours', key: 'hours', type: 'number', required: false, rows: null },
-      ],
-      'send',
-      1,
-      140,
-      440,
-      [id('override')],
-      [
-        { dropdown: 'action', value: 'force on', label: 'force on' },
-        { dropdown: 'action', value: 'force off', label: 'force off' },
-        { dropdown: 'action', value: 'clear', label: 'clear the override' },
-      ],
-    ),
-    fn('override', 'override command', OVERRIDE, 350, 440, [[id('send-override')], [id('notify')]], 2),
-    {
-      id: id('send-override'),
-      type: 'link out',
-      z,
-      name: 'overrides',
-      mode: 'link',
-      links: [IN.overrides],
-      x: 560,
-      y: 440,
-      wires: [],
-    },
-    {
-      id: id('notify'),
-      type: 'ui-notification',
-      z,
-      ui: base.id,
-      position: 'top right',
-      colorDefault: true,
-      color: null,
-      displayTime: '5',
-      showCountdown: true,
-      outputs: 1,
-      allowDismiss: true,
-      dismissText: 'Close',
-      allowConfirm: false,
-      confirmText: 'Confirm',
-      raw: false,
+      group: groups.operator.id,
+      page: '',
+      ui: '',
+      name: 'operator panel (admin API)',
+      order: 1,
+      width: 0,
+      height: 0,
+      head: '',
+      format: operatorPanel(ledgerId),
+      storeOutMessages: false,
+      passthru: false,
+      resendOnRefresh: false,
+      templateScope: 'local',
       className: '',
-      name: 'operator messages',
-      x: 960,
-      y: 400,
+      x: 150,
+      y: 380,
+      // No wires: nothing a client sends to this widget goes anywhere.
       wires: [[]],
     },
   ];

@@ -90,7 +90,8 @@ Endpoints (under httpNodeRoot):
 - GET  /prepay/tenant/:account/usage?days=N     consumption per day per utility, from the ledger's charges
 - GET  /prepay/tenant/:account/statement?from&to&format=json|csv
 - POST /prepay/tenant/:account/topup            DEMO provider: signs a notification and posts it to the webhook
-- POST /prepay/payments/webhook                 prepay-payment -> ledger -> 200 with the top-up (or the original)
+- POST /prepay/payments/webhook                 prepay-payment -> ledger -> 200 with the top-up (or the original);
+                                                409 for a payment id credited before with another amount or account
 
 Tenant endpoints need "Authorization: Bearer <token>", token = first 32 hex digits of
 HMAC-SHA256(PREPAY_TENANT_SECRET, "tenant:" + account). The demo prints each demo tenant's page link to the

@@ -1,31 +1,33 @@
 /**
- * The reference site's operator dashboard (FlowFuse Dashboard 2.0) in a real Chromium: it renders every
- * tenant with the balance the ledger holds, and a desk top-up through its form credits the ledger once per
- * receipt number, the table following. Screenshots go to test/artifacts/.
+ * The reference site's operator dashboard (FlowFuse Dashboard 2.0) in a real Chromium, with Node-RED's
+ * adminAuth on: it renders every tenant with the balance the ledger holds; its operator panel refuses to act
+ * before a login (the server answers 401, nothing is posted); once an operator has logged in on the panel, a
+ * desk top-up credits the ledger once per receipt number with the operator's name, the table following, and a
+ * supply override switches the relay, audited with the operator's name. Without adminAuth the panel says that
+ * no operator login is configured. Screenshots go to test/artifacts/.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import type { Page } from 'playwright-core';
-import { freeUdpPort } from '../bacnet/support';
 import { ARTIFACTS, Browser, EDITOR_SETTINGS, launchChromium, requireChromium } from '../support/chromium';
-import { sleep, tempUserDir } from '../support/node-red-helper';
-import { NodeRedProcess, onFreePorts } from '../support/node-red-process';
-
-const root = join(__dirname, '..', '..', '..');
+import { sleep } from '../support/node-red-helper';
+import { adminAuth, OPERATOR, startReferenceSite, type RunningSite } from '../support/reference-site';
 
 describe('operator dashboard of the reference site in Chromium', function () {
   this.timeout(180_000);
-  let red: NodeRedProcess;
+  let site: RunningSite;
   let browser: Browser;
   let page: Page;
-  let db: Database.Database;
 
   const ledgerBalance = (accountId: string): number =>
     Number(
-      (db.prepare('SELECT balance FROM accounts WHERE id = ?').get(accountId) as { balance: number }).balance,
+      (site.db.prepare('SELECT balance FROM accounts WHERE id = ?').get(accountId) as { balance: number })
+        .balance,
     );
+  const deskTopups = (reference: string): Array<{ amount: number; meta: string }> =>
+    site.db
+      .prepare("SELECT amount, meta FROM entries WHERE reference = ? AND kind = 'topup'")
+      .all(reference) as Array<{ amount: number; meta: string }>;
 
   /** The tenants table's row for one account, as the operator sees it (after searching for it). */
   async function row(accountId: string): Promise<string[]> {
@@ -48,35 +50,27 @@ describe('operator dashboard of the reference site in Chromium', function () {
     assert.fail(`${accountId}: the dashboard shows ${shown}, the ledger holds ${ledgerBalance(accountId)}`);
   }
 
+  async function topUp(account: string, amount: string, receipt: string): Promise<void> {
+    await page.getByLabel('Account (T0042)').fill(account);
+    await page.getByLabel('Amount (RM)').fill(amount);
+    await page.getByLabel('Receipt number').fill(receipt);
+    await page.getByRole('button', { name: 'top up' }).click();
+  }
+
   before(async function () {
     requireChromium(this);
-    const userDir = tempUserDir();
-    mkdirSync(join(userDir, 'node_modules'), { recursive: true });
-    symlinkSync(root, join(userDir, 'node_modules', 'node-red-contrib-prepay'), 'dir');
-    const flows = JSON.parse(readFileSync(join(root, 'flows', 'reference.json'), 'utf8')) as Array<{
-      type: string;
-      port?: unknown;
-    }>;
-    await onFreePorts(flows);
-    red = await NodeRedProcess.start({
-      userDir,
-      flows,
-      settings: EDITOR_SETTINGS,
-      env: { PREPAY_BACNET_PORT: String(await freeUdpPort()) },
-    });
-    db = new Database(join(userDir, 'prepay-ledger.db'), { readonly: true, fileMustExist: true });
-    browser = await launchChromium({ width: 1400, height: 1000 });
+    site = await startReferenceSite({ ...EDITOR_SETTINGS, adminAuth: adminAuth([OPERATOR]) });
+    browser = await launchChromium({ width: 1400, height: 1100 });
     page = await browser.context.newPage();
   });
 
   after(async function () {
-    db?.close();
     await browser?.close();
-    await red?.stop();
+    await site?.stop();
   });
 
   it('renders every tenant with the balance the ledger holds', async function () {
-    await page.goto(`${red.baseUrl}/dashboard/site`);
+    await page.goto(`${site.red.baseUrl}/dashboard/site`);
     await page.getByText('120 tenants:').waitFor({ timeout: 30_000 });
     for (const accountId of ['T0001', 'T0008', 'T0042', 'T0120']) await showsLedgerBalance(accountId);
     const cells = await row('T0008');
@@ -88,42 +82,114 @@ describe('operator dashboard of the reference site in Chromium', function () {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
   });
 
-  it('posts a desk top-up once per receipt number, and the table follows', async function () {
+  it('refuses to act before an operator has logged in: the server answers, nothing is posted', async function () {
+    await page.getByText('Log in as an operator to act.').waitFor({ timeout: 10_000 });
+    await topUp('T0008', '100', 'R-2026-0041');
+    await page.getByText('Refused: log in as an operator first.').waitFor({ timeout: 10_000 });
+    assert.deepEqual(deskTopups('desk:R-2026-0041'), []);
+  });
+
+  it("posts a desk top-up once per receipt number with the operator's name, and the table follows", async function () {
+    await page.getByLabel('Operator').fill(OPERATOR.username);
+    await page.getByLabel('Password').fill(OPERATOR.password);
+    await page.getByRole('button', { name: 'log in' }).click();
+    await page.getByText(`Logged in as ${OPERATOR.username}.`).waitFor({ timeout: 10_000 });
     const before = await showsLedgerBalance('T0008');
-    const topUp = async (): Promise<void> => {
-      await page.getByLabel('Account (T0042)').fill('T0008');
-      await page.getByLabel('Amount (RM)').fill('100');
-      await page.getByLabel('Receipt number').fill('R-2026-0042');
-      await page.getByRole('button', { name: 'top up' }).click();
-    };
-    await topUp();
-    await page.getByText('Posted RM 100.00 to T0008').waitFor({ timeout: 10_000 });
+    await topUp('T0008', '100', 'R-2026-0042');
+    await page.getByText(`Posted RM 100.00 to T0008 by ${OPERATOR.username}`).waitFor({ timeout: 10_000 });
     const after = await showsLedgerBalance('T0008');
-    const topups = db
-      .prepare("SELECT amount FROM entries WHERE reference = 'desk:R-2026-0042' AND kind = 'topup'")
-      .all() as Array<{ amount: number }>;
     assert.deepEqual(
-      topups.map((t) => Number(t.amount)),
-      [10_000],
+      deskTopups('desk:R-2026-0042').map((t) => [
+        Number(t.amount),
+        (JSON.parse(t.meta) as { by: string }).by,
+      ]),
+      [[10_000, OPERATOR.username]],
     );
     // Charges may have posted meanwhile: the top-up itself is the 10,000 sen between them.
     assert.ok(after - before <= 10_000 && after - before > 9_000, `${before} -> ${after}`);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-after-topup.png'), fullPage: true });
 
     // The same receipt again: nothing is added.
-    await topUp();
+    await topUp('T0008', '100', 'R-2026-0042');
     await page.getByText('Receipt already posted').waitFor({ timeout: 10_000 });
-    assert.equal(
-      (
-        db.prepare("SELECT COUNT(*) AS n FROM entries WHERE reference = 'desk:R-2026-0042'").get() as {
-          n: number;
-        }
-      ).n,
-      1,
+    assert.equal(deskTopups('desk:R-2026-0042').length, 1);
+  });
+
+  it("overrides a supply with the operator's name in the audit log, and the table shows the relay off", async function () {
+    await page.getByLabel('Meter (E-T0042)').fill('E-T0008');
+    await page.getByLabel('Action').selectOption('disconnect');
+    await page.getByLabel('Reason').fill('safety inspection');
+    await page.getByLabel('Hours').fill('1');
+    await page.getByRole('button', { name: 'send' }).click();
+    await page
+      .getByText(
+        new RegExp(
+          `Applied: E-T0008 force off until .* by ${OPERATOR.username}; relay at .* confirmed "disconnect"`,
+        ),
+      )
+      .waitFor({ timeout: 15_000 });
+    const audit = site.db
+      .prepare(
+        "SELECT kind, action, actor FROM supply_audit WHERE meter_id = 'E-T0008' AND actor IS NOT NULL ORDER BY at",
+      )
+      .all() as Array<{ kind: string; action: string; actor: string }>;
+    assert.deepEqual(
+      audit.map((r) => [r.kind, r.action, r.actor]),
+      [
+        ['override', 'disconnect', OPERATOR.username],
+        ['command', 'disconnect', OPERATOR.username],
+      ],
     );
+    for (let attempt = 0; attempt < 40 && (await row('T0008'))[5]?.trim() !== 'OFF'; attempt += 1)
+      await sleep(250);
+    assert.equal((await row('T0008'))[5]?.trim(), 'OFF');
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-after-override.png'), fullPage: true });
+    // An override the server refuses says why.
+    await page.getByLabel('Meter (E-T0042)').fill('W-T0008');
+    await page.getByRole('button', { name: 'send' }).click();
+    await page.getByText('Refused: no cutoff node owns meter "W-T0008"').waitFor({ timeout: 10_000 });
   });
 
   it('tried to reach nothing outside 127.0.0.1', function () {
+    assert.deepEqual(browser.offsite, []);
+  });
+});
+
+describe('operator dashboard without adminAuth in Chromium', function () {
+  this.timeout(180_000);
+  let site: RunningSite;
+  let browser: Browser;
+
+  before(async function () {
+    requireChromium(this);
+    site = await startReferenceSite(EDITOR_SETTINGS);
+    browser = await launchChromium({ width: 1400, height: 1100 });
+  });
+
+  after(async function () {
+    await browser?.close();
+    await site?.stop();
+  });
+
+  it('says that no operator login is configured, and records actions as unauthenticated', async function () {
+    const page = await browser.context.newPage();
+    await page.goto(`${site.red.baseUrl}/dashboard/site`);
+    await page.getByText('No operator login configured (adminAuth is off)').waitFor({ timeout: 30_000 });
+    assert.equal(await page.getByLabel('Password').count(), 0);
+    await page.getByLabel('Account (T0042)').fill('T0003');
+    await page.getByLabel('Amount (RM)').fill('12.5');
+    await page.getByLabel('Receipt number').fill('R-OPEN-1');
+    await page.getByRole('button', { name: 'top up' }).click();
+    await page
+      .getByText('Posted RM 12.50 to T0003 by unauthenticated (adminAuth off)')
+      .waitFor({ timeout: 10_000 });
+    const meta = site.db
+      .prepare("SELECT amount, meta FROM entries WHERE reference = 'desk:R-OPEN-1'")
+      .get() as { amount: number; meta: string };
+    assert.deepEqual(
+      [Number(meta.amount), JSON.parse(meta.meta).by],
+      [1250, 'unauthenticated (adminAuth off)'],
+    );
     assert.deepEqual(browser.offsite, []);
   });
 });

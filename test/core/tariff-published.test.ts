@@ -216,7 +216,7 @@ describe('published tariffs', function () {
     const [shopMonthly, ...shopRest] = engine.calendarCharges(c2, 'SHOP', '2024-07-01');
     assert.deepEqual(shopRest, []);
     assert.equal(shopMonthly?.kind, 'monthly');
-    assert.equal(shopMonthly?.readingId, 'monthly:SHOP:2024-07'); // raised for July, closing June
+    assert.equal(shopMonthly?.readingId, 'monthly:SHOP:electricity:2024-07'); // raised for July, closing June
     assert.equal(shopMonthly?.from, july);
     // 65 kWh in 30 minutes = 130 kW x RM 45.10 = RM 5,863.00; no minimum (the month is above RM 600).
     assert.deepEqual(

@@ -12,6 +12,7 @@ import {
   friendlyWindowEnd,
   friendlyWindowWithin,
   inFriendlyWindow,
+  overrideRefusal,
   type CutoffPolicy,
   type MeterView,
 } from '../../dist/nodes/core/cutoff/policy';
@@ -159,8 +160,22 @@ describe('cutoff policy rules', () => {
       by: 'ops',
     };
     const ok = { state: 'ok' as CreditState, available: 9999, receivedAt: MONDAY_11 };
-    // Forced off inside a friendly window at 17:00 too: the operator decided.
-    assert.equal(decide(policy, meter({ override }), ok, MONDAY_11).action, 'disconnect');
+    // Forced off inside a friendly window at 17:00 too: the operator decided, and the command says who.
+    assert.deepEqual(
+      [
+        decide(policy, meter({ override }), ok, MONDAY_11).action,
+        decide(policy, meter({ override }), ok, MONDAY_11).by,
+      ],
+      ['disconnect', 'ops'],
+    );
+    // What the policy never does, an override may not do either: water stays on.
+    assert.equal(
+      overrideRefusal(policy, 'water', override),
+      `policy "${policy.name}" never disconnects water`,
+    );
+    assert.equal(overrideRefusal(policy, 'water', { action: 'connect' }), undefined);
+    assert.equal(overrideRefusal(policy, 'electricity', override), undefined);
+    assert.equal(overrideRefusal(policy, 'water', undefined), undefined);
     const afterwards = meter({ override, commanded: 'disconnect', commandedAt: MONDAY_11 });
     const later = { ...ok, receivedAt: MONDAY_11 + 2 * HOUR };
     assert.equal(

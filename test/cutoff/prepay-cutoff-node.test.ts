@@ -27,6 +27,7 @@ import { haveMbpoll, havePymodbus, mbpoll, PymodbusServer, requireTool } from '.
 const modbusNode = loadBuiltNode('modbus/prepay-modbus.js');
 const cutoffNode = loadBuiltNode('cutoff/prepay-cutoff.js');
 const storeNode = loadBuiltNode('store/prepay-store.js');
+const meterNode = loadBuiltNode('meter/prepay-meter.js');
 const profiles = builtInProfiles();
 
 type Msg = Record<string, unknown> & { payload: Record<string, unknown> };
@@ -357,6 +358,187 @@ describe('prepay-cutoff node driving the simulator relays', function () {
       await store.close();
     }
     assert.ok(!alarms.some((m) => m.payload.alarm === true));
+  });
+
+  it('answers every override on its second output: applied with what the relay did, or refused with the reason', async () => {
+    const water = {
+      meterId: 'W-T0001',
+      unitId: 60,
+      profile: 'pulse-counter',
+      utility: 'water',
+      accountId: 'T0001',
+      relay: '',
+    };
+    await helper.load(
+      [modbusNode, storeNode, cutoffNode, catchNode],
+      [
+        ...flow(port, table).map((n) => (n.id === 'c1' ? { ...n, scope: ['cutoff', 'out-only'] } : n)),
+        {
+          id: 'out-only',
+          type: 'prepay-cutoff',
+          mode: 'output',
+          store: 'store',
+          table: [water],
+          ...IMMEDIATE,
+          wires: [[], ['out-answers']],
+        },
+        { id: 'out-answers', type: 'helper' },
+      ],
+    );
+    const alarms = collect(helper.getNode('alarms')) as Msg[];
+    const commands = collect(helper.getNode('commands')) as Msg[];
+    const caught = collect(helper.getNode('caught'));
+    const waterAnswers = collect(helper.getNode('out-answers')) as Msg[];
+    const cutoff = helper.getNode('cutoff');
+    const row = table.find((r) => r.relay === 'builtin')!;
+    cutoff.receive(state(String(row.accountId), 'ok', 5000));
+    await until(() =>
+      commands.some((m) => m.payload.meterId === row.meterId && m.payload.confirmed === true),
+    );
+    const answers = () => alarms.filter((m) => m.topic === 'override').map((m) => m.payload.answer);
+    cutoff.receive({
+      topic: 'override',
+      payload: { meterId: 'E-NOPE', action: 'disconnect', reason: 'testing', minutes: 30, by: 'bems' },
+    });
+    cutoff.receive({
+      topic: 'override',
+      payload: { meterId: row.meterId, action: 'disconnect', reason: 'fire drill', minutes: 30, by: 'bems' },
+    });
+    await until(() => answers().length === 2);
+    const [unknown, applied] = answers() as Array<
+      Record<string, unknown> & { relay: Record<string, unknown> }
+    >;
+    assert.deepEqual([unknown!.outcome, unknown!.error], ['refused', 'meterId: unknown meter "E-NOPE"']);
+    assert.equal(applied!.outcome, 'applied');
+    const event = alarms.find((m) => m.topic === 'override' && m.payload.outcome === 'applied')!.payload;
+    assert.deepEqual(
+      [event.type, event.alarm, event.accountId, 'action' in event],
+      ['override', false, row.accountId, false],
+    );
+    assert.equal(applied!.by, 'bems');
+    assert.deepEqual([applied!.relay.action, applied!.relay.confirmed], ['disconnect', true]);
+    assert.match(
+      String(event.text),
+      /override "disconnect" by bems applied: relay at .* confirmed "disconnect"/,
+    );
+    assert.equal(site.meter(String(row.meterId)).supplyOn, false);
+    // Water is never disconnected by this policy: an override may not do it either.
+    helper.getNode('out-only').receive({
+      topic: 'override',
+      payload: { meterId: 'W-T0001', action: 'disconnect', reason: 'leak', minutes: 30 },
+    });
+    await until(() => waterAnswers.length === 1);
+    assert.deepEqual(
+      [waterAnswers[0]!.payload.outcome, (waterAnswers[0]!.payload.answer as { error: string }).error],
+      ['refused', 'action: policy "test immediate" never disconnects water'],
+    );
+    await until(() => caught.length === 2);
+    assert.deepEqual(
+      caught.map((m) => (m.error as { message: string }).message.replace(/^Error: /, '')),
+      ['meterId: unknown meter "E-NOPE"', 'action: policy "test immediate" never disconnects water'],
+    );
+    await helper.unload();
+    const store = new SqliteLedgerStore({ path: join(userDir, 'audit.db') });
+    await store.init();
+    try {
+      const log = await store.auditLog();
+      assert.deepEqual(
+        log
+          .filter((r) => r.meterId !== row.meterId || r.action === 'disconnect')
+          .map((r) => [r.kind, r.meterId, r.action, r.actor]),
+        [
+          ['override', row.meterId, 'disconnect', 'bems'],
+          ['command', row.meterId, 'disconnect', 'bems'],
+        ],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('takes overrides on the admin API from whoever the admin API lets in, answering each with its outcome', async () => {
+    const water = {
+      meterId: 'W-T0001',
+      unitId: 60,
+      profile: 'pulse-counter',
+      utility: 'water',
+      accountId: 'T0001',
+      relay: '',
+    };
+    await helper.load(
+      [modbusNode, storeNode, cutoffNode, meterNode, catchNode],
+      [
+        ...flow(port, table),
+        {
+          id: 'unaudited',
+          type: 'prepay-cutoff',
+          mode: 'output',
+          table: [water],
+          ...IMMEDIATE,
+          wires: [[], []],
+        },
+        { id: 'reader', type: 'prepay-meter', source: 'messages', table: [], wires: [[], [], []] },
+      ],
+    );
+    // A meter reader knows the gas meter from its readings; no cutoff node drives it.
+    helper
+      .getNode('reader')
+      .receive({ payload: { meterId: 'G-T0002', value: 10, utility: 'gas', unit: 'm3' } });
+    const commands = collect(helper.getNode('commands')) as Msg[];
+    const cutoff = helper.getNode('cutoff');
+    const row = table.find((r) => r.relay === 'builtin')!;
+    cutoff.receive(state(String(row.accountId), 'exhausted', 0));
+    await until(() =>
+      commands.some((m) => m.payload.meterId === row.meterId && m.payload.action === 'disconnect'),
+    );
+    type Answer = Record<string, unknown> & {
+      relay: Record<string, unknown>;
+      audit: Record<string, unknown>;
+    };
+    const post = async (body: Record<string, unknown>, status: number): Promise<Answer> =>
+      (await helper.request().post('/prepay-cutoff/override').send(body).expect(status)).body as Answer;
+    const base = { action: 'connect', reason: 'medical equipment in the unit', minutes: 60, by: 'mallory' };
+    const unknown = await post({ ...base, meterId: 'E-NOPE' }, 404);
+    assert.deepEqual([unknown.outcome, unknown.code], ['refused', 'unknown-meter']);
+    assert.match(String(unknown.error), /^unknown meter "E-NOPE"/);
+    const gas = await post({ ...base, meterId: 'G-T0002' }, 409);
+    assert.deepEqual([gas.outcome, gas.code], ['refused', 'not-owned']);
+    assert.match(String(gas.error), /no cutoff node owns meter "G-T0002"/);
+    const unaudited = await post({ ...base, meterId: 'W-T0001' }, 409);
+    assert.match(String(unaudited.error), /has no supply audit log/);
+    const invalid = await post({ meterId: row.meterId, action: 'connect', minutes: 60 }, 400);
+    assert.deepEqual([invalid.code, invalid.field], ['invalid', 'reason']);
+    const applied = await post({ ...base, meterId: row.meterId }, 200);
+    assert.equal(applied.outcome, 'applied');
+    // Recorded as whoever the admin API let in (here: no adminAuth), never what the body claims.
+    assert.equal(applied.by, 'unauthenticated (adminAuth off)');
+    assert.equal(applied.audit.actor, 'unauthenticated (adminAuth off)');
+    assert.deepEqual([applied.relay.action, applied.relay.confirmed], ['connect', true]);
+    assert.equal(site.meter(String(row.meterId)).supplyOn, true);
+    const cleared = await post({ meterId: row.meterId, action: 'clear' }, 200);
+    assert.equal(cleared.action, 'clear');
+    // The policy has the relay again: credit exhausted, so it goes off.
+    assert.deepEqual([cleared.relay.action, cleared.relay.confirmed], ['disconnect', true]);
+    await helper.unload();
+    const store = new SqliteLedgerStore({ path: join(userDir, 'audit.db') });
+    await store.init();
+    try {
+      const log = await store.auditLog({ meterId: String(row.meterId) });
+      const override = log.find((r) => r.kind === 'override')!;
+      assert.equal(override.reference, (applied.audit as { reference: string }).reference);
+      const command = log.find((r) => r.reference === applied.relay.auditReference)!;
+      assert.deepEqual(
+        [command.kind, command.action, command.actor],
+        ['command', 'connect', 'unauthenticated (adminAuth off)'],
+      );
+      assert.match(
+        command.reason,
+        /^override by unauthenticated \(adminAuth off\) until .*: medical equipment in the unit$/,
+      );
+      assert.equal(log.find((r) => r.kind === 'override-cleared')!.actor, 'unauthenticated (adminAuth off)');
+    } finally {
+      await store.close();
+    }
   });
 
   it('holds the relay and raises an alarm when account states stop coming, even after the grace period', async () => {

@@ -65,6 +65,10 @@ class SwitchedStore implements LedgerStore {
     await this.gate();
     return this.inner.getPosting(reference);
   }
+  async existingReferences(references: readonly string[]): Promise<Set<string>> {
+    await this.gate();
+    return this.inner.existingReferences(references);
+  }
   async getAccount(id: string): Promise<AccountRecord | undefined> {
     await this.gate();
     return this.inner.getAccount(id);
@@ -111,6 +115,11 @@ class SwitchedStore implements LedgerStore {
   async periodSummary(from: number, to: number): Promise<SummaryRow[]> {
     await this.gate();
     return this.inner.periodSummary(from, to);
+  }
+
+  async entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+    await this.gate();
+    return this.inner.entryTotals();
   }
 
   async appendAudit(records: AuditRecord[]): Promise<void> {

@@ -198,6 +198,54 @@ describe('prepay-ledger node (SQLite store)', function () {
     assert.equal((results[results.length - 1].payload as { balance: number }).balance, 0);
   });
 
+  it('refuses a negative charge (amount, breakdown line, quantity) to Catch and credits nothing', async function () {
+    await helper.load([storeNode, ledgerNode, catchNode], flow());
+    const caught = collect(helper.getNode('caught'));
+    const results = collect(helper.getNode('results'));
+    await send({ command: 'open', accountId: 'T1', currency: 'GBP', reference: 'open-T1' });
+    await send({ command: 'topup', accountId: 'T1', amount: 1000, reference: 'pay-1' });
+    const charge = {
+      accountId: 'T1',
+      meterId: 'E1',
+      readingId: 'E1:1',
+      quantity: '3',
+      amount: 612_500,
+      currency: 'GBP',
+      breakdown: [{ component: 'energy', quantity: '3', unit: 'kWh', rate: '0.204166', amount: 612_500 }],
+      to: 1000,
+      kind: 'consumption',
+    };
+    // -5000p: what a broken or hostile upstream node sent; the balance went up by 50.00 before.
+    await send(
+      { ...charge, amount: -50_000_000, breakdown: [{ component: 'energy', amount: -50_000_000 }] },
+      'charge',
+    );
+    await send(
+      {
+        ...charge,
+        breakdown: [
+          { component: 'energy', amount: 700_000 },
+          { component: 'rebate', amount: -87_500 },
+        ],
+      },
+      'charge',
+    );
+    await send({ ...charge, quantity: '-3' }, 'charge');
+    const messages = caught.map((m) => (m.error as { message: string }).message);
+    assert.equal(messages.length, 3, messages.join('\n'));
+    assert.match(messages[0], /amount: must not be negative/);
+    assert.match(messages[1], /breakdown\[1\]\.amount: must not be negative/);
+    assert.match(messages[2], /quantity: must not be negative/);
+    await send({ command: 'balance', accountId: 'T1' });
+    assert.equal((results[results.length - 1].payload as { balance: number }).balance, 1000);
+    // The reading id was not used up: the genuine charge for it posts.
+    await send(charge, 'charge');
+    assert.equal(caught.length, 3);
+    const posted = results[results.length - 1];
+    assert.equal(posted.duplicate, false);
+    assert.equal((posted.payload as { balance: number }).balance, 1000 - 61);
+  });
+
   it('serves statements and period summaries as CSV on the admin API', async function () {
     await helper.load([storeNode, ledgerNode, catchNode], flow());
     await send({
@@ -226,5 +274,67 @@ describe('prepay-ledger node (SQLite store)', function () {
     assert.match(summary.text, /,0\.00,12\.34,0\.00,0\.00,0\.00,0\.00,12\.34,0\.00\r\n$/);
     await helper.request().get('/prepay-ledger/l1/statement?account=NOPE').expect(404);
     await helper.request().get('/prepay-ledger/nonode/summary?from=1&to=2').expect(404);
+  });
+
+  it("posts an operator's commands from the admin API: applied, duplicate or refused, and the state sent", async function () {
+    await helper.load([storeNode, ledgerNode, catchNode], flow());
+    const states = collect(helper.getNode('states'));
+    const post = (command: string, body: unknown, status: number) =>
+      helper.request().post(`/prepay-ledger/l1/${command}`).send(body).expect(status);
+    type Answer = { outcome: string; by?: string; error?: string; field?: string; result?: never };
+    const opened = (await post('open', { accountId: 'T1', currency: 'GBP', reference: 'open-T1' }, 200))
+      .body as Answer;
+    assert.equal(opened.outcome, 'applied');
+    // Open and idle (no login configured here): recorded as such, whatever the body claims.
+    const topup = {
+      accountId: 'T1',
+      amount: 5000,
+      reference: 'desk:R-1',
+      method: 'cash desk',
+      by: 'mallory',
+    };
+    const applied = (await post('topup', topup, 200)).body as {
+      outcome: string;
+      by: string;
+      result: { balance: number; by: string; entries: Array<{ meta: { by: string } }> };
+    };
+    assert.equal(applied.outcome, 'applied');
+    assert.equal(applied.by, 'unauthenticated (adminAuth off)');
+    assert.equal(applied.result.balance, 5000);
+    assert.equal(applied.result.entries[0]!.meta.by, 'unauthenticated (adminAuth off)');
+    // The same receipt again: the original answered, nothing added.
+    const again = (await post('topup', topup, 200)).body as { outcome: string; result: { balance: number } };
+    assert.equal(again.outcome, 'duplicate');
+    assert.equal(again.result.balance, 5000);
+    // An operator's top-up sends the account's state even when the credit state did not change.
+    await sleep(100);
+    const last = states[states.length - 1]!.payload as { accountId: string; balance: number; state: string };
+    assert.deepEqual([last.accountId, last.balance, last.state], ['T1', 5000, 'ok']);
+    const refused = async (command: string, body: unknown, status: number, pattern: RegExp) => {
+      const answer = (await post(command, body, status)).body as Answer;
+      assert.equal(answer.outcome, 'refused');
+      assert.match(String(answer.error), pattern);
+    };
+    await refused('topup', { accountId: 'T1', amount: 12.5, reference: 'desk:R-2' }, 400, /^amount: /);
+    await refused('topup', { accountId: 'T9', amount: 100, reference: 'desk:R-3' }, 404, /does not exist/);
+    await refused('topup', { accountId: 'T1', amount: 60_000, reference: 'desk:R-4' }, 409, /largest top-up/);
+    await refused('charge', { accountId: 'T1', amount: 1 }, 404, /not an operator command/);
+    await refused(
+      'bind',
+      { meterId: 'E1', accountId: 'T1', reference: 'b1' },
+      404,
+      /not an operator command/,
+    );
+    await refused('topup', [1], 400, /^body: /);
+    await helper.request().post('/prepay-ledger/nonode/topup').send(topup).expect(404);
+    const closed = (await post('close', { accountId: 'T1', reference: 'close-T1' }, 200)).body as {
+      result: { entries: Array<{ kind: string; meta: { by: string } }> };
+    };
+    assert.deepEqual(
+      closed.result.entries.map((e) => [e.kind, e.meta.by]),
+      [['close', 'unauthenticated (adminAuth off)']],
+    );
+    const balance = await helper.request().get('/prepay-ledger/l1/statement?account=T1').expect(200);
+    assert.equal((balance.body as { entries: unknown[] }).entries.length, 3); // open, one top-up, close
   });
 });

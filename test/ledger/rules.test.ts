@@ -15,12 +15,14 @@ import {
 } from '../../dist/nodes/core/ledger/checkpoint';
 import { canonicalJson, entryHash, genesisHash, verifyChain } from '../../dist/nodes/core/ledger/hash-chain';
 import { DEFAULT_POLICY, prepare, PrepareContext } from '../../dist/nodes/core/ledger/postings';
+import { referenceConflict, repricedCharge } from '../../dist/nodes/core/ledger/idempotency';
 import { LedgerError, readRequest } from '../../dist/nodes/core/ledger/requests';
 import { Keyring, sealKey } from '../../dist/nodes/core/ledger/seal';
 import {
   AccountPolicy,
   AccountRecord,
   EntryRecord,
+  PostingResult,
   PreparedPosting,
 } from '../../dist/nodes/core/ledger/types';
 import { CreditState } from '../../dist/nodes/core/messages';
@@ -128,6 +130,7 @@ describe('ledger rules: requests from messages', function () {
       amount: 250n,
       currency: undefined,
       method: undefined,
+      by: undefined,
     });
     const charge = readRequest(undefined, {
       readingId: 'm1-0001',
@@ -422,6 +425,57 @@ describe('ledger rules: what each command posts', function () {
     );
   });
 
+  it('charge: never negative: a negative amount, breakdown line or quantity is refused, naming it', function () {
+    const book = openBook();
+    book.post(req({ command: 'topup', reference: 't1', accountId: 'A1', amount: 1000 }));
+    const charge = (extra: Record<string, unknown>): Record<string, unknown> => ({
+      readingId: 'neg-1',
+      accountId: 'A1',
+      amount: 50_000,
+      currency: 'GBP',
+      quantity: '2.5',
+      breakdown: [{ component: 'energy', quantity: '2.5', unit: 'kWh', rate: '0.02', amount: 50_000 }],
+      ...extra,
+    });
+    // -5000p credited the tenant before: a charge is what the tenant pays, never a credit.
+    for (const amount of [-50_000_000, '-50000000', -1]) {
+      refuses(() => req(charge({ amount })), 'amount', undefined, /must not be negative/);
+    }
+    refuses(
+      () =>
+        req(
+          charge({
+            breakdown: [
+              { component: 'energy', amount: 60_000 },
+              { component: 'x', amount: -10_000 },
+            ],
+          }),
+        ),
+      'breakdown[1].amount',
+      undefined,
+      /must not be negative/,
+    );
+    refuses(() => req(charge({ breakdown: [{ component: 'energy', amount: '-1' }] })), 'breakdown[0].amount');
+    refuses(() => req(charge({ breakdown: [{ component: 'energy', amount: 0.5 }] })), 'breakdown[0].amount');
+    refuses(() => req(charge({ breakdown: ['energy'] })), 'breakdown[0]');
+    refuses(() => req(charge({ breakdown: 'energy' }), 'charge'), 'breakdown');
+    for (const quantity of ['-2.5', -2.5, '-0.000001']) {
+      refuses(() => req(charge({ quantity })), 'quantity', undefined, /must not be negative/);
+    }
+    refuses(() => req(charge({ quantity: 'lots' })), 'quantity', undefined, /decimal/);
+    // The rule itself refuses a negative amount that did not come through a message.
+    const built = req(charge({}));
+    assert.ok(built.command === 'charge');
+    refuses(() => book.post({ ...built, amountSub: -50_000n }), 'amount', undefined, /must not be negative/);
+    assert.equal(book.current.balance, 1000n, 'nothing posted');
+    // Zero is a charge (a standing charge waived to nothing, a meter that did not turn).
+    const zero = book.post(
+      req(charge({ amount: 0, quantity: '0', breakdown: [{ component: 'energy', amount: 0 }] })),
+    );
+    assert.deepEqual(shape(zero.entries), [['charge', 0n, 0n, 1000n, 0n]]);
+    assertConsistent(book);
+  });
+
   it('charge: wrong currency and unknown or closed accounts are refused', function () {
     const book = openBook();
     refuses(
@@ -655,6 +709,38 @@ describe('ledger rules: what each command posts', function () {
     }
     assertConsistent(book);
   });
+
+  it('by: the operator who gave a command is in every entry it posts (hash-chained) and in its result', function () {
+    const book = openBook({ debtRecoveryShareBp: 2500 }, { openingDebt: 400, by: 'alice' });
+    assert.equal(book.entries[0]!.meta.by, 'alice');
+    const topup = book.post(
+      req({ command: 'topup', reference: 'desk:R1', accountId: 'A1', amount: 1000, by: 'bob' }),
+    );
+    assert.deepEqual(
+      topup.entries.map((e) => [e.kind, e.meta.by]),
+      [
+        ['topup', 'bob'],
+        ['debt-recovery', 'bob'],
+      ],
+    );
+    assert.equal(topup.result.by, 'bob');
+    const adjust = book.post(
+      req({ command: 'adjust', reference: 'adj-1', accountId: 'A1', amount: -5, reason: 'x', by: 'carol' }),
+    );
+    assert.equal(adjust.entries[0]!.meta.by, 'carol');
+    // A charge has no operator; a command without one keeps the meta it always had (and so its hash).
+    const plain = book.post(req({ command: 'topup', reference: 't2', accountId: 'A1', amount: 1 }));
+    assert.deepEqual(plain.entries[0]!.meta, {});
+    assert.equal('by' in plain.result, false);
+    const close = book.post(req({ command: 'close', reference: 'c1', accountId: 'A1', by: 'dave' }));
+    assert.equal(close.entries[0]!.meta.by, 'dave');
+    refuses(
+      () => req({ command: 'topup', reference: 'x', accountId: 'A1', amount: 1, by: 7 }),
+      'by',
+      'invalid',
+    );
+    assertConsistent(book);
+  });
 });
 
 describe('ledger rules: emergency credit and standing charges while off supply', function () {
@@ -766,6 +852,154 @@ describe('ledger rules: emergency credit and standing charges while off supply',
     );
     assert.deepEqual(shape(charged.entries), [['standing', -45n, 0n, 4955n, 0n]]);
     assertConsistent(pause);
+  });
+});
+
+describe('ledger rules: a reference posted before (duplicate or conflict)', function () {
+  /** The result as the store keeps it (JSON) and gives back for a reference posted before. */
+  function stored(prepared: PreparedPosting): PostingResult {
+    return JSON.parse(JSON.stringify(prepared.result)) as PostingResult;
+  }
+
+  /** Which fields `payload` differs in from the posting of its reference; [] when it is the same request. */
+  function differs(result: PostingResult, payload: Record<string, unknown>): string[] {
+    const request = req(payload);
+    assert.ok('reference' in request);
+    return referenceConflict(request, result)?.differs ?? [];
+  }
+
+  it('the same request again is a duplicate; another amount, account, currency, meter or command is a conflict', function () {
+    const book = openBook({ debtRecoveryShareBp: 0 }, { openingDebt: 300 });
+    const open = stored(book.postings.get('open-1') as PreparedPosting);
+    const opened = {
+      command: 'open',
+      reference: 'open-1',
+      accountId: 'A1',
+      currency: 'GBP',
+      openingDebt: 300,
+    };
+    assert.deepEqual(differs(open, { ...opened, tenant: 'renamed' }), []);
+    assert.deepEqual(differs(open, { ...opened, currency: 'EUR' }), ['currency']);
+    assert.deepEqual(differs(open, { ...opened, openingDebt: 0 }), ['openingDebt']);
+
+    const topup = { command: 'topup', reference: 'pay:pi_1', accountId: 'A1', amount: 2000, currency: 'GBP' };
+    const paid = stored(book.post(req(topup)));
+    assert.deepEqual(differs(paid, topup), []);
+    assert.deepEqual(differs(paid, { ...topup, amount: '2000', currency: undefined, method: 'cash' }), []);
+    assert.deepEqual(differs(paid, { ...topup, amount: 2001 }), ['amount']);
+    assert.deepEqual(differs(paid, { ...topup, accountId: 'A2' }), ['accountId']);
+    assert.deepEqual(differs(paid, { ...topup, currency: 'EUR' }), ['currency']);
+    assert.deepEqual(differs(paid, { ...topup, accountId: 'A2', amount: 1 }), ['accountId', 'amount']);
+    assert.deepEqual(differs(paid, { ...topup, command: 'refund' }), ['command']);
+
+    const refund = {
+      command: 'refund',
+      reference: 'rf-1',
+      accountId: 'A1',
+      amount: 500,
+      reason: 'moved out',
+    };
+    const refunded = stored(book.post(req(refund)));
+    assert.deepEqual(differs(refunded, { ...refund, reason: 'left' }), []);
+    assert.deepEqual(differs(refunded, { ...refund, amount: 400 }), ['amount']);
+
+    const adjust = {
+      command: 'adjust',
+      reference: 'adj-1',
+      accountId: 'A1',
+      amount: -250,
+      reason: 'meter fault',
+    };
+    const adjusted = stored(book.post(req(adjust)));
+    assert.deepEqual(differs(adjusted, { ...adjust, reason: 'other words' }), []);
+    assert.deepEqual(differs(adjusted, { ...adjust, amount: 250 }), ['amount']);
+    assert.deepEqual(differs(adjusted, { ...adjust, register: 'debt' }), ['register']);
+    const debt = {
+      command: 'adjust',
+      reference: 'adj-2',
+      accountId: 'A1',
+      amount: 100,
+      register: 'debt',
+      reason: 'x',
+    };
+    const owed = stored(book.post(req(debt)));
+    assert.deepEqual(differs(owed, debt), []);
+    assert.deepEqual(differs(owed, { ...debt, amount: 200 }), ['amount']);
+
+    const charge = {
+      readingId: 'E1:1',
+      meterId: 'E1',
+      accountId: 'A1',
+      amount: 1_234_567,
+      currency: 'GBP',
+      breakdown: [],
+    };
+    const charged = stored(book.post(req(charge)));
+    assert.deepEqual(differs(charged, charge), []);
+    assert.deepEqual(
+      differs(charged, { ...charge, accountId: undefined }),
+      [],
+      'by meter, the account left open',
+    );
+    // Priced again otherwise: the same reading (a duplicate that says so), not a conflict.
+    assert.deepEqual(differs(charged, { ...charge, amount: 1_234_568 }), []);
+    assert.deepEqual(repricedCharge(req({ ...charge, amount: 1_234_568 }) as never, charged), {
+      original: '1234567',
+      attempted: '1234568',
+    });
+    assert.deepEqual(differs(charged, { ...charge, meterId: 'E2' }), ['meterId']);
+    assert.deepEqual(differs(charged, { ...charge, accountId: 'A2' }), ['accountId']);
+
+    const reverse = {
+      command: 'reverse',
+      reference: 'rv-1',
+      accountId: 'A1',
+      target: 'pay:pi_1',
+      reason: 'chargeback',
+    };
+    const reversed = stored(book.post(req(reverse)));
+    assert.deepEqual(differs(reversed, { ...reverse, reason: 'dispute' }), []);
+    assert.deepEqual(differs(reversed, { ...reverse, target: 'rf-1' }), ['target']);
+
+    const close = { command: 'close', reference: 'close-1', accountId: 'A1' };
+    const closed = stored(book.post(req(close)));
+    assert.deepEqual(differs(closed, close), []);
+    assert.deepEqual(differs(closed, { ...close, accountId: 'A2' }), ['accountId']);
+    assert.deepEqual(
+      differs(closed, { command: 'topup', reference: 'close-1', accountId: 'A1', amount: 1 }),
+      ['command'],
+    );
+  });
+
+  it('a conflict is a LedgerError "reference-conflict" naming both postings', function () {
+    const book = openBook();
+    const paid = stored(
+      book.post(req({ command: 'topup', reference: 'pay:pi_9', accountId: 'A1', amount: 1250 })),
+    );
+    const conflict = referenceConflict(
+      req({
+        command: 'topup',
+        reference: 'pay:pi_9',
+        accountId: 'A2',
+        amount: 9999,
+        currency: 'GBP',
+      }) as Extract<PostingRequest, { command: 'topup' }>,
+      paid,
+    );
+    assert.ok(conflict instanceof LedgerError);
+    assert.equal(conflict.field, 'reference');
+    assert.equal(conflict.code, 'reference-conflict');
+    assert.equal(
+      conflict.message,
+      'reference: "pay:pi_9" was posted before as topup (accountId A1, amount 1250, currency GBP); this one is ' +
+        'topup (accountId A2, amount 9999, currency GBP): accountId, amount differ. Refused: nothing posted, the original stands',
+    );
+    assert.deepEqual(conflict.details(), {
+      reference: 'pay:pi_9',
+      original: { command: 'topup', accountId: 'A1', amount: 1250, currency: 'GBP' },
+      attempted: { command: 'topup', accountId: 'A2', amount: 9999, currency: 'GBP' },
+      differs: ['accountId', 'amount'],
+    });
   });
 });
 

@@ -14,7 +14,7 @@ import { ManualClock, SystemClock } from '../../dist/nodes/core/clock';
 import { LedgerIntegrity } from '../../dist/nodes/core/ledger/checkpoint';
 import { entryHash, genesisHash, verifyChain } from '../../dist/nodes/core/ledger/hash-chain';
 import { Ledger, LedgerOptions } from '../../dist/nodes/core/ledger/ledger';
-import { LedgerError } from '../../dist/nodes/core/ledger/requests';
+import { LedgerError, readRequest } from '../../dist/nodes/core/ledger/requests';
 import { LedgerStore } from '../../dist/nodes/core/ledger/store';
 import { Keyring, sealKey } from '../../dist/nodes/core/ledger/seal';
 import { EntryRecord, PostingResult } from '../../dist/nodes/core/ledger/types';
@@ -349,14 +349,26 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       );
       assert.equal(again.duplicate, true);
       assert.deepEqual(again.result, c1.result);
-      // ...even with a different amount: the reading is posted once.
-      const altered = await send(
+      // Priced again otherwise (a tariff's residue lost in a crash): still that reading, a duplicate that says
+      // so; the original stands. From another meter it is another reading: refused, naming both.
+      const repriced = await send(
         ledger,
-        { readingId: 'M1-0001', meterId: 'M1', amount: 99, currency: 'GBP', breakdown: [], to: now },
+        { readingId: 'M1-0001', meterId: 'M1', amount: 1_230_001, currency: 'GBP', breakdown: [], to: now },
         'charge',
       );
-      assert.equal(altered.duplicate, true);
-      assert.equal(altered.result.balance, 4577);
+      assert.equal(repriced.duplicate, true);
+      assert.deepEqual(repriced.repriced, { original: '1230000', attempted: '1230001' });
+      const altered = await rejects(
+        send(
+          ledger,
+          { readingId: 'M1-0001', meterId: 'M9', amount: 99, currency: 'GBP', breakdown: [], to: now },
+          'charge',
+        ),
+        'reference',
+        /"charge:M1-0001" was posted before as charge \(accountId A1, meterId M1, amount 1230000, currency GBP\); this one is charge \(meterId M9, amount 99, currency GBP\): meterId differs/,
+      );
+      assert.equal(altered.code, 'reference-conflict');
+      assert.equal((await h.store.getAccount('A1'))?.balance, 4577n);
       const c2 = await send(
         ledger,
         { readingId: 'M1-0002', accountId: 'A1', amount: 4_999, currency: 'GBP', breakdown: [], to: now + 1 },
@@ -687,13 +699,196 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.equal((await h.store.getAccount('G1'))?.balance, 9800n);
     });
 
+    it('refuses a negative charge: nothing posted, the reading id not used up', async function () {
+      await openAccount('N1');
+      await send(ledger, { command: 'topup', reference: 'n-pay-1', accountId: 'N1', amount: 1000 });
+      const charge = {
+        readingId: 'N1-E:1',
+        accountId: 'N1',
+        amount: 250_000,
+        quantity: '1',
+        currency: 'GBP',
+        breakdown: [{ component: 'energy', amount: 250_000 }],
+        to: Date.now(),
+      };
+      // As a message (refused when it is read) and as a request built by code (refused by the rule).
+      const attempt = (payload: Record<string, unknown>): Promise<unknown> =>
+        Promise.resolve().then(() => send(ledger, payload, 'charge'));
+      await rejects(attempt({ ...charge, amount: -50_000_000 }), 'amount', /must not be negative/);
+      await rejects(
+        attempt({ ...charge, breakdown: [{ component: 'energy', amount: -1 }] }),
+        'breakdown[0].amount',
+      );
+      await rejects(attempt({ ...charge, quantity: '-1' }), 'quantity');
+      const built = readRequest('charge', charge);
+      assert.ok(built.command === 'charge');
+      await rejects(ledger.execute({ ...built, amountSub: -50_000_000n }), 'amount', /must not be negative/);
+      assert.equal((await h.store.getAccount('N1'))?.balance, 1000n);
+      assert.equal(await h.store.getPosting('charge:N1-E:1'), undefined);
+      assert.deepEqual(await h.store.entriesByReference('charge:N1-E:1'), []);
+      const posted = await send(ledger, charge, 'charge');
+      assert.equal(posted.duplicate, false);
+      assert.equal((await h.store.getAccount('N1'))?.balance, 1000n - 25n);
+    });
+
+    it('answers a reused reference: the same request is a duplicate, other content a conflict naming both', async function () {
+      await openAccount('K1');
+      await openAccount('K2');
+      const conflict = async (
+        payload: Record<string, unknown>,
+        original: string,
+        attempted: string,
+        topic?: string,
+      ): Promise<void> => {
+        const before = await Promise.all(['K1', 'K2'].map((id) => h.store.entriesOf(id)));
+        const error = await rejects(
+          Promise.resolve().then(() => send(ledger, payload, topic)),
+          'reference',
+          new RegExp(`was posted before as ${original}; this one is ${attempted}: `),
+        );
+        assert.equal(error.code, 'reference-conflict');
+        const after = await Promise.all(['K1', 'K2'].map((id) => h.store.entriesOf(id)));
+        assert.deepEqual(after, before, `${String(payload.reference ?? payload.readingId)}: nothing posted`);
+      };
+      const same = async (payload: Record<string, unknown>, topic?: string): Promise<void> => {
+        const answer = await send(ledger, payload, topic);
+        assert.equal(answer.duplicate, true, JSON.stringify(payload));
+      };
+
+      // A payment: the provider's retry is a duplicate; the same id with another amount or account is not.
+      const pay = {
+        command: 'topup',
+        reference: 'pay:pi_77',
+        accountId: 'K1',
+        amount: 1250,
+        currency: 'GBP',
+      };
+      await send(ledger, pay);
+      await same(pay);
+      await same({ ...pay, amount: '1250', method: 'card' });
+      await conflict(
+        { ...pay, amount: 9999 },
+        String.raw`topup \(accountId K1, amount 1250, currency GBP\)`,
+        String.raw`topup \(accountId K1, amount 9999, currency GBP\)`,
+      );
+      await conflict(
+        { ...pay, accountId: 'K2' },
+        'topup .*',
+        String.raw`topup \(accountId K2, amount 1250, currency GBP\)`,
+      );
+      // To an account that does not exist: still the conflict (the reference is taken), not "unknown account".
+      await conflict({ ...pay, accountId: 'NOPE' }, 'topup .*', String.raw`topup \(accountId NOPE, .*`);
+      await conflict({ ...pay, currency: 'EUR' }, 'topup .*', String.raw`topup .*currency EUR\)`);
+      await conflict({ ...pay, command: 'refund' }, 'topup .*', 'refund .*');
+
+      const refund = { command: 'refund', reference: 'rf-77', accountId: 'K1', amount: 50 };
+      await send(ledger, refund);
+      await same({ ...refund, reason: 'said twice' });
+      await conflict({ ...refund, amount: 60 }, 'refund .*amount 50.*', 'refund .*amount 60.*');
+
+      const adjust = { command: 'adjust', reference: 'adj-77', accountId: 'K1', amount: -20, reason: 'x' };
+      await send(ledger, adjust);
+      await same(adjust);
+      await conflict({ ...adjust, amount: 20 }, 'adjust .*amount -20.*', 'adjust .*amount 20.*');
+      await conflict(
+        { ...adjust, register: 'debt' },
+        'adjust .*register balance.*',
+        'adjust .*register debt.*',
+      );
+
+      const reverse = {
+        command: 'reverse',
+        reference: 'rv-77',
+        accountId: 'K1',
+        target: 'adj-77',
+        reason: 'x',
+      };
+      await send(ledger, reverse);
+      await same(reverse);
+      await conflict(
+        { ...reverse, target: 'rf-77' },
+        'reverse .*target adj-77.*',
+        'reverse .*target rf-77.*',
+      );
+
+      const bind = { command: 'bind', reference: 'bind-77', meterId: 'KM', accountId: 'K1', from: 1000 };
+      await send(ledger, bind);
+      await same(bind);
+      await conflict({ ...bind, accountId: 'K2' }, 'bind .*accountId K1.*', 'bind .*accountId K2.*');
+      await conflict({ ...bind, meterId: 'KX' }, 'bind .*meterId KM.*', 'bind .*meterId KX.*');
+
+      const now = Date.now();
+      const charge = {
+        readingId: 'KM:1',
+        meterId: 'KM',
+        amount: 250_000,
+        currency: 'GBP',
+        breakdown: [],
+        to: now,
+      };
+      await send(ledger, charge, 'charge');
+      await same(charge, 'charge');
+      await same({ ...charge, accountId: 'K1' }, 'charge');
+      await same({ ...charge, amount: 1 }, 'charge'); // priced otherwise: the same reading (see repricedCharge)
+      await conflict(
+        { ...charge, meterId: 'KZ' },
+        'charge .*meterId KM.*',
+        'charge .*meterId KZ.*',
+        'charge',
+      );
+      await conflict(
+        { ...charge, accountId: 'K2' },
+        'charge .*accountId K1.*',
+        'charge .*accountId K2.*',
+        'charge',
+      );
+
+      const unbind = { command: 'unbind', reference: 'unbind-77', meterId: 'KM', at: now + 1 };
+      await send(ledger, unbind);
+      await same(unbind);
+      await conflict({ ...unbind, at: now + 2 }, 'unbind .*', 'unbind .*', undefined);
+
+      const close = { command: 'close', reference: 'close-77', accountId: 'K2' };
+      await send(ledger, close);
+      await same(close);
+      await conflict(
+        { ...close, accountId: 'K1' },
+        String.raw`close \(accountId K2, currency GBP\)`,
+        String.raw`close \(accountId K1\)`,
+      );
+
+      // Two deliveries of one payment id with different amounts in one group commit: one is posted, the
+      // other refused as a conflict (found by the store inside the same transaction).
+      const race = await Promise.allSettled([
+        send(ledger, { command: 'topup', reference: 'pay:pi_race', accountId: 'K1', amount: 100 }),
+        send(ledger, { command: 'topup', reference: 'pay:pi_race', accountId: 'K1', amount: 200 }),
+      ]);
+      assert.deepEqual(
+        race.map((r) => r.status),
+        ['fulfilled', 'rejected'],
+      );
+      assert.equal(((race[1] as PromiseRejectedResult).reason as LedgerError).code, 'reference-conflict');
+      const credits = (await h.store.entriesOf('K1')).filter((e) => e.kind === 'topup');
+      assert.deepEqual(
+        credits.map((e) => [e.reference, e.amount]),
+        [
+          ['pay:pi_77', 1250n],
+          ['pay:pi_race', 100n],
+        ],
+      );
+      assert.equal((await h.store.getAccount('K2'))?.balance, 0n);
+    });
+
     it('posts many commands in flight through group commit, duplicates included, exactly once', async function () {
       await openAccount('P1');
       await openAccount('P2');
       const work: Array<Promise<unknown>> = [];
       for (let i = 0; i < 60; i++) {
         const accountId = i % 2 === 0 ? 'P1' : 'P2';
-        work.push(send(ledger, { command: 'topup', reference: `pay-${i % 40}`, accountId, amount: 100 + i }));
+        // pay-0 .. pay-19 come twice (a provider's retries, the same request): posted once each.
+        work.push(
+          send(ledger, { command: 'topup', reference: `pay-${i % 40}`, accountId, amount: 100 + (i % 40) }),
+        );
         work.push(
           send(
             ledger,

@@ -10,6 +10,7 @@ import { MeterPoller } from '../../dist/nodes/meter/meter-poller';
 import { builtInProfiles } from '../../dist/nodes/meter/profile-registry';
 import { ModbusLink, UnitBackoffError } from '../../dist/nodes/modbus/modbus-link';
 import {
+  GatewayNoAnswerError,
   LinkDownError,
   ModbusExceptionError,
   ModbusSerialTransport,
@@ -17,6 +18,7 @@ import {
   type TcpEndpoint,
 } from '../../dist/nodes/modbus/transport';
 import { planSite, SimulatedSite } from '../../dist/nodes/simulator/site';
+import { PARTIAL_METERS, partialImage } from '../support/partial-meters';
 import {
   haveMbpoll,
   havePymodbus,
@@ -245,21 +247,40 @@ describe('Modbus reading against the simulator', function () {
     assert.equal(site.meter(relayMeter.meterId).supplyOn, true);
   });
 
-  it('splits a block a meter refuses (exception 2 across undefined registers) and reads it value by value from then on', async () => {
+  it('narrows a block a meter refuses (exception 2 across undefined registers) in the same poll, and reads without gaps from then on', async () => {
     const spec = specs.find((s) => s.profile === 'eastron-sdm630')!;
     const meter = site.meter(spec.meterId);
     meter.strictAddresses = true;
     const poller = new MeterPoller({ maxGap: 64 });
+    const profile = profiles.get('eastron-sdm630')!;
     try {
-      await assert.rejects(
-        poller.poll(link, spec.unitId, profiles.get('eastron-sdm630')!),
-        (e: Error) => e instanceof ModbusExceptionError,
-      );
-      const second = await poller.poll(link, spec.unitId, profiles.get('eastron-sdm630')!);
-      assert.ok(second.requests > 2 && second.requests <= 8, `${second.requests} requests`);
-      assert.equal(second.values.frequency, 50);
+      const first = await poller.poll(link, spec.unitId, profile);
+      assert.equal(Object.keys(first.values).length, 15, 'every value in the first poll');
+      assert.equal(first.values.frequency, 50);
+      assert.deepEqual(first.dropped, [], 'the meter serves every value, only not the gaps');
+      assert.ok(poller.learnedPlan(profile, spec.unitId)!.readsWithoutGaps);
+      const second = await poller.poll(link, spec.unitId, profile);
+      // Runs without gaps: 0-17, 52-53, 62-63, 70-75, 342-343.
+      assert.equal(second.requests, 5);
+      assert.equal(Object.keys(second.values).length, 15);
     } finally {
       meter.strictAddresses = false;
+    }
+  });
+
+  it("takes a gateway's exception 11 (target device failed to respond) as silence, not as an answer", async () => {
+    const spec = specs[0]!;
+    site.server().setFault(spec.unitId, { kind: 'exception', code: 11 });
+    try {
+      await assert.rejects(
+        new MeterPoller({ maxGap: 64 }).poll(link, spec.unitId, profiles.get(spec.profile)!),
+        (error: Error) =>
+          error instanceof GatewayNoAnswerError &&
+          error instanceof ModbusTimeoutError &&
+          /did not answer .* exception 11 \(gateway target device failed to respond\)/.test(error.message),
+      );
+    } finally {
+      site.server().setFault(spec.unitId, undefined);
     }
   });
 });
@@ -326,6 +347,81 @@ describe('Modbus reading against an independent server (pymodbus)', function () 
       (error: Error) => error instanceof ModbusExceptionError && /refused/.test(error.message),
     );
   });
+});
+
+describe('partial devices on an independent server (pymodbus refusing what a variant lacks)', function () {
+  this.timeout(30_000);
+  let server: PymodbusServer;
+  let link: ModbusLink;
+  const DAY = 86_400_000;
+
+  before(async function () {
+    requireTool(this, havePymodbus(), 'python3-pymodbus');
+    server = await PymodbusServer.start(partialImage());
+    link = linkTo(server.port);
+    await link.open();
+  });
+  after(async () => {
+    await link?.close();
+    await server?.stop();
+  });
+
+  /** Requests in the steady state: the served values merged as far as the device allows (it refuses gaps). */
+  const steady: Record<string, number> = {
+    'eastron-sdm630': 1, // frequency + import energy, 70-73
+    'eastron-sdm120': 1,
+    'eastron-sdm72': 2, // import energy 72, total energy 342
+    'carlo-gavazzi-em340': 2, // voltage L1 at 0, import energy at 52: the gap between is refused
+    'schneider-iem3000': 1,
+    'hiking-dds238-2': 1, // import energy + voltage, 10-12
+    'onicon-system-10': 1,
+    'pulse-counter': 1, // counters 1 and 2, 52-55
+  };
+
+  for (const partial of PARTIAL_METERS) {
+    it(`bills a partial ${partial.profile} from its first poll, drops each value it refuses once, then reads in ${steady[partial.profile]} request(s)`, async () => {
+      const profile = profiles.get(partial.profile)!;
+      const poller = new MeterPoller({ maxGap: 64 });
+      const served = [profile.counter!.name, ...Object.keys(partial.extras)].sort();
+      const refused = profile.values.filter((value) => !served.includes(value.name));
+      const t = T0;
+      const first = await poller.poll(link, partial.unitId, profile, t);
+      assert.equal(first.counter, partial.values.before);
+      assert.deepEqual(Object.keys(first.values).sort(), served);
+      assert.deepEqual(
+        first.dropped
+          .map((d) => [d.value.name, d.code, d.span.function, d.span.address, d.span.length])
+          .sort(),
+        refused.map((v) => [v.name, 2, v.function, v.address, v.length]).sort(),
+        'each refused value named with its register and exception 2',
+      );
+      assert.deepEqual(first.faults, []);
+      const before = link.stats().requests;
+      const second = await poller.poll(link, partial.unitId, profile, t + 60_000);
+      assert.equal(second.requests, steady[partial.profile]);
+      assert.equal(link.stats().requests - before, steady[partial.profile], 'requests on the wire');
+      assert.deepEqual(second.dropped, []);
+      assert.equal(second.counter, partial.values.before);
+      // The counter moves: read exactly.
+      await server.set(partial.unitId, partial.counter.table, partial.counter.address, partial.counter.after);
+      const third = await poller.poll(link, partial.unitId, profile, t + 120_000);
+      assert.equal(third.counter, partial.values.after);
+      // A day later each refused value is asked for once more, alone, and stays dropped without a new report.
+      const retry = await poller.poll(link, partial.unitId, profile, t + DAY);
+      assert.equal(retry.requests, steady[partial.profile]! + refused.length);
+      assert.deepEqual(retry.dropped, []);
+      assert.equal(
+        (await poller.poll(link, partial.unitId, profile, t + DAY + 60_000)).requests,
+        steady[partial.profile],
+      );
+      await server.set(
+        partial.unitId,
+        partial.counter.table,
+        partial.counter.address,
+        partial.counter.before,
+      );
+    });
+  }
 });
 
 describe('Modbus RTU over a serial line (pymodbus on a socat pseudo-terminal pair)', function () {

@@ -4,8 +4,10 @@
  * loses nor repeats consumption, readings from upstream nodes, and bad input reaching Catch nodes.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { formatScaled, parseDecimal } from '../../dist/nodes/core/decimal';
-import { ScaledClock } from '../../dist/nodes/core/clock';
+import { ManualClock, ScaledClock } from '../../dist/nodes/core/clock';
 import { meterTableRecord } from '../../dist/nodes/core/meter/meter-table';
 import { builtInProfiles } from '../../dist/nodes/meter/profile-registry';
 import { StateFile } from '../../dist/nodes/shared/state-file';
@@ -20,6 +22,8 @@ import {
   stopServer,
   tempUserDir,
 } from '../support/node-red-helper';
+import { havePymodbus, PymodbusServer, requireTool } from '../support/modbus-peers';
+import { PARTIAL_METERS, partialImage } from '../support/partial-meters';
 
 const modbusNode = loadBuiltNode('modbus/prepay-modbus.js');
 const meterNode = loadBuiltNode('meter/prepay-meter.js');
@@ -213,28 +217,59 @@ describe('prepay-meter node polling the simulator', function () {
     assert.ok(billed && (billed.payload.delta as number) > 0, 'the old meter billed up to its final value');
   });
 
-  it('reports a device answering with a Modbus exception, and one that times out, as comm loss with the reason', async () => {
-    const [refusing, silent] = table.slice(0, 2) as Array<{ unitId: number; meterId: string }>;
+  it('reports a device answering with a Modbus exception as an alarm that it cannot bill, not as comm loss; silence and a gateway without answer are comm loss', async () => {
+    const [refusing, silent, unreachable, healthy] = table.slice(0, 4) as Array<{
+      unitId: number;
+      meterId: string;
+      profile: string;
+    }>;
     site.server().setFault(refusing!.unitId, { kind: 'exception', code: 4 });
     site.server().setFault(silent!.unitId, { kind: 'silent' });
-    await helper.load([modbusNode, meterNode, catchNode], flow(port, table.slice(0, 3)));
+    site.server().setFault(unreachable!.unitId, { kind: 'exception', code: 11 });
+    await helper.load([modbusNode, meterNode, catchNode], flow(port, table.slice(0, 4)));
     const events = collect(helper.getNode('events')) as Msg[];
     const consumption = collect(helper.getNode('consumption')) as Msg[];
+    const readings = collect(helper.getNode('readings')) as Msg[];
     await sleep(1500);
     const lost = events.filter((m) => m.payload.type === 'comm-loss');
     assert.deepEqual(
       lost.map((m) => m.payload.meterId).sort(),
-      [refusing!.meterId, silent!.meterId].sort(),
-      'the healthy meter is fine',
+      [silent!.meterId, unreachable!.meterId].sort(),
+      'the refusing meter answered: no comm loss for it',
     );
     const reason = (meterId: string) =>
       lost.find((m) => m.payload.meterId === meterId)!.payload.text as string;
-    assert.match(reason(refusing!.meterId), /refused .* Modbus exception 4/);
     assert.match(reason(silent!.meterId), /did not answer .* in time/);
-    const healthy = (table[2] as { meterId: string }).meterId;
+    assert.match(
+      reason(unreachable!.meterId),
+      /the gateway answered for it with exception 11 \(gateway target device failed to respond\)/,
+    );
+    const cannotBill = events.filter((m) => m.payload.type === 'counter-unavailable');
+    assert.equal(cannotBill.length, 1, 'alarmed once');
+    assert.equal(cannotBill[0]!.payload.meterId, refusing!.meterId);
+    assert.equal(cannotBill[0]!.payload.alarm, true);
+    assert.equal(cannotBill[0]!.payload.code, 4);
+    const counter = profiles.get(refusing!.profile)!.counter!;
+    assert.equal(cannotBill[0]!.payload.address, counter.address);
+    assert.match(
+      cannotBill[0]!.payload.text as string,
+      new RegExp(
+        `^cannot bill: unit ${refusing!.unitId} refused the billed counter ${counter.name} \\(function ${counter.function}, address ${counter.address}, ${counter.length} registers\\) with exception 4 \\(server device failure\\); the device answers, so this is no communication loss`,
+      ),
+    );
+    const refusedReadings = readings.filter((m) => m.payload.meterId === refusing!.meterId);
+    assert.ok(refusedReadings.length > 0);
     assert.ok(
-      consumption.some((m) => m.payload.meterId === healthy),
-      'the third meter is still billed',
+      refusedReadings.every((m) => m.payload.quality === 'suspect' && !('value' in m.payload)),
+      'no value is made up for a counter that was not read',
+    );
+    assert.ok(
+      readings.filter((m) => m.payload.quality === 'comm-loss').every((m) => !('value' in m.payload)),
+      'comm-loss readings carry no value',
+    );
+    assert.ok(
+      consumption.some((m) => m.payload.meterId === healthy!.meterId),
+      'the fourth meter is still billed',
     );
   });
 
@@ -309,6 +344,191 @@ describe('prepay-meter node polling the simulator', function () {
   });
 });
 
+/** Waits (in real time) until `done` holds: polls go over real sockets while the building clock stands still. */
+async function until(done: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe('prepay-meter node reading partial devices (pymodbus refusing what each variant lacks)', function () {
+  this.timeout(120_000);
+  const DAY = 86_400_000;
+  const CYCLE = 900_000;
+  const T = Date.UTC(2026, 10, 2, 8, 0);
+  let server: PymodbusServer;
+  let clock: ManualClock;
+
+  // Every built-in metering profile serving its billed counter and little else, and one more SDM120 that serves
+  // its voltage but refuses its counter.
+  const cannotBill = { meterId: 'E-NOCOUNTER', unitId: 19 };
+  const table = [
+    ...PARTIAL_METERS.map((m) => ({
+      meterId: `M-${m.profile}`,
+      unitId: m.unitId,
+      profile: m.profile,
+      utility: m.utility,
+      accountId: `T-${m.unitId}`,
+    })),
+    {
+      meterId: cannotBill.meterId,
+      unitId: cannotBill.unitId,
+      profile: 'eastron-sdm120',
+      utility: 'electricity',
+    },
+  ];
+  const refusedOf = (profile: string, served: string[]): string[] =>
+    profiles
+      .get(profile)!
+      .values.map((v) => v.name)
+      .filter((name) => !served.includes(name));
+
+  beforeEach(async function () {
+    requireTool(this, havePymodbus(), 'python3-pymodbus');
+    const image = partialImage();
+    image.units[String(cannotBill.unitId)] = { sparse: true, ir: { '0': [0x4366, 0x0000] } }; // 230 V
+    server = await PymodbusServer.start(image);
+    clock = new ManualClock(T);
+    helper.settings({ userDir: tempUserDir(), prepay: { clock } });
+    await startServer();
+  });
+  afterEach(async () => {
+    await helper.unload();
+    await stopServer();
+    helper.settings({});
+    await server?.stop();
+  });
+
+  it('bills every counter exactly, reports each refused value once with its register and code, never comm loss, and narrows its requests', async () => {
+    // Polled every 15 minutes (the fixtures' steps are plausible at that pace), gaps sliced above an hour.
+    await helper.load(
+      [modbusNode, meterNode, catchNode],
+      flow(server.port, table, { interval: '900', sliceMinutes: '30' }),
+    );
+    const meter = helper.getNode('meter');
+    const consumption = collect(helper.getNode('consumption')) as Msg[];
+    const readings = collect(helper.getNode('readings')) as Msg[];
+    const events = collect(helper.getNode('events')) as Msg[];
+    const caught = collect(helper.getNode('caught'));
+    const statuses: Array<{ fill?: string; shape?: string; text?: string }> = [];
+    meter.on('call:status', (call) => statuses.push(call.args[0] as { fill?: string; text?: string }));
+    const requests = async (): Promise<number> => {
+      const before = consumption.length;
+      meter.receive({ topic: 'stats' });
+      await until(() => consumption.length > before, 'stats');
+      return (consumption.pop()!.payload as { requests: number }).requests;
+    };
+    /** One poll cycle of building time: every meter polled once; resolves when all have answered. */
+    const cycle = async (ms: number): Promise<number> => {
+      const before = readings.length;
+      const counted = await requests();
+      clock.advance(ms);
+      await until(() => readings.length >= before + table.length, 'a poll cycle');
+      return (await requests()) - counted;
+    };
+
+    // 1. The first cycle narrows every plan and reads every counter.
+    const firstRequests = await cycle(CYCLE - 1);
+    for (const m of PARTIAL_METERS) {
+      const reading = readings.find((r) => r.payload.meterId === `M-${m.profile}`)!;
+      assert.equal(reading.payload.quality, 'good', m.profile);
+      assert.equal(reading.payload.value, m.values.before, m.profile);
+    }
+    const refusedReading = readings.find((r) => r.payload.meterId === cannotBill.meterId)!;
+    assert.equal(refusedReading.payload.quality, 'suspect');
+    assert.ok(!('value' in refusedReading.payload), 'no value made up');
+    assert.deepEqual(refusedReading.payload.values, { voltage: 230 });
+    assert.deepEqual(
+      events.filter((e) => e.payload.type === 'comm-loss'),
+      [],
+      'a refusal is an answer, not comm loss',
+    );
+    const unavailable = events.filter((e) => e.payload.type === 'value-unavailable');
+    for (const m of PARTIAL_METERS) {
+      const served = [profiles.get(m.profile)!.counter!.name, ...Object.keys(m.extras)];
+      const mine = unavailable.filter((e) => e.payload.meterId === `M-${m.profile}`);
+      assert.deepEqual(
+        mine.map((e) => e.payload.valueName).sort(),
+        refusedOf(m.profile, served).sort(),
+        `${m.profile}: one event per refused value`,
+      );
+      for (const e of mine) {
+        const value = profiles.get(m.profile)!.values.find((v) => v.name === e.payload.valueName)!;
+        assert.equal(e.payload.code, 2);
+        assert.equal(e.payload.address, value.address);
+        assert.equal(e.payload.function, value.function);
+        assert.equal(e.payload.alarm, false, 'the meter still bills: a notice, not an alarm');
+        assert.match(
+          e.payload.text as string,
+          new RegExp(
+            `^unit ${m.unitId} refused ${value.name} \\(function ${value.function}, address ${value.address}, ${value.length} registers\\) with exception 2 \\(illegal data address\\): dropped`,
+          ),
+        );
+      }
+    }
+    const noCounter = events.filter((e) => e.payload.type === 'counter-unavailable');
+    assert.equal(noCounter.length, 1);
+    assert.equal(noCounter[0]!.payload.meterId, cannotBill.meterId);
+    assert.equal(noCounter[0]!.payload.alarm, true);
+    assert.match(
+      noCounter[0]!.payload.text as string,
+      /^cannot bill: unit 19 refused the billed counter importEnergy \(function 4, address 72, 2 registers\) with exception 2 \(illegal data address\); the device answers, so this is no communication loss/,
+    );
+
+    // 2. The counters move; the next cycle bills each exactly, in the narrowed plans.
+    for (const m of PARTIAL_METERS)
+      await server.set(m.unitId, m.counter.table, m.counter.address, m.counter.after);
+    const eventsBefore = events.length;
+    const steadyRequests = await cycle(CYCLE);
+    for (const m of PARTIAL_METERS) {
+      const billed = consumption.filter((c) => c.payload.meterId === `M-${m.profile}`);
+      assert.equal(billed.length, 1, m.profile);
+      assert.equal(billed[0]!.payload.delta, m.values.delta, m.profile);
+      assert.equal(billed[0]!.payload.quality, 'good');
+    }
+    assert.deepEqual(
+      events.slice(eventsBefore).map((e) => e.payload.type),
+      [],
+      'nothing new to report: each refusal was reported once, the counter alarm raised once',
+    );
+    // Per cycle: SDM630 1, SDM120 1, SDM72 2, EM340 2, iEM3000 1, DDS238-2 1, ONICON 1, pulse counter 1, and the
+    // SDM120 without its counter 2 (its voltage, and the counter alone, refused).
+    assert.equal(steadyRequests, 12);
+    assert.ok(firstRequests > steadyRequests);
+    const shown = statuses.length;
+    await until(() => statuses.length > shown, 'the next status', 3000);
+    assert.equal(statuses.at(-1)!.fill, 'yellow', JSON.stringify(statuses));
+    assert.match(statuses.at(-1)!.text!, /1 cannot bill/);
+
+    // 3. A day of building time later each refused value is asked for once more, alone, and stays quiet.
+    clock.advance(DAY);
+    await sleep(500); // the polls fired on the way finish
+    const dropped = unavailable.length;
+    const retried = await cycle(CYCLE);
+    assert.equal(retried, steadyRequests + dropped);
+    // The firmware of the SDM630 gets its export register: taken back at the next daily try.
+    await server.set(11, 'ir', 74, [0x4000, 0x0000]);
+    clock.advance(DAY);
+    await sleep(500);
+    await cycle(CYCLE);
+    const back = events.filter((e) => e.payload.type === 'value-available');
+    assert.deepEqual(
+      back.map((e) => [e.payload.meterId, e.payload.valueName]),
+      [['M-eastron-sdm630', 'exportEnergy']],
+    );
+    assert.equal(
+      events.filter((e) => e.payload.type === 'value-unavailable').length,
+      dropped,
+      'no new reports',
+    );
+    const latest = readings.filter((r) => r.payload.meterId === 'M-eastron-sdm630').at(-1)!;
+    assert.equal((latest.payload.values as Record<string, number>).exportEnergy, 2);
+    assert.deepEqual(caught, []);
+  });
+});
+
 describe('prepay-meter node with readings from upstream nodes', function () {
   this.timeout(30_000);
   let userDir: string;
@@ -373,6 +593,67 @@ describe('prepay-meter node with readings from upstream nodes', function () {
     assert.ok(events.some((m) => m.payload.type === 'comm-loss' && m.payload.meterId === 'W-7'));
   });
 
+  it('rebaselines a meter for an operator on the admin API: recorded, on disk, then answered', async () => {
+    await helper.load([meterNode, catchNode], upstream());
+    const consumption = collect(helper.getNode('consumption')) as Msg[];
+    const events = collect(helper.getNode('events')) as Msg[];
+    const meter = helper.getNode('meter');
+    const t = Date.UTC(2026, 10, 2, 8, 0);
+    meter.receive({ payload: { meterId: 'W-7', utility: 'water', unit: 'm3', value: 10.5, ts: t } });
+    meter.receive({
+      payload: { meterId: 'W-7', utility: 'water', unit: 'm3', value: 10.75, ts: t + 60_000 },
+    });
+    await sleep(100);
+    const post = async (body: Record<string, unknown>, status: number) =>
+      (await helper.request().post('/prepay-meter/rebaseline').send(body).expect(status)).body as Record<
+        string,
+        unknown
+      >;
+    const body = { meterId: 'W-7', value: 3, reason: 'register reset by the installer', by: 'mallory' };
+    assert.match(String((await post({ ...body, meterId: 'W-99' }, 404)).error), /^unknown meter "W-99"/);
+    const invalid = await post({ meterId: 'W-7', value: 3 }, 400);
+    assert.deepEqual([invalid.outcome, invalid.field], ['refused', 'reason']);
+    const applied = await post(body, 200);
+    assert.deepEqual(
+      [applied.outcome, applied.value, applied.previous, applied.by],
+      ['applied', 3, 10.75, 'unauthenticated (adminAuth off)'],
+    );
+    // Answered only once the new baseline is on disk, after the operator log has the action.
+    const saved = JSON.parse(readFileSync(join(userDir, 'prepay', 'meter-meter.json'), 'utf8')) as {
+      meters: Record<string, { baseline: { value: number } }>;
+    };
+    assert.equal(saved.meters['W-7']!.baseline.value, 3);
+    const log = readFileSync(join(userDir, String(applied.log)), 'utf8')
+      .trim()
+      .split('\n');
+    assert.equal(log.length, 1);
+    assert.deepEqual(
+      Object.entries(JSON.parse(log[0]!) as Record<string, unknown>).filter(
+        ([k]) => k !== 'at' && k !== 'ts',
+      ),
+      [
+        ['action', 'rebaseline'],
+        ['meterId', 'W-7'],
+        ['value', 3],
+        ['previous', 10.75],
+        ['reason', 'register reset by the installer'],
+        ['by', 'unauthenticated (adminAuth off)'],
+      ],
+    );
+    await sleep(100);
+    const rebaselined = events.find((m) => m.payload.type === 'rebaselined')!;
+    assert.equal(rebaselined.payload.by, 'unauthenticated (adminAuth off)');
+    // Billing continues from the new baseline.
+    meter.receive({
+      payload: { meterId: 'W-7', utility: 'water', unit: 'm3', value: 3.5, ts: Number(applied.ts) + 60_000 },
+    });
+    await sleep(200);
+    assert.deepEqual(
+      consumption.map((m) => m.payload.delta),
+      [0.25, 0.5],
+    );
+  });
+
   it('sends consumption only once its meter state is on disk, grouping the writes', async () => {
     const writes: string[] = [];
     const original = StateFile.prototype.writeText;
@@ -430,5 +711,159 @@ describe('prepay-meter node with readings from upstream nodes', function () {
     } finally {
       StateFile.prototype.writeText = original;
     }
+  });
+});
+
+describe('prepay-meter node judging time stamps against its clock', function () {
+  this.timeout(30_000);
+  const NOW = Date.UTC(2026, 11, 5, 12, 0);
+  const MIN = 60_000;
+  let userDir: string;
+  let clock: ManualClock;
+
+  beforeEach(async () => {
+    userDir = tempUserDir();
+    clock = new ManualClock(NOW);
+    helper.settings({ userDir, prepay: { clock } });
+    await startServer();
+  });
+  afterEach(async () => {
+    await helper.unload();
+    await stopServer();
+    helper.settings({});
+  });
+
+  const upstream = (extra: Record<string, unknown> = {}) => [
+    {
+      id: 'meter',
+      type: 'prepay-meter',
+      source: 'messages',
+      commLossMinutes: '20',
+      table: [],
+      wires: [['consumption'], ['readings'], ['events']],
+      ...extra,
+    },
+    ...OUTPUTS,
+  ];
+  const water = (value: number, ts: number | string) => ({
+    payload: { meterId: 'W-7', utility: 'water', unit: 'm3', accountId: 'T7', value, ts },
+  });
+
+  it('refuses a reading stamped in microseconds with an alarm naming the cause, bills on from the last good reading, and still sees silence', async () => {
+    await helper.load([meterNode, catchNode], upstream());
+    const meter = helper.getNode('meter');
+    const consumption = collect(helper.getNode('consumption')) as Msg[];
+    const readings = collect(helper.getNode('readings')) as Msg[];
+    const events = collect(helper.getNode('events')) as Msg[];
+    const caught = collect(helper.getNode('caught'));
+    meter.receive(water(10.5, NOW - MIN));
+    meter.receive(water(10.75, NOW * 1000)); // an MQTT publisher stamping microseconds
+    meter.receive(water(10.8, NOW * 1000 + 1000));
+    clock.advance(MIN);
+    meter.receive(water(11, clock.now()));
+    await until(() => consumption.length === 1, 'the consumption after the refused readings');
+    assert.equal(consumption[0]!.payload.delta, 0.5);
+    assert.equal(consumption[0]!.payload.from, NOW - MIN, 'billed from the last good baseline');
+    assert.deepEqual(
+      readings.map((r) => r.payload.quality),
+      ['good', 'suspect', 'suspect', 'good'],
+    );
+    const future = events.filter((e) => e.payload.type === 'future-reading');
+    assert.deepEqual(
+      future.map((e) => e.payload.alarm),
+      [true, false],
+      'raised once, cleared when a plausible reading came',
+    );
+    assert.match(future[0]!.payload.text as string, /looks like microseconds, not milliseconds/);
+    assert.equal(future[0]!.payload.accountId, 'T7');
+    assert.deepEqual(caught, []);
+    // Silence is judged by arrival: a microsecond stamp does not hold comm loss off for 50,000 years.
+    meter.receive(water(11.1, clock.now() * 1000));
+    clock.advance(25 * MIN);
+    await until(() => events.some((e) => e.payload.type === 'comm-loss'), 'comm loss');
+  });
+
+  it('takes its tolerance for clocks ahead from its settings', async () => {
+    await helper.load([meterNode, catchNode], upstream({ futureMinutes: '15' }));
+    const meter = helper.getNode('meter');
+    const consumption = collect(helper.getNode('consumption')) as Msg[];
+    const events = collect(helper.getNode('events')) as Msg[];
+    meter.receive(water(10, NOW - MIN));
+    meter.receive(water(10.5, NOW + 10 * MIN)); // a sender ten minutes ahead: within 15
+    meter.receive(water(11, NOW + 16 * MIN)); // beyond
+    await until(() => events.some((e) => e.payload.type === 'future-reading'), 'the refusal');
+    assert.equal(consumption.length, 1);
+    assert.equal(consumption[0]!.payload.delta, 0.5);
+    assert.match(
+      events.find((e) => e.payload.type === 'future-reading')!.payload.text as string,
+      /ahead of this node's clock .*tolerance 15 min/,
+    );
+  });
+
+  it('restarts on a state file poisoned by a future baseline: alarms at start with a yellow ring, explains once, and recovers by rebaseline', async () => {
+    // A state an older version saved after adopting a microsecond stamp: the baseline lies in the year 58899.
+    const poisonedTs = NOW * 1000;
+    mkdirSync(join(userDir, 'prepay'), { recursive: true });
+    writeFileSync(
+      join(userDir, 'prepay', 'meter-meter.json'),
+      JSON.stringify({
+        version: 1,
+        meters: { 'W-7': { status: 'ok', baseline: { value: 10.75, ts: poisonedTs } } },
+      }),
+    );
+    await helper.load([meterNode, catchNode], upstream());
+    const meter = helper.getNode('meter');
+    const consumption = collect(helper.getNode('consumption')) as Msg[];
+    const readings = collect(helper.getNode('readings')) as Msg[];
+    const events = collect(helper.getNode('events')) as Msg[];
+    const caught = collect(helper.getNode('caught'));
+    const statuses: Array<{ fill?: string; shape?: string; text?: string }> = [];
+    meter.on('call:status', (call) => statuses.push(call.args[0] as { fill?: string; text?: string }));
+    await until(() => events.length > 0, 'the alarm at start');
+    assert.deepEqual(
+      events.map((e) => [e.payload.meterId, e.payload.type, e.payload.alarm]),
+      [['W-7', 'future-baseline', true]],
+    );
+    assert.match(
+      events[0]!.payload.text as string,
+      /\+0588\d\d-.* ahead of this node's clock: no reading bills until a rebaseline or replace/,
+    );
+    await until(() => statuses.length > 0, 'a status', 3000);
+    assert.equal(statuses.at(-1)!.fill, 'yellow');
+    assert.equal(statuses.at(-1)!.shape, 'ring');
+    assert.match(statuses.at(-1)!.text!, /1 time alarm/);
+    // Good readings are not billed, and say why, without a new alarm each.
+    for (let i = 1; i <= 4; i += 1) {
+      clock.advance(MIN);
+      meter.receive(water(10.75 + i / 100, clock.now()));
+    }
+    await until(() => readings.length === 4, 'four readings');
+    assert.equal(consumption.length, 0);
+    assert.ok(readings.every((r) => r.payload.quality === 'suspect'));
+    const stale = events.filter((e) => e.payload.type === 'stale');
+    assert.equal(stale.length, 4);
+    assert.match(
+      stale[0]!.payload.text as string,
+      /lies ahead of this node's clock: not billed until a rebaseline or replace/,
+    );
+    assert.equal(events.filter((e) => e.payload.alarm === true).length, 1, 'one alarm, not one per reading');
+    // The operator's rebaseline at the present replaces the future baseline (the old version refused it).
+    clock.advance(MIN);
+    meter.receive({
+      topic: 'rebaseline',
+      payload: { meterId: 'W-7', value: 10.8, reason: 'baseline stamped in µs' },
+    });
+    await until(() => events.some((e) => e.payload.type === 'rebaselined'), 'the rebaseline');
+    const rebaselined = events.find((e) => e.payload.type === 'rebaselined')!;
+    assert.match(
+      rebaselined.payload.text as string,
+      /replaces a baseline dated \+0588\d\d-.*ahead of the clock/,
+    );
+    assert.ok(events.some((e) => e.payload.type === 'future-baseline' && e.payload.alarm === false));
+    clock.advance(MIN);
+    meter.receive(water(11, clock.now()));
+    await until(() => consumption.length === 1, 'billing again');
+    assert.equal(consumption[0]!.payload.delta, 0.2);
+    assert.deepEqual(caught, []);
   });
 });

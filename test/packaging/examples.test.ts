@@ -151,9 +151,12 @@ const checks: Record<string, (userDir: string) => Promise<void>> = {
     const file = readdirSync(dir).find((f) => f.startsWith('tariff-') && f.endsWith('.json'));
     assert.ok(file, 'the tariff node saved its state');
     const state = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
-      accounts: Record<string, { cum: Record<string, string> }>;
+      accounts: Record<string, { account?: string; utility?: string; cum: Record<string, string> }>;
     };
-    assert.deepEqual(Object.keys(state.accounts.T0412?.cum ?? {}).sort(), ['energy.offpeak', 'energy.peak']);
+    // Kept per account and utility.
+    const t0412 = Object.values(state.accounts).find((a) => a.account === 'T0412');
+    assert.equal(t0412?.utility, 'electricity');
+    assert.deepEqual(Object.keys(t0412?.cum ?? {}).sort(), ['energy.offpeak', 'energy.peak']);
   },
 };
 

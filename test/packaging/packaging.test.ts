@@ -1,6 +1,7 @@
 /**
- * The package as a user gets it: `npm pack`, installed into a fresh Node-RED user directory, loaded
- * by a real Node-RED process. Asserted through the admin API: every node type registered and
+ * The package as a user gets it: `npm pack` in a clean clone of the repository's HEAD (no dist/: the
+ * prepack script builds it), the tarball's file list checked, then installed into a fresh Node-RED user
+ * directory and loaded by a real Node-RED process. Asserted through the admin API: every node type registered and
  * enabled, icons served, every example flow listed; and the BACnet example's device answering a
  * BACnet client. Run on Node-RED 4.1 (Node 20) and on Node-RED 5 (Node 22, fetched from the npm
  * registry into .cache/; skipped loudly when unavailable locally, required under CI=true).
@@ -15,19 +16,22 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { NodeRedProcess } from '../support/node-red-process';
 import { sleep, testClient } from '../bacnet/support';
 
 const root = join(__dirname, '..', '..', '..');
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+interface PackageJson {
   name: string;
   version: string;
+  bin?: Record<string, string>;
   'node-red': { nodes: Record<string, string> };
-};
+}
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as PackageJson;
 const nodeTypes = Object.keys(pkg['node-red'].nodes);
 const exampleFiles = readdirSync(join(root, 'examples'))
   .filter((f) => f.endsWith('.json'))
@@ -82,6 +86,62 @@ function iconsOf(type: string): string[] {
   );
   const html = readFileSync(htmlFile, 'utf8');
   return [...html.matchAll(/icon:\s*'([^']+)'/g)].map((m) => m[1]);
+}
+
+/**
+ * `npm pack` in a clean clone of HEAD, as a release is made: no dist/ until the prepack script builds it
+ * (the clone borrows the project's node_modules for the compiler). Checks the tarball's file list and
+ * returns its path.
+ */
+function packCleanClone(packDir: string): string {
+  const clone = mkdtempSync(join(tmpdir(), 'prepay-clone-'));
+  try {
+    run('git', ['clone', '--quiet', '--no-hardlinks', root, clone], tmpdir());
+    assert.equal(existsSync(join(clone, 'dist')), false, 'a clean clone has no dist/');
+    symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'), 'dir');
+    const out = run('npm', ['pack', '--json', '--pack-destination', packDir], clone);
+    // The build scripts print to stdout too: the JSON report is the array that starts a line.
+    const info = JSON.parse(out.slice(out.search(/^\[/m))) as Array<{
+      filename: string;
+      files: Array<{ path: string; mode: number }>;
+    }>;
+    const packed = JSON.parse(readFileSync(join(clone, 'package.json'), 'utf8')) as PackageJson;
+    assertPackedFiles(
+      packed,
+      info[0].files.map((f) => f.path),
+    );
+    return join(packDir, info[0].filename);
+  } finally {
+    rmSync(clone, { recursive: true, force: true });
+  }
+}
+
+/** Everything Node-RED loads, the command-line tools and the documents are in; sources, tests and builds of tests are not. */
+function assertPackedFiles(packed: PackageJson, files: string[]): void {
+  const expected: string[] = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'docs/INSTALL.md'];
+  expected.push(...readdirSync(join(root, 'docs', 'examples')).map((file) => `docs/examples/${file}`));
+  for (const [type, js] of Object.entries(packed['node-red'].nodes)) {
+    const dir = dirname(js);
+    expected.push(
+      js,
+      `${dir}/${type}.html`,
+      `${dir}/locales/en-US/${type}.json`,
+      `${dir}/locales/en-US/${type}.html`,
+      ...iconsOf(type).map((icon) => `${dir}/icons/${icon}`),
+    );
+  }
+  expected.push(...Object.values(packed.bin ?? {}).map((file) => file.replace(/^\.\//, '')));
+  expected.push(...exampleFiles.map((name) => `examples/${name}.json`));
+  const missing = expected.filter((file) => !files.includes(file));
+  assert.deepEqual(missing, [], `missing from the tarball:\n${missing.join('\n')}`);
+  const unwanted = files.filter(
+    (f) =>
+      /^(test|\.build|nodes|bench|scripts|flows|node_modules|\.ci)\//.test(f) ||
+      f.endsWith('.d.ts') ||
+      f.endsWith('.map') ||
+      f.endsWith('.ts'),
+  );
+  assert.deepEqual(unwanted, [], `not for the tarball:\n${unwanted.join('\n')}`);
 }
 
 async function checkRuntime(red: NodeRedProcess): Promise<void> {
@@ -156,15 +216,7 @@ describe('packaging: the npm tarball in a real Node-RED', function () {
 
   before(function () {
     packDir = mkdtempSync(join(tmpdir(), 'prepay-tgz-'));
-    const out = run('npm', ['pack', '--json', '--pack-destination', packDir], root);
-    const info = JSON.parse(out) as Array<{ filename: string; files: Array<{ path: string }> }>;
-    tarball = join(packDir, info[0].filename);
-    const files = info[0].files.map((f) => f.path);
-    assert.ok(
-      files.every((f) => !f.startsWith('test/') && !f.startsWith('.build/') && !f.startsWith('nodes/')),
-      files.join('\n'),
-    );
-    assert.ok(files.includes('dist/nodes/tariff/prepay-tariff.js'));
+    tarball = packCleanClone(packDir);
     userDir = installedUserDir(tarball);
   });
 
@@ -174,6 +226,17 @@ describe('packaging: the npm tarball in a real Node-RED', function () {
   });
 
   it('registers every node, serves icons and lists every example on Node-RED 4.1 (Node 20)', async function () {
+    // The package's command, as npm installed it: its link, its shebang and its modules.
+    const bin = join(userDir, 'node_modules', '.bin', 'prepay-ledger-backup');
+    assert.equal(run(bin, ['--version'], userDir).trim(), pkg.version);
+    let refused: { status?: number; stderr?: string } = {};
+    try {
+      run(bin, ['check', join(userDir, 'no-such-ledger.db')], userDir);
+    } catch (error) {
+      refused = error as typeof refused;
+    }
+    assert.equal(refused.status, 1);
+    assert.match(String(refused.stderr), /no-such-ledger\.db does not exist/);
     const red = await NodeRedProcess.start({ userDir, flows: [] });
     try {
       await checkRuntime(red);

@@ -233,6 +233,80 @@ describe('prepay-payment node (ledger on SQLite, manual clock)', function () {
     assert.equal(await balanceOf(userDir, 'T0101'), 1500n);
   });
 
+  it('refuses a payment id reused with another amount or account: an error to Catch naming both, nothing credited', async function () {
+    const { pay, results, caught } = await loadWithAccount();
+    helper.getNode('l1').receive({
+      payload: { command: 'open', accountId: 'T0102', currency: 'GBP', reference: 'open-T0102' },
+    });
+    await waitFor('the second account', () => results.length === 1);
+    const alarms: unknown[] = [];
+    (helper.getNode('l1') as unknown as TestNode).on('call:warn', (call) => alarms.push(call.args[0]));
+    const original = body({ amount: 1250, reference: 'pi_9001' });
+    pay.receive(delivery(original, signed(original, clock)));
+    await waitFor('the payment', () => results.length === 2);
+
+    // Signed correctly, the same payment id: another amount, then another account. Before, both were
+    // answered as duplicates of the first (200 to the provider, which stopped retrying) and nothing was posted.
+    clock.advance(1000);
+    const dearer = body({ amount: 9999, reference: 'pi_9001' });
+    const elsewhere = JSON.stringify({
+      accountId: 'T0102',
+      amount: 1250,
+      currency: 'GBP',
+      reference: 'pi_9001',
+    });
+    const sent = [delivery(dearer, signed(dearer, clock)), delivery(elsewhere, signed(elsewhere, clock))];
+    pay.receive(sent[0]!);
+    await waitFor('the first error', () => caught.length === 1, 10_000);
+    pay.receive(sent[1]!);
+    await waitFor('the second error', () => caught.length === 2, 10_000);
+    assert.equal(results.length, 2, 'neither is answered as a duplicate');
+    const errors = caught.map((m) => m.error as { message: string; code: string; source: { id: string } });
+    assert.deepEqual(
+      errors.map((e) => [e.code, e.source.id]),
+      [
+        ['reference-conflict', 'l1'],
+        ['reference-conflict', 'l1'],
+      ],
+    );
+    assert.match(
+      errors[0]?.message ?? '',
+      /"pay:pi_9001" was posted before as topup \(accountId T0101, amount 1250, currency GBP\); this one is topup \(accountId T0101, amount 9999, currency GBP\): amount differs/,
+    );
+    assert.match(
+      errors[1]?.message ?? '',
+      /this one is topup \(accountId T0102, amount 1250, currency GBP\): accountId differs/,
+    );
+    assert.deepEqual(caught[0]?.conflict, {
+      reference: 'pay:pi_9001',
+      original: { command: 'topup', accountId: 'T0101', amount: 1250, currency: 'GBP' },
+      attempted: { command: 'topup', accountId: 'T0101', amount: 9999, currency: 'GBP' },
+      differs: ['amount'],
+    });
+    assert.deepEqual((caught[1]?.conflict as { differs: string[] }).differs, ['accountId']);
+    // And a warning for the log, which a Catch node does not silence: the alarm names both postings.
+    assert.equal(alarms.length, 2);
+    assert.match(
+      String(alarms[0]),
+      /^prepay-ledger: reference: "pay:pi_9001" was posted before as topup \(accountId T0101, amount 1250/,
+    );
+    // Each can still be answered (409 in the tenant API example): the http response's res is kept.
+    assert.deepEqual(
+      caught.map((m) => (m.res as { marker: string }).marker),
+      sent.map((m) => m.res.marker),
+    );
+    assert.equal(await balanceOf(userDir, 'T0101'), 1250n, 'the original stands');
+    assert.equal(await balanceOf(userDir, 'T0102'), 0n);
+
+    // The provider's retry of the original, signed anew: still a duplicate.
+    clock.advance(1000);
+    pay.receive(delivery(original, signed(original, clock)));
+    await waitFor('the retry', () => results.length === 3);
+    assert.equal(results[2]?.duplicate, true);
+    assert.equal(caught.length, 2);
+    assert.equal(await balanceOf(userDir, 'T0101'), 1250n);
+  });
+
   it('refuses bodies that cannot be a top-up with 400 and the field named', async function () {
     const { pay, refused, results } = await loadWithAccount();
     const cases: Array<[string, string]> = [

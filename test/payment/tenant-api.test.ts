@@ -1,10 +1,10 @@
 /**
  * The tenant API example (examples/tenant-api.json) in a real Node-RED 4.1 process over real HTTP on
  * 127.0.0.1: tenant endpoints behind per-account tokens; the payment webhook refusing unsigned, wrongly
- * signed, stale and replayed deliveries and absorbing duplicates, also 20 at once; the demo provider's top-up
- * taking the verified path. The balance (read back by the endpoint, then from the SQLite file) is exactly the
- * demo's opening figure plus the distinct accepted top-ups. A Node-RED 5 leg checks the raw body reaches the
- * verifier there too.
+ * signed, stale and replayed deliveries, absorbing duplicates (also 20 at once) and answering a payment id
+ * reused with another amount or account with 409; the demo provider's top-up taking the verified path. The
+ * balance (read back by the endpoint, then from the SQLite file) is exactly the demo's opening figure plus
+ * the distinct accepted top-ups. A Node-RED 5 leg checks the raw body reaches the verifier there too.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -282,6 +282,66 @@ describe('tenant API example in a real Node-RED 4.1 over HTTP', function () {
     assert.equal((await balance()).balance, opening + credited);
   });
 
+  it('refuses a payment id reused with another amount or account with 409, naming both; credits nothing', async function () {
+    const other = (await balance('T0102')).balance as number;
+    const original = notification('pi_web_0200', 800);
+    const first = await webhook(original, sign(original));
+    assert.equal(first.status, 200);
+    credited += 800;
+
+    // Correctly signed, the payment id of a credited payment: before, 200 "duplicate" and nothing posted.
+    const dearer = notification('pi_web_0200', 8000);
+    const conflict = await webhook(dearer, sign(dearer));
+    assert.equal(conflict.status, 409);
+    assert.equal(conflict.body.ok, false);
+    assert.equal(conflict.body.error, 'reference-conflict');
+    assert.deepEqual(conflict.body.original, {
+      command: 'topup',
+      accountId: 'T0101',
+      amount: 800,
+      currency: 'GBP',
+    });
+    assert.deepEqual(conflict.body.attempted, {
+      command: 'topup',
+      accountId: 'T0101',
+      amount: 8000,
+      currency: 'GBP',
+    });
+    assert.deepEqual(conflict.body.differs, ['amount']);
+    assert.match(
+      String(conflict.body.message),
+      /"pay:pi_web_0200" was posted before as topup \(accountId T0101, amount 800, currency GBP\); this one is topup \(accountId T0101, amount 8000, currency GBP\)/,
+    );
+    const elsewhere = notification('pi_web_0200', 800, { accountId: 'T0102' });
+    const moved = await webhook(elsewhere, sign(elsewhere));
+    assert.equal(moved.status, 409);
+    assert.deepEqual(moved.body.differs, ['accountId']);
+    assert.equal((moved.body.attempted as { accountId: string }).accountId, 'T0102');
+    // Over the top-up limit as well: the reference is what is wrong, so still 409 (not 422).
+    const huge = notification('pi_web_0200', 60000);
+    assert.equal((await webhook(huge, sign(huge))).status, 409);
+
+    // The provider's retry of the original, signed anew: 200, a duplicate, as before.
+    const retry = await webhook(original, sign(original, WEBHOOK_SECRET, -3));
+    assert.equal(retry.status, 200);
+    assert.equal(retry.body.duplicate, true);
+    assert.equal(retry.body.amount, 800);
+
+    assert.equal((await balance()).balance, opening + credited, 'the original untouched');
+    assert.equal((await balance('T0102')).balance, other, 'nothing credited to the other account');
+    // The alarm: the ledger's warning in the log names both postings (the error itself went to the Catch node).
+    await sleep(100);
+    const alarms = red
+      .log()
+      .split('\n')
+      .filter((line) => /\[warn\].*pay:pi_web_0200/.test(line));
+    assert.equal(alarms.length, 3, alarms.join('\n'));
+    assert.match(
+      alarms[0] ?? '',
+      /amount 800, currency GBP\); this one is topup \(accountId T0101, amount 8000/,
+    );
+  });
+
   it('tops up through the demo provider, which signs and posts to the webhook', async function () {
     const before = (await balance()).balance as number;
     const response = await tenant('T0101/topup', 'T0101', {
@@ -332,8 +392,8 @@ describe('tenant API example in a real Node-RED 4.1 over HTTP', function () {
       assert.equal(new Set(payments.map((e) => e.reference)).size, payments.length, 'no reference twice');
       assert.equal(
         payments.length,
-        5,
-        'pi_web_0001, pi_web_0002, pi_web_0100, pi_web_0101 and the demo payment',
+        6,
+        'pi_web_0001, pi_web_0002, pi_web_0100, pi_web_0101, pi_web_0200 (once, at 8.00) and the demo payment',
       );
       assert.equal(
         payments.reduce((sum, e) => sum + e.amount, 0n),

@@ -98,6 +98,14 @@ bind-address = "127.0.0.1:${rpc}"
     return body.results[0]?.series?.[0]?.values ?? [];
   }
 
+  /** Runs a statement that changes something (CREATE DATABASE, CREATE RETENTION POLICY): POST, as 1.x asks. */
+  async exec(q: string): Promise<void> {
+    const response = await fetch(`${this.url}/query?q=${encodeURIComponent(q)}`, { method: 'POST' });
+    const body = (await response.json()) as { results?: Array<{ error?: string }>; error?: string };
+    const error = body.error ?? body.results?.find((r) => r.error)?.error;
+    if (!response.ok || error) throw new Error(`influxd refused ${q}: ${error ?? response.status}`);
+  }
+
   async destroy(): Promise<void> {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });

@@ -44,6 +44,8 @@ export interface RegisterImage {
   units: Record<
     string,
     {
+      /** Only the registers listed exist: a read touching any other gets exception 2. */
+      sparse?: boolean;
       hr?: Record<string, number[]>;
       ir?: Record<string, number[]>;
       co?: Record<string, number[]>;
@@ -52,11 +54,29 @@ export interface RegisterImage {
   >;
 }
 
+export type RegisterTable = 'hr' | 'ir' | 'co' | 'di';
+
 export class PymodbusServer {
+  private output = '';
+
   private constructor(
     readonly port: number,
     private readonly child: ChildProcess,
-  ) {}
+  ) {
+    child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+  }
+
+  /** Changes registers while the server runs (a meter's counter moving); resolves once they are set. */
+  async set(unit: number, table: RegisterTable, address: number, words: number[]): Promise<void> {
+    const before = this.output.split('set ok').length;
+    this.child.stdin!.write(`set ${unit} ${table} ${address} ${words.join(',')}\n`);
+    const deadline = Date.now() + 5000;
+    while (this.output.split('set ok').length === before) {
+      if (Date.now() > deadline || this.child.exitCode !== null)
+        throw new Error(`pymodbus did not set unit ${unit} ${table} ${address}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
 
   /** Serves the image on a TCP port (default: a free one) or, given a device path, as RTU at 9600 8N1. */
   static async start(image: RegisterImage, where?: number | string): Promise<PymodbusServer> {

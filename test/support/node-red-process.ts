@@ -1,10 +1,12 @@
 /**
  * A real Node-RED as a child process, for tests that need the whole runtime: the packaging test
- * (installed tarball, Node-RED 4 and 5), crash tests (SIGKILL at random moments) and end-to-end
- * runs. Binds 127.0.0.1 on a free port; every process started is stopped when the test process exits.
+ * (installed tarball, Node-RED 4 and 5), crash tests (SIGKILL at random moments), end-to-end runs and
+ * the site install test (a settings file of its own, served over HTTPS). Binds 127.0.0.1 on a free port;
+ * every process started is stopped when the test process exits.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -18,6 +20,15 @@ export interface NodeRedProcessOptions {
   flows?: unknown[];
   /** Extra settings, serialised into settings.js (JSON values only). */
   settings?: Record<string, unknown>;
+  /**
+   * A settings file to start with instead of writing one (`settings` is then ignored): it must listen on
+   * 127.0.0.1 and on `port`.
+   */
+  settingsFile?: string;
+  /** The port `settingsFile` listens on. */
+  port?: number;
+  /** The settings serve HTTPS with a certificate this CA (PEM) signed: requests go over TLS and trust it. */
+  tlsCa?: string | Buffer;
   env?: Record<string, string>;
   /** How long to wait for "Started flows" (ms). */
   startTimeoutMs?: number;
@@ -83,6 +94,7 @@ export class NodeRedProcess {
   private constructor(
     readonly child: ChildProcess,
     readonly port: number,
+    private readonly tlsCa?: string | Buffer,
   ) {
     running.add(child);
     child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
@@ -96,7 +108,7 @@ export class NodeRedProcess {
   }
 
   get baseUrl(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tlsCa ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   /** Everything the process printed so far. */
@@ -105,31 +117,37 @@ export class NodeRedProcess {
   }
 
   static async start(options: NodeRedProcessOptions): Promise<NodeRedProcess> {
-    const port = await freePort();
-    const settings = {
-      uiHost: '127.0.0.1',
-      uiPort: port,
-      userDir: options.userDir,
-      flowFile: 'flows.json',
-      credentialSecret: 'prepay-test-secret',
-      logging: { console: { level: 'info', metrics: false, audit: false } },
-      ...options.settings,
-    };
-    writeFileSync(
-      join(options.userDir, 'settings.js'),
-      `module.exports = ${JSON.stringify(settings, null, 2)};\n`,
-    );
+    let port: number;
+    let settingsFile: string;
+    if (options.settingsFile) {
+      if (!options.port) throw new Error('settingsFile needs the port it listens on');
+      port = options.port;
+      settingsFile = options.settingsFile;
+    } else {
+      port = await freePort();
+      const settings = {
+        uiHost: '127.0.0.1',
+        uiPort: port,
+        userDir: options.userDir,
+        flowFile: 'flows.json',
+        credentialSecret: 'prepay-test-secret',
+        logging: { console: { level: 'info', metrics: false, audit: false } },
+        ...options.settings,
+      };
+      settingsFile = join(options.userDir, 'settings.js');
+      writeFileSync(settingsFile, `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
+    }
     if (options.flows) writeFileSync(join(options.userDir, 'flows.json'), JSON.stringify(options.flows));
     const redJs = options.redJs ?? require.resolve('node-red/red.js');
     const child = spawn(
       options.nodeBin ?? process.execPath,
-      [redJs, '--userDir', options.userDir, '--settings', join(options.userDir, 'settings.js')],
+      [redJs, '--userDir', options.userDir, '--settings', settingsFile],
       {
         env: { ...process.env, ...options.env, NODE_RED_ENABLE_PROJECTS: 'false' },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    const red = new NodeRedProcess(child, port);
+    const red = new NodeRedProcess(child, port, options.tlsCa);
     await red.waitFor(/Started flows/, options.startTimeoutMs ?? 60_000);
     return red;
   }
@@ -150,6 +168,7 @@ export class NodeRedProcess {
   }
 
   async request(path: string, init: RequestInit = {}): Promise<Response> {
+    if (this.tlsCa) return tlsFetch(`${this.baseUrl}${path}`, init, this.tlsCa);
     return fetch(`${this.baseUrl}${path}`, init);
   }
 
@@ -174,4 +193,34 @@ export class NodeRedProcess {
     this.child.kill(signal);
     await this.exited;
   }
+}
+
+/**
+ * `fetch` over HTTPS trusting one CA (Node's fetch takes no CA of its own): string bodies and headers as a
+ * plain object, which is what the tests send.
+ */
+export function tlsFetch(url: string, init: RequestInit, ca: string | Buffer): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const request = httpsRequest(
+      url,
+      { method: init.method ?? 'GET', headers: init.headers as Record<string, string> | undefined, ca },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(response.headers))
+            for (const one of Array.isArray(value) ? value : [value])
+              if (one !== undefined) headers.append(name, one);
+          const status = response.statusCode ?? 0;
+          const body = [204, 304].includes(status) ? null : Buffer.concat(chunks);
+          resolve(new Response(body, { status, headers }));
+        });
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    if (init.body !== undefined && init.body !== null) request.write(init.body as string);
+    request.end();
+  });
 }

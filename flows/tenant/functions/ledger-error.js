@@ -1,10 +1,16 @@
 // A ledger refusal of an HTTP request (unknown account, another currency, over the top-up limit, store down):
 // answered here, so no request hangs. Messages without msg.res (the set-up commands) are left to the log.
+// A payment id posted before with another amount, account or currency is a conflict (409, never a duplicate:
+// a 200 would make the provider stop retrying a payment that was not credited); the ledger's error, logged and
+// caught here, names both postings, and the answer carries them.
 if (!msg.res) return null;
 const message = String((msg.error && msg.error.message) || 'the ledger refused the request');
 let statusCode = 422;
 let error = 'refused';
-if (/does not exist/.test(message)) {
+if (msg.error && msg.error.code === 'reference-conflict') {
+  statusCode = 409;
+  error = 'reference-conflict';
+} else if (/does not exist/.test(message)) {
   statusCode = 404;
   error = 'unknown-account';
 } else if (/queue is full|store/i.test(message)) {
@@ -14,4 +20,9 @@ if (/does not exist/.test(message)) {
 msg.statusCode = statusCode;
 msg.headers = {};
 msg.payload = { ok: false, error, message };
+if (statusCode === 409 && msg.conflict) {
+  msg.payload.original = msg.conflict.original;
+  msg.payload.attempted = msg.conflict.attempted;
+  msg.payload.differs = msg.conflict.differs;
+}
 return msg;

@@ -32,7 +32,8 @@ export type ModelInput =
       accountId?: string;
       utility: Utility;
       unit: string;
-      value: number;
+      /** Absent on a reading that is not good when nothing was read (comm loss, a refused counter). */
+      value?: number;
       quality: 'good' | 'suspect' | 'comm-loss';
     }
   | {

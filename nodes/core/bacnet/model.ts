@@ -163,7 +163,8 @@ export class PointModel {
         break;
       case 'reading':
         this.learnMeter(input.meterId, input.accountId, input.utility, input.unit, change);
-        if (input.quality === 'good') this.meterGood(input.meterId, input.value, settings, change);
+        if (input.quality === 'good' && input.value !== undefined)
+          this.meterGood(input.meterId, input.value, settings, change);
         else this.meterHealth(input.meterId, input.quality, true, undefined, change, settings);
         break;
       case 'meter-event':

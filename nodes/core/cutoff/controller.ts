@@ -25,8 +25,8 @@ export interface Outcome {
   meterId: string;
   accountId: string;
   decision: Decision;
-  /** Set when the decision asks for a relay command. */
-  command?: RelayCommand & { accountId: string; utility: Utility };
+  /** Set when the decision asks for a relay command (`by`: the operator whose override it obeys). */
+  command?: RelayCommand & { accountId: string; utility: Utility; by?: string };
   /** A new alarm (or undefined when it is the same as last time). */
   alarm?: string;
   /** Set when an earlier alarm no longer applies. */
@@ -71,6 +71,10 @@ export class CutoffController {
 
   meterIds(): string[] {
     return [...this.meters.keys()];
+  }
+
+  info(meterId: string): CutoffMeter | undefined {
+    return this.meters.get(meterId)?.info;
   }
 
   view(meterId: string): MeterView | undefined {
@@ -160,6 +164,7 @@ export class CutoffController {
         policy: this.policy.name,
       };
       if (decision.action === 'limit') command.limitW = this.policy.limitW;
+      if (decision.by !== undefined) command.by = decision.by;
       outcome.command = command;
     }
     if (decision.alarm !== meter.lastAlarm) {

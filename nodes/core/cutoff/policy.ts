@@ -87,6 +87,8 @@ export interface Decision {
   warn?: string;
   /** Something will change by then: evaluate again. */
   recheckAt?: number;
+  /** Who gave the override this decision obeys (rule 1), for the relay command and its audit entry. */
+  by?: string;
 }
 
 export const DEFAULT_POLICY: CutoffPolicy = {
@@ -150,6 +152,21 @@ export function friendlyWindowWithin(
   return margin > 0 && inFriendlyWindow(friendly, t + margin) ? t + margin : undefined;
 }
 
+/**
+ * Why the policy forbids an override, or undefined when it may be given. Overrides win over every other rule,
+ * so the one thing they may not do is what the policy never does: cut a never-disconnect utility (water in
+ * many places by law).
+ */
+export function overrideRefusal(
+  policy: CutoffPolicy,
+  utility: Utility,
+  override: Pick<Override, 'action'> | undefined,
+): string | undefined {
+  if (override?.action === 'disconnect' && policy.neverDisconnect.includes(utility))
+    return `policy "${policy.name}" never disconnects ${utility}`;
+  return undefined;
+}
+
 function hold(reason: string, extra: Partial<Decision> = {}): Decision {
   return { reason, ...extra };
 }
@@ -171,9 +188,7 @@ export function decide(
     return command(
       o.action,
       `override by ${o.by ?? 'operator'} until ${new Date(o.until).toISOString()}: ${o.reason}`,
-      {
-        recheckAt: o.until,
-      },
+      o.by === undefined ? { recheckAt: o.until } : { recheckAt: o.until, by: o.by },
     );
   }
 

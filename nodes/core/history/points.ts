@@ -21,13 +21,43 @@ function isObject(value: unknown): value is Obj {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function time(value: unknown, fallback: number): number {
-  if (typeof value === 'number' && Number.isFinite(value)) return value;
-  if (typeof value === 'string') {
+/**
+ * The times InfluxDB 1.x can store: int64 nanoseconds, 1677-09-21T00:12:43.146Z to 2262-04-11T23:47:16.854Z in
+ * whole milliseconds. A point outside them is refused by the server for good (a 400 that no retry cures).
+ */
+export const EARLIEST_POINT_MS = -9_223_372_036_854;
+export const LATEST_POINT_MS = 9_223_372_036_854;
+/**
+ * How far ahead of the node's clock a point may be stamped. A day's standing charge is stamped with the end of
+ * the day it is raised for (up to 25 hours ahead, on the day clocks go back), so two days; beyond that a time
+ * stamp ahead of the clock is a wrong clock or a wrong unit, refused and never adopted.
+ */
+export const MAX_AHEAD_MS = 2 * 86_400_000;
+
+function iso(ms: number): string {
+  const date = new Date(ms);
+  return Number.isFinite(date.getTime()) ? date.toISOString() : String(ms);
+}
+
+function time(source: Obj, field: string, fallback: number, now: number): number {
+  const value = source[field];
+  let ms = fallback;
+  if (typeof value === 'number' && Number.isFinite(value)) ms = value;
+  else if (typeof value === 'string') {
     const parsed = Date.parse(value);
-    if (Number.isFinite(parsed)) return parsed;
+    if (Number.isFinite(parsed)) ms = parsed;
   }
-  return fallback;
+  if (ms < EARLIEST_POINT_MS || ms > LATEST_POINT_MS) {
+    throw new PointError(
+      `${field}: ${iso(ms)} is outside the times InfluxDB 1.x can store (${iso(EARLIEST_POINT_MS)} to ${iso(LATEST_POINT_MS)})`,
+    );
+  }
+  if (ms > now + MAX_AHEAD_MS) {
+    throw new PointError(
+      `${field}: ${iso(ms)} is more than 2 days ahead of this node's clock (${iso(now)}): a time stamp ahead of the clock is refused, never adopted`,
+    );
+  }
+  return ms;
 }
 
 function tags(source: Obj, names: string[]): Record<string, string> {
@@ -63,7 +93,7 @@ export function pointOf(payload: unknown, now: number): Point {
         estimated: p.estimated === true ? 'true' : 'false',
       }),
       fields: { delta: p.delta, ...(finite(p.value) ? { value: p.value } : {}) },
-      timestamp: time(p.to ?? p.ts, now),
+      timestamp: time(p, p.to !== undefined && p.to !== null ? 'to' : 'ts', now, now),
     };
   }
   if (typeof p.readingId === 'string' && finite(p.amount) && Array.isArray(p.breakdown)) {
@@ -75,7 +105,7 @@ export function pointOf(payload: unknown, now: number): Point {
       measurement: 'charge',
       tags: tags(p, ['accountId', 'meterId', 'utility', 'tariff', 'kind', 'currency']),
       fields,
-      timestamp: time(p.to, now),
+      timestamp: time(p, 'to', now, now),
     };
   }
   if (typeof p.accountId === 'string' && typeof p.state === 'string' && finite(p.available)) {
@@ -94,19 +124,25 @@ export function pointOf(payload: unknown, now: number): Point {
       measurement: 'meter_event',
       tags: tags(p, ['meterId', 'accountId', 'utility', 'type']),
       fields: { alarm: p.alarm === true, text: p.text },
-      timestamp: time(p.ts, now),
+      timestamp: time(p, 'ts', now, now),
     };
   }
-  if (typeof p.meterId === 'string' && finite(p.value) && typeof p.quality === 'string') {
-    const fields: Point['fields'] = { value: p.value };
+  const noValue = p.value === undefined || p.value === null;
+  if (
+    typeof p.meterId === 'string' &&
+    (finite(p.value) || (noValue && p.quality !== 'good')) &&
+    typeof p.quality === 'string'
+  ) {
+    // A reading without a value (comm loss, a refused counter) is written as such: `missing`, never a 0.
+    const fields: Point['fields'] = finite(p.value) ? { value: p.value } : { missing: true };
     if (isObject(p.values))
       for (const [name, value] of Object.entries(p.values))
-        if (finite(value) && name !== 'value') fields[name] = value;
+        if (finite(value) && name !== 'value' && name !== 'missing') fields[name] = value;
     return {
       measurement: 'reading',
       tags: tags(p, ['meterId', 'accountId', 'utility', 'unit', 'quality']),
       fields,
-      timestamp: time(p.ts, now),
+      timestamp: time(p, 'ts', now, now),
     };
   }
   throw new PointError(

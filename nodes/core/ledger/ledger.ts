@@ -12,12 +12,20 @@ import { AccountState } from '../messages';
 import { RoundingMode, toSafeNumber } from '../decimal';
 import { availableCredit } from './credit-state';
 import { ChainReport } from './hash-chain';
+import { referenceConflict, repricedCharge } from './idempotency';
 import { verifyLedger, writeCheckpoint } from './integrity';
 import { DEFAULT_POLICY, prepare, PrepareContext } from './postings';
 import { LedgerError, LedgerRequest } from './requests';
 import { statementDocument, StatementDocument, summaryCsv, statementCsv } from './statement';
 import { isTransientStoreError, LedgerStore, SummaryRow } from './store';
-import { AccountPolicy, AccountRecord, BindingRecord, PostingResult, PreparedPosting } from './types';
+import {
+  AccountPolicy,
+  AccountRecord,
+  BindingRecord,
+  EntryRecord,
+  PostingResult,
+  PreparedPosting,
+} from './types';
 import { copy, extend } from '../shapes';
 
 export interface LedgerOptions {
@@ -38,6 +46,8 @@ export interface LedgerOptions {
 export interface LedgerResponse {
   result: PostingResult | Record<string, unknown>;
   duplicate: boolean;
+  /** A charge's reading came again priced otherwise (sub-minor units): the original stands. */
+  repriced?: { original: string; attempted: string };
 }
 
 interface Pending {
@@ -214,6 +224,21 @@ export class Ledger {
     return this.store.periodSummary(from, to);
   }
 
+  /** Of the given posting references, those the store holds (committed). */
+  existingReferences(references: readonly string[]): Promise<Set<string>> {
+    return references.length === 0 ? Promise.resolve(new Set()) : this.store.existingReferences(references);
+  }
+
+  /** Entries of an account posted in a range (for the reconciliation). */
+  entriesOf(accountId: string, range?: { from?: number; to?: number }): Promise<EntryRecord[]> {
+    return this.store.entriesOf(accountId, range);
+  }
+
+  /** Per account, the sums of its entries (for the reconciliation). */
+  entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+    return this.store.entryTotals();
+  }
+
   /** Every account as stored (for periodic jobs). */
   listAccounts(): Promise<AccountRecord[]> {
     return this.store.listAccounts();
@@ -320,7 +345,7 @@ export class Ledger {
         if (isTransientStoreError(error)) throw error;
         const earlier =
           error instanceof LedgerError ? await this.store.getPosting(pending.request.reference) : undefined;
-        if (earlier) pending.resolve({ result: earlier, duplicate: true });
+        if (earlier) this.answerEarlier(pending, earlier);
         else pending.reject(error as Error);
       }
     }
@@ -334,7 +359,7 @@ export class Ledger {
         pending.resolve({ result: posting.result, duplicate: false });
       } else if (outcome.status === 'duplicate') {
         if (posting.account) this.accounts.delete(posting.account.id);
-        pending.resolve({ result: outcome.result, duplicate: true });
+        this.answerEarlier(pending, outcome.result);
       } else if (outcome.status === 'stale') {
         if (posting.account) this.accounts.delete(posting.account.id);
         pending.attempts += 1;
@@ -346,6 +371,19 @@ export class Ledger {
       }
     });
     if (retry.length > 0) this.queue.unshift(...retry);
+  }
+
+  /**
+   * A posting whose reference was posted before: the same request again is a duplicate (the original result);
+   * the reference reused for another request is a conflict, refused naming both.
+   */
+  private answerEarlier(pending: Pending, earlier: PostingResult): void {
+    const conflict = referenceConflict(pending.request, earlier);
+    if (conflict) return pending.reject(conflict);
+    const repriced = repricedCharge(pending.request, earlier);
+    pending.resolve(
+      repriced ? { result: earlier, duplicate: true, repriced } : { result: earlier, duplicate: true },
+    );
   }
 
   private commit(posting: PreparedPosting): void {

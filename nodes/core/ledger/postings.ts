@@ -73,7 +73,10 @@ export function entryJson(entry: EntryRecord): Record<string, unknown> {
   };
 }
 
-/** Builds entries onto a working copy of the account, keeping registers and the chain in step. */
+/**
+ * Builds entries onto a working copy of the account, keeping registers and the chain in step. `by`, the
+ * operator who gave the command, goes into every entry's meta (so it is hash-chained with it) and the result.
+ */
 class Posting {
   readonly entries: EntryRecord[] = [];
   readonly account: AccountRecord;
@@ -82,6 +85,7 @@ class Posting {
     original: AccountRecord,
     private readonly reference: string,
     private readonly now: number,
+    private readonly by?: string,
   ) {
     // The policy is never changed by a posting: shared, not copied.
     this.account = copy(original);
@@ -96,7 +100,9 @@ class Posting {
   ): void {
     const account = this.account;
     // Meta is stored as JSON: keep exactly what JSON keeps, so a re-read result equals the original.
-    const meta = JSON.parse(JSON.stringify(details)) as Record<string, unknown>;
+    const meta = JSON.parse(
+      JSON.stringify(this.by === undefined ? details : extend(details, { by: this.by })),
+    ) as Record<string, unknown>;
     account.balance += amount;
     account.debt += debtDelta;
     account.seq += 1;
@@ -143,6 +149,7 @@ class Posting {
       currency: account.currency,
       ...extra,
     };
+    if (this.by !== undefined) result.by = this.by;
     return {
       reference: this.reference,
       command,
@@ -223,7 +230,7 @@ export function prepare(
         policy: Object.assign({}, ctx.defaults, request.policy),
         openedAt: ctx.now,
       };
-      const posting = new Posting(fresh, request.reference, ctx.now);
+      const posting = new Posting(fresh, request.reference, ctx.now, request.by);
       posting.add('open', 0n, 0n, {
         tenant: request.tenant,
         name: request.name,
@@ -250,7 +257,7 @@ export function prepare(
           'limit',
         );
       }
-      const posting = new Posting(current, request.reference, ctx.now);
+      const posting = new Posting(current, request.reference, ctx.now, request.by);
       posting.add('topup', request.amount, 0n, { method: request.method });
       // Debt recovery: a capped share of the top-up moves from the balance to the debt.
       if (current.debt > 0n && policy.debtRecoveryShareBp > 0) {
@@ -269,13 +276,13 @@ export function prepare(
       if (request.amount > current.balance) {
         throw new LedgerError('amount', `is more than the balance (${current.balance})`, 'insufficient');
       }
-      const posting = new Posting(current, request.reference, ctx.now);
+      const posting = new Posting(current, request.reference, ctx.now, request.by);
       posting.add('refund', -request.amount, 0n, { reason: request.reason });
       return posting.finish('refund');
     }
     case 'adjust': {
       const current = requireOpen(account, request.accountId);
-      const posting = new Posting(current, request.reference, ctx.now);
+      const posting = new Posting(current, request.reference, ctx.now, request.by);
       if (request.register === 'debt') {
         if (current.debt + request.amount < 0n)
           throw new LedgerError('amount', 'would make the debt negative', 'insufficient');
@@ -303,7 +310,7 @@ export function prepare(
       if (current.debt - target.reduce((sum, e) => sum + e.debtDelta, 0n) < 0n) {
         throw new LedgerError('target', 'reversing it would make the debt negative', 'insufficient');
       }
-      const posting = new Posting(current, request.reference, ctx.now);
+      const posting = new Posting(current, request.reference, ctx.now, request.by);
       for (const entry of target) {
         posting.add('reversal', -entry.amount, -entry.debtDelta, {
           reason: request.reason,
@@ -320,7 +327,7 @@ export function prepare(
     }
     case 'close': {
       const current = requireOpen(account, request.accountId);
-      const posting = new Posting(current, request.reference, ctx.now);
+      const posting = new Posting(current, request.reference, ctx.now, request.by);
       posting.add('close', 0n, 0n, {
         finalBalance: current.balance.toString(),
         finalDebt: current.debt.toString(),
@@ -344,7 +351,7 @@ export function prepare(
           'not-low',
         );
       }
-      const posting = new Posting(current, request.reference, ctx.now);
+      const posting = new Posting(current, request.reference, ctx.now, request.by);
       posting.account.emergencyActive = true;
       posting.add('emergency-credit', 0n, 0n, {
         allowance: policy.emergencyCredit.toString(),
@@ -353,6 +360,12 @@ export function prepare(
       return posting.finish('emergency');
     }
     case 'charge': {
+      // Also checked when the message is read; here for callers that build requests themselves.
+      if (request.amountSub < 0n)
+        throw new LedgerError(
+          'amount',
+          'must not be negative: a charge never credits an account (use adjust)',
+        );
       const current = requireOpen(account, request.accountId ?? '');
       checkCurrency(current, request.currency);
       const posting = new Posting(current, request.reference, ctx.now);

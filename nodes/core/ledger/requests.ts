@@ -31,6 +31,7 @@ export type LedgerRequest =
       utilities: Utility[];
       policy: Partial<AccountPolicy>;
       openingDebt: bigint;
+      by?: string;
     }
   | {
       command: 'topup';
@@ -39,6 +40,7 @@ export type LedgerRequest =
       amount: bigint;
       currency?: string;
       method?: string;
+      by?: string;
     }
   | {
       command: 'refund';
@@ -47,6 +49,7 @@ export type LedgerRequest =
       amount: bigint;
       currency?: string;
       reason?: string;
+      by?: string;
     }
   | {
       command: 'adjust';
@@ -55,10 +58,11 @@ export type LedgerRequest =
       amount: bigint;
       register: 'balance' | 'debt';
       reason: string;
+      by?: string;
     }
-  | { command: 'reverse'; reference: string; accountId: string; target: string; reason: string }
-  | { command: 'close'; reference: string; accountId: string }
-  | { command: 'emergency'; reference: string; accountId: string }
+  | { command: 'reverse'; reference: string; accountId: string; target: string; reason: string; by?: string }
+  | { command: 'close'; reference: string; accountId: string; by?: string }
+  | { command: 'emergency'; reference: string; accountId: string; by?: string }
   | { command: 'bind'; reference: string; meterId: string; accountId: string; from?: number }
   | { command: 'unbind'; reference: string; meterId: string; at?: number }
   | {
@@ -121,6 +125,48 @@ function positiveAmount(value: unknown, field: string): bigint {
   const amount = minorAmount(value, field);
   if (amount <= 0n) throw new LedgerError(field, 'must be greater than zero');
   return amount;
+}
+
+/**
+ * A charge's amounts are what the tenant pays, never what the tenant is paid: a credit goes through
+ * topup, refund or adjust (with a reason). So the amount, every breakdown line and the quantity of a
+ * charge must not be negative; a negative one would silently raise the balance.
+ */
+function chargeAmount(value: unknown): bigint {
+  const amount = minorAmount(value, 'amount');
+  if (amount < 0n)
+    throw new LedgerError('amount', 'must not be negative: a charge never credits an account (use adjust)');
+  return amount;
+}
+
+function checkChargeQuantity(value: unknown): void {
+  if (value === undefined || value === null || value === '') return;
+  let units: bigint;
+  try {
+    if (typeof value !== 'string' && typeof value !== 'number') throw new TypeError();
+    units = parseDecimal(value).units;
+  } catch {
+    throw new LedgerError('quantity', 'must be a decimal number such as "8.919"');
+  }
+  if (units < 0n) throw new LedgerError('quantity', 'must not be negative');
+}
+
+function checkChargeBreakdown(value: unknown): void {
+  if (value === undefined || value === null) return;
+  if (!Array.isArray(value)) throw new LedgerError('breakdown', 'must be a list of charge lines');
+  value.forEach((line: unknown, i) => {
+    const field = `breakdown[${i}].amount`;
+    if (!isObject(line)) throw new LedgerError(`breakdown[${i}]`, 'must be a charge line object');
+    if (line.amount === undefined) return;
+    let amount: bigint;
+    try {
+      amount = minorAmount(line.amount, field);
+    } catch {
+      throw new LedgerError(field, 'must be a whole number of sub-minor units');
+    }
+    if (amount < 0n)
+      throw new LedgerError(field, 'must not be negative: a charge never credits an account (use adjust)');
+  });
 }
 
 function time(value: unknown, field: string): number {
@@ -188,6 +234,11 @@ export function readPolicy(input: PolicyInput, prefix = 'policy'): Partial<Accou
   return policy;
 }
 
+/** Who gave a command (an operator's user name): kept in the posting's entries and result. */
+function operator(value: unknown): string | undefined {
+  return optionalText(value, 'by', 100);
+}
+
 /**
  * A command message: `payload.command` (or `msg.topic`) names it. A charge from the tariff node
  * (`topic: "charge"`, or a payload with `readingId` and `amount` and `breakdown`) is a charge.
@@ -225,6 +276,7 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
         utilities: utilities as Utility[],
         policy: readPolicy(isObject(p.policy) ? p.policy : {}),
         openingDebt: debt,
+        by: operator(p.by),
       };
     }
     case 'topup':
@@ -235,6 +287,7 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
         amount: positiveAmount(p.amount, 'amount'),
         currency: p.currency === undefined ? undefined : currency(p.currency),
         method: optionalText(p.method, 'method', 100),
+        by: operator(p.by),
       };
     case 'refund':
       return {
@@ -244,6 +297,7 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
         amount: positiveAmount(p.amount, 'amount'),
         currency: p.currency === undefined ? undefined : currency(p.currency),
         reason: optionalText(p.reason, 'reason'),
+        by: operator(p.by),
       };
     case 'adjust': {
       const amount = minorAmount(p.amount, 'amount');
@@ -258,6 +312,7 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
         amount,
         register,
         reason: text(p.reason, 'reason', 500),
+        by: operator(p.by),
       };
     }
     case 'reverse':
@@ -267,6 +322,7 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
         accountId: text(p.accountId, 'accountId', 64),
         target: text(p.target, 'target'),
         reason: text(p.reason, 'reason', 500),
+        by: operator(p.by),
       };
     case 'close':
     case 'emergency':
@@ -274,6 +330,7 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
         command,
         reference: text(p.reference, 'reference'),
         accountId: text(p.accountId, 'accountId', 64),
+        by: operator(p.by),
       };
     case 'bind':
       return {
@@ -300,7 +357,9 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
       if (kind !== 'consumption' && kind !== 'standing' && kind !== 'monthly') {
         throw new LedgerError('kind', 'must be consumption, standing or monthly');
       }
-      const amountSub = minorAmount(p.amount, 'amount');
+      const amountSub = chargeAmount(p.amount);
+      checkChargeQuantity(p.quantity);
+      checkChargeBreakdown(p.breakdown);
       return {
         command,
         reference: `charge:${readingId}`,
@@ -323,6 +382,8 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
           breakdown: p.breakdown,
           carbonKg: p.carbonKg,
           from: p.from,
+          // The register movement the charge was priced from (the reconciliation checks each meter's chain).
+          register: isObject(p.register) ? p.register : undefined,
         },
       };
     }

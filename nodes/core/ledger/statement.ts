@@ -89,6 +89,7 @@ function describe(meta: Record<string, unknown>): string {
     'reason',
     'reverses',
     'policy',
+    'by',
   ]) {
     const value = meta[key];
     if (value !== undefined && value !== null && value !== '' && typeof value !== 'object')

@@ -67,6 +67,8 @@ export interface LedgerStore {
   init(): Promise<void>;
   close(): Promise<void>;
   getPosting(reference: string): Promise<PostingResult | undefined>;
+  /** Of the given posting references, those the store holds. */
+  existingReferences(references: readonly string[]): Promise<Set<string>>;
   getAccount(id: string): Promise<AccountRecord | undefined>;
   listAccounts(): Promise<AccountRecord[]>;
   /** Entries of an account in seq order, optionally those posted in [from, to) or after seq `afterSeq`. */
@@ -89,6 +91,8 @@ export interface LedgerStore {
   /** Applies postings in order, in as few transactions as the store can (group commit). */
   apply(postings: PreparedPosting[]): Promise<ApplyOutcome[]>;
   periodSummary(from: number, to: number): Promise<SummaryRow[]>;
+  /** Per account: the sums of its entries' amounts and debt changes, and how many entries it has. */
+  entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>>;
   /** Appends supply audit records (relay commands, overrides); a known reference is skipped. */
   appendAudit(records: AuditRecord[]): Promise<void>;
   auditLog(filter?: { meterId?: string; from?: number; to?: number }): Promise<AuditRecord[]>;
@@ -100,6 +104,8 @@ export interface LedgerStore {
  */
 export function isTransientStoreError(error: unknown): boolean {
   const code = String((error as { code?: unknown })?.code ?? '');
+  // A store that could not be opened at all (see ResilientStore).
+  if (code === 'STORE_UNAVAILABLE') return true;
   if (/^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|PROTOCOL)/.test(code)) return true;
   if (
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'].includes(

@@ -14,12 +14,23 @@
  *
  * Communication loss freezes the baseline; the first good value after it bills the whole gap once, split
  * into time slices over the gap so time-of-use prices are applied to the hours the energy was probably
- * used in (evenly, as nothing better is known), each slice marked `estimated`.
+ * used in (evenly, as nothing better is known), each slice marked `estimated`. A device that answers but
+ * refuses its counter (a Modbus exception) is no communication loss; it freezes the baseline the same way,
+ * with an alarm of its own.
+ *
+ * Time stamps are checked against the node's clock before anything else. A reading stamped ahead of it (by
+ * more than `futureToleranceMs`) is refused and alarmed, with the likely cause (a stamp in microseconds...):
+ * adopting it would move the baseline into the future and make every later reading look stale. A reading
+ * not after the baseline, or before 2000, is stale; a run of them is alarmed. A gap longer than `maxGapMs` is
+ * held for an operator instead of being spread over a year of slices. A baseline already ahead of the clock
+ * (a state saved by an older version) is alarmed, and `rebaseline` or `replace` at the present replaces it.
  */
 import { formatScaled, parseDecimal } from '../decimal';
 import { decimalPlaces } from './registers';
-import type { Consumption, Reading, ReadingQuality, Utility } from '../messages';
+import type { Consumption, MissingReading, Reading, ReadingQuality, Utility } from '../messages';
 import { extend } from '../shapes';
+import { EARLIEST_READING_MS, isoTime, timeStampHint } from './reading-time';
+import type { DayTally } from './day-tally';
 
 export interface MeterInfo {
   meterId: string;
@@ -37,7 +48,17 @@ export interface MeterBaseline {
   ts: number;
 }
 
-export type MeterStatus = 'ok' | 'suspect' | 'comm-loss';
+/** `device-fault`: the device answers but refuses the counter (a Modbus exception): it cannot be billed. */
+export type MeterStatus = 'ok' | 'suspect' | 'comm-loss' | 'device-fault';
+
+/** A run of readings refused for their time, or held for their gap (see the event types). */
+export interface TimeRun {
+  kind: 'future' | 'stale' | 'gap';
+  count: number;
+  since: number;
+  /** Whether the run's alarm was raised (and must be cleared when it ends). */
+  alarm: boolean;
+}
 
 export interface MeterState {
   baseline?: MeterBaseline;
@@ -48,8 +69,23 @@ export interface MeterState {
   suspectCount?: number;
   /** The consumptions of the last delta, re-sent after a restart (downstream drops what it has seen). */
   lastOut?: Consumption[];
+  /** Readings refused in a row for their time stamp, or held for their gap. */
+  timeRun?: TimeRun;
+  /** The baseline was moved by an operator: the next consumption says so (its start joins no earlier one). */
+  moved?: { event: 'rebaselined' | 'replaced'; at: number; text?: string };
+  /** What the meter measured and billed per local day, for the ledger's reconciliation (see day-tally). */
+  days?: Record<string, DayTally>;
+  /**
+   * Consumption sent in the last few seconds of wall time, with when (kept by the meter reader): all of it is
+   * sent again after a restart, not only the last, since a charge priced from any of it may not be saved yet.
+   */
+  resend?: Array<[number, Consumption[]]>;
 }
 
+/**
+ * Alarms other than comm-loss and suspect are raised by an event with `alarm: true` and cleared by an event
+ * of the same type with `alarm: false`.
+ */
 export type MeterEventType =
   | 'first-reading'
   | 'rollover'
@@ -58,12 +94,31 @@ export type MeterEventType =
   | 'comm-restored'
   | 'replaced'
   | 'rebaselined'
-  | 'stale';
+  | 'stale'
+  /** The device refused the billed counter (a Modbus exception): raised, and cleared when it is read. */
+  | 'counter-unavailable'
+  /** The device refused an optional value on its own: dropped from the plan, tried again daily (no alarm). */
+  | 'value-unavailable'
+  /** A dropped value the device serves again. */
+  | 'value-available'
+  /** The device refused a request with another exception (device failure, busy...): raised and cleared. */
+  | 'device-exception'
+  /** Readings stamped ahead of the clock: refused; raised on the first, cleared when time is plausible. */
+  | 'future-reading'
+  /** A run of stale readings: raised when it persists, cleared by the next accepted reading. */
+  | 'stale-readings'
+  /** The baseline lies ahead of the clock: nothing bills until a rebaseline or replace (or the clock gets there). */
+  | 'future-baseline'
+  /** A gap longer than the bound: its delta is held for an operator, not spread into slices. */
+  | 'gap-held'
+  /** What the meter measured and billed over a local day (see day-tally), for the ledger's reconciliation. */
+  | 'day-summary';
 
 export interface MeterEvent {
   meterId: string;
   accountId?: string;
-  utility: Utility;
+  /** Absent only on an alarm at start for a meter whose utility is not known yet (readings from messages). */
+  utility?: Utility;
   type: MeterEventType;
   /** Alarms are raised on comm-loss and suspect values and cleared by comm-restored. */
   alarm: boolean;
@@ -73,8 +128,8 @@ export interface MeterEvent {
 }
 
 export interface DeltaOutcome {
-  /** The reading as seen, with its quality. */
-  reading: Reading;
+  /** The reading as seen, with its quality; without a value when none was read. */
+  reading: Reading | MissingReading;
   consumptions: Consumption[];
   events: MeterEvent[];
 }
@@ -92,9 +147,25 @@ export interface DeltaEngineOptions {
    * posts one charge a quarter hour, not sixty. 0 (default): every value is billed.
    */
   billEveryMs?: number;
+  /** The node's clock (epoch ms). Readings are judged against it. */
+  now?: () => number;
+  /** A reading stamped more than this ahead of the clock is refused (default 5 minutes). */
+  futureToleranceMs?: number;
+  /** A gap longer than this is held for an operator instead of being billed in slices (default 400 days). */
+  maxGapMs?: number;
+  /** Stale readings in a row that raise an alarm (default 3). */
+  staleRunAlarm?: number;
+}
+
+/** Who an event is about: a meter, with its utility and account when known. */
+export interface EventSubject {
+  meterId: string;
+  utility?: Utility;
+  accountId?: string;
 }
 
 const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 const SAFE_SCALED = 2 ** 50;
 
 export class DeltaEngine {
@@ -103,6 +174,12 @@ export class DeltaEngine {
   private readonly splitAboveMs: number;
   private readonly maxSlices: number;
   private readonly billEveryMs: number;
+  private readonly now: () => number;
+  private readonly futureToleranceMs: number;
+  private readonly maxGapMs: number;
+  private readonly staleRunAlarm: number;
+  /** Meters whose future-baseline alarm is raised (in this process: raised again at every start). */
+  private readonly aheadAlarmed = new Set<string>();
 
   constructor(options: DeltaEngineOptions = {}) {
     this.sliceMs = options.sliceMs ?? 30 * 60_000;
@@ -111,10 +188,40 @@ export class DeltaEngine {
     // An ordinary billing interval is one delta, not a gap to be sliced.
     this.splitAboveMs = options.splitAboveMs ?? 2 * Math.max(this.sliceMs, this.billEveryMs);
     this.maxSlices = options.maxSlices ?? 2_000;
+    this.now = options.now ?? Date.now;
+    this.futureToleranceMs = options.futureToleranceMs ?? 5 * 60_000;
+    if (!(this.futureToleranceMs >= 0)) throw new RangeError('futureToleranceMs must not be negative');
+    this.maxGapMs = options.maxGapMs ?? 400 * DAY_MS;
+    this.staleRunAlarm = Math.max(1, options.staleRunAlarm ?? 3);
   }
 
   state(meterId: string): MeterState | undefined {
     return this.meters.get(meterId);
+  }
+
+  /** Every meter's state, without copying (for counting). */
+  states(): IterableIterator<[string, MeterState]> {
+    return this.meters.entries();
+  }
+
+  /** Whether a meter's baseline lies ahead of the clock (beyond the tolerance). */
+  baselineAhead(state: MeterState | undefined, now = this.now()): boolean {
+    return state?.baseline !== undefined && state.baseline.ts > now + this.futureToleranceMs;
+  }
+
+  /**
+   * Alarms for baselines ahead of the clock (a state saved before time stamps were checked): one per meter,
+   * raised at start. `subjectOf` names the meter's utility and account where known.
+   */
+  aheadAlarms(subjectOf: (meterId: string) => EventSubject): MeterEvent[] {
+    const events: MeterEvent[] = [];
+    const now = this.now();
+    for (const [meterId, state] of this.meters) {
+      if (!this.baselineAhead(state) || this.aheadAlarmed.has(meterId)) continue;
+      this.aheadAlarmed.add(meterId);
+      events.push(this.aheadAlarm(subjectOf(meterId), state.baseline!, now, now));
+    }
+    return events;
   }
 
   /** A good register value from the meter at `ts`. */
@@ -125,27 +232,24 @@ export class DeltaEngine {
     const state = this.stateOf(meter.meterId);
     const reading = makeReading(meter, value, ts, 'good');
     const events: MeterEvent[] = [];
+    const now = this.now();
+    if (ts > now + this.futureToleranceMs) return this.refuseFuture(meter, state, reading, now);
     const baseline = state.baseline;
+    if (ts < EARLIEST_READING_MS || (baseline && ts <= baseline.ts))
+      return this.stale(meter, state, reading, now);
+    const wasOut = state.status === 'comm-loss' || state.status === 'device-fault';
+    if (baseline && ts - baseline.ts > this.maxGapMs) return this.holdGap(meter, state, reading, baseline);
+    // The time is plausible: a run of refused readings ends here, and so does a device fault.
+    this.endTimeRun(meter, state, ts, events);
+    this.endDeviceFault(meter, state, ts, events, 'the counter is read again');
+    if (this.aheadAlarmed.size > 0 && this.aheadAlarmed.delete(meter.meterId))
+      events.push(event(meter, 'future-baseline', false, ts, 'cleared: the clock has reached the baseline'));
     if (!baseline) {
       state.baseline = { value, ts };
       state.status = 'ok';
       delete state.since;
       events.push(
         event(meter, 'first-reading', false, ts, `first reading ${value} ${meter.unit}: baseline set`),
-      );
-      return { reading, consumptions: [], events };
-    }
-    if (ts <= baseline.ts) {
-      // A replayed or out-of-order value: it was billed (or superseded) already.
-      reading.quality = 'suspect';
-      events.push(
-        event(
-          meter,
-          'stale',
-          false,
-          ts,
-          `reading at ${iso(ts)} is not newer than the baseline at ${iso(baseline.ts)}`,
-        ),
       );
       return { reading, consumptions: [], events };
     }
@@ -166,12 +270,12 @@ export class DeltaEngine {
       scaleOf(baseline.value),
       meter.rolloverAt ? scaleOf(meter.rolloverAt) : 0,
     );
-    const now = toUnits(value, scale);
+    const after = toUnits(value, scale);
     const before = toUnits(baseline.value, scale);
-    let delta = now - before;
+    let delta = after - before;
     let rolled = false;
     if (delta < 0n && meter.rolloverAt !== undefined) {
-      const wrapped = toUnits(meter.rolloverAt, scale) - before + now;
+      const wrapped = toUnits(meter.rolloverAt, scale) - before + after;
       if (wrapped >= 0n && this.plausibleRollover(meter, baseline, wrapped, scale, ts)) {
         delta = wrapped;
         rolled = true;
@@ -188,7 +292,7 @@ export class DeltaEngine {
       state.suspectCount = (state.suspectCount ?? 0) + 1;
       if (firstOfRun) {
         // A suspect value during comm loss keeps the comm-loss start; otherwise the run starts now.
-        if (state.status !== 'comm-loss') state.since = ts;
+        if (!wasOut) state.since = ts;
         state.status = 'suspect';
       }
       events.push(
@@ -224,10 +328,12 @@ export class DeltaEngine {
         event(meter, 'rollover', false, ts, `counter rolled over at ${meter.rolloverAt} ${meter.unit}`),
       );
     }
-    const split = wasCommLoss || ts - baseline.ts > this.splitAboveMs;
+    const split = wasOut || ts - baseline.ts > this.splitAboveMs;
     const consumptions = split
-      ? this.slices(reading, baseline.ts, ts, delta, scale, wasCommLoss)
-      : [consumption(reading, baseline.ts, ts, delta, scale, false)];
+      ? this.slices(reading, baseline.ts, ts, delta, scale, wasOut, baseline.value)
+      : [consumption(reading, baseline.ts, ts, delta, scale, false, baseline.value)];
+    if (rolled) for (const piece of consumptions) piece.rollover = true;
+    if (state.moved) this.markMoved(state, consumptions);
     state.baseline = { value, ts };
     state.status = 'ok';
     delete state.since;
@@ -269,22 +375,61 @@ export class DeltaEngine {
       from: baseline.ts,
       to: ts,
       readingId: `${reading.meterId}:${ts}`,
+      start: baseline.value,
     });
+    if (state.moved) this.markMoved(state, [out]);
     state.baseline = { value, ts };
     state.lastOut = [out];
     return state.lastOut;
   }
 
-  /** The meter did not answer (or no reading arrived in time): alarm once, freeze the baseline. */
+  /**
+   * The meter did not answer (or no reading arrived in time): alarm once, freeze the baseline. The reading
+   * has no value: nothing was read.
+   */
   commLoss(meter: MeterInfo, ts: number, reason: string): DeltaOutcome {
     const state = this.stateOf(meter.meterId);
-    const reading = makeReading(meter, state.baseline?.value ?? 0, ts, 'comm-loss');
+    const reading = missingReading(meter, ts, 'comm-loss');
     const events: MeterEvent[] = [];
     if (state.status !== 'comm-loss') {
+      this.endDeviceFault(meter, state, ts, events, 'the device stopped answering');
+      if (state.status !== 'device-fault') state.since = ts;
       state.status = 'comm-loss';
-      state.since = ts;
       delete state.suspectCount;
       events.push(event(meter, 'comm-loss', true, ts, `communication lost: ${reason}`));
+    }
+    return { reading, consumptions: [], events };
+  }
+
+  /**
+   * The device answered but refused the billed counter (a Modbus exception): the meter cannot bill. Not
+   * communication loss; alarmed once, the baseline frozen until the counter is read again. The reading has no
+   * value and quality `suspect`.
+   */
+  counterUnavailable(
+    meter: MeterInfo,
+    ts: number,
+    reason: string,
+    detail: Record<string, unknown> = {},
+  ): DeltaOutcome {
+    const state = this.stateOf(meter.meterId);
+    const reading = missingReading(meter, ts, 'suspect');
+    const events: MeterEvent[] = [];
+    if (state.status !== 'device-fault') {
+      if (state.status === 'comm-loss') {
+        events.push(
+          event(
+            meter,
+            'comm-restored',
+            false,
+            ts,
+            `the device answers again after ${duration(ts - (state.since ?? ts))}, but refuses its counter`,
+          ),
+        );
+      } else state.since = ts;
+      state.status = 'device-fault';
+      delete state.suspectCount;
+      events.push(event(meter, 'counter-unavailable', true, ts, `cannot bill: ${reason}`, detail));
     }
     return { reading, consumptions: [], events };
   }
@@ -295,74 +440,80 @@ export class DeltaEngine {
    */
   replace(meter: MeterInfo, oldFinal: number, newStart: number, ts: number): DeltaOutcome {
     const state = this.stateOf(meter.meterId);
+    const now = this.now();
+    this.checkOperatorTime('replacement', ts, now);
     const reading = makeReading(meter, newStart, ts, 'good');
     const events: MeterEvent[] = [];
     let consumptions: Consumption[] = [];
     const baseline = state.baseline;
-    if (baseline && ts <= baseline.ts)
-      throw new RangeError(`replacement time ${iso(ts)} is not after the last reading ${iso(baseline.ts)}`);
+    const ahead = this.baselineAhead(state);
+    if (baseline && !ahead && ts <= baseline.ts)
+      throw new RangeError(
+        `replacement time ${isoTime(ts)} is not after the last reading ${isoTime(baseline.ts)}`,
+      );
+    let text = `meter replaced: old final ${oldFinal}, new start ${newStart} ${meter.unit}`;
+    const detail: Record<string, unknown> = { oldFinal, newStart };
     if (baseline) {
       const scale = Math.max(scaleOf(oldFinal), scaleOf(baseline.value));
       const delta = toUnits(oldFinal, scale) - toUnits(baseline.value, scale);
-      if (delta < 0n) {
+      // A baseline ahead of the clock is not trusted (its value may be as wrong as its time): no refusal.
+      if (delta < 0n && !ahead) {
         throw new RangeError(
           `old meter's final value ${oldFinal} is below its last good value ${baseline.value} ${meter.unit}`,
         );
       }
-      const finalReading = makeReading(meter, oldFinal, ts, 'good');
-      consumptions =
-        ts - baseline.ts > this.splitAboveMs || state.status === 'comm-loss'
-          ? this.slices(finalReading, baseline.ts, ts, delta, scale, state.status === 'comm-loss')
-          : [consumption(finalReading, baseline.ts, ts, delta, scale, false)];
+      if (ahead || ts - baseline.ts > this.maxGapMs) {
+        // No plausible period to bill the old meter's last delta over: reported, for the operator to settle.
+        const unbilled = Number(formatScaled(delta < 0n ? 0n : delta, scale));
+        detail.unbilled = unbilled;
+        detail.previous = { value: baseline.value, ts: baseline.ts };
+        text += ahead
+          ? `; its last baseline (${baseline.value} at ${isoTime(baseline.ts)}) lay ahead of the clock and is replaced: ${unbilled} ${meter.unit} not billed`
+          : `; its last good value is ${duration(ts - baseline.ts)} old, beyond the ${duration(this.maxGapMs)} bound: ${unbilled} ${meter.unit} not billed`;
+      } else {
+        const finalReading = makeReading(meter, oldFinal, ts, 'good');
+        const out = state.status === 'comm-loss' || state.status === 'device-fault';
+        consumptions =
+          ts - baseline.ts > this.splitAboveMs || out
+            ? this.slices(finalReading, baseline.ts, ts, delta, scale, out, baseline.value)
+            : [consumption(finalReading, baseline.ts, ts, delta, scale, false, baseline.value)];
+        if (state.moved) this.markMoved(state, consumptions);
+      }
     }
+    this.endOperatorSettled(meter, state, ts, events);
     state.baseline = { value: newStart, ts };
     state.status = 'ok';
     delete state.since;
     delete state.suspectCount;
     state.lastOut = consumptions;
-    events.push(
-      event(
-        meter,
-        'replaced',
-        false,
-        ts,
-        `meter replaced: old final ${oldFinal}, new start ${newStart} ${meter.unit}`,
-        {
-          oldFinal,
-          newStart,
-        },
-      ),
-    );
+    // The new meter's first consumption starts at its own register, not where the old one ended.
+    state.moved = { event: 'replaced', at: ts, text: `old final ${oldFinal}, new start ${newStart}` };
+    events.push(event(meter, 'replaced', false, ts, text, detail));
     return { reading, consumptions, events };
   }
 
   /** Accepts `value` as the new baseline without billing anything (after an investigated fault). */
   rebaseline(meter: MeterInfo, value: number, ts: number, reason: string): DeltaOutcome {
     const state = this.stateOf(meter.meterId);
+    this.checkOperatorTime('rebaseline', ts, this.now());
     const previous = state.baseline?.value;
-    if (state.baseline && ts <= state.baseline.ts)
-      throw new RangeError(`rebaseline time ${iso(ts)} is not after the last reading`);
+    const ahead = this.baselineAhead(state);
+    if (state.baseline && !ahead && ts <= state.baseline.ts)
+      throw new RangeError(`rebaseline time ${isoTime(ts)} is not after the last reading`);
+    const events: MeterEvent[] = [];
+    this.endOperatorSettled(meter, state, ts, events);
+    let text = `baseline set to ${value} ${meter.unit} without billing: ${reason}`;
+    if (ahead) text += `; it replaces a baseline dated ${isoTime(state.baseline!.ts)}, ahead of the clock`;
+    const detail: Record<string, unknown> = { previous };
+    if (ahead) detail.previousTs = state.baseline!.ts;
     state.baseline = { value, ts };
     state.status = 'ok';
     delete state.since;
     delete state.suspectCount;
     state.lastOut = [];
-    return {
-      reading: makeReading(meter, value, ts, 'good'),
-      consumptions: [],
-      events: [
-        event(
-          meter,
-          'rebaselined',
-          false,
-          ts,
-          `baseline set to ${value} ${meter.unit} without billing: ${reason}`,
-          {
-            previous,
-          },
-        ),
-      ],
-    };
+    state.moved = { event: 'rebaselined', at: ts, text: reason };
+    events.push(event(meter, 'rebaselined', false, ts, text, detail));
+    return { reading: makeReading(meter, value, ts, 'good'), consumptions: [], events };
   }
 
   /** Everything needed to continue after a restart. */
@@ -389,6 +540,191 @@ export class DeltaEngine {
     return state;
   }
 
+  /** The first consumption after an operator moved the baseline carries the note; it is then spent. */
+  private markMoved(state: MeterState, consumptions: Consumption[]): void {
+    const first = consumptions[0];
+    if (!first || !state.moved) return;
+    first.after = state.moved;
+    delete state.moved;
+  }
+
+  /** An operator's command may not be dated ahead of the clock either. */
+  private checkOperatorTime(what: string, ts: number, now: number): void {
+    if (ts > now + this.futureToleranceMs)
+      throw new RangeError(
+        `${what} time ${isoTime(ts)} is ahead of this node's clock (${isoTime(now)}): ${timeStampHint(ts, now)}`,
+      );
+  }
+
+  /** A reading stamped ahead of the clock: refused, baseline untouched; alarmed on the first of a run. */
+  private refuseFuture(meter: MeterInfo, state: MeterState, reading: Reading, now: number): DeltaOutcome {
+    reading.quality = 'suspect';
+    const events: MeterEvent[] = [];
+    const run = this.enterRun(meter, state, 'future', now, events);
+    if (!run.alarm) {
+      run.alarm = true;
+      events.push(
+        event(
+          meter,
+          'future-reading',
+          true,
+          now,
+          `reading stamped ${isoTime(reading.ts)} is ${ahead(reading.ts - now)} ahead of this node's clock (${isoTime(now)}): ${timeStampHint(reading.ts, now)}; refused, not billed (tolerance ${duration(this.futureToleranceMs)})`,
+          { value: reading.value, readingTs: reading.ts },
+        ),
+      );
+    }
+    return { reading, consumptions: [], events };
+  }
+
+  /** A reading not after the baseline (a replay, out of order) or before 2000: not billed. */
+  private stale(meter: MeterInfo, state: MeterState, reading: Reading, now: number): DeltaOutcome {
+    reading.quality = 'suspect';
+    const ts = reading.ts;
+    const baseline = state.baseline;
+    const events: MeterEvent[] = [];
+    const run = this.enterRun(meter, state, 'stale', ts, events);
+    const hint = timeStampHint(ts, now);
+    const aheadOfClock = this.baselineAhead(state);
+    let text =
+      baseline && ts <= baseline.ts
+        ? `reading at ${isoTime(ts)} is not newer than the baseline at ${isoTime(baseline.ts)}`
+        : `reading at ${isoTime(ts)} is before 2000`;
+    if (aheadOfClock)
+      text += `, which lies ahead of this node's clock: not billed until a rebaseline or replace`;
+    if (hint) text += `: ${hint}`;
+    events.push(event(meter, 'stale', false, ts, text));
+    if (aheadOfClock) {
+      // The alarm that says why nothing bills: once, not per reading.
+      if (!this.aheadAlarmed.has(meter.meterId)) {
+        this.aheadAlarmed.add(meter.meterId);
+        events.push(this.aheadAlarm(meter, baseline!, ts, now));
+      }
+    } else if (!run.alarm && run.count >= this.staleRunAlarm) {
+      run.alarm = true;
+      events.push(
+        event(
+          meter,
+          'stale-readings',
+          true,
+          ts,
+          `${run.count} readings in a row not billed as stale (the last: ${text}); the sender may be replaying old readings or its clock may be wrong`,
+          { count: run.count },
+        ),
+      );
+    }
+    return { reading, consumptions: [], events };
+  }
+
+  /** A gap beyond the bound: the delta is held for an operator, the baseline stays. */
+  private holdGap(
+    meter: MeterInfo,
+    state: MeterState,
+    reading: Reading,
+    baseline: MeterBaseline,
+  ): DeltaOutcome {
+    reading.quality = 'suspect';
+    const ts = reading.ts;
+    const events: MeterEvent[] = [];
+    const run = this.enterRun(meter, state, 'gap', ts, events);
+    this.endDeviceFault(meter, state, ts, events, 'the counter is read again');
+    if (state.status === 'comm-loss')
+      events.push(
+        event(
+          meter,
+          'comm-restored',
+          false,
+          ts,
+          `communication restored after ${duration(ts - (state.since ?? ts))}`,
+        ),
+      );
+    if (state.status !== 'suspect') {
+      state.since = ts;
+      state.status = 'suspect';
+    }
+    if (!run.alarm) {
+      run.alarm = true;
+      events.push(
+        event(
+          meter,
+          'gap-held',
+          true,
+          ts,
+          `${reading.value} ${meter.unit} at ${isoTime(ts)} is ${duration(ts - baseline.ts)} after the last good value (${baseline.value} at ${isoTime(baseline.ts)}), beyond the ${duration(this.maxGapMs)} bound: held, not billed; a rebaseline or replace settles it`,
+          { value: reading.value, baseline: baseline.value, baselineTs: baseline.ts },
+        ),
+      );
+    }
+    return { reading, consumptions: [], events };
+  }
+
+  private aheadAlarm(subject: EventSubject, baseline: MeterBaseline, ts: number, now: number): MeterEvent {
+    return event(
+      subject,
+      'future-baseline',
+      true,
+      ts,
+      `the baseline (${baseline.value} at ${isoTime(baseline.ts)}) lies ${ahead(baseline.ts - now)} ahead of this node's clock: no reading bills until a rebaseline or replace (or until the clock reaches it)`,
+      { baseline: baseline.value, baselineTs: baseline.ts },
+    );
+  }
+
+  /** Counts a refused reading into the current run, ending a run of another kind first. */
+  private enterRun(
+    meter: EventSubject,
+    state: MeterState,
+    kind: TimeRun['kind'],
+    ts: number,
+    events: MeterEvent[],
+  ): TimeRun {
+    if (state.timeRun && state.timeRun.kind !== kind) this.endTimeRun(meter, state, ts, events);
+    state.timeRun ??= { kind, count: 0, since: ts, alarm: false };
+    state.timeRun.count += 1;
+    return state.timeRun;
+  }
+
+  /** A reading was accepted (or an operator settled the meter): the run ends, its alarm is cleared. */
+  private endTimeRun(meter: EventSubject, state: MeterState, ts: number, events: MeterEvent[]): void {
+    const run = state.timeRun;
+    if (!run) return;
+    delete state.timeRun;
+    if (!run.alarm) return;
+    const type = RUN_ALARMS[run.kind];
+    const what = run.kind === 'gap' ? 'held' : 'refused';
+    events.push(
+      event(meter, type, false, ts, `cleared: ${run.count} readings ${what} since ${isoTime(run.since)}`),
+    );
+  }
+
+  private endDeviceFault(
+    meter: EventSubject,
+    state: MeterState,
+    ts: number,
+    events: MeterEvent[],
+    why: string,
+  ): void {
+    if (state.status !== 'device-fault') return;
+    events.push(
+      event(
+        meter,
+        'counter-unavailable',
+        false,
+        ts,
+        `cleared: ${why} after ${duration(ts - (state.since ?? ts))}`,
+      ),
+    );
+  }
+
+  /** An operator's replace or rebaseline settles every alarm the engine holds for the meter. */
+  private endOperatorSettled(meter: MeterInfo, state: MeterState, ts: number, events: MeterEvent[]): void {
+    this.endTimeRun(meter, state, ts, events);
+    this.endDeviceFault(meter, state, ts, events, 'settled by the operator');
+    if (this.aheadAlarmed.delete(meter.meterId) || this.baselineAhead(state))
+      events.push(
+        event(meter, 'future-baseline', false, ts, `cleared: the baseline ahead of the clock is replaced`),
+      );
+  }
+
   private plausibleRollover(
     meter: MeterInfo,
     baseline: MeterBaseline,
@@ -413,7 +749,10 @@ export class DeltaEngine {
     return `consumption ${amount} ${meter.unit} in ${duration(hours * HOUR_MS)} is ${round3(rate)} ${meter.unit}/h, above the plausible ${meter.maxRatePerHour} ${meter.unit}/h`;
   }
 
-  /** Splits `delta` over [from, to] in slices on slice boundaries, in proportion to time, exactly. */
+  /**
+   * Splits `delta` over [from, to] in slices on slice boundaries, in proportion to time, exactly. Each slice
+   * starts at the register where the one before ended (`start` for the first).
+   */
   private slices(
     reading: Reading,
     from: number,
@@ -421,6 +760,7 @@ export class DeltaEngine {
     delta: bigint,
     scale: number,
     estimated: boolean,
+    start: number,
   ): Consumption[] {
     // Split at no coarser than hundredths, so a 1 kWh register's gap does not land in whole-kWh lumps.
     const splitScale = Math.max(scale, 2);
@@ -439,6 +779,7 @@ export class DeltaEngine {
     const out: Consumption[] = [];
     const total = BigInt(span);
     let allocated = 0n;
+    let register = start;
     for (let i = 1; i < bounds.length; i += 1) {
       const end = bounds[i]!;
       // Cumulative allocation: every slice's share is floor(delta * elapsed / span) minus what went before,
@@ -447,15 +788,38 @@ export class DeltaEngine {
       const share = cumulative - allocated;
       allocated = cumulative;
       const start = bounds[i - 1]!;
-      const piece = consumption(extend(reading, { ts: end }), start, end, share, scale, estimated);
+      const piece = consumption(extend(reading, { ts: end }), start, end, share, scale, estimated, register);
       if (i < bounds.length - 1) {
         // The value is what the register probably showed at the slice's end.
         piece.value = Number(formatScaled(toUnits(reading.value, scale) - delta + cumulative, scale));
       }
+      register = piece.value;
       out.push(piece);
     }
-    return out.filter((piece, index) => piece.delta !== 0 || index === out.length - 1);
+    // Slices of no consumption are left out; the next one starts where the last kept one ended.
+    const kept = out.filter((piece, index) => piece.delta !== 0 || index === out.length - 1);
+    for (let i = 1; i < kept.length; i += 1) kept[i]!.start = kept[i - 1]!.value;
+    return kept;
   }
+}
+
+const RUN_ALARMS: Record<TimeRun['kind'], MeterEventType> = {
+  future: 'future-reading',
+  stale: 'stale-readings',
+  gap: 'gap-held',
+};
+
+/** A reading without a value: nothing was read, and none is made up. */
+function missingReading(meter: MeterInfo, ts: number, quality: MissingReading['quality']): MissingReading {
+  const reading: MissingReading = {
+    meterId: meter.meterId,
+    utility: meter.utility,
+    unit: meter.unit,
+    ts,
+    quality,
+  };
+  if (meter.accountId !== undefined) reading.accountId = meter.accountId;
+  return reading;
 }
 
 function makeReading(meter: MeterInfo, value: number, ts: number, quality: ReadingQuality): Reading {
@@ -478,6 +842,7 @@ function consumption(
   delta: bigint,
   scale: number,
   estimated: boolean,
+  start: number,
 ): Consumption {
   const out: Consumption = extend(reading, {
     ts: to,
@@ -485,13 +850,15 @@ function consumption(
     from,
     to,
     readingId: `${reading.meterId}:${to}`,
+    start,
   });
   if (estimated) out.estimated = true;
   return out;
 }
 
-function event(
-  meter: MeterInfo,
+/** A meter event in the contract's shape (also for the events the meter reader raises itself). */
+export function event(
+  meter: EventSubject,
   type: MeterEventType,
   alarm: boolean,
   ts: number,
@@ -506,6 +873,7 @@ function event(
     ts,
     text,
   });
+  if (out.utility === undefined) delete out.utility;
   if (meter.accountId !== undefined) out.accountId = meter.accountId;
   return out;
 }
@@ -519,8 +887,9 @@ function toUnits(value: number, scale: number): bigint {
   return parsed.units * 10n ** BigInt(scale - parsed.scale);
 }
 
-function iso(ts: number): string {
-  return new Date(ts).toISOString();
+/** "3 days" ahead; far beyond any duration, in years. */
+function ahead(ms: number): string {
+  return ms >= 1000 * DAY_MS ? `${Math.round(ms / (365.25 * DAY_MS))} years` : duration(ms);
 }
 
 function round3(value: number): number {

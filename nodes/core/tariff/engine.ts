@@ -9,7 +9,7 @@
  * Taxes are percentages of the rounded lines they apply to, rounded the same way.
  */
 import { divRound, formatScaled, toScaledRounded, toSafeNumber } from '../decimal';
-import { Charge, ChargeLine, Utility } from '../messages';
+import { Charge, ChargeLine, RegisterMovement, Utility } from '../messages';
 import { CumulativeRounder, formatSubMinor, PICO_PER_SUB_MINOR } from '../money';
 import {
   blockPeriodKey,
@@ -20,9 +20,10 @@ import {
   Segment,
   segmentInterval,
 } from './calendar';
-import { AccountTariffState, big, emptyEngineState, TariffEngineState } from './state';
+import { accountStateKey, AccountTariffState, big, emptyEngineState, TariffEngineState } from './state';
 import { CompiledTariff, Ratio } from './types';
 import { unitFactor, canonicalUnit } from './units';
+import { extend } from '../shapes';
 
 const DAY = 86_400_000;
 const RECENT_CHARGES = 4096;
@@ -48,6 +49,8 @@ export interface ConsumptionInput {
   unit: string;
   from: number;
   to: number;
+  /** Carried into the charge unchanged (the register movement, for the ledger's reconciliation). */
+  register?: RegisterMovement;
 }
 
 /** Dynamic prices: sub-minor units per billing unit for each interval. */
@@ -148,9 +151,38 @@ export class TariffEngine {
     for (const [, charge] of state.recent.slice(-RECENT_CHARGES)) this.remember(charge);
   }
 
-  /** Accounts (or meters standing in for them) this engine has priced, with their tariff. */
-  knownAccounts(): Array<{ key: string; tariff?: string }> {
-    return Object.entries(this.state.accounts).map(([key, value]) => ({ key, tariff: value.tariff }));
+  /**
+   * Accounts (or meters standing in for them) this engine has priced, one per utility, with the tariff that
+   * priced that utility last: the one whose calendar items (standing, capacity, monthly) the account owes.
+   */
+  knownAccounts(): Array<{ key: string; account: string; utility?: Utility; tariff?: string }> {
+    return Object.entries(this.state.accounts).map(([key, value]) => ({
+      key,
+      account: value.account ?? key,
+      utility: value.utility,
+      tariff: value.tariff,
+    }));
+  }
+
+  /**
+   * Places the entries of a version 1 state (one per account, shared by every utility) now that the tariffs
+   * are known: each goes to the utility of the tariff that priced it last (from the tariff, else from a
+   * remembered charge), and stays the starting point of the account's other utilities.
+   */
+  adoptLegacy(tariffs: ReadonlyMap<string, CompiledTariff>): void {
+    const legacy = this.state.legacy;
+    if (!legacy) return;
+    for (const [accountKey, entry] of Object.entries(legacy)) {
+      const name = entry.tariff;
+      const utility =
+        (name === undefined ? undefined : tariffs.get(name)?.utility) ??
+        this.state.recent.find(
+          ([, c]) => c.tariff === name && (c.accountId ?? `meter:${c.meterId}`) === accountKey,
+        )?.[1].utility;
+      const key = accountStateKey(accountKey, utility);
+      if (!this.state.accounts[key])
+        this.state.accounts[key] = extend(structuredClone(entry), { account: accountKey, utility });
+    }
   }
 
   /** The live state, for persisting with serializeEngineState (recent charges included). */
@@ -189,7 +221,7 @@ export class TariffEngine {
     }
 
     const key = input.accountId ?? `meter:${input.meterId}`;
-    const account = this.account(key, tariff);
+    const account = this.account(key, input.utility ?? tariff.utility, tariff);
     const lines = new Lines();
     const unit = tariff.unit;
     // Billed quantity in micro-units as an exact fraction.
@@ -289,6 +321,7 @@ export class TariffEngine {
       to: input.to,
       kind: 'consumption',
     };
+    if (input.register) charge.register = input.register;
     if (mark) {
       mark.lastTo = Math.max(input.to, mark.lastTo);
       mark.lastReadingId = input.readingId;
@@ -300,18 +333,22 @@ export class TariffEngine {
   }
 
   /**
-   * The calendar charges for local date `date` ("YYYY-MM-DD"): standing and capacity charges for
-   * the day, and on the 1st of a month the monthly items (fixed items for the new month; maximum
-   * demand and any minimum-charge shortfall for the month just ended). Raising a date twice
-   * returns nothing the second time.
+   * The calendar charges for local date `date` ("YYYY-MM-DD") of one account and utility (the tariff's,
+   * unless `meta.utility` says): standing and capacity charges for the day, and on the 1st of a month the
+   * monthly items (fixed items for the new month; maximum demand and any minimum-charge shortfall for the
+   * month just ended). Raising a date twice returns nothing the second time. Their reading ids name the
+   * account, the utility and the date (`standing:T0412:gas:2024-06-03`, `monthly:T0412:gas:2024-06`), so
+   * each utility's items are posted, and a second tariff node pricing the same utility raises the same ids.
    */
   calendarCharges(
     tariff: CompiledTariff,
     accountKey: string,
     date: string,
-    meta: { accountId?: string; meterId?: string } = {},
+    meta: { accountId?: string; meterId?: string; utility?: Utility } = {},
   ): Charge[] {
-    const account = this.account(accountKey, tariff);
+    const utility = meta.utility ?? tariff.utility;
+    const account = this.account(accountKey, utility, tariff);
+    const idPart = utility === undefined ? accountKey : `${accountKey}:${utility}`;
     if (account.lastDay !== undefined && account.lastDay >= date) return [];
     const day = dayInfo(tariff, dayNumberOf(date));
     const from = tariff.zone.wallToInstant(day.year, day.monthNumber, day.dayOfMonth);
@@ -320,7 +357,7 @@ export class TariffEngine {
     const charges: Charge[] = [];
 
     if (day.dayOfMonth === 1 && account.lastMonth !== day.month) {
-      const monthly = this.monthlyCharge(tariff, account, accountKey, day, meta, from);
+      const monthly = this.monthlyCharge(tariff, account, accountKey, idPart, day, meta, from);
       if (monthly) charges.push(monthly);
     }
 
@@ -361,7 +398,7 @@ export class TariffEngine {
           tariff,
           accountKey,
           meta,
-          `standing:${accountKey}:${date}`,
+          `standing:${idPart}:${date}`,
           'standing',
           breakdown,
           from,
@@ -376,6 +413,7 @@ export class TariffEngine {
     tariff: CompiledTariff,
     account: AccountTariffState,
     accountKey: string,
+    idPart: string,
     day: DayInfo,
     meta: { accountId?: string; meterId?: string },
     at: number,
@@ -431,7 +469,7 @@ export class TariffEngine {
       tariff,
       accountKey,
       meta,
-      `monthly:${accountKey}:${day.month}`,
+      `monthly:${idPart}:${day.month}`,
       'monthly',
       breakdown,
       at,
@@ -447,7 +485,7 @@ export class TariffEngine {
   private periodicCharge(
     tariff: CompiledTariff,
     accountKey: string,
-    meta: { accountId?: string; meterId?: string },
+    meta: { accountId?: string; meterId?: string; utility?: Utility },
     readingId: string,
     kind: 'standing' | 'monthly',
     breakdown: ChargeLine[],
@@ -458,7 +496,7 @@ export class TariffEngine {
       accountId: meta.accountId ?? (accountKey.startsWith('meter:') ? undefined : accountKey),
       meterId: meta.meterId ?? (accountKey.startsWith('meter:') ? accountKey.slice(6) : undefined),
       readingId,
-      utility: tariff.utility,
+      utility: meta.utility ?? tariff.utility,
       tariff: tariff.name,
       quantity: '1',
       unit: kind === 'standing' ? 'day' : 'month',
@@ -499,10 +537,22 @@ export class TariffEngine {
     return segments;
   }
 
-  private account(key: string, tariff: CompiledTariff): AccountTariffState {
+  /** The state of one account (or lone meter) and utility; its tariff is the one pricing it now. */
+  private account(
+    accountKey: string,
+    utility: Utility | undefined,
+    tariff: CompiledTariff,
+  ): AccountTariffState {
+    const key = accountStateKey(accountKey, utility);
     let account = this.state.accounts[key];
     if (!account) {
-      account = { cum: {} };
+      const legacy = this.state.legacy?.[accountKey];
+      // An account carried over from a version 1 state starts each further utility where it stood.
+      account = legacy ? extend(structuredClone(legacy), { account: accountKey, utility }) : { cum: {} };
+      if (!legacy) {
+        account.account = accountKey;
+        if (utility !== undefined) account.utility = utility;
+      }
       this.state.accounts[key] = account;
     }
     account.tariff = tariff.name;

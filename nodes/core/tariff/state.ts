@@ -3,7 +3,7 @@
  * node can persist it and a restart continues the same block position, rounding residue, demand
  * peak and month totals: a restart never re-bills a block or loses a fraction of a penny.
  */
-import { Charge } from '../messages';
+import { Charge, Utility } from '../messages';
 
 /**
  * A big integer as the engine holds it: bigint in memory (no parsing on the hot path), a decimal
@@ -40,7 +40,11 @@ export interface AccountTariffState {
   lastDay?: string;
   /** Last local month monthly items were raised for. */
   lastMonth?: string;
+  /** The tariff that priced this account and utility last: its calendar items are the ones raised. */
   tariff?: string;
+  /** The account id (or `meter:<id>` for a meter billed without one). */
+  account?: string;
+  utility?: Utility;
 }
 
 export interface MeterWatermark {
@@ -50,28 +54,56 @@ export interface MeterWatermark {
 }
 
 export interface TariffEngineState {
-  version: 1;
+  version: 2;
+  /**
+   * Per account AND utility (key: see accountStateKey): an account with electricity and water, or gas and
+   * cooling, has each utility's running totals, block position, months and calendar items of its own.
+   */
   accounts: Record<string, AccountTariffState>;
+  /**
+   * Version 1 states kept one entry per account, shared by every utility. Each is carried over to the
+   * utility of the tariff that priced it last, and kept here as the starting point of the account's other
+   * utilities (their block position and the day their calendar items were raised to), taken once each.
+   */
+  legacy?: Record<string, AccountTariffState>;
   meters: Record<string, MeterWatermark>;
   /** The most recent charges by reading id, re-sent unchanged when a reading is replayed. */
   recent: Array<[string, Charge]>;
 }
 
 export function emptyEngineState(): TariffEngineState {
-  return { version: 1, accounts: {}, meters: {}, recent: [] };
+  return { version: 2, accounts: {}, meters: {}, recent: [] };
 }
 
-/** Checks a state object read back from disk; an unreadable one is refused, never half-used. */
+/** Separates account and utility in a state key (a control character no account id contains). */
+const KEY_SEPARATOR = '\u001f';
+
+/** The key of an account's (or a lone meter's) state for one utility. */
+export function accountStateKey(accountKey: string, utility: Utility | undefined): string {
+  return utility === undefined ? accountKey : `${accountKey}${KEY_SEPARATOR}${utility}`;
+}
+
+/**
+ * Checks a state object read back from disk; an unreadable one is refused, never half-used. A version 1
+ * state (one entry per account) is read into `legacy`, for TariffEngine.adoptLegacy to place.
+ */
 export function parseEngineState(value: unknown): TariffEngineState {
-  const state = value as TariffEngineState;
+  const state = value as Omit<TariffEngineState, 'version'> & { version: number };
   if (
     !state ||
-    state.version !== 1 ||
+    (state.version !== 1 && state.version !== 2) ||
     typeof state.accounts !== 'object' ||
     typeof state.meters !== 'object' ||
     !Array.isArray(state.recent)
   ) {
-    throw new Error('tariff state is not a version 1 state document');
+    throw new Error('tariff state is not a version 1 or 2 state document');
   }
-  return state;
+  if (state.version === 2) return state as TariffEngineState;
+  return {
+    version: 2,
+    accounts: {},
+    legacy: state.accounts,
+    meters: state.meters,
+    recent: state.recent,
+  };
 }

@@ -1,0 +1,217 @@
+/**
+ * What each meter measured and billed per local day: the meter reader's side of the ledger's daily
+ * reconciliation. A consumption counts in the day it ends in (its end included: 23:45-24:00 is the day's
+ * last quarter hour); the day's register runs from the start of its first consumption to the end of its last,
+ * so that the movement equals what was billed but for what an operator moved (rebaselines, replacements) and
+ * rollovers, which are listed with the values held as suspect.
+ *
+ * The tallies live in each meter's state (saved with its baseline, so they stay consistent with it across a
+ * crash). At local midnight the reader sends the day's summary; a consumption that arrives later for a day
+ * already summarised (a gap billed when a meter answers again) updates that day, and its summary is sent again.
+ */
+import { formatScaled, parseDecimal } from '../decimal';
+import type { Consumption, Utility } from '../messages';
+import { isoDate, type TimeZone } from '../tariff/zone';
+import type { DeltaOutcome, MeterInfo, MeterState } from './delta-engine';
+
+export interface DayTally {
+  date: string;
+  /** The day, [from, to] in epoch ms (a consumption ending at `to` is the day's last). */
+  from: number;
+  to: number;
+  /** Register (decimal text) at the start of the day's first consumption and the end of its last. */
+  start?: string;
+  end?: string;
+  /** Sum of the deltas billed (decimal text, exact). */
+  billed: string;
+  consumptions: number;
+  held: Array<{ ts: number; value: number; text: string }>;
+  rebaselines: Array<{ ts: number; previous?: number; value: number; reason: string }>;
+  replacements: Array<{ ts: number; oldFinal: number; newStart: number }>;
+  rollovers: number;
+  /** Its summary went out (and goes out again if the day changes). */
+  sent?: boolean;
+}
+
+/** The day summary a meter reader sends (event type `day-summary`), as the ledger reads it. */
+export interface DaySummary {
+  type: 'day-summary';
+  meterId: string;
+  [detail: string]: unknown;
+  accountId?: string;
+  utility: Utility;
+  unit: string;
+  alarm: false;
+  ts: number;
+  text: string;
+  date: string;
+  from: number;
+  to: number;
+  start?: string;
+  end?: string;
+  billed: string;
+  consumptions: number;
+  held: DayTally['held'];
+  rebaselines: DayTally['rebaselines'];
+  replacements: DayTally['replacements'];
+  rollovers: number;
+  /** The meter's state when the summary was made, when not ok: what is not billed yet, and since when. */
+  pending?: { status: string; since?: number };
+  /** Sent again because the day changed after its first summary. */
+  late?: boolean;
+}
+
+/** At most this many held values are listed per day (a meter stuck on a wrong value would list thousands). */
+const MAX_HELD = 20;
+/** Days summarised and kept for late changes. */
+const KEEP_SENT_DAYS = 3;
+
+function addDecimal(a: string, b: number | string): string {
+  const x = parseDecimal(a);
+  const y = parseDecimal(b);
+  const scale = Math.max(x.scale, y.scale);
+  const units = x.units * 10n ** BigInt(scale - x.scale) + y.units * 10n ** BigInt(scale - y.scale);
+  const text = formatScaled(units, scale);
+  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
+}
+
+export class DayTallies {
+  constructor(private readonly zone: TimeZone) {}
+
+  /** The local day a moment ends (a moment exactly at midnight ends the day before). */
+  dayOf(t: number): { date: string; from: number; to: number } {
+    const parts = this.zone.wallParts(t - 1);
+    const date = isoDate(parts.year, parts.month, parts.day);
+    const from = this.zone.wallToInstant(parts.year, parts.month, parts.day);
+    const next = new Date(Date.UTC(parts.year, parts.month - 1, parts.day + 1));
+    const to = this.zone.wallToInstant(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate());
+    return { date, from, to };
+  }
+
+  /**
+   * Counts what an engine outcome billed or held into the meter's days. Returns the dates of days already
+   * summarised that it changed (their summaries go out again).
+   */
+  record(state: MeterState, outcome: DeltaOutcome): string[] {
+    const late: string[] = [];
+    const touch = (t: number): DayTally => {
+      const tally = this.tally(state, t);
+      if (tally.sent && !late.includes(tally.date)) late.push(tally.date);
+      return tally;
+    };
+    let rolled = false;
+    for (const c of outcome.consumptions) {
+      const tally = touch(c.to);
+      this.count(tally, c);
+      if (c.rollover && !rolled) {
+        tally.rollovers += 1;
+        rolled = true;
+      }
+    }
+    for (const e of outcome.events) {
+      if (e.type === 'suspect') {
+        const tally = touch(e.ts);
+        if (tally.held.length < MAX_HELD) tally.held.push({ ts: e.ts, value: Number(e.value), text: e.text });
+      } else if (e.type === 'rebaselined') {
+        const value = 'value' in outcome.reading ? outcome.reading.value : undefined;
+        if (value !== undefined)
+          touch(e.ts).rebaselines.push({
+            ts: e.ts,
+            ...(typeof e.previous === 'number' ? { previous: e.previous } : {}),
+            value,
+            reason: e.text,
+          });
+      } else if (e.type === 'replaced') {
+        touch(e.ts).replacements.push({
+          ts: e.ts,
+          oldFinal: Number(e.oldFinal),
+          newStart: Number(e.newStart),
+        });
+      }
+    }
+    return late;
+  }
+
+  /** Days that have ended by `now` and have not been summarised (oldest first). */
+  due(state: MeterState, now: number): DayTally[] {
+    return Object.values(state.days ?? {})
+      .filter((tally) => !tally.sent && tally.to <= now)
+      .sort((a, b) => a.from - b.from);
+  }
+
+  /** The day that has just ended for every meter without a tally of its own (nothing billed that day). */
+  ensureDay(state: MeterState, t: number): void {
+    this.tally(state, t);
+  }
+
+  /** The summary of one day, marked sent; `late` when it was sent before. */
+  summarise(meter: MeterInfo, state: MeterState, date: string, now: number): DaySummary | undefined {
+    const tally = state.days?.[date];
+    if (!tally) return undefined;
+    const late = tally.sent === true;
+    tally.sent = true;
+    this.prune(state, now);
+    const summary: DaySummary = {
+      type: 'day-summary',
+      meterId: meter.meterId,
+      utility: meter.utility,
+      unit: meter.unit,
+      alarm: false,
+      ts: Math.min(now, tally.to),
+      text: `${date}: billed ${tally.billed} ${meter.unit} in ${tally.consumptions} consumption(s)${tally.held.length ? `, ${tally.held.length} value(s) held` : ''}`,
+      date,
+      from: tally.from,
+      to: tally.to,
+      billed: tally.billed,
+      consumptions: tally.consumptions,
+      held: tally.held,
+      rebaselines: tally.rebaselines,
+      replacements: tally.replacements,
+      rollovers: tally.rollovers,
+    };
+    if (meter.accountId !== undefined) summary.accountId = meter.accountId;
+    if (tally.start !== undefined) summary.start = tally.start;
+    if (tally.end !== undefined) summary.end = tally.end;
+    if (state.status !== 'ok') summary.pending = { status: state.status, since: state.since };
+    if (late) summary.late = true;
+    return summary;
+  }
+
+  private count(tally: DayTally, c: Consumption): void {
+    if (tally.start === undefined && c.start !== undefined) tally.start = String(c.start);
+    tally.end = String(c.value);
+    tally.billed = addDecimal(tally.billed, c.delta);
+    tally.consumptions += 1;
+  }
+
+  private tally(state: MeterState, t: number): DayTally {
+    const day = this.dayOf(t);
+    const days = (state.days ??= {});
+    let tally = days[day.date];
+    if (!tally) {
+      tally = {
+        date: day.date,
+        from: day.from,
+        to: day.to,
+        billed: '0',
+        consumptions: 0,
+        held: [],
+        rebaselines: [],
+        replacements: [],
+        rollovers: 0,
+      };
+      days[day.date] = tally;
+    }
+    return tally;
+  }
+
+  /** Summarised days beyond the last few are forgotten (a later change to them starts a fresh tally). */
+  private prune(state: MeterState, now: number): void {
+    const days = state.days;
+    if (!days) return;
+    const sent = Object.values(days)
+      .filter((t) => t.sent && t.to <= now)
+      .sort((a, b) => b.from - a.from);
+    for (const tally of sent.slice(KEEP_SENT_DAYS)) delete days[tally.date];
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The ledger node's reconciliation: gathers what the pure reconcile() needs (the period's charge entries, the
+ * meter readers' day summaries it was sent, account totals, what the intake journal took in and settled),
+ * runs it for a local day or a period, and keeps the last report. Day summaries and refused charges are kept
+ * in a state file in the user directory for two months.
+ */
+import type { Ledger } from '../core/ledger/ledger';
+import type { PostingRequest } from './ledger-intake';
+import {
+  reconcile,
+  reconciliationCsv,
+  type IntakeDay,
+  type MeterDay,
+  type ReconciliationReport,
+} from '../core/ledger/reconcile';
+import { isoDate, type TimeZone } from '../core/tariff/zone';
+import { StateFile } from '../shared/state-file';
+import type { IntakeJournal } from './intake-journal';
+
+const DAY = 86_400_000;
+/** A meter's chain is anchored on its last charge within this long before the period. */
+const ANCHOR_MS = 7 * DAY;
+const KEEP_MS = 62 * DAY;
+const MAX_REFUSED_PER_DAY = 1_000;
+
+function nextDate(date: string): string {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  return new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
+}
+
+interface Saved {
+  version: 1;
+  meterDays: MeterDay[];
+  refused: Record<string, Array<{ reference: string; error: string }>>;
+  last?: ReconciliationReport;
+}
+
+function parseSaved(value: unknown): Saved {
+  const saved = value as Saved;
+  if (saved?.version !== 1 || !Array.isArray(saved.meterDays) || typeof saved.refused !== 'object')
+    throw new Error('not a reconciliation state file');
+  return saved;
+}
+
+export class LedgerReconciliation {
+  private readonly state: Saved;
+  private readonly file: StateFile<Saved>;
+
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly journal: IntakeJournal,
+    private readonly zone: TimeZone,
+    path: string,
+    onProblem: (text: string) => void,
+  ) {
+    this.file = new StateFile<Saved>(path, parseSaved);
+    this.file.onWriteError = (error) => onProblem(`cannot save the reconciliation state: ${error.message}`);
+    const loaded = this.file.load();
+    if (loaded.problem) onProblem(loaded.problem);
+    this.state = loaded.value ?? { version: 1, meterDays: [], refused: {} };
+  }
+
+  /** The last report (from a daily run or a request). */
+  get last(): ReconciliationReport | undefined {
+    return this.state.last;
+  }
+
+  localDate(t: number): string {
+    const parts = this.zone.wallParts(t);
+    return isoDate(parts.year, parts.month, parts.day);
+  }
+
+  /** The instant a local date begins. */
+  dayStart(date: string): number {
+    const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+    return this.zone.wallToInstant(y, m, d);
+  }
+
+  addMeterDay(day: MeterDay): void {
+    const kept = this.state.meterDays.filter(
+      (d) => !(d.meterId === day.meterId && d.from === day.from) && d.to > day.to - KEEP_MS,
+    );
+    kept.push(day);
+    this.state.meterDays = kept;
+    this.save();
+  }
+
+  /** A posting was refused: refused charges are money not billed, and listed. */
+  recordRefusal(request: PostingRequest | undefined, error: Error, receivedAt: number): void {
+    if (request?.command !== 'charge') return;
+    const date = this.localDate(receivedAt);
+    const list = (this.state.refused[date] ??= []);
+    if (list.length < MAX_REFUSED_PER_DAY) list.push({ reference: request.reference, error: error.message });
+    const dates = Object.keys(this.state.refused).sort();
+    while (dates.length > 62) delete this.state.refused[dates.shift() as string];
+    this.save();
+  }
+
+  /** Reconciles the local date `date`. */
+  runDay(date: string, now: number): Promise<ReconciliationReport> {
+    return this.run({ from: this.dayStart(date), to: this.dayStart(nextDate(date)), label: date }, now);
+  }
+
+  /** Reconciles a period (whole local days are checked for calendar items and intake). */
+  async run(period: { from: number; to: number; label: string }, now: number): Promise<ReconciliationReport> {
+    const accounts = await this.ledger.listAccounts();
+    const charges = [];
+    for (const account of accounts) {
+      // Charges are posted after their reading: what was posted since a week before the period covers them.
+      for (const entry of await this.ledger.entriesOf(account.id, { from: period.from - ANCHOR_MS })) {
+        if (entry.kind !== 'charge' && entry.kind !== 'standing' && entry.kind !== 'monthly') continue;
+        if (entry.effectiveAt < period.from - ANCHOR_MS || entry.effectiveAt > period.to) continue;
+        charges.push(entry);
+      }
+    }
+    // The local days that begin inside the period.
+    const dates: string[] = [];
+    for (let date = this.localDate(period.from); this.dayStart(date) < period.to; date = nextDate(date))
+      if (this.dayStart(date) >= period.from) dates.push(date);
+    const report = reconcile({
+      period,
+      now,
+      charges,
+      meterDays: this.state.meterDays.filter(
+        (d) =>
+          d.from >= period.from - DAY && d.to <= period.to + DAY && d.from < period.to && d.to > period.from,
+      ),
+      accounts,
+      totals: await this.ledger.entryTotals(),
+      dates,
+      intake: this.intake(dates),
+    });
+    this.state.last = report;
+    this.save();
+    return report;
+  }
+
+  csv(report: ReconciliationReport): string {
+    return reconciliationCsv(report);
+  }
+
+  flush(): void {
+    this.file.flush();
+  }
+
+  private intake(dates: string[]): IntakeDay {
+    const day: IntakeDay = {
+      accepted: 0,
+      committed: 0,
+      duplicates: 0,
+      refused: 0,
+      pending: 0,
+      refusedCharges: [],
+    };
+    for (const date of dates) {
+      const counts = this.journal.dayCounts(date);
+      day.accepted += counts.accepted;
+      day.committed += counts.committed;
+      day.duplicates += counts.duplicates;
+      day.refused += counts.refused;
+      day.pending += counts.pending;
+      day.refusedCharges.push(...(this.state.refused[date] ?? []));
+    }
+    return day;
+  }
+
+  private save(): void {
+    this.file.save(() => this.state);
+  }
+}

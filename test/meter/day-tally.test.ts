@@ -1,0 +1,105 @@
+/**
+ * The meter reader's day tallies: what each meter billed per local day (a consumption counts in the day it
+ * ends in, its end included), the register from the day's first start to its last end, values held, operator
+ * moves, rollovers; summaries once per day, sent again when a late consumption changes a day.
+ */
+import assert from 'node:assert/strict';
+import { DeltaEngine, type MeterInfo } from '../../dist/nodes/core/meter/delta-engine';
+import { DayTallies } from '../../dist/nodes/core/meter/day-tally';
+import { TimeZone } from '../../dist/nodes/core/tariff/zone';
+
+const ZONE = TimeZone.get('Asia/Kuala_Lumpur');
+const MIDNIGHT = Date.parse('2026-06-02T00:00:00+08:00');
+const MIN = 60_000;
+const info: MeterInfo = {
+  meterId: 'E-1',
+  utility: 'electricity',
+  unit: 'kWh',
+  accountId: 'T1',
+  maxRatePerHour: 100,
+};
+
+describe('meter day tallies', () => {
+  it('counts each consumption in the day it ends in and summarises each day once', () => {
+    let now = MIDNIGHT - 60 * MIN;
+    const engine = new DeltaEngine({ now: () => now });
+    const tallies = new DayTallies(ZONE);
+    const feed = (out: ReturnType<DeltaEngine['reading']>): string[] =>
+      tallies.record(engine.state('E-1')!, out);
+    feed(engine.reading(info, 1000, now));
+    now = MIDNIGHT - 30 * MIN;
+    feed(engine.reading(info, 1001.5, now));
+    now = MIDNIGHT; // 23:30-24:00: the first day's last
+    feed(engine.reading(info, 1002.25, now));
+    now = MIDNIGHT + 30 * MIN;
+    feed(engine.reading(info, 1003, now));
+    const state = engine.state('E-1')!;
+    assert.deepEqual(
+      tallies.due(state, now).map((t) => [t.date, t.start, t.end, t.billed, t.consumptions]),
+      [['2026-06-01', '1000', '1002.25', '2.25', 2]],
+    );
+    const summary = tallies.summarise(info, state, '2026-06-01', now)!;
+    assert.equal(summary.type, 'day-summary');
+    assert.equal(summary.billed, '2.25');
+    assert.equal(summary.from, Date.parse('2026-06-01T00:00:00+08:00'));
+    assert.equal(summary.to, MIDNIGHT);
+    assert.equal(summary.late, undefined);
+    assert.deepEqual(tallies.due(state, now), []);
+  });
+
+  it('updates a day already summarised when a late consumption ends in it, and says so', () => {
+    let now = MIDNIGHT - 60 * MIN;
+    const engine = new DeltaEngine({ now: () => now });
+    const tallies = new DayTallies(ZONE);
+    const feed = (out: ReturnType<DeltaEngine['reading']>): string[] =>
+      tallies.record(engine.state('E-1')!, out);
+    feed(engine.reading(info, 1000, now));
+    now = MIDNIGHT - 45 * MIN;
+    feed(engine.commLoss(info, now, 'silent')); // the meter falls silent before midnight
+    now = MIDNIGHT + 5 * MIN;
+    const state = engine.state('E-1')!;
+    tallies.ensureDay(state, MIDNIGHT);
+    const first = tallies.summarise(info, state, '2026-06-01', now)!;
+    assert.equal(first.billed, '0');
+    assert.equal(first.pending?.status, 'comm-loss');
+    // It answers again after midnight: the gap is billed in slices, the first half hour in the first day.
+    now = MIDNIGHT + 60 * MIN;
+    assert.deepEqual(feed(engine.reading(info, 1004, now)), ['2026-06-01']);
+    const again = tallies.summarise(info, state, '2026-06-01', now)!;
+    assert.equal(again.late, true);
+    assert.equal(again.billed, '2'); // 23:00-24:00 of the two hours' 4 kWh
+    assert.equal(again.pending, undefined);
+  });
+
+  it('lists held values, rebaselines and rollovers, and reports what is pending', () => {
+    let now = MIDNIGHT + 60 * MIN;
+    const engine = new DeltaEngine({ now: () => now });
+    const tallies = new DayTallies(ZONE);
+    const meter = { ...info, rolloverAt: 10_000 };
+    const step = (out: ReturnType<DeltaEngine['reading']>): void =>
+      void tallies.record(engine.state('E-1')!, out);
+    step(engine.reading(meter, 9_990, MIDNIGHT + 60 * MIN));
+    now += 15 * MIN;
+    step(engine.reading(meter, 5, now)); // rolled over: 15 kWh
+    now += 15 * MIN;
+    step(engine.reading(meter, 9_000, now)); // a spike: held
+    now += 15 * MIN;
+    step(engine.rebaseline(meter, 100, now, 'display read by hand'));
+    now += 15 * MIN;
+    step(engine.reading(meter, 104, now));
+    now += 15 * MIN;
+    step(engine.commLoss(meter, now, 'silent'));
+    const state = engine.state('E-1')!;
+    tallies.ensureDay(state, MIDNIGHT + 24 * 60 * MIN);
+    const [day] = tallies.due(state, MIDNIGHT + 24 * 60 * MIN);
+    assert.equal(day?.billed, '19');
+    assert.equal(day?.rollovers, 1);
+    assert.equal(day?.held.length, 1);
+    assert.deepEqual(
+      day?.rebaselines.map((r) => [r.previous, r.value, r.reason]),
+      [[5, 100, 'baseline set to 100 kWh without billing: display read by hand']],
+    );
+    const summary = tallies.summarise(meter, state, day!.date, MIDNIGHT + 24 * 60 * MIN)!;
+    assert.equal(summary.pending?.status, 'comm-loss');
+  });
+});
