@@ -25,7 +25,10 @@ function missing(error: unknown): boolean {
   return (error as { code?: string }).code === 'ENOENT';
 }
 
-/** Appends in progress by file: two store nodes naming one file must not interleave their lines. */
+/**
+ * Appends and reads in progress by file: two store nodes naming one file must not interleave their
+ * lines, and a read waits for a line being written.
+ */
 const queues = new Map<string, Promise<unknown>>();
 
 export class CheckpointFile implements CheckpointLog {
@@ -35,17 +38,24 @@ export class CheckpointFile implements CheckpointLog {
     this.location = resolve(location);
   }
 
-  async read(keyring: Keyring): Promise<LogReading> {
-    const size = await this.size();
-    if (size === undefined) return NO_LOG;
-    return this.check(keyring, await this.completeLength(size));
+  /** Reads the log once the appends queued before have finished (the start checkpoint, say). */
+  read(keyring: Keyring): Promise<LogReading> {
+    return this.queued(async () => {
+      const size = await this.size();
+      if (size === undefined) return NO_LOG;
+      return this.check(keyring, await this.completeLength(size));
+    });
   }
 
   append(
     keyring: Keyring,
     build: (reading: LogReading) => Promise<{ at: number; accounts: AccountCheckpoint[] }>,
   ): Promise<Checkpoint> {
-    const run = (queues.get(this.location) ?? Promise.resolve()).then(() => this.appendNow(keyring, build));
+    return this.queued(() => this.appendNow(keyring, build));
+  }
+
+  private queued<T>(task: () => Promise<T>): Promise<T> {
+    const run = (queues.get(this.location) ?? Promise.resolve()).then(task);
     const settled = run.then(
       () => undefined,
       () => undefined,

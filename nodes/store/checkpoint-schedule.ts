@@ -1,9 +1,10 @@
 /**
- * A store node's checkpoints: one as soon as the store is ready (which is also when a ledger that
- * has just been given a key switches to sealed entries), then one every few hours on the runtime
- * clock. A checkpoint that cannot be written (database unreachable, file not writable) is tried
- * again within five minutes. An account that fails its check is said loudly: the checkpoint keeps
- * its previous record.
+ * A store node's checkpoints: one at start, queued on the log at once so that a verify sent before
+ * it is written waits for it (it waits in turn for the store to be ready; it is also when a ledger
+ * that has just been given a key switches to sealed entries), then one every few hours on the
+ * runtime clock. A checkpoint that cannot be written (database unreachable, file not writable) is
+ * tried again within five minutes. An account that fails its check is said loudly: the checkpoint
+ * keeps its previous record.
  */
 import { Clock, TimerHandle } from '../core/clock';
 import { CheckpointReport, writeCheckpoint } from '../core/ledger/integrity';
@@ -29,7 +30,9 @@ export class CheckpointSchedule {
   ) {}
 
   start(): void {
-    this.arm(0);
+    this.running = this.run().finally(() => {
+      this.running = undefined;
+    });
   }
 
   /** Stops the schedule; resolves once a checkpoint in progress has finished. */
@@ -52,7 +55,7 @@ export class CheckpointSchedule {
 
   private async run(): Promise<void> {
     try {
-      await this.store.init();
+      // The store's calls wait for it to connect and migrate (ResilientStore).
       const report = await writeCheckpoint(this.store, this.clock.now());
       this.listener.written(report);
       this.arm(this.everyMs);
