@@ -1,14 +1,15 @@
 /**
  * Checkpoints: what every account looked like at a moment (entries so far, the last entry's hash,
- * balance, debt, postings), kept OUTSIDE the database as one JSON line each, so that history a
- * database writer removes (entries deleted from the end, the account rolled back) is still known.
+ * balance, debt, and its postings that may leave no entry: bind, unbind, debt-recovery), kept OUTSIDE
+ * the database as one JSON line each, so that history a database writer removes (entries deleted
+ * from the end, the account rolled back) is still known.
  *
  * Lines are append-only and chained: each names the seal of the line before it, and is sealed with
  * the ledger key (HMAC-SHA256 over the line's text without its seal). Without a key a line carries a
  * plain SHA-256 instead and `"key": null`: that shows accidental damage, not a forger with the file.
  *
  *   {"v":1,"n":12,"at":1735689600000,"key":"3f2a9c01be47","prev":"<seal of line 11>",
- *    "accounts":[{"a":"T0412","s":5310,"h":"<hash of entry 5310>","b":"12050","d":"0","p":5302}, ...],
+ *    "accounts":[{"a":"T0412","s":5310,"h":"<hash of entry 5310>","b":"12050","d":"0","p":31}, ...],
  *    "seal":"<64 hex>"}
  *
  * Pure: formatting and checking lines; the file itself is an adapter (nodes/store/checkpoint-file.ts).
