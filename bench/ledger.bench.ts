@@ -8,7 +8,7 @@
  *     own schema with the same pragmas. Target >= 0.7x. A second baseline adds the idempotency row
  *     the ledger also writes, to separate storage cost from core cost.
  * (b) SQLite with group commit (maxGroup 100, many postings in flight) against raw better-sqlite3
- *     with 100 postings per transaction.
+ *     with 100 postings per transaction; once more with a seal key (every entry sealed, HMAC-SHA256).
  * (c) PostgreSQL with 1 and 4 writers (4 gateways: 4 stores + ledgers, each on its own accounts)
  *     against raw pg clients doing one INSERT+UPDATE statement per posting (1 and 4 clients).
  */
@@ -19,8 +19,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Client, PoolConfig } from 'pg';
 import { SystemClock } from '../dist/nodes/core/clock';
+import { LedgerIntegrity } from '../dist/nodes/core/ledger/checkpoint';
 import { Ledger } from '../dist/nodes/core/ledger/ledger';
 import { readRequest } from '../dist/nodes/core/ledger/requests';
+import { Keyring, sealKey } from '../dist/nodes/core/ledger/seal';
 import { PostgresLedgerStore } from '../dist/nodes/store/postgres-ledger-store';
 import { SqliteLedgerStore } from '../dist/nodes/store/sqlite-ledger-store';
 import { SQLITE_MIGRATIONS } from '../dist/nodes/store/sqlite-schema';
@@ -100,8 +102,8 @@ class SqliteLedgerRig {
   private readonly ledger: Ledger;
   private readonly ids = Array.from({ length: ACCOUNTS }, (_, i) => `A${i}`);
 
-  constructor(path: string, maxGroup: number) {
-    this.store = new SqliteLedgerStore({ path, synchronous: 'FULL' });
+  constructor(path: string, maxGroup: number, integrity?: LedgerIntegrity) {
+    this.store = new SqliteLedgerStore({ path, synchronous: 'FULL', integrity });
     this.ledger = new Ledger(this.store, { clock: new SystemClock(), maxGroup, maxQueue: 1_000_000 });
   }
 
@@ -201,13 +203,15 @@ async function alternate(
   a: () => Promise<number> | number,
   b: () => Promise<number> | number,
 ): Promise<[number, number]> {
-  const ra: number[] = [];
-  const rb: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    ra.push(await a());
-    rb.push(await b());
-  }
-  return [median(ra), median(rb)];
+  const [ra, rb] = await alternateAll(rounds, [a, b]);
+  return [ra as number, rb as number];
+}
+
+/** Median rates of several, their rounds interleaved. */
+async function alternateAll(rounds: number, runs: Array<() => Promise<number> | number>): Promise<number[]> {
+  const rates = runs.map((): number[] => []);
+  for (let r = 0; r < rounds; r++) for (const [i, run] of runs.entries()) rates[i]?.push(await run());
+  return rates.map(median);
 }
 
 async function sqliteResults(): Promise<BenchResult[]> {
@@ -216,17 +220,22 @@ async function sqliteResults(): Promise<BenchResult[]> {
   try {
     const single = new SqliteLedgerRig(join(dir, 'ledger-1.db'), 1);
     const grouped = new SqliteLedgerRig(join(dir, 'ledger-100.db'), 100);
+    const sealed = new SqliteLedgerRig(join(dir, 'ledger-100-sealed.db'), 100, {
+      keyring: new Keyring(sealKey(randomBytes(32).toString('hex'), 'seal key')),
+    });
     await single.open();
     await grouped.open();
+    await sealed.open();
     const raw = new SqliteRawRig(join(dir, 'raw.db'), false);
     const rawWithPosting = new SqliteRawRig(join(dir, 'raw-posting.db'), true);
     const rawGrouped = new SqliteRawRig(join(dir, 'raw-100.db'), false);
-    rigs.push(single, grouped, raw, rawWithPosting, rawGrouped);
+    rigs.push(single, grouped, sealed, raw, rawWithPosting, rawGrouped);
     // Warm-up (JIT, page cache, WAL file).
     await single.rate(300);
     raw.rate(300, 1);
     rawWithPosting.rate(300, 1);
     await grouped.rate(3000);
+    await sealed.rate(3000);
     rawGrouped.rate(3000, 100);
 
     const rounds = 5;
@@ -236,11 +245,12 @@ async function sqliteResults(): Promise<BenchResult[]> {
       () => raw.rate(1500, 1),
     );
     const aRawPosting = median(Array.from({ length: rounds }, () => rawWithPosting.rate(1500, 1)));
-    const [b, bRaw] = await alternate(
-      rounds,
+    // The sealed ledger in the same rounds: its figure beside the unsealed one of the same moments.
+    const [b, bRaw, c] = (await alternateAll(rounds, [
       () => grouped.rate(10_000),
       () => rawGrouped.rate(10_000, 100),
-    );
+      () => sealed.rate(10_000),
+    ])) as [number, number, number];
     return [
       higherIsBetter(
         'ledger sqlite: postings/s, 1 per transaction (maxGroup 1, FULL)',
@@ -264,6 +274,14 @@ async function sqliteResults(): Promise<BenchResult[]> {
         'postings/s',
         'raw better-sqlite3 INSERT+UPDATE, 100 per transaction',
         bRaw,
+      ),
+      higherIsBetter(
+        'ledger sqlite: postings/s, group commit, entries sealed (seal key)',
+        c,
+        'postings/s',
+        'the same ledger without a key',
+        b,
+        'the cost of sealing',
       ),
     ];
   } finally {

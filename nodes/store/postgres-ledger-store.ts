@@ -5,7 +5,9 @@
  * and idempotency is the postings table's primary key.
  */
 import { Pool, PoolConfig } from 'pg';
-import { AuditRecord, LedgerStore, SummaryRow } from '../core/ledger/store';
+import type { LedgerIntegrity } from '../core/ledger/checkpoint';
+import type { Keyring } from '../core/ledger/seal';
+import { AuditRecord, LedgerStore, PostingsAudit, SummaryRow } from '../core/ledger/store';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -16,7 +18,7 @@ import {
 } from '../core/ledger/types';
 import { POSTGRES_MIGRATIONS } from './postgres-schema';
 import { accountFromRow, auditFromRow, auditRow, bindingFromRow, entryFromRow } from './records';
-import { summaryRow } from './sqlite-ledger-store';
+import { ENTRY_CONFLICT, summaryRow } from './sqlite-ledger-store';
 
 type Row = Record<string, unknown>;
 
@@ -26,7 +28,7 @@ function jsonWithBigints(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
-function postingJson(posting: PreparedPosting): Record<string, unknown> {
+function postingJson(posting: PreparedPosting, keyring: Keyring | undefined): Record<string, unknown> {
   const account = posting.account;
   return {
     reference: posting.reference,
@@ -62,12 +64,16 @@ function postingJson(posting: PreparedPosting): Record<string, unknown> {
       meta: e.meta,
       prev_hash: e.prevHash,
       hash: e.hash,
+      seal: keyring?.sealEntry(e.hash) ?? null,
     })),
   };
 }
 
 /** Turns PostgreSQL's constraint messages into the ledger's own words. */
-function rejectionReason(reason: string): string {
+function rejectionReason(reason: string, reference: string): string {
+  // Entries under this reference already: its postings record was deleted (the triggers dropped
+  // first). Posting again would credit a retried payment twice.
+  if (reason.includes('entries_reference_part')) return ENTRY_CONFLICT(reference);
   if (reason.includes('accounts_pkey')) return 'the account already exists';
   if (reason.includes('bindings_current') || reason.includes('bindings_pkey'))
     return 'the meter is already bound';
@@ -79,7 +85,11 @@ export class PostgresLedgerStore implements LedgerStore {
   readonly kind = 'postgres' as const;
   private readonly pool: Pool;
 
-  constructor(config: PoolConfig) {
+  /** `integrity`: the ledger key (entries are sealed as they are written) and the checkpoint log. */
+  constructor(
+    config: PoolConfig,
+    readonly integrity?: LedgerIntegrity,
+  ) {
     this.pool = new Pool({ max: 4, connectionTimeoutMillis: 5000, ...config });
     // An idle client losing its server must not crash Node-RED: the next query reports it.
     this.pool.on('error', () => undefined);
@@ -159,12 +169,38 @@ export class PostgresLedgerStore implements LedgerStore {
     return rows.map((row) => accountFromRow(row as Row));
   }
 
-  async entriesOf(accountId: string, range: { from?: number; to?: number } = {}): Promise<EntryRecord[]> {
+  async entriesOf(
+    accountId: string,
+    range: { from?: number; to?: number; afterSeq?: number } = {},
+  ): Promise<EntryRecord[]> {
     const { rows } = await this.pool.query(
-      'SELECT * FROM entries WHERE account_id = $1 AND posted_at >= $2 AND posted_at < $3 ORDER BY seq',
-      [accountId, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER],
+      'SELECT * FROM entries WHERE account_id = $1 AND seq > $2 AND posted_at >= $3 AND posted_at < $4 ORDER BY seq',
+      [accountId, range.afterSeq ?? 0, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER],
     );
     return rows.map((row) => entryFromRow(row as Row));
+  }
+
+  async auditPostings(accountId: string, afterSeq = 0): Promise<PostingsAudit> {
+    // One round trip: the count and the entries without a postings record.
+    const { rows } = await this.pool.query(
+      `SELECT (SELECT count(*) FROM postings WHERE account_id = $1
+           AND command IN ('bind', 'unbind', 'debt-recovery')) AS count,
+         ARRAY(SELECT DISTINCT e.reference FROM entries e WHERE e.account_id = $1 AND e.seq > $2
+           AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.reference = e.reference) ORDER BY e.reference) AS unrecorded`,
+      [accountId, afterSeq],
+    );
+    const row = rows[0] as { count: string; unrecorded: string[] };
+    return { count: Number(row.count), unrecorded: row.unrecorded };
+  }
+
+  async phantomPostings(accountId?: string): Promise<Array<{ accountId: string; reference: string }>> {
+    const { rows } = await this.pool.query(
+      `SELECT p.account_id, p.reference FROM postings p WHERE ($1::text IS NULL OR p.account_id = $1)
+         AND jsonb_typeof(p.result->'entries') = 'array' AND jsonb_array_length(p.result->'entries') > 0
+         AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.reference = p.reference) ORDER BY p.account_id, p.reference`,
+      [accountId ?? null],
+    );
+    return rows.map((r) => ({ accountId: String(r.account_id ?? ''), reference: String(r.reference) }));
   }
 
   async entriesByReference(reference: string): Promise<EntryRecord[]> {
@@ -199,14 +235,17 @@ export class PostgresLedgerStore implements LedgerStore {
   async apply(postings: PreparedPosting[]): Promise<ApplyOutcome[]> {
     if (postings.length === 0) return [];
     const { rows } = await this.pool.query('SELECT prepay_apply($1::jsonb) AS outcomes', [
-      jsonWithBigints(postings.map(postingJson)),
+      jsonWithBigints(postings.map((posting) => postingJson(posting, this.integrity?.keyring))),
     ]);
     const outcomes = rows[0].outcomes as Array<{ status: string; result?: PostingResult; reason?: string }>;
-    return outcomes.map((o): ApplyOutcome => {
+    return outcomes.map((o, index): ApplyOutcome => {
       if (o.status === 'duplicate') return { status: 'duplicate', result: o.result as PostingResult };
       if (o.status === 'stale') return { status: 'stale' };
       if (o.status === 'rejected')
-        return { status: 'rejected', reason: rejectionReason(o.reason ?? 'rejected') };
+        return {
+          status: 'rejected',
+          reason: rejectionReason(o.reason ?? 'rejected', postings[index]?.reference ?? ''),
+        };
       return { status: 'applied' };
     });
   }

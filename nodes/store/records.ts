@@ -87,6 +87,7 @@ export function entryFromRow(row: Row): EntryRecord {
     meta: (typeof row.meta === 'string' ? JSON.parse(row.meta) : row.meta) as Record<string, unknown>,
     prevHash: String(row.prev_hash),
     hash: String(row.hash),
+    ...(row.seal === null || row.seal === undefined ? {} : { seal: String(row.seal) }),
   };
 }
 

@@ -3,7 +3,8 @@
  * database cannot be reached every call fails with a transient error, which the ledger answers by
  * keeping postings queued and retrying with backoff, rather than by losing them.
  */
-import { AuditRecord, LedgerStore, SummaryRow } from '../core/ledger/store';
+import type { LedgerIntegrity } from '../core/ledger/checkpoint';
+import { AuditRecord, LedgerStore, PostingsAudit, SummaryRow } from '../core/ledger/store';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -24,6 +25,10 @@ export class ResilientStore implements LedgerStore {
 
   get kind(): 'sqlite' | 'postgres' {
     return this.inner.kind;
+  }
+
+  get integrity(): LedgerIntegrity | undefined {
+    return this.inner.integrity;
   }
 
   init(): Promise<void> {
@@ -70,8 +75,17 @@ export class ResilientStore implements LedgerStore {
   listAccounts(): Promise<AccountRecord[]> {
     return this.call(() => this.inner.listAccounts());
   }
-  entriesOf(accountId: string, range?: { from?: number; to?: number }): Promise<EntryRecord[]> {
+  entriesOf(
+    accountId: string,
+    range?: { from?: number; to?: number; afterSeq?: number },
+  ): Promise<EntryRecord[]> {
     return this.call(() => this.inner.entriesOf(accountId, range));
+  }
+  auditPostings(accountId: string, afterSeq?: number): Promise<PostingsAudit> {
+    return this.call(() => this.inner.auditPostings(accountId, afterSeq));
+  }
+  phantomPostings(accountId?: string): Promise<Array<{ accountId: string; reference: string }>> {
+    return this.call(() => this.inner.phantomPostings(accountId));
   }
   entriesByReference(reference: string): Promise<EntryRecord[]> {
     return this.call(() => this.inner.entriesByReference(reference));

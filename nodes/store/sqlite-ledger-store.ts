@@ -7,7 +7,8 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { AuditRecord, LedgerStore, SummaryRow } from '../core/ledger/store';
+import type { LedgerIntegrity } from '../core/ledger/checkpoint';
+import { AuditRecord, LedgerStore, PostingsAudit, SummaryRow } from '../core/ledger/store';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -33,19 +34,40 @@ export interface SqliteOptions {
   path: string;
   synchronous?: 'FULL' | 'NORMAL';
   busyTimeoutMs?: number;
+  /** The ledger key (entries are sealed as they are written) and the checkpoint log. */
+  integrity?: LedgerIntegrity;
 }
 
 type Row = Record<string, unknown>;
 
 class Rejected extends Error {}
 
+/** The reason given for a posting whose reference already has entries but no postings record. */
+export const ENTRY_CONFLICT = (reference: string): string =>
+  `reference "${reference}" was posted before (its entries are in the ledger) but its postings record is missing: the ledger was tampered with; not posted again`;
+
+/** The reason given for a posting whose reference has a postings record listing entries that do not exist. */
+export const FORGED_RECORD = (reference: string): string =>
+  `the postings record of reference "${reference}" lists entries the ledger does not have (forged, or its entries deleted): not answered as a duplicate, not posted`;
+
+/** A second entry under a reference and part (entries_reference_part is unique). */
+function isEntryConflict(error: unknown): boolean {
+  return (
+    (error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' &&
+    /entries\.reference, entries\.part/.test(String((error as Error).message))
+  );
+}
+
 export class SqliteLedgerStore implements LedgerStore {
   readonly kind = 'sqlite' as const;
+  readonly integrity: LedgerIntegrity | undefined;
   private db: Database.Database | undefined;
   /** Prepared statements by SQL text: preparing costs more than running them. */
   private readonly statements = new Map<string, Database.Statement>();
 
-  constructor(private readonly options: SqliteOptions) {}
+  constructor(private readonly options: SqliteOptions) {
+    this.integrity = options.integrity;
+  }
 
   /** The database file's path. */
   get file(): string {
@@ -153,11 +175,34 @@ export class SqliteLedgerStore implements LedgerStore {
     return (this.statement('SELECT * FROM accounts ORDER BY id').all() as Row[]).map(accountFromRow);
   }
 
-  async entriesOf(accountId: string, range: { from?: number; to?: number } = {}): Promise<EntryRecord[]> {
+  async entriesOf(
+    accountId: string,
+    range: { from?: number; to?: number; afterSeq?: number } = {},
+  ): Promise<EntryRecord[]> {
     const rows = this.statement(
-      'SELECT * FROM entries WHERE account_id = ? AND posted_at >= ? AND posted_at < ? ORDER BY seq',
-    ).all(accountId, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER) as Row[];
+      'SELECT * FROM entries WHERE account_id = ? AND seq > ? AND posted_at >= ? AND posted_at < ? ORDER BY seq',
+    ).all(accountId, range.afterSeq ?? 0, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER) as Row[];
     return rows.map(entryFromRow);
+  }
+
+  async auditPostings(accountId: string, afterSeq = 0): Promise<PostingsAudit> {
+    const count = this.statement(
+      "SELECT COUNT(*) AS n FROM postings WHERE account_id = ? AND command IN ('bind', 'unbind', 'debt-recovery')",
+    ).get(accountId) as Row;
+    const unrecorded = this.statement(
+      `SELECT DISTINCT e.reference FROM entries e WHERE e.account_id = ? AND e.seq > ?
+         AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.reference = e.reference) ORDER BY e.reference`,
+    ).all(accountId, afterSeq) as Row[];
+    return { count: Number(count.n), unrecorded: unrecorded.map((r) => String(r.reference)) };
+  }
+
+  async phantomPostings(accountId?: string): Promise<Array<{ accountId: string; reference: string }>> {
+    const rows = this.statement(
+      `SELECT p.account_id, p.reference FROM postings p WHERE (@account IS NULL OR p.account_id = @account)
+         AND (NOT json_valid(p.result) OR json_array_length(p.result, '$.entries') > 0)
+         AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.reference = p.reference) ORDER BY p.account_id, p.reference`,
+    ).all({ account: accountId ?? null }) as Row[];
+    return rows.map((r) => ({ accountId: String(r.account_id ?? ''), reference: String(r.reference) }));
   }
 
   async entriesByReference(reference: string): Promise<EntryRecord[]> {
@@ -190,23 +235,33 @@ export class SqliteLedgerStore implements LedgerStore {
     | {
         one: Database.Transaction<(posting: PreparedPosting) => ApplyOutcome>;
         batch: Database.Transaction<(postings: PreparedPosting[]) => ApplyOutcome[]>;
+        careful: Database.Transaction<(postings: PreparedPosting[]) => ApplyOutcome[]>;
       }
     | undefined;
 
   async apply(postings: PreparedPosting[]): Promise<ApplyOutcome[]> {
     const db = this.database();
     if (!this.transactions) {
-      const one = db.transaction((posting: PreparedPosting) => this.applyOne(posting));
-      const batch = db.transaction((list: PreparedPosting[]) => this.applyBatch(list, one));
-      this.transactions = { one, batch };
+      const one = db.transaction((posting: PreparedPosting) => this.applyOne(posting, true));
+      const batch = db.transaction((list: PreparedPosting[]) => this.applyBatch(list, one, false));
+      const careful = db.transaction((list: PreparedPosting[]) => this.applyBatch(list, one, true));
+      this.transactions = { one, batch, careful };
     }
     // One outer transaction (one commit, one fsync); a savepoint only around binding changes.
-    return this.transactions.batch.immediate(postings);
+    try {
+      return this.transactions.batch.immediate(postings);
+    } catch (error) {
+      if (!isEntryConflict(error)) throw error;
+      // A reference whose entries exist without its postings record (deleted by hand, the triggers
+      // dropped first): the group again, a savepoint around each posting, so that only that one is refused.
+      return this.transactions.careful.immediate(postings);
+    }
   }
 
   private applyBatch(
     postings: PreparedPosting[],
     applyOne: (posting: PreparedPosting) => ApplyOutcome,
+    careful: boolean,
   ): ApplyOutcome[] {
     const outcomes: ApplyOutcome[] = [];
     // A posting prepared on top of one that was not applied is stale, whatever its version says:
@@ -216,21 +271,14 @@ export class SqliteLedgerStore implements LedgerStore {
     for (const posting of postings) {
       const accountId = posting.account?.id;
       if (accountId !== undefined && broken.has(accountId)) {
-        const earlier = this.statement('SELECT result FROM postings WHERE reference = ?').get(
-          posting.reference,
-        ) as Row | undefined;
-        outcomes.push(
-          earlier
-            ? { status: 'duplicate', result: JSON.parse(String(earlier.result)) as PostingResult }
-            : { status: 'stale' },
-        );
+        outcomes.push(this.earlier(posting.reference) ?? { status: 'stale' });
         continue;
       }
       try {
         // A savepoint per posting costs more than the posting's own statements. Only a binding change can
         // be refused after it has written (the account row); every other refusal comes before the first
         // write, and any other error aborts the whole batch, so those postings run without one.
-        outcomes.push(posting.bindings ? applyOne(posting) : this.applyOne(posting));
+        outcomes.push(posting.bindings || careful ? applyOne(posting) : this.applyOne(posting, false));
       } catch (error) {
         if (error instanceof Rejected) outcomes.push({ status: 'rejected', reason: error.message });
         else throw error;
@@ -241,11 +289,35 @@ export class SqliteLedgerStore implements LedgerStore {
     return outcomes;
   }
 
-  private applyOne(posting: PreparedPosting): ApplyOutcome {
-    const earlier = this.statement('SELECT result FROM postings WHERE reference = ?').get(
-      posting.reference,
-    ) as Row | undefined;
-    if (earlier) return { status: 'duplicate', result: JSON.parse(String(earlier.result)) as PostingResult };
+  /**
+   * The answer for a reference posted before: its stored result, unless that record lists entries the
+   * ledger does not have (forged ahead of the posting, or its entries deleted): then a refusal, so a
+   * payment is never taken for a duplicate of a record nobody posted.
+   */
+  private earlier(reference: string): ApplyOutcome | undefined {
+    const row = this.statement('SELECT result FROM postings WHERE reference = ?').get(reference) as
+      Row | undefined;
+    if (!row) return undefined;
+    let result: PostingResult | undefined;
+    try {
+      result = JSON.parse(String(row.result)) as PostingResult;
+    } catch {
+      result = undefined;
+    }
+    if (
+      !result ||
+      (Array.isArray(result.entries) &&
+        result.entries.length > 0 &&
+        !this.statement('SELECT 1 FROM entries WHERE reference = ? LIMIT 1').get(reference))
+    )
+      return { status: 'rejected', reason: FORGED_RECORD(reference) };
+    return { status: 'duplicate', result };
+  }
+
+  /** `savepoint`: runs inside one, so a refusal after the first write may be answered as one. */
+  private applyOne(posting: PreparedPosting, savepoint: boolean): ApplyOutcome {
+    const earlier = this.earlier(posting.reference);
+    if (earlier) return earlier;
     if (
       posting.reverses &&
       this.statement('SELECT 1 FROM postings WHERE reverses = ?').get(posting.reverses)
@@ -291,27 +363,36 @@ export class SqliteLedgerStore implements LedgerStore {
     }
     const insertEntry = this.statement(
       `INSERT INTO entries (account_id, seq, kind, reference, part, amount, debt_delta, balance_after, debt_after,
-        currency, posted_at, effective_at, meta, prev_hash, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        currency, posted_at, effective_at, meta, prev_hash, hash, seal)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    const keyring = this.integrity?.keyring;
     for (const e of posting.entries) {
-      insertEntry.run(
-        e.accountId,
-        e.seq,
-        e.kind,
-        e.reference,
-        e.part,
-        e.amount,
-        e.debtDelta,
-        e.balanceAfter,
-        e.debtAfter,
-        e.currency,
-        e.postedAt,
-        e.effectiveAt,
-        metaJson(e.meta),
-        e.prevHash,
-        e.hash,
-      );
+      try {
+        insertEntry.run(
+          e.accountId,
+          e.seq,
+          e.kind,
+          e.reference,
+          e.part,
+          e.amount,
+          e.debtDelta,
+          e.balanceAfter,
+          e.debtAfter,
+          e.currency,
+          e.postedAt,
+          e.effectiveAt,
+          metaJson(e.meta),
+          e.prevHash,
+          e.hash,
+          keyring?.sealEntry(e.hash) ?? null,
+        );
+      } catch (error) {
+        // Entries under this reference already: its postings record was deleted (the triggers dropped
+        // first). Posting again would credit a retried payment twice.
+        if (savepoint && isEntryConflict(error)) throw new Rejected(ENTRY_CONFLICT(posting.reference));
+        throw error;
+      }
     }
     this.statement(
       'INSERT INTO postings (reference, command, account_id, reverses, result, posted_at) VALUES (?, ?, ?, ?, ?, ?)',

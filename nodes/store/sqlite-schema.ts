@@ -91,4 +91,33 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; sql: string }> = [
       CREATE TRIGGER supply_audit_no_delete BEFORE DELETE ON supply_audit BEGIN SELECT RAISE(ABORT, 'the supply audit log is append-only'); END;
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- Tamper evidence beyond the chain. Postings records are what makes a retry a duplicate: deleting
+      -- one would let a retried payment be credited again, so they are append-only like the entries.
+      CREATE TRIGGER postings_no_update BEFORE UPDATE ON postings BEGIN SELECT RAISE(ABORT, 'ledger postings are append-only'); END;
+      CREATE TRIGGER postings_no_delete BEFORE DELETE ON postings BEGIN SELECT RAISE(ABORT, 'ledger postings are append-only'); END;
+      -- Accounts change with every posting but are never removed (closing is an entry).
+      CREATE TRIGGER accounts_no_delete BEFORE DELETE ON accounts BEGIN SELECT RAISE(ABORT, 'ledger accounts are never deleted'); END;
+      -- Bindings are the history of which account pays for a meter: never deleted, and the one change
+      -- allowed is the move-out, which sets valid_to once (not before valid_from) and nothing else.
+      CREATE TRIGGER bindings_no_delete BEFORE DELETE ON bindings BEGIN SELECT RAISE(ABORT, 'meter bindings are history: they are never deleted'); END;
+      CREATE TRIGGER bindings_close_only BEFORE UPDATE ON bindings
+        WHEN OLD.valid_to IS NOT NULL OR NEW.valid_to IS NULL OR NEW.valid_to < OLD.valid_from
+          OR NEW.meter_id IS NOT OLD.meter_id OR NEW.account_id IS NOT OLD.account_id
+          OR NEW.valid_from IS NOT OLD.valid_from OR NEW.reference IS NOT OLD.reference
+        BEGIN SELECT RAISE(ABORT, 'a meter binding can only be closed, once (valid_to)'); END;
+      -- Each entry's seal: an HMAC of its hash under a key kept outside the database (NULL without one).
+      ALTER TABLE entries ADD COLUMN seal TEXT;
+      -- One set of entries per reference: should a postings record go (the triggers dropped first), a
+      -- retried payment cannot be credited again. Replaces the plain index on reference.
+      DROP INDEX entries_reference;
+      CREATE UNIQUE INDEX entries_reference_part ON entries (reference, part);
+      -- The postings that may leave no entry (a binding, a daily debt recovery that took nothing),
+      -- counted per account by checkpoints and verify; every other posting is vouched for by its
+      -- entries. A command that can post without an entry belongs in this list.
+      CREATE INDEX postings_entryless ON postings (account_id) WHERE command IN ('bind', 'unbind', 'debt-recovery');
+    `,
+  },
 ];

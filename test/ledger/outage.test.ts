@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { SystemClock } from '../../dist/nodes/core/clock';
 import { Ledger, LedgerResponse } from '../../dist/nodes/core/ledger/ledger';
 import { LedgerError } from '../../dist/nodes/core/ledger/requests';
-import { AuditRecord, LedgerStore, SummaryRow } from '../../dist/nodes/core/ledger/store';
+import { AuditRecord, LedgerStore, PostingsAudit, SummaryRow } from '../../dist/nodes/core/ledger/store';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -77,9 +77,20 @@ class SwitchedStore implements LedgerStore {
     await this.gate();
     return this.inner.listAccounts();
   }
-  async entriesOf(accountId: string, range?: { from?: number; to?: number }): Promise<EntryRecord[]> {
+  async entriesOf(
+    accountId: string,
+    range?: { from?: number; to?: number; afterSeq?: number },
+  ): Promise<EntryRecord[]> {
     await this.gate();
     return this.inner.entriesOf(accountId, range);
+  }
+  async auditPostings(accountId: string, afterSeq?: number): Promise<PostingsAudit> {
+    await this.gate();
+    return this.inner.auditPostings(accountId, afterSeq);
+  }
+  async phantomPostings(accountId?: string): Promise<Array<{ accountId: string; reference: string }>> {
+    await this.gate();
+    return this.inner.phantomPostings(accountId);
   }
   async entriesByReference(reference: string): Promise<EntryRecord[]> {
     await this.gate();
@@ -380,7 +391,7 @@ describe('ledger outage: store unreachable, bounded queue', function () {
           [0, 10, 30, 60, 100],
         );
         assert.equal(await store.getPosting('pay-5'), undefined);
-        assert.equal(await pg.schemaVersion(), 2);
+        assert.equal(await pg.schemaVersion(), 3);
         assert.equal(health[health.length - 1].up, true);
 
         // Cut again mid-life: in-flight connections dropped; postings wait and then go through.

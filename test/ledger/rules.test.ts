@@ -7,10 +7,17 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { availableCredit, nextCreditState } from '../../dist/nodes/core/ledger/credit-state';
-import { canonicalJson, genesisHash, verifyChain } from '../../dist/nodes/core/ledger/hash-chain';
+import {
+  AccountCheckpoint,
+  checkpointLine,
+  LOG_GENESIS,
+  readCheckpointLog,
+} from '../../dist/nodes/core/ledger/checkpoint';
+import { canonicalJson, entryHash, genesisHash, verifyChain } from '../../dist/nodes/core/ledger/hash-chain';
 import { DEFAULT_POLICY, prepare, PrepareContext } from '../../dist/nodes/core/ledger/postings';
 import { referenceConflict, repricedCharge } from '../../dist/nodes/core/ledger/idempotency';
 import { LedgerError, readRequest } from '../../dist/nodes/core/ledger/requests';
+import { Keyring, sealKey } from '../../dist/nodes/core/ledger/seal';
 import {
   AccountPolicy,
   AccountRecord,
@@ -1333,5 +1340,258 @@ describe('ledger rules: hash chain', function () {
       ),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('ledger rules: seals and checkpoints', function () {
+  const keyring = new Keyring(sealKey('a'.repeat(64), 'seal key'));
+  const other = new Keyring(sealKey('b'.repeat(64), 'seal key'));
+
+  /** Six entries of A1, sealed as a store with the key writes them. */
+  function sealedBook(): Book {
+    const book = openBook({}, { openingDebt: 100 });
+    for (let i = 1; i <= 4; i++)
+      book.post(req({ command: 'topup', reference: `t${i}`, accountId: 'A1', amount: 1000 * i }));
+    book.entries = book.entries.map((e) => ({ ...e, seal: keyring.sealEntry(e.hash) }));
+    return book;
+  }
+
+  /** An attacker without the key: an edit, then every hash and register after it recomputed. */
+  function rehashed(
+    account: AccountRecord,
+    entries: EntryRecord[],
+    edit: (entries: EntryRecord[]) => void,
+  ): { account: AccountRecord; entries: EntryRecord[] } {
+    const copy = entries.map((e) => ({ ...e, meta: { ...e.meta } }));
+    edit(copy);
+    let previous = genesisHash(account.id);
+    let balance = 0n;
+    let debt = 0n;
+    for (const e of copy) {
+      balance += e.amount;
+      debt += e.debtDelta;
+      e.prevHash = previous;
+      e.balanceAfter = balance;
+      e.debtAfter = debt;
+      e.hash = entryHash(e);
+      previous = e.hash;
+    }
+    return { account: { ...account, balance, debt, lastHash: previous, seq: copy.length }, entries: copy };
+  }
+
+  function mark(book: Book, seq: number, postings = seq): { line: number; account: AccountCheckpoint } {
+    const entry = book.entries[seq - 1]!;
+    return {
+      line: 7,
+      account: {
+        accountId: 'A1',
+        seq,
+        hash: entry.hash,
+        balance: entry.balanceAfter,
+        debt: entry.debtAfter,
+        postings,
+      },
+    };
+  }
+
+  it('refuses a key shorter than 32 characters, naming the field', function () {
+    assert.throws(
+      () => sealKey('short', 'seal key'),
+      /^RangeError: seal key: must be at least 32 characters/,
+    );
+    assert.equal(sealKey('x'.repeat(32), 'seal key').id.length, 12);
+    assert.notEqual(sealKey('x'.repeat(32), 'k').id, sealKey('y'.repeat(32), 'k').id);
+  });
+
+  it('PROPERTY: an entry rewritten and the chain re-hashed passes the bare chain, never the seals', function () {
+    const book = sealedBook();
+    const n = book.entries.length;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: n - 1 }),
+        fc.constantFrom('amount', 'debtDelta', 'kind', 'reference', 'meta', 'effectiveAt'),
+        (index, field) => {
+          const forged = rehashed(book.current, book.entries, (entries) => {
+            const entry = entries[index] as unknown as Record<string, unknown>;
+            const value = entry[field];
+            entry[field] =
+              typeof value === 'bigint'
+                ? value + 1n
+                : typeof value === 'number'
+                  ? value + 1
+                  : typeof value === 'string'
+                    ? `${value}x`
+                    : { ...(value as object), tampered: true };
+          });
+          // What the chain alone proves against someone who can recompute it: nothing.
+          assert.deepEqual(verifyChain(forged.account, forged.entries).problems, []);
+          const report = verifyChain(forged.account, forged.entries, { keyring });
+          assert.equal(report.ok, false);
+          assert.ok(
+            report.problems.some((p) => new RegExp(`entry ${index + 1} .*seal does not match`).test(p)),
+          );
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('proves a sealed chain, and only with its own key', function () {
+    const book = sealedBook();
+    const report = verifyChain(book.current, book.entries, { keyring });
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.sealed, true);
+    assert.equal(verifyChain(book.current, book.entries).sealed, false);
+    const wrong = verifyChain(book.current, book.entries, { keyring: other });
+    assert.equal(wrong.problems.filter((p) => /seal does not match/.test(p)).length, book.entries.length);
+    const rotating = new Keyring(other.current, [keyring.current!]);
+    assert.deepEqual(verifyChain(book.current, book.entries, { keyring: rotating }).problems, []);
+    const unsealed = book.entries.map((e, i) => (i === 4 ? { ...e, seal: undefined } : e));
+    assert.ok(
+      verifyChain(book.current, unsealed, { keyring }).problems.some((p) => /entry 5 .*not sealed/.test(p)),
+    );
+    assert.deepEqual(verifyChain(book.current, unsealed, { keyring, sealsRequired: false }).problems, []);
+  });
+
+  it('needs no seal up to the checkpoint: the chain to its hash proves those entries', function () {
+    const book = sealedBook();
+    const legacy = book.entries.map((e, i) => (i < 4 ? { ...e, seal: undefined } : e));
+    assert.deepEqual(verifyChain(book.current, legacy, { keyring, checkpoint: mark(book, 4) }).problems, []);
+    const forged = rehashed(book.current, legacy, (entries) => {
+      entries[1]!.amount += 50n;
+    });
+    const report = verifyChain(forged.account, forged.entries, { keyring, checkpoint: mark(book, 4) });
+    assert.ok(
+      report.problems.some((p) => /entry 4 .*is not the entry checkpoint 7 recorded/.test(p)),
+      report.problems.join('\n'),
+    );
+  });
+
+  it('finds entries removed from the end and the account rolled back, against the checkpoint', function () {
+    const book = sealedBook();
+    const kept = book.entries.slice(0, 4);
+    const last = kept[3]!;
+    const rolledBack = {
+      ...book.current,
+      seq: 4,
+      balance: last.balanceAfter,
+      debt: last.debtAfter,
+      lastHash: last.hash,
+    };
+    assert.deepEqual(verifyChain(rolledBack, kept, { keyring }).problems, [], 'the chain alone cannot tell');
+    const report = verifyChain(rolledBack, kept, { keyring, checkpoint: mark(book, 6) });
+    assert.ok(
+      report.problems.some((p) =>
+        /account has 4 entries but checkpoint 7 recorded 6: entries removed/.test(p),
+      ),
+      report.problems.join('\n'),
+    );
+    // From the checkpoint on (a checkpoint's own, incremental check).
+    const incremental = verifyChain(book.current, book.entries.slice(4), {
+      keyring,
+      checkpoint: mark(book, 4),
+      fromCheckpoint: true,
+    });
+    assert.deepEqual(incremental.problems, []);
+    assert.ok(
+      verifyChain(rolledBack, [], { keyring, checkpoint: mark(book, 6), fromCheckpoint: true }).problems.some(
+        (p) => /rolled back/.test(p),
+      ),
+    );
+  });
+
+  it('cross-checks the postings records: missing, forged, fewer than checkpointed, a reference twice', function () {
+    const book = sealedBook();
+    const check = (postings: { count: number; unrecorded: string[]; phantom: string[] }): string[] =>
+      verifyChain(book.current, book.entries, { keyring, checkpoint: mark(book, 6, 5), postings }).problems;
+    assert.deepEqual(check({ count: 5, unrecorded: [], phantom: [] }), []);
+    assert.ok(
+      check({ count: 5, unrecorded: ['t2'], phantom: [] }).some((p) =>
+        /entries of "t2" have no postings/.test(p),
+      ),
+    );
+    assert.ok(
+      check({ count: 6, unrecorded: [], phantom: ['t9'] }).some((p) => /postings "t9" list entries/.test(p)),
+    );
+    assert.ok(
+      check({ count: 4, unrecorded: [], phantom: [] }).some((p) =>
+        /4 binding and debt-recovery postings records but checkpoint 7 recorded 5/.test(p),
+      ),
+    );
+    // A payment credited twice (its record deleted and the store's refusal bypassed).
+    const twice = rehashed(book.current, book.entries, (entries) => {
+      entries.push({ ...entries[5]!, seq: 7 });
+    });
+    assert.ok(
+      verifyChain(twice.account, twice.entries).problems.some((p) =>
+        /entry 7 .*reference posted twice/.test(p),
+      ),
+    );
+  });
+
+  it("finds the account's policy, currency or status changed in its row", function () {
+    const book = sealedBook();
+    const policy = { ...book.current.policy, emergencyCredit: 99_999n };
+    assert.ok(
+      verifyChain({ ...book.current, policy }, book.entries).problems.some((p) =>
+        /policy is not the one/.test(p),
+      ),
+    );
+    assert.ok(
+      verifyChain({ ...book.current, currency: 'EUR' }, book.entries).problems.some((p) =>
+        /currency EUR/.test(p),
+      ),
+    );
+    assert.ok(
+      verifyChain({ ...book.current, status: 'closed' }, book.entries).problems.some((p) =>
+        /closed but its last entry is a topup/.test(p),
+      ),
+    );
+  });
+
+  it('reads a checkpoint log: chained, sealed, numbered; finds edits, removals and forged lines', function () {
+    const account = (seq: number): AccountCheckpoint => ({
+      accountId: 'A1',
+      seq,
+      hash: 'f'.repeat(64),
+      balance: BigInt(seq * 100),
+      debt: 0n,
+      postings: seq,
+    });
+    const unsealed = new Keyring(undefined);
+    const l1 = checkpointLine(unsealed, 1, 1000, LOG_GENESIS, [account(1)]);
+    const seal = (line: string): string => line.slice(-66, -2);
+    const l2 = checkpointLine(keyring, 2, 2000, seal(l1), [account(2)]);
+    const l3 = checkpointLine(keyring, 3, 3000, seal(l2), [account(3)]);
+    const log = `${l1}\n${l2}\n${l3}\n`;
+    const read = readCheckpointLog(log, keyring, 'log');
+    assert.deepEqual(read.problems, []);
+    assert.equal(read.last?.line, 3);
+    assert.equal(read.last?.keyId, keyring.current?.id);
+    assert.deepEqual(read.last?.accounts.get('A1'), account(3));
+    assert.equal(read.tailSeal, seal(l3));
+    // Without the key that sealed it, the last line cannot be checked.
+    assert.ok(
+      readCheckpointLog(log, other, 'log').problems.some((p) =>
+        /line 3: sealed with a key that is not configured/.test(p),
+      ),
+    );
+    const problems = (text: string): string[] => readCheckpointLog(text, keyring, 'log').problems;
+    assert.ok(
+      problems(log.replace('"b":"300"', '"b":"999"')).some((p) => /line 3: its seal does not match/.test(p)),
+    );
+    assert.ok(problems(log.replace('"b":"100"', '"b":"999"')).some((p) => /line 1: edited/.test(p)));
+    assert.ok(problems(`${l1}\n${l3}\n`).some((p) => /line 2: numbered 3/.test(p)));
+    assert.ok(problems(`${l1}\n${l3}\n`).some((p) => /line 2: does not follow/.test(p)));
+    const downgrade = checkpointLine(unsealed, 4, 4000, seal(l3), [account(9)]);
+    assert.ok(problems(`${log}${downgrade}\n`).some((p) => /line 4: not sealed, after sealed lines/.test(p)));
+    assert.equal(readCheckpointLog(`${log}${downgrade}\n`, keyring, 'log').last?.line, 3);
+    assert.ok(problems(`${log}garbage\n`).some((p) => /line 4: damaged/.test(p)));
+    assert.deepEqual(problems(`${log}{"v":1,"n":4`), [], 'a torn last write is ignored');
+    // After a rotation: lines sealed by the retired key are passed over once a later line checks.
+    const l4 = checkpointLine(other, 4, 4000, seal(l3), [account(4)]);
+    const rotated = readCheckpointLog(`${log}${l4}\n`, other, 'log');
+    assert.deepEqual(rotated.problems, []);
+    assert.equal(rotated.last?.line, 4);
   });
 });

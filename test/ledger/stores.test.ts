@@ -5,12 +5,20 @@
  * and every balance equal to the sum of its entries.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Client } from 'pg';
 import { ManualClock, SystemClock } from '../../dist/nodes/core/clock';
+import { LedgerIntegrity } from '../../dist/nodes/core/ledger/checkpoint';
+import { entryHash, genesisHash, verifyChain } from '../../dist/nodes/core/ledger/hash-chain';
 import { Ledger, LedgerOptions } from '../../dist/nodes/core/ledger/ledger';
 import { LedgerError, readRequest } from '../../dist/nodes/core/ledger/requests';
 import { LedgerStore } from '../../dist/nodes/core/ledger/store';
-import { PostingResult } from '../../dist/nodes/core/ledger/types';
+import { Keyring, sealKey } from '../../dist/nodes/core/ledger/seal';
+import { EntryRecord, PostingResult } from '../../dist/nodes/core/ledger/types';
+import { CheckpointFile } from '../../dist/nodes/store/checkpoint-file';
 import { PostgresLedgerStore } from '../../dist/nodes/store/postgres-ledger-store';
 import { SqliteLedgerStore } from '../../dist/nodes/store/sqlite-ledger-store';
 import { assertSound, driven, requirePostgres, ScratchDatabase, scratchDir, send } from './ledger-support';
@@ -20,12 +28,27 @@ type Row = Record<string, unknown>;
 /** One scenario's database, reached through the store and, like an administrator would, directly. */
 interface Harness {
   store: LedgerStore;
-  /** Another store on the same database (a restart, or a second gateway). */
-  another(): Promise<LedgerStore>;
-  /** Raw SQL as the database owner. */
+  /**
+   * The store's ledger key (a fresh one per scenario, as a prepay-store node with a seal key has) and,
+   * once a scenario starts checkpoints, its checkpoint log.
+   */
+  integrity: LedgerIntegrity;
+  /** A checkpoint log of this scenario's own, outside the database. */
+  checkpointFile: string;
+  /** Another store on the same database (a restart, or a second gateway), by default with the same key. */
+  another(integrity?: LedgerIntegrity): Promise<LedgerStore>;
+  /**
+   * Raw SQL as the database owner, on a connection of its own (better-sqlite3 on the file, a pg
+   * client), as an administrator with the database's password would.
+   */
   exec(sql: string): Promise<void>;
   rows(sql: string): Promise<Row[]>;
-  /** What a malicious administrator would do first: remove the append-only triggers. */
+  /** One statement with parameters written `?`. */
+  run(sql: string, params: unknown[]): Promise<void>;
+  /**
+   * What a malicious administrator (the database owner) would do first: remove the triggers that
+   * refuse changes to entries, postings, accounts and bindings.
+   */
   dropAppendOnly(): Promise<void>;
   close(): Promise<void>;
 }
@@ -33,8 +56,13 @@ interface Harness {
 interface Backend {
   name: string;
   before(context: Mocha.Context): Promise<void>;
-  harness(): Promise<Harness>;
+  harness(integrity?: LedgerIntegrity): Promise<Harness>;
   after(): Promise<void>;
+}
+
+/** The key a scenario's store seals with (generated, as `openssl rand -hex 32` would). */
+function freshIntegrity(): LedgerIntegrity {
+  return { keyring: new Keyring(sealKey(randomBytes(32).toString('hex'), 'seal key')) };
 }
 
 const sqliteBackend = (): Backend => {
@@ -45,29 +73,51 @@ const sqliteBackend = (): Backend => {
     async before() {
       dir = scratchDir();
     },
-    async harness() {
+    async harness(integrity = freshIntegrity()) {
       const path = join(dir, `ledger-${++n}.db`);
-      const store = new SqliteLedgerStore({ path, synchronous: 'FULL' });
+      const store = new SqliteLedgerStore({ path, synchronous: 'FULL', integrity });
       await store.init();
       const stores: SqliteLedgerStore[] = [store];
+      let owner: Database.Database | undefined;
+      const direct = (): Database.Database => (owner ??= new Database(path, { timeout: 5000 }));
       return {
         store,
-        async another() {
-          const other = new SqliteLedgerStore({ path });
-          await other.init();
-          stores.push(other);
-          return other;
+        integrity,
+        checkpointFile: join(dir, `ledger-${n}.checkpoints.jsonl`),
+        async another(other = integrity) {
+          const next = new SqliteLedgerStore({ path, integrity: other });
+          await next.init();
+          stores.push(next);
+          return next;
         },
         async exec(sql) {
-          store.database().exec(sql);
+          direct().exec(sql);
         },
         async rows(sql) {
-          return store.database().prepare(sql).all() as Row[];
+          return direct().prepare(sql).all() as Row[];
+        },
+        async run(sql, params) {
+          direct()
+            .prepare(sql)
+            .run(...params);
         },
         async dropAppendOnly() {
-          store.database().exec('DROP TRIGGER entries_no_update; DROP TRIGGER entries_no_delete;');
+          direct().exec(
+            [
+              'entries_no_update',
+              'entries_no_delete',
+              'postings_no_update',
+              'postings_no_delete',
+              'accounts_no_delete',
+              'bindings_no_delete',
+              'bindings_close_only',
+            ]
+              .map((t) => `DROP TRIGGER IF EXISTS ${t};`)
+              .join(' '),
+          );
         },
         async close() {
+          owner?.close();
           for (const s of stores) await s.close();
         },
       };
@@ -79,40 +129,76 @@ const sqliteBackend = (): Backend => {
 const postgresBackend = (): Backend => {
   let db: ScratchDatabase | undefined;
   let n = 0;
+  let checkpoints = '';
   return {
     name: 'PostgreSQL',
     async before(context) {
       await requirePostgres(context, 'ledger stores');
       db = await ScratchDatabase.create('prepay_stores');
+      checkpoints = scratchDir();
     },
-    async harness() {
+    async harness(integrity = freshIntegrity()) {
       assert.ok(db);
       const scratch = db;
       const schema = `scenario_${++n}`;
       await scratch.query(`CREATE SCHEMA ${schema}`);
-      const store = new PostgresLedgerStore(scratch.config(schema));
+      const store = new PostgresLedgerStore(scratch.config(schema), integrity);
       await store.init();
       const stores: PostgresLedgerStore[] = [store];
+      let owner: Client | undefined;
+      const direct = async (): Promise<Client> => {
+        if (!owner) {
+          owner = new Client(scratch.config(schema));
+          await owner.connect();
+        }
+        return owner;
+      };
       return {
         store,
-        async another() {
-          const other = new PostgresLedgerStore(scratch.config(schema));
-          await other.init();
-          stores.push(other);
-          return other;
+        integrity,
+        checkpointFile: join(checkpoints, `${schema}.checkpoints.jsonl`),
+        async another(other = integrity) {
+          const next = new PostgresLedgerStore(scratch.config(schema), other);
+          await next.init();
+          stores.push(next);
+          return next;
         },
         async exec(sql) {
-          await store.query(sql);
+          await (await direct()).query(sql);
         },
         async rows(sql) {
-          return (await store.query(sql)).rows;
+          return (await (await direct()).query(sql)).rows as Row[];
+        },
+        async run(sql, params) {
+          let i = 0;
+          await (
+            await direct()
+          ).query(
+            sql.replace(/\?/g, () => `$${++i}`),
+            params.map((p) => (typeof p === 'bigint' ? p.toString() : p)),
+          );
         },
         async dropAppendOnly() {
-          await store.query(
-            'DROP TRIGGER entries_append_only ON entries; DROP TRIGGER IF EXISTS entries_no_truncate ON entries',
+          await (
+            await direct()
+          ).query(
+            [
+              ['entries_append_only', 'entries'],
+              ['entries_no_truncate', 'entries'],
+              ['postings_append_only', 'postings'],
+              ['postings_no_truncate', 'postings'],
+              ['accounts_no_delete', 'accounts'],
+              ['accounts_no_truncate', 'accounts'],
+              ['bindings_no_delete', 'bindings'],
+              ['bindings_no_truncate', 'bindings'],
+              ['bindings_close_only', 'bindings'],
+            ]
+              .map(([t, table]) => `DROP TRIGGER IF EXISTS ${t} ON ${table};`)
+              .join(' '),
           );
         },
         async close() {
+          await owner?.end();
           for (const s of stores) await s.close();
         },
       };
@@ -148,6 +234,8 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
     let h: Harness;
     let ledger: Ledger;
     const ledgers: Ledger[] = [];
+    /** Set by a scenario that leaves a tampered ledger behind on purpose (no soundness check after it). */
+    let tampered = false;
 
     function newLedger(store: LedgerStore, options: Partial<LedgerOptions> = {}): Ledger {
       const created = new Ledger(store, { clock: new SystemClock(), ...options });
@@ -166,12 +254,13 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
     beforeEach(async function () {
       h = await backend.harness();
       ledger = newLedger(h.store);
+      tampered = false;
     });
 
     afterEach(async function () {
       if (!h) return;
       try {
-        if (this.currentTest?.state === 'passed') await assertSound(ledger, h.store);
+        if (this.currentTest?.state === 'passed' && !tampered) await assertSound(ledger, h.store);
       } finally {
         for (const l of ledgers.splice(0)) l.close();
         await h.close();
@@ -946,17 +1035,19 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
         [],
         'the refused bind added no binding',
       );
-      // R2 was written by hand above, without the ledger's entries: close it out of the soundness check.
+      // R2 was written by hand above, without the ledger's entries: close it out of the soundness check
+      // (as the database owner: accounts and postings refuse deletes).
+      await h.dropAppendOnly();
       await h.exec("DELETE FROM postings WHERE reference = 'r-open-2'");
       await h.exec("DELETE FROM accounts WHERE id = 'R2'");
     });
 
-    it('migrates once: schema_migrations holds versions 1 and 2, and initialising again changes nothing', async function () {
+    it('migrates once: schema_migrations holds versions 1 to 3, and initialising again changes nothing', async function () {
       await openAccount('M1');
       const before = await h.rows('SELECT version, applied_at FROM schema_migrations ORDER BY version');
       assert.deepEqual(
         before.map((r) => Number(r.version)),
-        [1, 2],
+        [1, 2, 3],
       );
       // Two more stores (gateways restarting together) initialise the same database at once.
       const [again] = await Promise.all([h.another(), h.another()]);
@@ -970,7 +1061,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
         again instanceof SqliteLedgerStore
           ? again.schemaVersion()
           : await (again as PostgresLedgerStore).schemaVersion();
-      assert.equal(version, 2);
+      assert.equal(version, 3);
     });
 
     it('keeps the supply audit log: idempotent by reference, filtered by meter and time, append-only', async function () {
@@ -1107,6 +1198,350 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       const one = await send(ledger, { command: 'verify', accountId: 'T1' });
       assert.equal(one.result.ok, true);
       await h.exec('DROP TABLE entries_backup');
+    });
+
+    /** Starts this scenario's checkpoint log (as a prepay-store node does when it starts) with a first line. */
+    async function startCheckpoints(): Promise<Record<string, unknown>> {
+      h.integrity.log = new CheckpointFile(h.checkpointFile);
+      return checkpoint(ledger);
+    }
+
+    async function checkpoint(by: Ledger): Promise<Record<string, unknown>> {
+      return (await send(by, { command: 'checkpoint' })).result as Record<string, unknown>;
+    }
+
+    /** verify's problems per account, through the ledger command as a flow would ask. */
+    async function verified(by: Ledger = ledger): Promise<Map<string, string[]>> {
+      const { result } = await send(by, { command: 'verify' });
+      const accounts = result.accounts as Array<{ accountId: string; ok: boolean; problems: string[] }>;
+      assert.equal(
+        result.ok,
+        accounts.every((a) => a.ok),
+      );
+      return new Map(accounts.map((a) => [a.accountId, a.problems]));
+    }
+
+    function hasProblem(problems: string[] | undefined, pattern: RegExp): void {
+      assert.ok(
+        problems?.some((p) => pattern.test(p)),
+        `${String(pattern)} among:\n${(problems ?? ['(no report)']).join('\n')}`,
+      );
+    }
+
+    /**
+     * The attacker who owns the database and knows the chain's algorithm (it is in this package):
+     * edits an account's entries, recomputes every hash and register after the edit, and moves the
+     * account to match. Nothing the chain alone can see.
+     */
+    async function rewriteChain(accountId: string, edit: (entries: EntryRecord[]) => void): Promise<void> {
+      const entries = await h.store.entriesOf(accountId);
+      edit(entries);
+      let previous = genesisHash(accountId);
+      let balance = 0n;
+      let debt = 0n;
+      for (const e of entries) {
+        balance += e.amount;
+        debt += e.debtDelta;
+        e.prevHash = previous;
+        e.balanceAfter = balance;
+        e.debtAfter = debt;
+        e.hash = entryHash(e);
+        previous = e.hash;
+        await h.run(
+          `UPDATE entries SET amount = ?, debt_delta = ?, balance_after = ?, debt_after = ?, prev_hash = ?, hash = ?
+           WHERE account_id = ? AND seq = ?`,
+          [e.amount, e.debtDelta, e.balanceAfter, e.debtAfter, e.prevHash, e.hash, accountId, e.seq],
+        );
+      }
+      await h.run('UPDATE accounts SET balance = ?, debt = ?, last_hash = ? WHERE id = ?', [
+        balance,
+        debt,
+        previous,
+        accountId,
+      ]);
+      assert.ok(verifyChain((await h.store.getAccount(accountId))!, await h.store.entriesOf(accountId)).ok);
+    }
+
+    /** The same attacker removing an account's last entries and rolling the account back to match. */
+    async function truncateChain(accountId: string, keep: number): Promise<void> {
+      const last = (await h.store.entriesOf(accountId))[keep - 1]!;
+      await h.run('DELETE FROM entries WHERE account_id = ? AND seq > ?', [accountId, keep]);
+      await h.run('UPDATE accounts SET seq = ?, balance = ?, debt = ?, last_hash = ? WHERE id = ?', [
+        keep,
+        last.balanceAfter,
+        last.debtAfter,
+        last.hash,
+        accountId,
+      ]);
+      assert.ok(verifyChain((await h.store.getAccount(accountId))!, await h.store.entriesOf(accountId)).ok);
+    }
+
+    it('refuses changes to postings, accounts and bindings in the database itself; a binding can only be closed, once', async function () {
+      await openAccount('P1');
+      await send(ledger, { command: 'bind', reference: 'p-bind', meterId: 'PM1', accountId: 'P1' });
+      await send(ledger, { command: 'topup', reference: 'p-pay', accountId: 'P1', amount: 700 });
+      for (const sql of [
+        "DELETE FROM postings WHERE reference = 'p-pay'",
+        'DELETE FROM postings',
+        "UPDATE postings SET posted_at = 0 WHERE reference = 'p-pay'",
+        "DELETE FROM accounts WHERE id = 'P1'",
+        "DELETE FROM bindings WHERE meter_id = 'PM1'",
+        "UPDATE bindings SET account_id = 'P2' WHERE meter_id = 'PM1'",
+        "UPDATE bindings SET valid_from = 0 WHERE meter_id = 'PM1'",
+        "UPDATE bindings SET valid_to = valid_from - 1 WHERE meter_id = 'PM1'",
+      ]) {
+        await assert.rejects(h.exec(sql), /append-only|never deleted|only be closed/, sql);
+      }
+      if (backend.name === 'PostgreSQL') {
+        for (const table of ['postings', 'accounts', 'bindings'])
+          await assert.rejects(h.exec(`TRUNCATE ${table} CASCADE`), /append-only|never deleted/, table);
+      }
+      // The move-out is the one change: allowed, and only once.
+      await send(ledger, { command: 'unbind', reference: 'p-unbind', meterId: 'PM1' });
+      await assert.rejects(
+        h.exec("UPDATE bindings SET valid_to = NULL WHERE meter_id = 'PM1'"),
+        /only be closed/,
+      );
+      await assert.rejects(
+        h.exec("UPDATE bindings SET valid_to = valid_to + 1 WHERE meter_id = 'PM1'"),
+        /only be closed/,
+      );
+      assert.equal((await h.store.bindingsOf('P1')).length, 1);
+      // The payment, retried, is still a duplicate.
+      const retry = await send(ledger, {
+        command: 'topup',
+        reference: 'p-pay',
+        accountId: 'P1',
+        amount: 700,
+      });
+      assert.equal(retry.duplicate, true);
+      assert.equal((await h.store.getAccount('P1'))?.balance, 700n);
+    });
+
+    it('never credits a retried payment twice after the database owner deletes its postings record; verify names it', async function () {
+      await openAccount('R1');
+      await openAccount('R2');
+      await send(ledger, { command: 'topup', reference: 'r-pay', accountId: 'R1', amount: 1000 });
+      await h.dropAppendOnly();
+      await h.exec("DELETE FROM postings WHERE reference = 'r-pay'");
+      // After a restart (nothing cached), the payment provider retries.
+      const restarted = newLedger(await h.another());
+      await rejects(
+        send(restarted, { command: 'topup', reference: 'r-pay', accountId: 'R1', amount: 1000 }),
+        'reference',
+        /postings record is missing.*not posted again/,
+      );
+      assert.equal((await h.store.getAccount('R1'))?.balance, 1000n, 'credited once');
+      assert.equal((await h.store.entriesOf('R1')).length, 2);
+      // Other postings go on.
+      await send(restarted, { command: 'topup', reference: 'r2-pay', accountId: 'R2', amount: 50 });
+      const problems = await verified(restarted);
+      hasProblem(problems.get('R1'), /entries of "r-pay" have no postings record/);
+      assert.deepEqual(problems.get('R2'), []);
+      // An owner who also drops the index that keeps a reference's entries unique gets the payment
+      // credited again; verify names it.
+      await h.exec('DROP INDEX entries_reference_part');
+      await send(restarted, { command: 'topup', reference: 'r-pay', accountId: 'R1', amount: 1000 });
+      assert.equal((await h.store.getAccount('R1'))?.balance, 2000n);
+      hasProblem((await verified(restarted)).get('R1'), /entry 3 \(topup r-pay\): reference posted twice/);
+      tampered = true;
+    });
+
+    it('finds an entry rewritten by the database owner with the whole chain re-hashed: its seal', async function () {
+      await openAccount('S1');
+      await openAccount('S2');
+      for (let i = 1; i <= 4; i++) {
+        await send(ledger, { command: 'topup', reference: `s1-${i}`, accountId: 'S1', amount: 1000 * i });
+        await send(ledger, { command: 'topup', reference: `s2-${i}`, accountId: 'S2', amount: 1000 * i });
+      }
+      await h.dropAppendOnly();
+      // A top-up of 20.00 becomes 90.00; the chain and the account agree with it afterwards.
+      await rewriteChain('S1', (entries) => {
+        entries[2]!.amount += 7000n;
+      });
+      assert.equal((await h.store.getAccount('S1'))?.balance, 17_000n);
+      let problems = await verified();
+      for (const seq of [3, 4, 5])
+        hasProblem(problems.get('S1'), new RegExp(`entry ${seq} .*seal does not match`));
+      assert.deepEqual(problems.get('S2'), [], 'only the tampered account fails');
+      // Removing the seals instead: an unsealed entry is refused as well.
+      await h.exec("UPDATE entries SET seal = NULL WHERE account_id = 'S1'");
+      problems = await verified();
+      hasProblem(problems.get('S1'), /entry 3 .*not sealed/);
+      tampered = true;
+    });
+
+    it('finds entries removed from the end by the database owner with the account rolled back: the checkpoint', async function () {
+      await openAccount('C1');
+      await openAccount('C2');
+      for (let i = 1; i <= 4; i++)
+        await send(ledger, { command: 'topup', reference: `c1-${i}`, accountId: 'C1', amount: 1000 * i });
+      const first = await startCheckpoints();
+      assert.equal(first.ok, true);
+      assert.equal(first.line, 1);
+      assert.equal(first.accounts, 2);
+      assert.equal(first.keyId, h.integrity.keyring.current?.id);
+      await h.dropAppendOnly();
+      await h.exec("DELETE FROM postings WHERE reference = 'c1-4'");
+      await truncateChain('C1', 4);
+      assert.equal((await h.store.getAccount('C1'))?.balance, 6000n);
+      let problems = await verified();
+      hasProblem(
+        problems.get('C1'),
+        /account has 4 entries but checkpoint 1 recorded 5: entries removed and the account rolled back/,
+      );
+      assert.deepEqual(problems.get('C2'), []);
+      // A checkpoint now will not record the rolled-back account: it keeps what the last one said.
+      const second = await checkpoint(ledger);
+      assert.equal(second.ok, false);
+      assert.equal(second.line, 2);
+      assert.deepEqual(
+        (second.refused as Array<{ accountId: string }>).map((r) => r.accountId),
+        ['C1'],
+      );
+      problems = await verified();
+      hasProblem(problems.get('C1'), /checkpoint 2 recorded 5: entries removed/);
+      tampered = true;
+    });
+
+    it('finds postings records the database owner deleted: fewer than checkpointed, or entries without theirs', async function () {
+      await openAccount('E1');
+      await send(ledger, { command: 'bind', reference: 'e-bind', meterId: 'EM1', accountId: 'E1' });
+      await send(ledger, { command: 'topup', reference: 'e-pay', accountId: 'E1', amount: 300 });
+      await startCheckpoints();
+      await h.dropAppendOnly();
+      // A bind posts no entry: only the count the checkpoint kept shows it gone.
+      await h.exec("DELETE FROM postings WHERE reference = 'e-bind'");
+      let problems = await verified();
+      hasProblem(
+        problems.get('E1'),
+        /0 binding and debt-recovery postings records but checkpoint 1 recorded 1 \(deleted\)/,
+      );
+      await h.exec("DELETE FROM postings WHERE reference = 'e-pay'");
+      problems = await verified();
+      hasProblem(problems.get('E1'), /entries of "e-pay" have no postings record/);
+      tampered = true;
+    });
+
+    it('refuses a payment whose postings record was forged ahead of it, rather than answer it as a duplicate; verify names the record', async function () {
+      await openAccount('F1');
+      const forged = (reference: string, accountId: string | null): unknown[] => [
+        reference,
+        'topup',
+        accountId,
+        JSON.stringify({
+          ok: true,
+          command: 'topup',
+          reference,
+          accountId: 'F1',
+          entries: [{ kind: 'topup', amount: 500, balanceAfter: 500 }],
+          balance: 500,
+        }),
+        Date.now(),
+      ];
+      // INSERTs: no trigger can refuse them without refusing the ledger's own. One names no account.
+      const insert =
+        'INSERT INTO postings (reference, command, account_id, reverses, result, posted_at) VALUES (?, ?, ?, NULL, ?, ?)';
+      await h.run(insert, forged('f-pay', 'F1'));
+      await h.run(insert, forged('f-pay-2', null));
+      for (const reference of ['f-pay', 'f-pay-2'])
+        await rejects(
+          send(ledger, { command: 'topup', reference, accountId: 'F1', amount: 500 }),
+          'reference',
+          new RegExp(`postings record of reference "${reference}" lists entries the ledger does not have`),
+        );
+      assert.equal((await h.store.getAccount('F1'))?.balance, 0n);
+      const problems = await verified();
+      hasProblem(problems.get('F1'), /postings "f-pay" list entries the ledger does not have \(forged\)/);
+      hasProblem(problems.get(''), /postings "f-pay-2" name an account the ledger does not have/);
+      tampered = true;
+    });
+
+    it("finds an account's policy edited in the database (emergency credit granted by hand)", async function () {
+      await openAccount('G1', { policy: { emergencyCredit: 500, emergencyMode: 'request' } });
+      const account = (await h.store.getAccount('G1'))!;
+      const policy = Object.fromEntries(Object.entries(account.policy).map(([k, v]) => [k, String(v)]));
+      policy.emergencyCredit = '5000000';
+      await h.run('UPDATE accounts SET policy = ? WHERE id = ?', [JSON.stringify(policy), 'G1']);
+      hasProblem((await verified()).get('G1'), /policy is not the one its open entry recorded/);
+      tampered = true;
+    });
+
+    it('seals from the first checkpoint after a key is given, and rotates the key: older entries stay proved by the checkpoints', async function () {
+      const log = new CheckpointFile(h.checkpointFile);
+      // A ledger written before it had a key (an existing site).
+      const plain = newLedger(await h.another({ keyring: new Keyring(undefined), log }));
+      await send(plain, { command: 'open', reference: 'open-K1', accountId: 'K1', currency: 'GBP' });
+      await send(plain, { command: 'topup', reference: 'k-1', accountId: 'K1', amount: 100 });
+      const unsealed = await checkpoint(plain);
+      assert.equal(unsealed.line, 1);
+      assert.equal(unsealed.keyId, undefined);
+      await send(plain, { command: 'topup', reference: 'k-2', accountId: 'K1', amount: 200 });
+      assert.equal((await h.store.entriesOf('K1')).filter((e) => e.seal !== undefined).length, 0);
+
+      // Key A arrives: the first sealed checkpoint takes the older, unsealed entries as they are.
+      const keyA = sealKey(randomBytes(32).toString('hex'), 'seal key');
+      const withA = newLedger(await h.another({ keyring: new Keyring(keyA), log }));
+      const switched = await checkpoint(withA);
+      assert.equal(switched.ok, true, JSON.stringify(switched.refused));
+      assert.equal(switched.keyId, keyA.id);
+      await send(withA, { command: 'topup', reference: 'k-3', accountId: 'K1', amount: 300 });
+      assert.ok((await h.store.entriesOf('K1', { afterSeq: 3 }))[0]?.seal, 'new entries are sealed');
+      assert.deepEqual((await verified(withA)).get('K1'), []);
+
+      // Rotation: key B seals, A still verifies what it sealed until a checkpoint under B covers it.
+      const keyB = sealKey(randomBytes(32).toString('hex'), 'seal key');
+      const withBoth = newLedger(await h.another({ keyring: new Keyring(keyB, [keyA]), log }));
+      assert.deepEqual((await verified(withBoth)).get('K1'), []);
+      const rotated = await checkpoint(withBoth);
+      assert.equal(rotated.ok, true);
+      assert.equal(rotated.keyId, keyB.id);
+      await send(withBoth, { command: 'topup', reference: 'k-4', accountId: 'K1', amount: 400 });
+      // Key A retired: everything up to the last checkpoint is proved by the chain to it.
+      const withB = newLedger(await h.another({ keyring: new Keyring(keyB), log }));
+      const reports = await withB.verify();
+      assert.deepEqual(
+        reports.map((r) => [r.accountId, r.ok, r.sealed, r.checkpoint]),
+        [['K1', true, true, 3]],
+        JSON.stringify(reports.map((r) => r.problems)),
+      );
+      // A rewrite of an old, unsealed entry, re-hashed, is still found: by the checkpoint.
+      await h.dropAppendOnly();
+      await rewriteChain('K1', (entries) => {
+        entries[1]!.amount += 1000n;
+      });
+      const problems = (await verified(withB)).get('K1');
+      hasProblem(problems, /entry 4 .*is not the entry checkpoint 3 recorded \(history rewritten\)/);
+      hasProblem(problems, /entry 5 .*seal does not match/);
+      tampered = true;
+    });
+
+    it('finds a checkpoint log edited, cut in the middle, emptied or extended without the key', async function () {
+      await openAccount('L1');
+      await startCheckpoints();
+      await send(ledger, { command: 'topup', reference: 'l-1', accountId: 'L1', amount: 100 });
+      await checkpoint(ledger);
+      await send(ledger, { command: 'topup', reference: 'l-2', accountId: 'L1', amount: 200 });
+      await checkpoint(ledger);
+      assert.deepEqual((await verified()).get('L1'), []);
+      const original = readFileSync(h.checkpointFile, 'utf8');
+      const lines = original.split('\n').slice(0, -1);
+      assert.equal(lines.length, 3);
+      const attempt = async (text: string, pattern: RegExp): Promise<void> => {
+        writeFileSync(h.checkpointFile, text);
+        hasProblem((await verified()).get('L1'), pattern);
+      };
+      await attempt(original.replace('"b":"300"', '"b":"30000"'), /line 3: its seal does not match/);
+      await attempt(`${lines[0]}\n${lines[2]}\n`, /line 2: numbered 3|line 2: does not follow/);
+      const forged = lines[2]!.replace(/"n":3/, '"n":4').replace(/"key":"[0-9a-f]+"/, '"key":"0123456789ab"');
+      await attempt(`${original}${forged}\n`, /line 4: .*(does not follow|not configured)/);
+      await attempt('', /checkpoint log at .* is empty/);
+      // A write torn by a crash (no newline) was never acknowledged: ignored, and cut by the next one.
+      writeFileSync(h.checkpointFile, `${original}{"v":1,"n":4,"at`);
+      assert.deepEqual((await verified()).get('L1'), []);
+      assert.equal((await checkpoint(ledger)).line, 4);
+      assert.equal(readFileSync(h.checkpointFile, 'utf8').split('\n').length, 5);
+      assert.deepEqual((await verified()).get('L1'), []);
     });
 
     it('exports a statement for a period as JSON and CSV', async function () {

@@ -11,8 +11,9 @@ import { Clock, TimerHandle } from '../clock';
 import { AccountState } from '../messages';
 import { RoundingMode, toSafeNumber } from '../decimal';
 import { availableCredit } from './credit-state';
-import { ChainReport, verifyChain } from './hash-chain';
+import { ChainReport } from './hash-chain';
 import { referenceConflict, repricedCharge } from './idempotency';
+import { verifyLedger, writeCheckpoint } from './integrity';
 import { DEFAULT_POLICY, prepare, PrepareContext } from './postings';
 import { LedgerError, LedgerRequest } from './requests';
 import { statementDocument, StatementDocument, summaryCsv, statementCsv } from './statement';
@@ -173,6 +174,15 @@ export class Ledger {
           duplicate: false,
         };
       }
+      case 'checkpoint': {
+        if (!this.store.integrity?.log)
+          throw new LedgerError('command', 'this ledger store keeps no checkpoint log', 'no-checkpoints');
+        const report = await writeCheckpoint(this.store, this.options.clock.now());
+        return {
+          result: extend({ ok: report.refused.length === 0, command: 'checkpoint' }, report),
+          duplicate: false,
+        };
+      }
       case 'close': {
         // Closing answers with the account's final statement.
         const response = await this.enqueue(request);
@@ -184,15 +194,14 @@ export class Ledger {
     }
   }
 
-  /** Checks the hash chain and register sums of one account or all of them. */
+  /**
+   * Checks one account or all of them: the hash chain and register sums, and with the store's ledger
+   * key and checkpoint log, the seals and the history since the last checkpoint (see integrity.ts).
+   */
   async verify(accountId?: string): Promise<ChainReport[]> {
-    const accounts = accountId ? [await this.store.getAccount(accountId)] : await this.store.listAccounts();
-    const reports: ChainReport[] = [];
-    for (const account of accounts) {
-      if (!account)
-        throw new LedgerError('accountId', `account "${accountId}" does not exist`, 'unknown-account');
-      reports.push(verifyChain(account, await this.store.entriesOf(account.id)));
-    }
+    const reports = await verifyLedger(this.store, accountId);
+    if (accountId !== undefined && reports.length === 0)
+      throw new LedgerError('accountId', `account "${accountId}" does not exist`, 'unknown-account');
     return reports;
   }
 

@@ -81,7 +81,8 @@ export type LedgerRequest =
   | { command: 'balance'; accountId: string }
   | { command: 'statement'; accountId: string; from: number; to: number; format: 'json' | 'csv' }
   | { command: 'summary'; from: number; to: number; format: 'json' | 'csv' }
-  | { command: 'verify'; accountId?: string };
+  | { command: 'verify'; accountId?: string }
+  | { command: 'checkpoint' };
 
 export const POSTING_COMMANDS = [
   'open',
@@ -254,7 +255,7 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
   if (typeof command !== 'string' || command === '') {
     throw new LedgerError(
       'command',
-      'is required (topup, refund, adjust, reverse, open, close, bind, unbind, balance, statement, summary, verify, emergency)',
+      'is required (topup, refund, adjust, reverse, open, close, bind, unbind, balance, statement, summary, verify, checkpoint, emergency)',
     );
   }
   switch (command) {
@@ -405,6 +406,8 @@ export function readRequest(topic: unknown, payload: unknown, now: number = Date
       };
     case 'verify':
       return { command, accountId: optionalText(p.accountId, 'accountId', 64) };
+    case 'checkpoint':
+      return { command };
     default:
       throw new LedgerError('command', `"${command}" is not a ledger command`);
   }

@@ -4,6 +4,7 @@
  * posting is applied atomically, exactly once per reference, and only if the account is still at
  * the version it was prepared from.
  */
+import type { LedgerIntegrity } from './checkpoint';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -45,8 +46,23 @@ export interface AuditRecord {
   detail?: Record<string, unknown>;
 }
 
+/** An account's postings records cross-checked with its entries. */
+export interface PostingsAudit {
+  /**
+   * The account's postings records of the commands that may leave no entry (bind, unbind,
+   * debt-recovery): every other posting is vouched for by its entries.
+   */
+  count: number;
+  /** References of entries that have no postings record. */
+  unrecorded: string[];
+  /** Postings whose stored result lists entries the ledger does not have (filled in by verify). */
+  phantom?: string[];
+}
+
 export interface LedgerStore {
   readonly kind: 'sqlite' | 'postgres';
+  /** The ledger key and checkpoint log, when configured: the store seals the entries it writes. */
+  readonly integrity?: LedgerIntegrity;
   /** Connects and brings the schema to the current version. */
   init(): Promise<void>;
   close(): Promise<void>;
@@ -55,8 +71,18 @@ export interface LedgerStore {
   existingReferences(references: readonly string[]): Promise<Set<string>>;
   getAccount(id: string): Promise<AccountRecord | undefined>;
   listAccounts(): Promise<AccountRecord[]>;
-  /** Entries of an account in seq order, optionally those effective in [from, to). */
-  entriesOf(accountId: string, range?: { from?: number; to?: number }): Promise<EntryRecord[]>;
+  /** Entries of an account in seq order, optionally those posted in [from, to) or after seq `afterSeq`. */
+  entriesOf(
+    accountId: string,
+    range?: { from?: number; to?: number; afterSeq?: number },
+  ): Promise<EntryRecord[]>;
+  /** The account's postings records against its entries (those after `afterSeq`). */
+  auditPostings(accountId: string, afterSeq?: number): Promise<PostingsAudit>;
+  /**
+   * Postings records whose stored result lists entries the ledger does not have (forged, or their
+   * entries deleted), of one account or of all; reads every postings record of the scope.
+   */
+  phantomPostings(accountId?: string): Promise<Array<{ accountId: string; reference: string }>>;
   entriesByReference(reference: string): Promise<EntryRecord[]>;
   isReversed(reference: string): Promise<boolean>;
   /** The binding of a meter in force at time `at`. */

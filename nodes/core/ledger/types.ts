@@ -95,6 +95,11 @@ export interface EntryRecord {
   meta: Record<string, unknown>;
   prevHash: string;
   hash: string;
+  /**
+   * HMAC of `hash` under the ledger key, added by the store as it writes the entry (see seal.ts);
+   * absent when no key is configured and on entries written before one was.
+   */
+  seal?: string;
 }
 
 export interface BindingRecord {
