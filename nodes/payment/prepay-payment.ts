@@ -1,7 +1,8 @@
 /**
  * prepay-payment: a payment provider's webhook, verified and turned into a ledger `topup` command.
  *
- * Input: an `http in` message (POST, "Do not parse request body" ticked, so msg.payload is the raw body
+ * Input: the node's own POST route (_Listen on_: the body read under a limit while it streams, 413 beyond
+ * it), or an `http in` message (POST, "Do not parse request body" ticked, so msg.payload is the raw body
  * Buffer the provider signed; msg.req.rawBody is used when a settings middleware keeps it instead).
  * Output 1: the topup command for prepay-ledger, with msg.req/msg.res kept so an `http response` after the
  * ledger answers once the posting is committed. Output 2: refused (and acknowledged non-top-up) deliveries
@@ -18,6 +19,7 @@ import { wallClock } from '../shared/runtime-clock';
 import { faultStatus, okStatus } from '../shared/status';
 import { PaymentNodeOptions, PaymentNodeSettings, readPaymentSettings, secretList } from './payment-config';
 import { RefusalLog } from './refusal-log';
+import { serveWebhookRoute, WebhookRoute } from './webhook-route';
 
 type Done = (err?: Error) => void;
 const STATUS_INTERVAL_MS = 500;
@@ -91,7 +93,8 @@ export = function register(RED: NodeAPI): void {
     const paintStatus = (): void => {
       statusTimer = undefined;
       statusShownAt = Date.now();
-      if (secretProblem) node.status(faultStatus(secretProblem.slice(0, 60)));
+      const problem = secretProblem ?? routeProblem;
+      if (problem) node.status(faultStatus(problem.slice(0, 60)));
       else node.status(okStatus(`${accepted} accepted · ${refused} refused`));
     };
     const showStatus = (): void => {
@@ -101,8 +104,19 @@ export = function register(RED: NodeAPI): void {
       statusTimer = setTimeout(paintStatus, wait);
       statusTimer.unref?.();
     };
+    let route: WebhookRoute | undefined;
+    let routeProblem: string | undefined;
+    if (options.url) {
+      try {
+        route = serveWebhookRoute(RED, node, options.url, options.maxBodyBytes);
+      } catch (error) {
+        routeProblem = (error as Error).message;
+        node.error(`prepay-payment: cannot serve ${options.url}: ${routeProblem}`);
+      }
+    }
     node.on('close', () => {
       if (statusTimer) clearTimeout(statusTimer);
+      route?.close();
     });
     if (secretProblem) node.error(`prepay-payment: ${secretProblem}`);
     showStatus();

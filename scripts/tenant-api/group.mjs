@@ -97,7 +97,8 @@ Tenant endpoints need "Authorization: Bearer <token>", token = first 32 hex digi
 HMAC-SHA256(PREPAY_TENANT_SECRET, "tenant:" + account). The demo prints each demo tenant's page link to the
 debug sidebar on deploy.
 
-The webhook's http in node has "Do not parse request body" ticked: the signature covers the raw bytes.
+The payment node serves the webhook's path itself ("Listen on"): it reads the raw bytes the signature covers,
+at most 64 KiB (413 beyond, refused while the body streams).
 
 Production: set PREPAY_WEBHOOK_SECRET to the provider's signing secret (or move it into the payment node's
 credentials), PREPAY_TENANT_SECRET to a long random value, PREPAY_DEMO_PROVIDER to "off", delete the DEMO
@@ -175,13 +176,15 @@ nodes, and put the tenant endpoints behind the site's own login.`;
       CRYPTO,
     ),
 
-    // The webhook.
-    httpIn(54, 'post', '/prepay/payments/webhook', 210, 420, [[id(55)]], { skipBodyParsing: true }),
+    // The webhook: the payment node serves its path itself, reading the body under a limit while it streams
+    // (an http in node would read any body whole before anything could refuse it).
     {
       id: id(55),
       type: 'prepay-payment',
       g: GROUP,
       name: '',
+      url: '/prepay/payments/webhook',
+      maxBody: 65536,
       header: 'X-Prepay-Signature',
       secretFrom: 'env',
       secretEnv: 'PREPAY_WEBHOOK_SECRET',

@@ -395,12 +395,20 @@ describe('prepay-payment node (ledger on SQLite, manual clock)', function () {
   });
 
   it('refuses to start with invalid settings, and says which', async function () {
-    await helper.load([storeNode, ledgerNode, paymentNode, catchNode], flow({ tolerance: 0 }), {
-      pay: { secret: SECRET },
-    });
-    const caught = collect(helper.getNode('caught'));
-    helper.getNode('pay').receive(delivery('{}', undefined));
-    await waitFor('the error', () => caught.length === 1);
-    assert.match(String((caught[0]?.error as { message: string }).message), /settings.tolerance/);
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ tolerance: 0 }, /settings.tolerance/],
+      [{ url: '/prepay/:account/webhook' }, /settings.url/],
+      [{ url: '/prepay/payments/webhook', maxBody: 100 }, /settings.maxBody/],
+    ];
+    for (const [settings, expected] of cases) {
+      await helper.load([storeNode, ledgerNode, paymentNode, catchNode], flow(settings), {
+        pay: { secret: SECRET },
+      });
+      const caught = collect(helper.getNode('caught'));
+      helper.getNode('pay').receive(delivery('{}', undefined));
+      await waitFor('the error', () => caught.length === 1);
+      assert.match(String((caught[0]?.error as { message: string }).message), expected);
+      await helper.unload();
+    }
   });
 });

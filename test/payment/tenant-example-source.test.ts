@@ -28,9 +28,14 @@ describe('tenant API example: built from its sources', function () {
     }
   });
 
-  it('verifies webhooks from the raw body: the webhook http in node does not parse it', function () {
-    const webhook = example.find((n) => n.type === 'http in' && n.url === '/prepay/payments/webhook');
-    assert.equal(webhook?.skipBodyParsing, true);
-    assert.equal(webhook?.method, 'post');
+  it('serves the webhook from the payment node itself, its body read under a 64 KiB limit', function () {
+    const payment = example.find((n) => n.type === 'prepay-payment');
+    assert.equal(payment?.url, '/prepay/payments/webhook');
+    assert.equal(payment?.maxBody, 65536);
+    // No http in node for the webhook: Node-RED would read any body whole before the node could refuse it.
+    assert.equal(
+      example.find((n) => n.type === 'http in' && n.url === '/prepay/payments/webhook'),
+      undefined,
+    );
   });
 });
