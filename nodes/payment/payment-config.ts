@@ -34,7 +34,8 @@ export interface PaymentNodeOptions {
   /** Lower case, as Node's HTTP parser gives header names. */
   header: string;
   secretFrom: 'credentials' | 'env';
-  secretEnv: string;
+  /** Variables to read the secret from: the first one set wins (the example: the real one, then its demo default). */
+  secretEnv: string[];
   toleranceSeconds: number;
   notification: NotificationOptions;
 }
@@ -67,9 +68,12 @@ export function readPaymentSettings(config: PaymentNodeSettings): PaymentNodeOpt
   if (!/^[\x21-\x7e]{0,40}$/.test(referencePrefix))
     throw new Error('settings.referencePrefix: at most 40 printable characters without spaces');
   const secretFrom = config.secretFrom === 'env' ? 'env' : 'credentials';
-  const secretEnv = (config.secretEnv ?? '').trim();
-  if (secretFrom === 'env' && !secretEnv)
+  const secretEnv = (config.secretEnv ?? '').split(/[\s,]+/).filter(Boolean);
+  if (secretFrom === 'env' && secretEnv.length === 0)
     throw new Error('settings.secretEnv: name the environment variable that holds the secret');
+  const badName = secretEnv.find((name) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name));
+  if (badName !== undefined)
+    throw new Error(`settings.secretEnv: "${badName}" is not an environment variable name`);
   const url = (config.url ?? '').trim();
   // Plain segments only: the route is matched before express, which would treat ":x" or "*" as patterns.
   if (url && !/^(\/[A-Za-z0-9._~-]+)+\/?$/.test(url))

@@ -13,12 +13,14 @@
  * errors (done(err)), because someone has to fix them.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import { isDemoSecret } from '../core/payments/demo-secrets';
 import { ReplayGuard } from '../core/payments/replay-guard';
 import { Delivery, handleDelivery, WebhookOutcome, WebhookSettings } from '../core/payments/webhook';
 import { wallClock } from '../shared/runtime-clock';
 import { faultStatus, okStatus } from '../shared/status';
 import { PaymentNodeOptions, PaymentNodeSettings, readPaymentSettings, secretList } from './payment-config';
 import { RefusalLog } from './refusal-log';
+import { demoMode, DEMO_MODE_VARIABLE, firstSetVariable } from './site-settings';
 import { serveWebhookRoute, WebhookRoute } from './webhook-route';
 
 type Done = (err?: Error) => void;
@@ -66,13 +68,15 @@ export = function register(RED: NodeAPI): void {
       );
       return;
     }
-    // Env values resolve through the node's group and flow (their env tabs) before the process environment.
+    // Env values resolve through the node's group and flow (their env tabs) before the process environment;
+    // of several variables, the first one set is used.
+    const fromEnv = options.secretFrom === 'env' ? firstSetVariable(RED, node, options.secretEnv) : undefined;
     const secrets =
-      options.secretFrom === 'env'
-        ? secretList(RED.util.evaluateNodeProperty(options.secretEnv, 'env', node, {} as NodeMessage))
-        : secretList(node.credentials?.secret);
+      options.secretFrom === 'env' ? secretList(fromEnv?.value) : secretList(node.credentials?.secret);
+    // A published demo secret lets anyone sign top-ups: outside demo mode the node serves nothing with it.
+    const demoSecretRefused = secrets.some(isDemoSecret) && !demoMode(RED, node);
     const settings: WebhookSettings = {
-      secrets,
+      secrets: demoSecretRefused ? [] : secrets,
       toleranceSeconds: options.toleranceSeconds,
       notification: options.notification,
     };
@@ -81,11 +85,16 @@ export = function register(RED: NodeAPI): void {
     let accepted = 0;
     let refused = 0;
 
-    const secretProblem =
-      secrets.length > 0
+    const where =
+      options.secretFrom === 'env'
+        ? `environment variable ${fromEnv?.name ?? options.secretEnv.join(' or ')}`
+        : 'the credentials';
+    const secretProblem = demoSecretRefused
+      ? `the webhook secret in ${where} is the published demo secret and ${DEMO_MODE_VARIABLE} is not "on": set the provider's real secret`
+      : secrets.length > 0
         ? undefined
         : options.secretFrom === 'env'
-          ? `no webhook secret: environment variable ${options.secretEnv} is not set`
+          ? `no webhook secret: environment variable ${options.secretEnv.join(' or ')} is not set`
           : 'no webhook secret in the credentials';
     // Counts are shown at most twice a second: a status per delivery costs more than verifying it.
     let statusTimer: NodeJS.Timeout | undefined;
@@ -93,7 +102,9 @@ export = function register(RED: NodeAPI): void {
     const paintStatus = (): void => {
       statusTimer = undefined;
       statusShownAt = Date.now();
-      const problem = secretProblem ?? routeProblem;
+      const problem = demoSecretRefused
+        ? 'demo secret refused: demo mode is off'
+        : (secretProblem ?? routeProblem);
       if (problem) node.status(faultStatus(problem.slice(0, 60)));
       else node.status(okStatus(`${accepted} accepted · ${refused} refused`));
     };
@@ -123,13 +134,22 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
       const delivery: Delivery = { rawBody: rawBodyOf(msg), signature: headerOf(msg, options.header) };
+      const out = msg as NodeMessage & Record<string, unknown>;
+      if (demoSecretRefused) {
+        refused += 1;
+        out.statusCode = 500;
+        out.payload = { ok: false, error: 'demo-secret', message: secretProblem };
+        out.payment = { refused: 'demo-secret' };
+        showStatus();
+        send([null, out]);
+        return done(new Error(`prepay-payment: ${secretProblem}`));
+      }
       let outcome: WebhookOutcome;
       try {
         outcome = handleDelivery(delivery, settings, guard, clock.now());
       } catch (error) {
         return done(error as Error);
       }
-      const out = msg as NodeMessage & Record<string, unknown>;
       if (outcome.kind === 'accepted') {
         accepted += 1;
         out.payload = outcome.command;

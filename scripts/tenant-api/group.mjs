@@ -100,14 +100,22 @@ debug sidebar on deploy.
 The payment node serves the webhook's path itself ("Listen on"): it reads the raw bytes the signature covers,
 at most 64 KiB (413 beyond, refused while the body streams).
 
-Production: set PREPAY_WEBHOOK_SECRET to the provider's signing secret (or move it into the payment node's
-credentials), PREPAY_TENANT_SECRET to a long random value, PREPAY_DEMO_PROVIDER to "off", delete the DEMO
-nodes, and put the tenant endpoints behind the site's own login.`;
+Demo mode: PREPAY_DEMO "on" in this group's environment; a value set outside the group (the process
+environment, the tab's environment) wins over it. In demo mode the webhook accepts the published demo secret
+(PREPAY_DEMO_WEBHOOK_SECRET) when PREPAY_WEBHOOK_SECRET is not set, and the demo provider works; outside demo
+mode the demo secret is refused (500, and an error in the log) and the demo provider answers 404.
 
+Production: set PREPAY_WEBHOOK_SECRET in Node-RED's environment to the provider's signing secret (or move it
+into the payment node's credentials), PREPAY_TENANT_SECRET to a long random value, PREPAY_DEMO to "off",
+delete the DEMO nodes, and put the tenant endpoints behind the site's own login.`;
+
+  // Demo defaults only: no real secret lives in the flow. PREPAY_WEBHOOK_SECRET is read from outside the group
+  // (the process environment, or the payment node's credentials instead), and the demo's published webhook
+  // secret works only while PREPAY_DEMO is "on", a switch that a value outside the group overrides.
   const env = [
-    { name: 'PREPAY_WEBHOOK_SECRET', value: 'demo-webhook-secret-replace-me', type: 'str' },
+    { name: 'PREPAY_DEMO', value: 'on', type: 'str' },
+    { name: 'PREPAY_DEMO_WEBHOOK_SECRET', value: 'demo-webhook-secret-replace-me', type: 'str' },
     { name: 'PREPAY_TENANT_SECRET', value: 'demo-tenant-secret-replace-me', type: 'str' },
-    { name: 'PREPAY_DEMO_PROVIDER', value: 'on', type: 'str' },
     { name: 'PREPAY_SITE_TIMEZONE', value: o.timeZone, type: 'str' },
     { name: 'PREPAY_DEMO_TENANTS', value: o.demoTenants.join(' '), type: 'str' },
     { name: 'PREPAY_WEBHOOK_URL', value: '', type: 'str' },
@@ -187,7 +195,7 @@ nodes, and put the tenant endpoints behind the site's own login.`;
       maxBody: 65536,
       header: 'X-Prepay-Signature',
       secretFrom: 'env',
-      secretEnv: 'PREPAY_WEBHOOK_SECRET',
+      secretEnv: 'PREPAY_WEBHOOK_SECRET PREPAY_DEMO_WEBHOOK_SECRET',
       tolerance: 300,
       referencePrefix: 'pay:',
       amountIn: 'auto',

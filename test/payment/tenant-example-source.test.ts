@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { example, root } from '../support/tenant-example';
+import { DEMO_WEBHOOK_SECRETS } from '../../dist/nodes/core/payments/demo-secrets';
+import { example, root, WEBHOOK_SECRET } from '../support/tenant-example';
 
 describe('tenant API example: built from its sources', function () {
   it('is what scripts/build-tenant-example.mjs builds from flows/tenant/', function () {
@@ -37,5 +38,22 @@ describe('tenant API example: built from its sources', function () {
       example.find((n) => n.type === 'http in' && n.url === '/prepay/payments/webhook'),
       undefined,
     );
+  });
+
+  it('carries demo defaults only: no real secret in the group, demo mode read from outside the group first', function () {
+    const group = example.find((n) => n.type === 'group') as unknown as { env: Array<{ name: string }> };
+    const names = group.env.map((e) => e.name);
+    assert.ok(!names.includes('PREPAY_WEBHOOK_SECRET'), 'the real secret comes from outside the group');
+    assert.ok(DEMO_WEBHOOK_SECRETS.includes(WEBHOOK_SECRET), 'the node knows the demo secret as one');
+    const payment = example.find((n) => n.type === 'prepay-payment');
+    assert.equal(payment?.secretEnv, 'PREPAY_WEBHOOK_SECRET PREPAY_DEMO_WEBHOOK_SECRET');
+    for (const fn of example.filter((n) => n.type === 'function' && /PREPAY_DEMO\b/.test(String(n.func)))) {
+      assert.match(
+        String(fn.func),
+        /env\.get\(`\$parent\.\$\{name\}`\)/,
+        `${String(fn.name)} reads outside first`,
+      );
+      assert.doesNotMatch(String(fn.func), /env\.get\('PREPAY_DEMO'\)/, String(fn.name));
+    }
   });
 });

@@ -20,7 +20,8 @@ const groupEnv = Object.fromEntries(
     (e) => [e.name, e.value],
   ),
 );
-export const WEBHOOK_SECRET = groupEnv.PREPAY_WEBHOOK_SECRET as string;
+/** The demo's published webhook secret: accepted only in demo mode, when no real one is set. */
+export const WEBHOOK_SECRET = groupEnv.PREPAY_DEMO_WEBHOOK_SECRET as string;
 export const TENANT_SECRET = groupEnv.PREPAY_TENANT_SECRET as string;
 
 /** The example on a tab of its own, as Import > Examples puts it (config nodes stay global). */
@@ -51,9 +52,10 @@ export function userDirWithPackage(): string {
 /** Node-RED 4.1 running the example, once its demo set-up has run. */
 export async function startExample(
   settings: Record<string, unknown> = {},
+  env: Record<string, string> = {},
 ): Promise<{ red: NodeRedProcess; userDir: string }> {
   const userDir = userDirWithPackage();
-  const red = await NodeRedProcess.start({ userDir, flows: exampleOnTab(), settings });
+  const red = await NodeRedProcess.start({ userDir, flows: exampleOnTab(), settings, env });
   await red.waitFor(/tenant page for T0102/, 15_000);
   return { red, userDir };
 }
