@@ -5,12 +5,14 @@
  * can be backed up while it runs (store-admin.ts).
  */
 import type { Node, NodeAPI } from 'node-red';
+import { registerAccessTokenRoutes } from './access-token-admin';
 import { ResilientStore } from './resilient-store';
 import { activeStores, registerStoreAdminRoutes } from './store-admin';
 import { createStore, StoreNode, StoreNodeDef } from './store-config';
 
 export = function register(RED: NodeAPI): void {
   registerStoreAdminRoutes(RED);
+  registerAccessTokenRoutes(RED);
 
   function PrepayStoreNode(this: Node<{ password: unknown }>, config: StoreNodeDef): void {
     RED.nodes.createNode(this, config);

@@ -91,4 +91,21 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; sql: string }> = [
       CREATE TRIGGER supply_audit_no_delete BEFORE DELETE ON supply_audit BEGIN SELECT RAISE(ABORT, 'the supply audit log is append-only'); END;
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- Tenant access tokens, kept as their SHA-256 only: the token itself is shown once, when issued.
+      CREATE TABLE tenant_tokens (
+        token_id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        label TEXT NOT NULL,
+        issued_at INTEGER NOT NULL,
+        issued_by TEXT NOT NULL,
+        revoked_at INTEGER,
+        revoked_by TEXT
+      );
+      CREATE INDEX tenant_tokens_account ON tenant_tokens (account_id);
+    `,
+  },
 ];

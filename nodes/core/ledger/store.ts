@@ -4,6 +4,7 @@
  * posting is applied atomically, exactly once per reference, and only if the account is still at
  * the version it was prepared from.
  */
+import type { AccessTokenStore } from '../tenant/access-tokens';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -70,6 +71,8 @@ export interface LedgerStore {
   /** Appends supply audit records (relay commands, overrides); a known reference is skipped. */
   appendAudit(records: AuditRecord[]): Promise<void>;
   auditLog(filter?: { meterId?: string; from?: number; to?: number }): Promise<AuditRecord[]>;
+  /** Tenant access tokens kept in the same database (the tenant API checks them). */
+  accessTokens?(): AccessTokenStore;
 }
 
 /**
