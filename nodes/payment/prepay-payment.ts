@@ -19,6 +19,7 @@ import { Delivery, handleDelivery, WebhookOutcome, WebhookSettings } from '../co
 import { wallClock } from '../shared/runtime-clock';
 import { faultStatus, okStatus } from '../shared/status';
 import { PaymentNodeOptions, PaymentNodeSettings, readPaymentSettings, secretList } from './payment-config';
+import { httpGuard } from './http-guard';
 import { RefusalLog } from './refusal-log';
 import { demoMode, DEMO_MODE_VARIABLE, firstSetVariable } from './site-settings';
 import { serveWebhookRoute, WebhookRoute } from './webhook-route';
@@ -52,6 +53,10 @@ function headerOf(msg: NodeMessageInFlow, name: string): string | undefined {
 }
 
 export = function register(RED: NodeAPI): void {
+  // The tenant interface's paths are guarded (CORS, body sizes, error answers) from the start, whether or not a
+  // payment node is deployed: see http-guard.ts.
+  httpGuard(RED);
+
   function PrepayPaymentNode(this: Node<Credentials>, config: NodeDef & PaymentNodeSettings): void {
     RED.nodes.createNode(this, config);
     const node = this;
