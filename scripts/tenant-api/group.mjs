@@ -4,10 +4,11 @@
 // tenants, its store, and wires to the building through link nodes).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { embedCore } from './core-source.mjs';
 
 const root = new URL('../..', import.meta.url).pathname;
 const source = (name) => readFileSync(join(root, 'flows', 'tenant', name), 'utf8');
-const code = (name) => source(join('functions', `${name}.js`)).trimEnd();
+const code = (name) => embedCore(source(join('functions', `${name}.js`)).trimEnd());
 
 /**
  * The nodes of the tenant API group. Options: id(n) names node n; store, the prepay-store id; currency and

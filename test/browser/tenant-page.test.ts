@@ -98,12 +98,19 @@ describe('tenant page in Chromium', function () {
     assert.match((await page.textContent('[data-testid="last-topup"]')) ?? '', /^Last top-up 12\.34 GBP/);
     await page.screenshot({ path: join(ARTIFACTS, 'tenant-page-after-topup.png'), fullPage: true });
 
-    // A figure the currency cannot hold is refused on the page; nothing is paid.
-    await page.fill('[data-testid="topup-amount"]', '1.005');
-    await page.click('[data-testid="topup-button"]');
-    await page.waitForFunction(() =>
-      /^Enter an amount/.test(document.querySelector('[data-testid="message"]')?.textContent ?? ''),
-    );
+    // A figure the currency cannot hold, or no amount at all, is refused with the server's reason; nothing is paid.
+    for (const [typed, reason] of [
+      ['1.005', /^Top-up failed: amount: 1\.005 has more than 2 decimals: amounts are not rounded$/],
+      ['1e300', /^Top-up failed: amount: "1e300" is not an amount/],
+    ] as const) {
+      await page.fill('[data-testid="topup-amount"]', typed);
+      await page.click('[data-testid="topup-button"]');
+      await page.waitForFunction(
+        (source) =>
+          new RegExp(source).test(document.querySelector('[data-testid="message"]')?.textContent ?? ''),
+        reason.source,
+      );
+    }
     assert.equal(await apiBalance(), before + 1234);
   });
 

@@ -2,7 +2,7 @@
  * The ledger's CSV exports (the tenant API's statement and the admin export's statement and summary), from a
  * real ledger node on SQLite: text that a spreadsheet would run as a formula (=, +, -, @, tab or carriage return
  * first) is neutralised with a leading apostrophe, per OWASP; amounts the export writes stay numbers, a debit's
- * minus included.
+ * minus included. The admin export refuses a date that does not exist with 400 naming the field.
  */
 import assert from 'node:assert/strict';
 import { neutralisedText } from '../../dist/nodes/core/ledger/statement';
@@ -152,5 +152,33 @@ describe('CSV exports: formula injection neutralised, amounts kept as numbers', 
       'GBP',
     ]);
     assert.deepEqual(line?.slice(6, 11), ['0.00', '50.00', '0.00', '0.00', '-12.40']);
+  });
+
+  it('refuses an impossible date in the admin export with 400 naming the field', async function () {
+    await helper.load(
+      [storeNode, ledgerNode],
+      [
+        { id: 's1', type: 'prepay-store', backend: 'sqlite', file: 'ledger.db', synchronous: 'FULL' },
+        {
+          id: 'l1',
+          type: 'prepay-ledger',
+          store: 's1',
+          snapshotMinutes: 0,
+          timezone: 'UTC',
+          wires: [[], []],
+        },
+      ],
+    );
+    const from = await helper
+      .request()
+      .get('/prepay-ledger/l1/summary?from=2024-02-30&to=2024-03-31')
+      .expect(400);
+    assert.match(from.text, /from: 2024-02-30 is not a date: 2024-02 has 29 days/);
+    const to = await helper
+      .request()
+      .get('/prepay-ledger/l1/summary?from=2024-01-01&to=2024-13-01')
+      .expect(400);
+    assert.match(to.text, /to: 2024-13-01 is not a date: there is no month 13/);
+    await helper.request().get('/prepay-ledger/l1/summary?from=2024-02-01&to=2024-02-29').expect(200);
   });
 });

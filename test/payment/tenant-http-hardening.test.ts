@@ -2,7 +2,8 @@
  * The tenant API example's HTTP surface in a real Node-RED 4.1 process (whose admin app, at "/", answers every
  * request with `Access-Control-Allow-Origin: *`): the tenant and webhook routes send no CORS headers and answer
  * preflights without any; malformed requests to each endpoint get a short JSON error, never a stack trace or
- * an install path; the tenant API's bodies are limited too.
+ * an install path; the tenant API's bodies are limited too; a statement for a date that does not exist is 400
+ * naming the field; a top-up amount is read exactly as the tenant typed it.
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -58,7 +59,7 @@ function chunked(port: number, path: string, bytes: number): Promise<{ status: n
   });
 }
 
-describe('tenant API example: CORS, error answers and limits, in a real Node-RED', function () {
+describe('tenant API example: CORS, error answers, limits and typed input, in a real Node-RED', function () {
   this.timeout(120_000);
   let red: NodeRedProcess;
   let auth: Record<string, string>;
@@ -119,6 +120,7 @@ describe('tenant API example: CORS, error answers and limits, in a real Node-RED
       }
     }
     malformed.push(['GET', '/prepay/tenant/T0101/statement?from=%', { headers: auth }, 400]);
+    malformed.push(['GET', '/prepay/tenant/T0101/usage?days[]=1', { headers: auth }, 400]);
     for (const [method, path, init, status] of malformed) {
       const response = await red.request(path, { method, ...init });
       const text = await response.text();
@@ -139,5 +141,57 @@ describe('tenant API example: CORS, error answers and limits, in a real Node-RED
     const stream = await chunked(red.port, '/prepay/tenant/T0101/topup', 1000);
     assert.equal(stream.status, 411, stream.body);
     assertNothingLeaks(stream.body, 'chunked');
+  });
+
+  it('refuses a statement for a date that does not exist with 400 naming the field', async function () {
+    for (const [query, field, message] of [
+      ['from=2024-02-30', 'from', 'from: 2024-02-30 is not a date: 2024-02 has 29 days'],
+      ['from=2024-01-01&to=2024-13-01', 'to', 'to: 2024-13-01 is not a date: there is no month 13'],
+      [
+        'to=yesterday',
+        'to',
+        'to: "yesterday" is not a date: write YYYY-MM-DD (ISO 8601, a time and zone may follow) or epoch milliseconds',
+      ],
+    ]) {
+      const response = await red.request(`/prepay/tenant/T0101/statement?${query}`, { headers: auth });
+      assert.equal(response.status, 400, query);
+      assert.deepEqual(await response.json(), { ok: false, error: 'bad-period', field, message });
+    }
+    const leap = await red.request('/prepay/tenant/T0101/statement?from=2024-02-29&to=2024-03-01', {
+      headers: auth,
+    });
+    assert.equal(leap.status, 200);
+  });
+
+  it('reads a typed top-up amount exactly: "0.005" and "1e300" refused with the field named, "12.50" is 1250', async function () {
+    const topup = (amount: unknown) =>
+      red.request('/prepay/tenant/T0101/topup', {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ amount, currency: 'GBP' }),
+      });
+    const before = (
+      (await (await red.request('/prepay/tenant/T0101/balance', { headers: auth })).json()) as {
+        balance: number;
+      }
+    ).balance;
+    for (const [amount, message] of [
+      ['0.005', 'amount: 0.005 has more than 2 decimals: amounts are not rounded'],
+      ['1e300', 'amount: "1e300" is not an amount: write digits and at most 2 decimals, such as 12.50'],
+      ['1000000000', 'amount: 1000000000 is too large: at most 9 digits before the decimal point'],
+    ]) {
+      const response = await topup(amount);
+      assert.equal(response.status, 400, amount);
+      assert.deepEqual(await response.json(), { ok: false, error: 'bad-amount', message, field: 'amount' });
+    }
+    const paid = await topup('12.50');
+    assert.equal(paid.status, 200);
+    assert.equal(((await paid.json()) as { amount: number }).amount, 1250);
+    const after = (
+      (await (await red.request('/prepay/tenant/T0101/balance', { headers: auth })).json()) as {
+        balance: number;
+      }
+    ).balance;
+    assert.equal(after, before + 1250);
   });
 });

@@ -5,6 +5,7 @@
 // "Authorization: Bearer <token>" (or ?token= for a link); it is checked, never logged.
 // The endpoint is the route's last segment: balance, usage, statement or topup.
 // Outputs: 1 the token check for the ledger, 2 refusals for the http response.
+// @core parseInstant
 const DAY = 86400000;
 const account = String(msg.req.params.account || '');
 const api = msg.req.route.path.split('/').pop();
@@ -23,9 +24,10 @@ let request;
 if (api === 'balance') {
   request = { command: 'balance', accountId: account };
 } else if (api === 'usage') {
-  const days = query.days === undefined ? 7 : Number(query.days);
-  if (!Number.isInteger(days) || days < 1 || days > 92)
-    return refuse(400, 'bad-days', 'days must be a whole number from 1 to 92');
+  const given = query.days;
+  const days =
+    given === undefined ? 7 : typeof given === 'string' && /^\d{1,2}$/.test(given) ? Number(given) : 0;
+  if (!(days >= 1 && days <= 92)) return refuse(400, 'bad-days', 'days must be a whole number from 1 to 92');
   msg.usageDays = days;
   // Statements select by posting time; read two days more, for readings posted after the day they belong to.
   request = {
@@ -37,14 +39,18 @@ if (api === 'balance') {
 } else if (api === 'statement') {
   const format = query.format === undefined ? 'json' : query.format;
   if (format !== 'json' && format !== 'csv') return refuse(400, 'bad-format', 'format must be json or csv');
-  const time = (v) => (v === undefined || v === '' ? undefined : /^\d+$/.test(v) ? Number(v) : Date.parse(v));
-  const from = time(query.from);
-  const to = time(query.to);
-  if (Number.isNaN(from) || Number.isNaN(to))
-    return refuse(400, 'bad-period', 'from and to must be dates (ISO 8601) or epoch milliseconds');
   request = { command: 'statement', accountId: account, format };
-  if (from !== undefined) request.from = from;
-  if (to !== undefined) request.to = to;
+  for (const field of ['from', 'to']) {
+    if (query[field] === undefined || query[field] === '') continue;
+    try {
+      // An impossible date (2024-02-30, 2024-13-01) is refused, not rolled over into another month.
+      request[field] = parseInstant(query[field]);
+    } catch (error) {
+      refuse(400, 'bad-period', `${field}: ${error.message}`);
+      msg.payload.field = field;
+      return [null, msg];
+    }
+  }
 } else if (api === 'topup') {
   request = msg.payload; // the demo provider reads the tenant's amount and currency
 } else {
