@@ -260,7 +260,11 @@ export = function register(RED: NodeAPI): void {
     let access: TenantAccess | undefined;
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
       if (isAccessTokenCommand(msg)) {
-        access ??= tenantAccess(storeNode.store, wallClock(RED.settings));
+        try {
+          access ??= tenantAccess(storeNode.store, wallClock(RED.settings));
+        } catch (error) {
+          return done(error as Error);
+        }
         runAccessTokenCommand(access, msg).then((result) => {
           msg.payload = result;
           gate.run(() => send([msg, null, null]));

@@ -36,11 +36,16 @@ export function registerAccessTokenRoutes(RED: NodeAPI): void {
       return undefined;
     }
     const store = node.store;
-    return new TenantAccess(
-      store.accessTokens(),
-      clock,
-      async (id) => (await store.getAccount(id)) !== undefined,
-    );
+    try {
+      return new TenantAccess(
+        store.accessTokens(),
+        clock,
+        async (id) => (await store.getAccount(id)) !== undefined,
+      );
+    } catch (error) {
+      sendError(res, error);
+      return undefined;
+    }
   };
   // The operator, when adminAuth names one: recorded with the token as who issued or revoked it.
   const who = (req: Request): string => {
