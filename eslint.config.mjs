@@ -34,7 +34,8 @@ export default tseslint.config(
   },
   {
     // Function node bodies of the tenant API example: Node-RED runs each as the body of an async function,
-    // with these globals (crypto from the node's Setup tab).
+    // with these globals (crypto from the node's Setup tab; the core functions that a "// @core <name>" line
+    // embeds at build, scripts/tenant-api/core-source.mjs).
     files: ['flows/tenant/functions/*.js'],
     languageOptions: {
       sourceType: 'script',
@@ -47,6 +48,9 @@ export default tseslint.config(
         crypto: 'readonly',
         Buffer: 'readonly',
         Intl: 'readonly',
+        parseMajorAmountIn: 'readonly',
+        parseInstant: 'readonly',
+        MINOR_UNIT_DIGITS: 'readonly',
       },
     },
   },

@@ -1,6 +1,7 @@
 // Builds examples/tenant-api.json from its sources: the group in scripts/tenant-api/group.mjs, the function
 // nodes' code in flows/tenant/functions/*.js and the tenant page in flows/tenant/tenant-page.html (kept as
-// files so they are linted, formatted and reviewed as code). `--check` only compares, and exits 1 when the committed example is out of date.
+// files so they are linted, formatted and reviewed as code), with the core functions they embed taken from
+// dist/ (run `npm run build` first). `--check` only compares, and exits 1 when the committed example is out of date.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as prettier from 'prettier';

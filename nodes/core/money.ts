@@ -102,3 +102,43 @@ export class CumulativeRounder {
     return { emit, total: next };
   }
 }
+
+/**
+ * An amount a person typed in the major unit ("12.50", "12", "0.5") as exact integer minor units, with `digits`
+ * the currency's minor-unit exponent. Nothing is rounded or guessed: more decimals than the currency has
+ * ("0.005" of a 2-digit currency is not one cent), signs, exponents ("1e300"), separators ("1,000"), zero and
+ * more than nine whole digits are refused with a message a person can act on.
+ *
+ * Self-contained on purpose (no imports, no module state): the generated flows embed its source in function
+ * nodes, which cannot import the package (scripts/tenant-api/core-source.mjs).
+ */
+export function parseMajorAmountIn(text: unknown, digits: number): bigint {
+  const typed = typeof text === 'number' ? String(text) : typeof text === 'string' ? text.trim() : '';
+  const example = digits > 0 ? `12.${'5'.padEnd(digits, '0')}` : '12';
+  const match = /^(\d+)(?:\.(\d+))?$/.exec(typed);
+  if (!match)
+    throw new RangeError(
+      typed === ''
+        ? `enter an amount, such as ${example}`
+        : `"${typed.slice(0, 40)}" is not an amount: write digits${digits > 0 ? ` and at most ${digits} decimals` : ''}, such as ${example}`,
+    );
+  const whole = (match[1] ?? '').replace(/^0+(?=\d)/, '');
+  const fraction = match[2] ?? '';
+  if (fraction.length > digits)
+    throw new RangeError(
+      digits === 0
+        ? `${typed} has decimals, and this currency has no minor unit: write a whole amount`
+        : `${typed} has more than ${digits} decimals: amounts are not rounded`,
+    );
+  // A billion in the major unit is no top-up (nor any bill): a slip of the finger, refused.
+  if (whole.length > 9)
+    throw new RangeError(`${typed} is too large: at most 9 digits before the decimal point`);
+  const minor = BigInt(whole) * 10n ** BigInt(digits) + BigInt(fraction.padEnd(digits, '0') || '0');
+  if (minor <= 0n) throw new RangeError('the amount must be more than 0');
+  return minor;
+}
+
+/** parseMajorAmountIn for an ISO 4217 currency ("12.50" GBP is 1250). */
+export function parseMajorAmount(text: unknown, currency: string): bigint {
+  return parseMajorAmountIn(text, minorUnitDigits(currency));
+}

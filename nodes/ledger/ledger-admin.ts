@@ -15,6 +15,7 @@ import { summaryCsv } from '../core/ledger/statement';
 import type { LedgerReconciliation } from './ledger-reconciliation';
 import { validDate } from './reconciliation-messages';
 import { runtimeClock } from '../shared/runtime-clock';
+import { parseInstant } from '../core/instant';
 
 /** Running ledger nodes by node id. */
 export const activeLedgers = new Map<string, Ledger>();
@@ -27,10 +28,12 @@ function time(value: unknown, field: string, fallback?: number): number {
     if (fallback !== undefined) return fallback;
     throw new LedgerError(field, 'is required');
   }
-  const parsed = /^\d+$/.test(String(value)) ? Number(value) : Date.parse(String(value));
-  if (!Number.isFinite(parsed))
-    throw new LedgerError(field, 'must be a date (ISO 8601) or epoch milliseconds');
-  return parsed;
+  try {
+    // Strict: 2024-02-30 is refused, where Date.parse would roll it over into March.
+    return parseInstant(value);
+  } catch (error) {
+    throw new LedgerError(field, (error as Error).message);
+  }
 }
 
 function sendError(res: Response, error: unknown): void {

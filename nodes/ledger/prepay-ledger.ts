@@ -1,8 +1,8 @@
 /**
  * prepay-ledger: the prepaid accounts. Takes commands (topup, refund, adjust, reverse, open, close,
- * bind, unbind, emergency, balance, statement, summary, verify) and charges from the tariff node;
- * answers each on output 1 once it is durably stored, sends account states on output 2, and alarms on
- * output 3.
+ * bind, unbind, emergency, balance, statement, summary, verify; tenant-token for the tenant API's access
+ * tokens) and charges from the tariff node; answers each on output 1 once it is durably stored, sends account
+ * states on output 2, and alarms on output 3.
  *
  * Accepted means durable: a posting is in the node's intake journal (on local disk, fsynced) before the
  * ledger works on it, and stays there until the store has it; a stop, crash or power cut inside a store
@@ -16,8 +16,10 @@ import { Ledger, LedgerResponse } from '../core/ledger/ledger';
 import { readRequest } from '../core/ledger/requests';
 import { AccountState } from '../core/messages';
 import { chargeReceipts, type ChargeReceiver } from '../shared/charge-receipts';
-import { runtimeClock } from '../shared/runtime-clock';
+import { runtimeClock, wallClock } from '../shared/runtime-clock';
 import { StartGate } from '../shared/start-gate';
+import type { TenantAccess } from '../core/tenant/access-tokens';
+import { isAccessTokenCommand, runAccessTokenCommand, tenantAccess } from './access-token-command';
 import { degradedStatus, faultStatus, okStatus, throttledStatus } from '../shared/status';
 import { StoreNode } from '../store/store-config';
 import { IntakeJournal } from './intake-journal';
@@ -255,7 +257,21 @@ export = function register(RED: NodeAPI): void {
       showStatus();
     });
 
+    let access: TenantAccess | undefined;
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
+      if (isAccessTokenCommand(msg)) {
+        try {
+          access ??= tenantAccess(storeNode.store, wallClock(RED.settings));
+        } catch (error) {
+          return done(error as Error);
+        }
+        runAccessTokenCommand(access, msg).then((result) => {
+          msg.payload = result;
+          gate.run(() => send([msg, null, null]));
+          done();
+        }, done);
+        return;
+      }
       let request;
       const receivedAt = clock.now();
       // The reconciliation's inputs and requests: a meter reader's day summary, or "reconcile now".

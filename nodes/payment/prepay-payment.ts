@@ -1,7 +1,8 @@
 /**
  * prepay-payment: a payment provider's webhook, verified and turned into a ledger `topup` command.
  *
- * Input: an `http in` message (POST, "Do not parse request body" ticked, so msg.payload is the raw body
+ * Input: the node's own POST route (_Listen on_: the body read under a limit while it streams, 413 beyond
+ * it), or an `http in` message (POST, "Do not parse request body" ticked, so msg.payload is the raw body
  * Buffer the provider signed; msg.req.rawBody is used when a settings middleware keeps it instead).
  * Output 1: the topup command for prepay-ledger, with msg.req/msg.res kept so an `http response` after the
  * ledger answers once the posting is committed. Output 2: refused (and acknowledged non-top-up) deliveries
@@ -12,12 +13,16 @@
  * errors (done(err)), because someone has to fix them.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import { isDemoSecret } from '../core/payments/demo-secrets';
 import { ReplayGuard } from '../core/payments/replay-guard';
 import { Delivery, handleDelivery, WebhookOutcome, WebhookSettings } from '../core/payments/webhook';
 import { wallClock } from '../shared/runtime-clock';
 import { faultStatus, okStatus } from '../shared/status';
 import { PaymentNodeOptions, PaymentNodeSettings, readPaymentSettings, secretList } from './payment-config';
+import { httpGuard } from './http-guard';
 import { RefusalLog } from './refusal-log';
+import { demoMode, DEMO_MODE_VARIABLE, firstSetVariable } from './site-settings';
+import { serveWebhookRoute, WebhookRoute } from './webhook-route';
 
 type Done = (err?: Error) => void;
 const STATUS_INTERVAL_MS = 500;
@@ -48,6 +53,10 @@ function headerOf(msg: NodeMessageInFlow, name: string): string | undefined {
 }
 
 export = function register(RED: NodeAPI): void {
+  // The tenant interface's paths are guarded (CORS, body sizes, error answers) from the start, whether or not a
+  // payment node is deployed: see http-guard.ts.
+  httpGuard(RED);
+
   function PrepayPaymentNode(this: Node<Credentials>, config: NodeDef & PaymentNodeSettings): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -64,13 +73,15 @@ export = function register(RED: NodeAPI): void {
       );
       return;
     }
-    // Env values resolve through the node's group and flow (their env tabs) before the process environment.
+    // Env values resolve through the node's group and flow (their env tabs) before the process environment;
+    // of several variables, the first one set is used.
+    const fromEnv = options.secretFrom === 'env' ? firstSetVariable(RED, node, options.secretEnv) : undefined;
     const secrets =
-      options.secretFrom === 'env'
-        ? secretList(RED.util.evaluateNodeProperty(options.secretEnv, 'env', node, {} as NodeMessage))
-        : secretList(node.credentials?.secret);
+      options.secretFrom === 'env' ? secretList(fromEnv?.value) : secretList(node.credentials?.secret);
+    // A published demo secret lets anyone sign top-ups: outside demo mode the node serves nothing with it.
+    const demoSecretRefused = secrets.some(isDemoSecret) && !demoMode(RED, node);
     const settings: WebhookSettings = {
-      secrets,
+      secrets: demoSecretRefused ? [] : secrets,
       toleranceSeconds: options.toleranceSeconds,
       notification: options.notification,
     };
@@ -79,11 +90,16 @@ export = function register(RED: NodeAPI): void {
     let accepted = 0;
     let refused = 0;
 
-    const secretProblem =
-      secrets.length > 0
+    const where =
+      options.secretFrom === 'env'
+        ? `environment variable ${fromEnv?.name ?? options.secretEnv.join(' or ')}`
+        : 'the credentials';
+    const secretProblem = demoSecretRefused
+      ? `the webhook secret in ${where} is the published demo secret and ${DEMO_MODE_VARIABLE} is not "on": set the provider's real secret`
+      : secrets.length > 0
         ? undefined
         : options.secretFrom === 'env'
-          ? `no webhook secret: environment variable ${options.secretEnv} is not set`
+          ? `no webhook secret: environment variable ${options.secretEnv.join(' or ')} is not set`
           : 'no webhook secret in the credentials';
     // Counts are shown at most twice a second: a status per delivery costs more than verifying it.
     let statusTimer: NodeJS.Timeout | undefined;
@@ -91,7 +107,10 @@ export = function register(RED: NodeAPI): void {
     const paintStatus = (): void => {
       statusTimer = undefined;
       statusShownAt = Date.now();
-      if (secretProblem) node.status(faultStatus(secretProblem.slice(0, 60)));
+      const problem = demoSecretRefused
+        ? 'demo secret refused: demo mode is off'
+        : (secretProblem ?? routeProblem);
+      if (problem) node.status(faultStatus(problem.slice(0, 60)));
       else node.status(okStatus(`${accepted} accepted · ${refused} refused`));
     };
     const showStatus = (): void => {
@@ -101,21 +120,41 @@ export = function register(RED: NodeAPI): void {
       statusTimer = setTimeout(paintStatus, wait);
       statusTimer.unref?.();
     };
+    let route: WebhookRoute | undefined;
+    let routeProblem: string | undefined;
+    if (options.url) {
+      try {
+        route = serveWebhookRoute(RED, node, options.url, options.maxBodyBytes);
+      } catch (error) {
+        routeProblem = (error as Error).message;
+        node.error(`prepay-payment: cannot serve ${options.url}: ${routeProblem}`);
+      }
+    }
     node.on('close', () => {
       if (statusTimer) clearTimeout(statusTimer);
+      route?.close();
     });
     if (secretProblem) node.error(`prepay-payment: ${secretProblem}`);
     showStatus();
 
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
       const delivery: Delivery = { rawBody: rawBodyOf(msg), signature: headerOf(msg, options.header) };
+      const out = msg as NodeMessage & Record<string, unknown>;
+      if (demoSecretRefused) {
+        refused += 1;
+        out.statusCode = 500;
+        out.payload = { ok: false, error: 'demo-secret', message: secretProblem };
+        out.payment = { refused: 'demo-secret' };
+        showStatus();
+        send([null, out]);
+        return done(new Error(`prepay-payment: ${secretProblem}`));
+      }
       let outcome: WebhookOutcome;
       try {
         outcome = handleDelivery(delivery, settings, guard, clock.now());
       } catch (error) {
         return done(error as Error);
       }
-      const out = msg as NodeMessage & Record<string, unknown>;
       if (outcome.kind === 'accepted') {
         accepted += 1;
         out.payload = outcome.command;

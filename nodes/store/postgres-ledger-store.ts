@@ -17,6 +17,8 @@ import {
   PreparedPosting,
 } from '../core/ledger/types';
 import { POSTGRES_MIGRATIONS } from './postgres-schema';
+import { PostgresAccessTokens } from './postgres-access-tokens';
+import type { AccessTokenStore } from '../core/tenant/access-tokens';
 import { accountFromRow, auditFromRow, auditRow, bindingFromRow, entryFromRow } from './records';
 import { ENTRY_CONFLICT, summaryRow } from './sqlite-ledger-store';
 
@@ -93,6 +95,13 @@ export class PostgresLedgerStore implements LedgerStore {
     this.pool = new Pool({ max: 4, connectionTimeoutMillis: 5000, ...config });
     // An idle client losing its server must not crash Node-RED: the next query reports it.
     this.pool.on('error', () => undefined);
+  }
+
+  private tokens: PostgresAccessTokens | undefined;
+
+  accessTokens(): AccessTokenStore {
+    this.tokens ??= new PostgresAccessTokens(this.pool);
+    return this.tokens;
   }
 
   async init(): Promise<void> {

@@ -358,4 +358,21 @@ export const POSTGRES_MIGRATIONS: Array<{ version: number; sql: string }> = [
       END $fn$;
     `,
   },
+  {
+    version: 4,
+    sql: `
+      -- Tenant access tokens, kept as their SHA-256 only: the token itself is shown once, when issued.
+      CREATE TABLE tenant_tokens (
+        token_id text PRIMARY KEY,
+        account_id text NOT NULL,
+        token_hash text NOT NULL UNIQUE,
+        label text NOT NULL,
+        issued_at bigint NOT NULL,
+        issued_by text NOT NULL,
+        revoked_at bigint,
+        revoked_by text
+      );
+      CREATE INDEX tenant_tokens_account ON tenant_tokens (account_id);
+    `,
+  },
 ];

@@ -9,12 +9,14 @@
 import type { Node, NodeAPI } from 'node-red';
 import { runtimeClock } from '../shared/runtime-clock';
 import { CheckpointSchedule } from './checkpoint-schedule';
+import { registerAccessTokenRoutes } from './access-token-admin';
 import { ResilientStore } from './resilient-store';
 import { activeStores, registerStoreAdminRoutes } from './store-admin';
 import { checkpointHours, createStore, StoreNode, StoreNodeDef } from './store-config';
 
 export = function register(RED: NodeAPI): void {
   registerStoreAdminRoutes(RED);
+  registerAccessTokenRoutes(RED);
 
   function PrepayStoreNode(
     this: Node<{ password: unknown; sealKey: unknown; previousSealKey: unknown }>,

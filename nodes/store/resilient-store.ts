@@ -5,6 +5,7 @@
  */
 import type { LedgerIntegrity } from '../core/ledger/checkpoint';
 import { AuditRecord, LedgerStore, PostingsAudit, SummaryRow } from '../core/ledger/store';
+import type { AccessTokenStore } from '../core/tenant/access-tokens';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -116,5 +117,17 @@ export class ResilientStore implements LedgerStore {
 
   auditLog(filter?: { meterId?: string; from?: number; to?: number }): Promise<AuditRecord[]> {
     return this.call(() => this.inner.auditLog(filter));
+  }
+
+  /** The inner store's access tokens, each call made once the store is up. */
+  accessTokens(): AccessTokenStore {
+    const tokens = this.inner.accessTokens?.();
+    if (!tokens) throw new Error(`the ${this.inner.kind} store keeps no tenant access tokens`);
+    return {
+      insertToken: (record, replacing) => this.call(() => tokens.insertToken(record, replacing)),
+      tokenByHash: (hash) => this.call(() => tokens.tokenByHash(hash)),
+      tokensOf: (accountId) => this.call(() => tokens.tokensOf(accountId)),
+      revokeTokens: (which, at, by) => this.call(() => tokens.revokeTokens(which, at, by)),
+    };
   }
 }

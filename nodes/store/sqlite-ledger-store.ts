@@ -28,6 +28,8 @@ import {
 } from './records';
 import { BackupReport, onlineBackup } from './sqlite-backup';
 import { SQLITE_MIGRATIONS } from './sqlite-schema';
+import { SqliteAccessTokens } from './sqlite-access-tokens';
+import type { AccessTokenStore } from '../core/tenant/access-tokens';
 import { extend } from '../core/shapes';
 
 export interface SqliteOptions {
@@ -119,6 +121,13 @@ export class SqliteLedgerStore implements LedgerStore {
       this.statements.set(sql, statement);
     }
     return statement;
+  }
+
+  private tokens: SqliteAccessTokens | undefined;
+
+  accessTokens(): AccessTokenStore {
+    this.tokens ??= new SqliteAccessTokens(() => this.database());
+    return this.tokens;
   }
 
   /** The schema version in force (for tests and diagnostics). */

@@ -120,4 +120,21 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; sql: string }> = [
       CREATE INDEX postings_entryless ON postings (account_id) WHERE command IN ('bind', 'unbind', 'debt-recovery');
     `,
   },
+  {
+    version: 4,
+    sql: `
+      -- Tenant access tokens, kept as their SHA-256 only: the token itself is shown once, when issued.
+      CREATE TABLE tenant_tokens (
+        token_id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        label TEXT NOT NULL,
+        issued_at INTEGER NOT NULL,
+        issued_by TEXT NOT NULL,
+        revoked_at INTEGER,
+        revoked_by TEXT
+      );
+      CREATE INDEX tenant_tokens_account ON tenant_tokens (account_id);
+    `,
+  },
 ];

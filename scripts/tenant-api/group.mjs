@@ -4,10 +4,11 @@
 // tenants, its store, and wires to the building through link nodes).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { embedCore } from './core-source.mjs';
 
 const root = new URL('../..', import.meta.url).pathname;
 const source = (name) => readFileSync(join(root, 'flows', 'tenant', name), 'utf8');
-const code = (name) => source(join('functions', `${name}.js`)).trimEnd();
+const code = (name) => embedCore(source(join('functions', `${name}.js`)).trimEnd());
 
 /**
  * The nodes of the tenant API group. Options: id(n) names node n; store, the prepay-store id; currency and
@@ -93,20 +94,30 @@ Endpoints (under httpNodeRoot):
 - POST /prepay/payments/webhook                 prepay-payment -> ledger -> 200 with the top-up (or the original);
                                                 409 for a payment id credited before with another amount or account
 
-Tenant endpoints need "Authorization: Bearer <token>", token = first 32 hex digits of
-HMAC-SHA256(PREPAY_TENANT_SECRET, "tenant:" + account). The demo prints each demo tenant's page link to the
-debug sidebar on deploy.
+Tenant endpoints need "Authorization: Bearer <token>": a token issued to that tenant, kept in the ledger
+store only as its SHA-256 and checked by the ledger (tenant-token command: issue, rotate, revoke, verify,
+list; or the admin API, POST /prepay-store/<store id>/tenant-tokens). One tenant's token is revoked or
+rotated without touching another's. In demo mode the demo issues each demo tenant a token on deploy and
+prints the page link to the debug sidebar only (never the log).
 
-The webhook's http in node has "Do not parse request body" ticked: the signature covers the raw bytes.
+The payment node serves the webhook's path itself ("Listen on"): it reads the raw bytes the signature covers,
+at most 64 KiB (413 beyond, refused while the body streams).
 
-Production: set PREPAY_WEBHOOK_SECRET to the provider's signing secret (or move it into the payment node's
-credentials), PREPAY_TENANT_SECRET to a long random value, PREPAY_DEMO_PROVIDER to "off", delete the DEMO
-nodes, and put the tenant endpoints behind the site's own login.`;
+Demo mode: PREPAY_DEMO "on" in this group's environment; a value set outside the group (the process
+environment, the tab's environment) wins over it. In demo mode the webhook accepts the published demo secret
+(PREPAY_DEMO_WEBHOOK_SECRET) when PREPAY_WEBHOOK_SECRET is not set, and the demo provider works; outside demo
+mode the demo secret is refused (500, and an error in the log) and the demo provider answers 404.
 
+Production: set PREPAY_WEBHOOK_SECRET in Node-RED's environment to the provider's signing secret (or move it
+into the payment node's credentials), PREPAY_DEMO to "off", delete the DEMO nodes, issue tenants their tokens
+through the admin API, and put the tenant endpoints behind the site's own login.`;
+
+  // Demo defaults only: no real secret lives in the flow. PREPAY_WEBHOOK_SECRET is read from outside the group
+  // (the process environment, or the payment node's credentials instead), and the demo's published webhook
+  // secret works only while PREPAY_DEMO is "on", a switch that a value outside the group overrides.
   const env = [
-    { name: 'PREPAY_WEBHOOK_SECRET', value: 'demo-webhook-secret-replace-me', type: 'str' },
-    { name: 'PREPAY_TENANT_SECRET', value: 'demo-tenant-secret-replace-me', type: 'str' },
-    { name: 'PREPAY_DEMO_PROVIDER', value: 'on', type: 'str' },
+    { name: 'PREPAY_DEMO', value: 'on', type: 'str' },
+    { name: 'PREPAY_DEMO_WEBHOOK_SECRET', value: 'demo-webhook-secret-replace-me', type: 'str' },
     { name: 'PREPAY_SITE_TIMEZONE', value: o.timeZone, type: 'str' },
     { name: 'PREPAY_DEMO_TENANTS', value: o.demoTenants.join(' '), type: 'str' },
     { name: 'PREPAY_WEBHOOK_URL', value: '', type: 'str' },
@@ -165,26 +176,20 @@ nodes, and put the tenant endpoints behind the site's own login.`;
     httpIn(51, 'get', '/prepay/tenant/:account/usage', 220, 220, [[REQUEST]]),
     httpIn(52, 'get', '/prepay/tenant/:account/statement', 230, 260, [[REQUEST]]),
     httpIn(53, 'post', '/prepay/tenant/:account/topup', 220, 300, [[REQUEST]]),
-    fn(
-      20,
-      'tenant request (token check)',
-      'tenant-request',
-      520,
-      240,
-      [[LEDGER], [RESPONSE], [id(60)]],
-      CRYPTO,
-    ),
+    fn(20, 'tenant request (token check)', 'tenant-request', 520, 240, [[LEDGER], [RESPONSE]]),
 
-    // The webhook.
-    httpIn(54, 'post', '/prepay/payments/webhook', 210, 420, [[id(55)]], { skipBodyParsing: true }),
+    // The webhook: the payment node serves its path itself, reading the body under a limit while it streams
+    // (an http in node would read any body whole before anything could refuse it).
     {
       id: id(55),
       type: 'prepay-payment',
       g: GROUP,
       name: '',
+      url: '/prepay/payments/webhook',
+      maxBody: 65536,
       header: 'X-Prepay-Signature',
       secretFrom: 'env',
-      secretEnv: 'PREPAY_WEBHOOK_SECRET',
+      secretEnv: 'PREPAY_WEBHOOK_SECRET PREPAY_DEMO_WEBHOOK_SECRET',
       tolerance: 300,
       referencePrefix: 'pay:',
       amountIn: 'auto',
@@ -231,18 +236,21 @@ nodes, and put the tenant endpoints behind the site's own login.`;
       name: 'which request',
       property: 'tenantApi',
       propertyType: 'msg',
-      rules: ['balance', 'balance-statement', 'usage', 'statement', 'webhook'].map((v) => ({
-        t: 'eq',
-        v,
-        vt: 'str',
-      })),
+      rules: ['balance', 'balance-statement', 'usage', 'statement', 'webhook', 'token', 'demo-link'].map(
+        (v) => ({
+          t: 'eq',
+          v,
+          vt: 'str',
+        }),
+      ),
       checkall: 'false',
       repair: false,
-      outputs: 5,
+      outputs: 7,
       x: 1040,
       y: 300,
-      wires: [[id(31)], [id(32)], [id(33)], [id(34)], [id(35)]],
+      wires: [[id(31)], [id(32)], [id(33)], [id(34)], [id(35)], [id(39)], [id(77)]],
     },
+    fn(39, 'token accepted: the request', 'token-accepted', 1270, 150, [[LEDGER], [id(60)]]),
     fn(31, 'balance: then last top-up', 'balance-step', 1270, 200, [[LEDGER]]),
     fn(32, 'balance response', 'balance-response', 1250, 250, [[RESPONSE]]),
     fn(33, 'usage per day', 'usage-response', 1240, 300, [[RESPONSE]]),
@@ -307,7 +315,8 @@ nodes, and put the tenant endpoints behind the site's own login.`;
         ]
       : []),
     inject(74, 'DEMO links', 2.5, 160, 740, [[id(75)]]),
-    fn(75, 'DEMO tenant page links', 'tenant-links', 390, 740, [[id(76)]], CRYPTO),
+    fn(75, 'DEMO issue tenant tokens', 'tenant-links', 390, 740, [[LEDGER]]),
+    fn(77, 'DEMO tenant page link', 'demo-link', 1250, 740, [[id(76)]]),
     {
       id: id(76),
       type: 'debug',
@@ -315,13 +324,14 @@ nodes, and put the tenant endpoints behind the site's own login.`;
       name: 'tenant page links',
       active: true,
       tosidebar: true,
-      console: true,
+      // The links carry tokens: the sidebar only, never the log.
+      console: false,
       tostatus: false,
       complete: 'payload',
       targetType: 'msg',
       statusVal: '',
       statusType: 'auto',
-      x: 640,
+      x: 1460,
       y: 740,
       wires: [],
     },

@@ -113,6 +113,20 @@ describe('operator dashboard of the reference site in Chromium', function () {
     await topUp('T0008', '100', 'R-2026-0042');
     await page.getByText('Receipt already posted').waitFor({ timeout: 10_000 });
     assert.equal(deskTopups('desk:R-2026-0042').length, 1);
+
+    // Amounts are read exactly as typed: half a sen or an exponent is refused with its reason, never posted.
+    for (const [typed, receipt, reason] of [
+      ['0.005', 'R-2026-0043', 'Amount: 0.005 has more than 2 decimals: amounts are not rounded'],
+      [
+        '1e300',
+        'R-2026-0044',
+        'Amount: "1e300" is not an amount: write digits and at most 2 decimals, such as 12.50',
+      ],
+    ]) {
+      await topUp('T0008', typed, receipt);
+      await page.getByText(reason).waitFor({ timeout: 10_000 });
+      assert.deepEqual(deskTopups(`desk:${receipt}`), []);
+    }
   });
 
   it("overrides a supply with the operator's name in the audit log, and the table shows the relay off", async function () {

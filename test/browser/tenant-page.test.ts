@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { ARTIFACTS, Browser, launchChromium, requireChromium } from '../support/chromium';
 import { NodeRedProcess } from '../support/node-red-process';
-import { startExample, tenantToken } from '../support/tenant-example';
+import { issueToken, startExample } from '../support/tenant-example';
 
 /** "1,358.42 GBP" -> 135842: the page's figure read back as integer minor units, without float maths. */
 function minorOf(text: string): number {
@@ -24,10 +24,12 @@ describe('tenant page in Chromium', function () {
   let red: NodeRedProcess;
   let browser: Browser;
   let page: Page;
+  /** T0101's access token, issued over the admin API as an operator does. */
+  let token = '';
 
   async function apiBalance(): Promise<number> {
     const response = await red.request('/prepay/tenant/T0101/balance', {
-      headers: { authorization: `Bearer ${tenantToken('T0101')}` },
+      headers: { authorization: `Bearer ${token}` },
     });
     return ((await response.json()) as { balance: number }).balance;
   }
@@ -35,6 +37,7 @@ describe('tenant page in Chromium', function () {
   before(async function () {
     requireChromium(this);
     ({ red } = await startExample());
+    ({ token } = await issueToken(red, 'T0101'));
     browser = await launchChromium({ width: 390, height: 844 });
     page = await browser.context.newPage();
   });
@@ -46,7 +49,7 @@ describe('tenant page in Chromium', function () {
 
   it('shows the balance, state, last top-up and the usage chart from the ledger', async function () {
     const expected = await apiBalance();
-    await page.goto(`${red.baseUrl}/prepay/tenant?account=T0101&token=${tenantToken('T0101')}`);
+    await page.goto(`${red.baseUrl}/prepay/tenant?account=T0101&token=${token}`);
     await page.waitForSelector('[data-testid="chart"] rect[data-utility]');
     assert.equal(minorOf((await page.textContent('[data-testid="balance"]')) ?? ''), expected);
     assert.equal(minorOf((await page.textContent('[data-testid="available"]')) ?? ''), expected);
@@ -95,12 +98,19 @@ describe('tenant page in Chromium', function () {
     assert.match((await page.textContent('[data-testid="last-topup"]')) ?? '', /^Last top-up 12\.34 GBP/);
     await page.screenshot({ path: join(ARTIFACTS, 'tenant-page-after-topup.png'), fullPage: true });
 
-    // A figure the currency cannot hold is refused on the page; nothing is paid.
-    await page.fill('[data-testid="topup-amount"]', '1.005');
-    await page.click('[data-testid="topup-button"]');
-    await page.waitForFunction(() =>
-      /^Enter an amount/.test(document.querySelector('[data-testid="message"]')?.textContent ?? ''),
-    );
+    // A figure the currency cannot hold, or no amount at all, is refused with the server's reason; nothing is paid.
+    for (const [typed, reason] of [
+      ['1.005', /^Top-up failed: amount: 1\.005 has more than 2 decimals: amounts are not rounded$/],
+      ['1e300', /^Top-up failed: amount: "1e300" is not an amount/],
+    ] as const) {
+      await page.fill('[data-testid="topup-amount"]', typed);
+      await page.click('[data-testid="topup-button"]');
+      await page.waitForFunction(
+        (source) =>
+          new RegExp(source).test(document.querySelector('[data-testid="message"]')?.textContent ?? ''),
+        reason.source,
+      );
+    }
     assert.equal(await apiBalance(), before + 1234);
   });
 

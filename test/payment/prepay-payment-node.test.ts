@@ -126,6 +126,7 @@ describe('prepay-payment node (ledger on SQLite, manual clock)', function () {
     await stopServer();
     helper.settings({});
     delete process.env.PREPAY_TEST_WEBHOOK_SECRET;
+    delete process.env.PREPAY_TEST_DEMO_SECRET;
   });
 
   async function loadWithAccount(
@@ -348,6 +349,62 @@ describe('prepay-payment node (ledger on SQLite, manual clock)', function () {
     assert.equal(await balanceOf(userDir, 'T0101'), 300n);
   });
 
+  it('reads the first of several variables that is set: a real secret before the demo default', async function () {
+    process.env.PREPAY_TEST_DEMO_SECRET = 'whsec_demo_default';
+    process.env.PREPAY_TEST_WEBHOOK_SECRET = 'whsec_site';
+    const { pay, results, refused } = await loadWithAccount(
+      { secretFrom: 'env', secretEnv: 'PREPAY_TEST_WEBHOOK_SECRET, PREPAY_TEST_DEMO_SECRET' },
+      { pay: { secret: '' } } as never,
+    );
+    const a = body({ amount: 100, reference: 'pi_5101' });
+    pay.receive(delivery(a, signed(a, clock, 'whsec_demo_default')));
+    pay.receive(delivery(a, signed(a, clock, 'whsec_site')));
+    await waitFor('a result and a refusal', () => results.length === 1 && refused.length === 1);
+    assert.equal(refused[0]?.statusCode, 401);
+    assert.equal(await balanceOf(userDir, 'T0101'), 100n);
+  });
+
+  it('serves nothing with the published demo secret outside demo mode, from credentials or env', async function () {
+    const demoSecret = 'demo-webhook-secret-replace-me';
+    const text = body({ amount: 100, reference: 'pi_5201' });
+    for (const [payment, credentials] of [
+      [{}, { pay: { secret: demoSecret } }],
+      [{ secretFrom: 'env', secretEnv: 'PREPAY_TEST_WEBHOOK_SECRET' }, { pay: {} }],
+    ] as const) {
+      process.env.PREPAY_TEST_WEBHOOK_SECRET = demoSecret;
+      const run = await loadWithAccount(payment, credentials as never);
+      const statuses: Array<{ fill: string; text: string }> = [];
+      (run.pay as unknown as TestNode).on('call:status', (call) =>
+        statuses.push(call.args[0] as { fill: string; text: string }),
+      );
+      run.pay.receive(delivery(text, signed(text, clock, demoSecret)));
+      await waitFor('the refusal', () => run.refused.length === 1 && run.caught.length >= 1);
+      assert.equal(run.refused[0]?.statusCode, 500);
+      assert.equal((run.refused[0]?.payload as { error: string }).error, 'demo-secret');
+      assert.match(
+        String((run.caught[0]?.error as { message: string }).message),
+        /is the published demo secret and PREPAY_DEMO is not "on"/,
+      );
+      await waitFor('the status', () => statuses.length > 0);
+      assert.deepEqual(
+        [statuses.at(-1)?.fill, statuses.at(-1)?.text],
+        ['red', 'demo secret refused: demo mode is off'],
+      );
+      assert.equal(run.results.length, 0);
+      await helper.unload();
+    }
+    // In demo mode it verifies as any secret does.
+    process.env.PREPAY_DEMO = 'on';
+    try {
+      const run = await loadWithAccount({}, { pay: { secret: demoSecret } } as never);
+      run.pay.receive(delivery(text, signed(text, clock, demoSecret)));
+      await waitFor('the result', () => run.results.length === 1);
+      assert.equal(await balanceOf(userDir, 'T0101'), 100n);
+    } finally {
+      delete process.env.PREPAY_DEMO;
+    }
+  });
+
   it('takes the raw body from msg.req.rawBody when a settings middleware keeps it there', async function () {
     const { pay, results } = await loadWithAccount();
     const text = body({ amount: 999, reference: 'pi_6001' });
@@ -395,12 +452,20 @@ describe('prepay-payment node (ledger on SQLite, manual clock)', function () {
   });
 
   it('refuses to start with invalid settings, and says which', async function () {
-    await helper.load([storeNode, ledgerNode, paymentNode, catchNode], flow({ tolerance: 0 }), {
-      pay: { secret: SECRET },
-    });
-    const caught = collect(helper.getNode('caught'));
-    helper.getNode('pay').receive(delivery('{}', undefined));
-    await waitFor('the error', () => caught.length === 1);
-    assert.match(String((caught[0]?.error as { message: string }).message), /settings.tolerance/);
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ tolerance: 0 }, /settings.tolerance/],
+      [{ url: '/prepay/:account/webhook' }, /settings.url/],
+      [{ url: '/prepay/payments/webhook', maxBody: 100 }, /settings.maxBody/],
+    ];
+    for (const [settings, expected] of cases) {
+      await helper.load([storeNode, ledgerNode, paymentNode, catchNode], flow(settings), {
+        pay: { secret: SECRET },
+      });
+      const caught = collect(helper.getNode('caught'));
+      helper.getNode('pay').receive(delivery('{}', undefined));
+      await waitFor('the error', () => caught.length === 1);
+      assert.match(String((caught[0]?.error as { message: string }).message), expected);
+      await helper.unload();
+    }
   });
 });

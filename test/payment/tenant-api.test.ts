@@ -1,10 +1,10 @@
 /**
  * The tenant API example (examples/tenant-api.json) in a real Node-RED 4.1 process over real HTTP on
- * 127.0.0.1: tenant endpoints behind per-account tokens; the payment webhook refusing unsigned, wrongly
- * signed, stale and replayed deliveries, absorbing duplicates (also 20 at once) and answering a payment id
- * reused with another amount or account with 409; the demo provider's top-up taking the verified path. The
- * balance (read back by the endpoint, then from the SQLite file) is exactly the demo's opening figure plus
- * the distinct accepted top-ups. A Node-RED 5 leg checks the raw body reaches the verifier there too.
+ * 127.0.0.1: tenant endpoints behind per-tenant tokens issued over the admin API; the payment webhook refusing
+ * unsigned, wrongly signed, stale and replayed deliveries, absorbing duplicates (also 20 at once) and answering a
+ * payment id reused with another amount or account with 409; the demo provider's top-up taking the verified
+ * path. The balance (read back by the endpoint, then from the SQLite file) is exactly the demo's opening figure
+ * plus the distinct accepted top-ups. A Node-RED 5 leg checks the raw body reaches the verifier there too.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -13,12 +13,13 @@ import { SqliteLedgerStore } from '../../dist/nodes/store/sqlite-ledger-store';
 import { sleep } from '../support/node-red-helper';
 import { NodeRedProcess } from '../support/node-red-process';
 import {
+  derivedToken,
   example,
   FlowNode,
+  issueToken,
   root,
   sign,
   startExample,
-  tenantToken,
   userDirWithPackage,
   WEBHOOK_SECRET,
 } from '../support/tenant-example';
@@ -56,6 +57,9 @@ describe('tenant API example in a real Node-RED 4.1 over HTTP', function () {
   let opening: number;
   /** Sum of the distinct top-ups the webhook accepted, in pence. */
   let credited = 0;
+  /** Each demo tenant's token, issued over the admin API. */
+  const tokens: Record<string, string> = {};
+  const tenantToken = (account: string): string => tokens[account] ?? 'pt_none';
 
   async function webhook(body: string, signature: string | undefined): Promise<Answer> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -82,6 +86,7 @@ describe('tenant API example in a real Node-RED 4.1 over HTTP', function () {
 
   before(async function () {
     ({ red, userDir } = await startExample());
+    for (const account of ['T0101', 'T0102']) tokens[account] = (await issueToken(red, account)).token;
     opening = (await balance()).balance as number;
   });
 
@@ -184,19 +189,27 @@ describe('tenant API example in a real Node-RED 4.1 over HTTP', function () {
       headers: { authorization: `Bearer ${'0'.repeat(32)}` },
     });
     assert.equal(guessed.status, 401);
-    const wrongSecret = await red.request('/prepay/tenant/T0101/statement', {
-      headers: { authorization: `Bearer ${tenantToken('T0101', 'another-secret')}` },
+    // The token the example once derived from its one site secret opens nothing now.
+    const derived = await red.request('/prepay/tenant/T0101/statement', {
+      headers: { authorization: `Bearer ${derivedToken('T0101')}` },
     });
-    assert.equal(wrongSecret.status, 401);
+    assert.equal(derived.status, 401);
+    const wellFormed = await red.request('/prepay/tenant/T0101/statement', {
+      headers: { authorization: `Bearer pt_${'A'.repeat(43)}` },
+    });
+    assert.equal(wellFormed.status, 401);
     assert.equal(
       (await red.request(`/prepay/tenant/T0101/balance?token=${tenantToken('T0101')}`)).status,
       200,
     );
     assert.equal((await tenant('T%200101/balance', 'T 0101')).status, 400);
-    // A valid token for an account the ledger does not know: the ledger's refusal is answered, not left hanging.
-    const unknown = await tenant('T9999/balance', 'T9999');
-    assert.equal(unknown.status, 404);
-    assert.equal(((await unknown.json()) as { error: string }).error, 'unknown-account');
+    // No token can be issued for an account the ledger does not know, and another's does not open it.
+    await assert.rejects(issueToken(red, 'T9999'), /404 .*T9999.*does not exist/);
+    const unknown = await red.request('/prepay/tenant/T9999/balance', {
+      headers: { authorization: `Bearer ${tenantToken('T0101')}` },
+    });
+    assert.equal(unknown.status, 401);
+    assert.equal(((await unknown.json()) as { error: string }).error, 'bad-token');
   });
 
   it('credits a signed webhook once and refuses or absorbs everything else', async function () {
@@ -414,7 +427,7 @@ describe('tenant API example in a real Node-RED 4.1 over HTTP', function () {
 describe('tenant API webhook on Node-RED 5 (Node 22)', function () {
   this.timeout(180_000);
 
-  it('gets the raw body through "Do not parse request body" and verifies it', async function () {
+  it('gets the raw body through its own route and verifies it', async function () {
     let paths: { node: string; red: string };
     try {
       const out = execFileSync(process.execPath, [join(root, 'scripts', 'fetch-node22.mjs')], {
@@ -432,14 +445,11 @@ describe('tenant API webhook on Node-RED 5 (Node 22)', function () {
       );
       this.skip();
     }
-    // Only the webhook's own nodes: the ledger's native SQLite module is built for the Node 20 ABI here.
-    const httpIn = example.find(
-      (n) => n.type === 'http in' && n.url === '/prepay/payments/webhook',
-    ) as FlowNode;
+    // Only the webhook's own node, serving its path: the ledger's native SQLite module is built for the Node 20
+    // ABI here.
     const payment = example.find((n) => n.type === 'prepay-payment') as FlowNode;
     const flow: FlowNode[] = [
       { id: 'nr5tab', type: 'tab', label: 'nr5' },
-      { ...httpIn, z: 'nr5tab', g: undefined, wires: [[payment.id]] },
       {
         ...payment,
         z: 'nr5tab',
@@ -485,6 +495,12 @@ describe('tenant API webhook on Node-RED 5 (Node 22)', function () {
       });
       const bad = await post(sign(body, 'other'));
       assert.equal(bad.status, 401);
+      const big = await red.request('/prepay/payments/webhook', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: 'x'.repeat(100_000),
+      });
+      assert.equal(big.status, 413, 'over the 64 KiB limit');
     } finally {
       await red.stop();
     }

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { example, root } from '../support/tenant-example';
+import { DEMO_WEBHOOK_SECRETS } from '../../dist/nodes/core/payments/demo-secrets';
+import { example, root, WEBHOOK_SECRET } from '../support/tenant-example';
 
 describe('tenant API example: built from its sources', function () {
   it('is what scripts/build-tenant-example.mjs builds from flows/tenant/', function () {
@@ -28,9 +29,31 @@ describe('tenant API example: built from its sources', function () {
     }
   });
 
-  it('verifies webhooks from the raw body: the webhook http in node does not parse it', function () {
-    const webhook = example.find((n) => n.type === 'http in' && n.url === '/prepay/payments/webhook');
-    assert.equal(webhook?.skipBodyParsing, true);
-    assert.equal(webhook?.method, 'post');
+  it('serves the webhook from the payment node itself, its body read under a 64 KiB limit', function () {
+    const payment = example.find((n) => n.type === 'prepay-payment');
+    assert.equal(payment?.url, '/prepay/payments/webhook');
+    assert.equal(payment?.maxBody, 65536);
+    // No http in node for the webhook: Node-RED would read any body whole before the node could refuse it.
+    assert.equal(
+      example.find((n) => n.type === 'http in' && n.url === '/prepay/payments/webhook'),
+      undefined,
+    );
+  });
+
+  it('carries demo defaults only: no real secret in the group, demo mode read from outside the group first', function () {
+    const group = example.find((n) => n.type === 'group') as unknown as { env: Array<{ name: string }> };
+    const names = group.env.map((e) => e.name);
+    assert.ok(!names.includes('PREPAY_WEBHOOK_SECRET'), 'the real secret comes from outside the group');
+    assert.ok(DEMO_WEBHOOK_SECRETS.includes(WEBHOOK_SECRET), 'the node knows the demo secret as one');
+    const payment = example.find((n) => n.type === 'prepay-payment');
+    assert.equal(payment?.secretEnv, 'PREPAY_WEBHOOK_SECRET PREPAY_DEMO_WEBHOOK_SECRET');
+    for (const fn of example.filter((n) => n.type === 'function' && /PREPAY_DEMO\b/.test(String(n.func)))) {
+      assert.match(
+        String(fn.func),
+        /env\.get\(`\$parent\.\$\{name\}`\)/,
+        `${String(fn.name)} reads outside first`,
+      );
+      assert.doesNotMatch(String(fn.func), /env\.get\('PREPAY_DEMO'\)/, String(fn.name));
+    }
   });
 });

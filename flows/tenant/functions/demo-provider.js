@@ -2,22 +2,46 @@
 // (nothing is charged anywhere) and notifies the webhook exactly as a provider does: a JSON body signed with
 // HMAC-SHA256 over "<unix seconds>.<body>" in X-Prepay-Signature, posted over HTTP, so the credit takes the
 // real, verified path. In production the tenant page links to the provider's own checkout, the provider calls
-// the webhook, and this node is deleted (or PREPAY_DEMO_PROVIDER set to anything but "on").
+// the webhook, and this node is deleted (or PREPAY_DEMO set to anything but "on").
+// The tenant's amount is what they typed, in major units ("12.50"), read exactly by the package's own parser:
+// more decimals than the currency has, an exponent or an absurd size are refused, never rounded; a JSON integer
+// is minor units, as from a program.
 // Outputs: 1 the signed notification for the http request node, 2 refusals for the http response.
-function refuse(statusCode, error, message) {
+// @core parseMajorAmountIn
+// @core MINOR_UNIT_DIGITS
+function refuse(statusCode, error, message, field) {
   msg.statusCode = statusCode;
   msg.payload = { ok: false, error, message };
+  if (field) msg.payload.field = field;
   return [null, msg];
 }
-if (env.get('PREPAY_DEMO_PROVIDER') !== 'on')
+// A value set outside this group (the process environment, the tab's) wins over the group's demo default.
+function setting(name) {
+  const outside = env.get(`$parent.${name}`);
+  return outside !== undefined && outside !== '' ? outside : env.get(name);
+}
+if (setting('PREPAY_DEMO') !== 'on')
   return refuse(404, 'demo-provider-off', 'top-ups go through the payment provider');
 const request = msg.payload || {};
-const amount = request.amount;
-if (!Number.isSafeInteger(amount) || amount <= 0)
-  return refuse(400, 'bad-amount', 'amount must be a whole number of minor units greater than zero');
-if (typeof request.currency !== 'string' || !/^[A-Z]{3}$/.test(request.currency))
-  return refuse(400, 'bad-currency', 'currency must be an ISO 4217 code');
-const secret = String(env.get('PREPAY_WEBHOOK_SECRET') || '')
+if (typeof request.currency !== 'string' || !Object.hasOwn(MINOR_UNIT_DIGITS, request.currency))
+  return refuse(400, 'bad-currency', 'currency must be an ISO 4217 code', 'currency');
+let amount = request.amount;
+if (typeof amount === 'string') {
+  try {
+    amount = Number(parseMajorAmountIn(amount, MINOR_UNIT_DIGITS[request.currency]));
+  } catch (error) {
+    return refuse(400, 'bad-amount', `amount: ${error.message}`, 'amount');
+  }
+} else if (!Number.isSafeInteger(amount) || amount <= 0) {
+  return refuse(
+    400,
+    'bad-amount',
+    'amount: a decimal in major units such as "12.50", or a whole number of minor units',
+    'amount',
+  );
+}
+// Signed as the payment node verifies: the real secret when one is set, else the demo's default.
+const secret = String(env.get('PREPAY_WEBHOOK_SECRET') || env.get('PREPAY_DEMO_WEBHOOK_SECRET') || '')
   .split(/\s+/)
   .filter(Boolean)[0];
 if (!secret) return refuse(503, 'not-configured', 'the demo provider has no webhook secret');

@@ -1,6 +1,12 @@
-// DEMO ONLY: 50.00 of opening credit for each demo tenant (an operator posting, not a tenant payment), and a
+// DEMO ONLY, in demo mode: 50.00 of opening credit for each demo tenant (an operator posting, not a tenant payment), and a
 // daily reading per utility for the last 14 days, charged as prepay-tariff would (electricity 24.50 p/kWh,
 // water 2.00 GBP/m3; amounts in 1/10,000 of a penny). Reading ids are per date: a redeploy posts nothing twice.
+// A value set outside this group (the process environment, the tab's) wins over the group's demo default.
+function setting(name) {
+  const outside = env.get(`$parent.${name}`);
+  return outside !== undefined && outside !== '' ? outside : env.get(name);
+}
+if (setting('PREPAY_DEMO') !== 'on') return null;
 const messages = [];
 const [y, m, d] = new Date().toISOString().slice(0, 10).split('-').map(Number);
 for (const [index, accountId] of ['T0101', 'T0102'].entries()) {

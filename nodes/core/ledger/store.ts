@@ -5,6 +5,7 @@
  * the version it was prepared from.
  */
 import type { LedgerIntegrity } from './checkpoint';
+import type { AccessTokenStore } from '../tenant/access-tokens';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -96,6 +97,8 @@ export interface LedgerStore {
   /** Appends supply audit records (relay commands, overrides); a known reference is skipped. */
   appendAudit(records: AuditRecord[]): Promise<void>;
   auditLog(filter?: { meterId?: string; from?: number; to?: number }): Promise<AuditRecord[]>;
+  /** Tenant access tokens kept in the same database (the tenant API checks them). */
+  accessTokens?(): AccessTokenStore;
 }
 
 /**
