@@ -7,7 +7,7 @@
 import { Pool, PoolConfig } from 'pg';
 import type { LedgerIntegrity } from '../core/ledger/checkpoint';
 import type { Keyring } from '../core/ledger/seal';
-import { AuditRecord, LedgerStore, PostingsAudit, SummaryRow } from '../core/ledger/store';
+import { AuditRecord, EntryTotals, LedgerStore, PostingsAudit, SummaryRow } from '../core/ledger/store';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -283,12 +283,20 @@ export class PostgresLedgerStore implements LedgerStore {
     });
   }
 
-  async entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+  async entryTotals(): Promise<EntryTotals[]> {
     const { rows } = await this.pool.query(
-      'SELECT account_id, SUM(amount)::text AS balance, SUM(debt_delta)::text AS debt, COUNT(*)::int AS n FROM entries GROUP BY account_id',
+      `SELECT a.id AS account_id, a.balance::text AS recorded_balance, a.debt::text AS recorded_debt,
+         a.seq AS recorded_seq, COALESCE(SUM(e.amount), 0)::text AS balance,
+         COALESCE(SUM(e.debt_delta), 0)::text AS debt, COUNT(e.seq)::int AS n
+       FROM accounts a LEFT JOIN entries e ON e.account_id = a.id GROUP BY a.id`,
     );
     return rows.map((row: Row) => ({
       accountId: String(row.account_id),
+      recorded: {
+        balance: BigInt(String(row.recorded_balance)),
+        debt: BigInt(String(row.recorded_debt)),
+        seq: Number(row.recorded_seq),
+      },
       balance: BigInt(String(row.balance)),
       debt: BigInt(String(row.debt)),
       count: Number(row.n),

@@ -4,7 +4,7 @@
  * keeping postings queued and retrying with backoff, rather than by losing them.
  */
 import type { LedgerIntegrity } from '../core/ledger/checkpoint';
-import { AuditRecord, LedgerStore, PostingsAudit, SummaryRow } from '../core/ledger/store';
+import { AuditRecord, EntryTotals, LedgerStore, PostingsAudit, SummaryRow } from '../core/ledger/store';
 import type { AccessTokenStore } from '../core/tenant/access-tokens';
 import {
   AccountRecord,
@@ -107,7 +107,7 @@ export class ResilientStore implements LedgerStore {
     return this.call(() => this.inner.periodSummary(from, to));
   }
 
-  entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+  entryTotals(): Promise<EntryTotals[]> {
     return this.call(() => this.inner.entryTotals());
   }
 

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { LedgerIntegrity } from '../core/ledger/checkpoint';
-import { AuditRecord, LedgerStore, PostingsAudit, SummaryRow } from '../core/ledger/store';
+import { AuditRecord, EntryTotals, LedgerStore, PostingsAudit, SummaryRow } from '../core/ledger/store';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -435,15 +435,19 @@ export class SqliteLedgerStore implements LedgerStore {
     });
   }
 
-  async entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
-    const rows = this.database()
-      .prepare(
-        'SELECT account_id, SUM(amount) AS balance, SUM(debt_delta) AS debt, COUNT(*) AS n FROM entries GROUP BY account_id',
-      )
-      .safeIntegers(true)
-      .all() as Row[];
+  async entryTotals(): Promise<EntryTotals[]> {
+    const rows = this.statement(
+      `SELECT a.id AS account_id, a.balance AS recorded_balance, a.debt AS recorded_debt, a.seq AS recorded_seq,
+         COALESCE(SUM(e.amount), 0) AS balance, COALESCE(SUM(e.debt_delta), 0) AS debt, COUNT(e.seq) AS n
+       FROM accounts a LEFT JOIN entries e ON e.account_id = a.id GROUP BY a.id`,
+    ).all() as Row[];
     return rows.map((row) => ({
       accountId: String(row.account_id),
+      recorded: {
+        balance: BigInt(row.recorded_balance as bigint),
+        debt: BigInt(row.recorded_debt as bigint),
+        seq: Number(row.recorded_seq),
+      },
       balance: BigInt(row.balance as bigint),
       debt: BigInt(row.debt as bigint),
       count: Number(row.n),

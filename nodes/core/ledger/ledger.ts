@@ -17,7 +17,7 @@ import { verifyLedger, writeCheckpoint } from './integrity';
 import { DEFAULT_POLICY, prepare, PrepareContext } from './postings';
 import { LedgerError, LedgerRequest } from './requests';
 import { statementDocument, StatementDocument, summaryCsv, statementCsv } from './statement';
-import { isTransientStoreError, LedgerStore, SummaryRow } from './store';
+import { EntryTotals, isTransientStoreError, LedgerStore, SummaryRow } from './store';
 import {
   AccountPolicy,
   AccountRecord,
@@ -235,7 +235,7 @@ export class Ledger {
   }
 
   /** Per account, the sums of its entries (for the reconciliation). */
-  entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>> {
+  entryTotals(): Promise<EntryTotals[]> {
     return this.store.entryTotals();
   }
 

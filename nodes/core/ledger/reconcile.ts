@@ -11,6 +11,7 @@
  */
 import { formatScaled, parseDecimal } from '../decimal';
 import type { EntryRecord, AccountRecord } from './types';
+import type { EntryTotals } from './store';
 
 /** What a meter reader says about one meter over one period (its day summary). */
 export interface MeterDay {
@@ -58,12 +59,7 @@ export interface IntakeDay {
   refusedCharges: Array<{ reference: string; error: string }>;
 }
 
-export interface AccountTotals {
-  accountId: string;
-  balance: bigint;
-  debt: bigint;
-  count: number;
-}
+export type { EntryTotals as AccountTotals } from './store';
 
 export type FindingArea = 'meter' | 'calendar' | 'account' | 'intake';
 
@@ -108,7 +104,8 @@ export interface ReconcileInput {
   charges: EntryRecord[];
   meterDays: MeterDay[];
   accounts: AccountRecord[];
-  totals: AccountTotals[];
+  /** Every account's recorded registers with the sums of its entries, read together. */
+  totals: EntryTotals[];
   /** Local dates ("YYYY-MM-DD") the period covers, in the zone calendar items are raised in. */
   dates: string[];
   intake?: IntakeDay;
@@ -299,9 +296,11 @@ function checkChain(
       });
       continue;
     }
-    const breaks =
-      register?.start !== undefined && before?.end !== undefined && !same(register.start, before.end);
-    const gap = entryFrom > previous.effectiveAt;
+    // With registers on both sides, the registers decide: a time gap over which they join is slices of a gap
+    // that billed nothing (left out); without them, any time gap is a hole.
+    const known = register?.start !== undefined && before?.end !== undefined;
+    const breaks = known && !same(register?.start, before?.end);
+    const gap = !known && entryFrom > previous.effectiveAt;
     if (!breaks && !gap) continue;
     if (register?.after) {
       findings.push({
@@ -391,19 +390,18 @@ function reconcileCalendar(input: ReconcileInput, findings: Finding[]): void {
   }
 }
 
-/** Every account's registers equal the sums of its entries. */
+/** Every account's registers equal the sums of its entries (both read in one snapshot). */
 function reconcileAccounts(input: ReconcileInput, findings: Finding[]): void {
-  const totals = new Map(input.totals.map((t) => [t.accountId, t]));
-  for (const account of input.accounts) {
-    const total = totals.get(account.id) ?? { accountId: account.id, balance: 0n, debt: 0n, count: 0 };
-    if (total.balance !== account.balance || total.debt !== account.debt || total.count !== account.seq) {
+  for (const total of input.totals) {
+    const { recorded } = total;
+    if (total.balance !== recorded.balance || total.debt !== recorded.debt || total.count !== recorded.seq) {
       findings.push({
         area: 'account',
-        subject: account.id,
+        subject: total.accountId,
         kind: 'registers-differ',
         explained: false,
-        text: `balance ${account.balance} and debt ${account.debt} (${account.seq} entries recorded) but the entries sum to ${total.balance} and ${total.debt} over ${total.count}`,
-        amount: String(account.balance - total.balance),
+        text: `balance ${recorded.balance} and debt ${recorded.debt} (${recorded.seq} entries recorded) but the entries sum to ${total.balance} and ${total.debt} over ${total.count}`,
+        amount: String(recorded.balance - total.balance),
       });
     }
   }

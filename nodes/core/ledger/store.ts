@@ -60,6 +60,16 @@ export interface PostingsAudit {
   phantom?: string[];
 }
 
+export interface EntryTotals {
+  accountId: string;
+  /** The account's registers and entry count as its row records them. */
+  recorded: { balance: bigint; debt: bigint; seq: number };
+  /** What its entries add up to. */
+  balance: bigint;
+  debt: bigint;
+  count: number;
+}
+
 export interface LedgerStore {
   readonly kind: 'sqlite' | 'postgres';
   /** The ledger key and checkpoint log, when configured: the store seals the entries it writes. */
@@ -92,8 +102,11 @@ export interface LedgerStore {
   /** Applies postings in order, in as few transactions as the store can (group commit). */
   apply(postings: PreparedPosting[]): Promise<ApplyOutcome[]>;
   periodSummary(from: number, to: number): Promise<SummaryRow[]>;
-  /** Per account: the sums of its entries' amounts and debt changes, and how many entries it has. */
-  entryTotals(): Promise<Array<{ accountId: string; balance: bigint; debt: bigint; count: number }>>;
+  /**
+   * Per account, read together in one statement (a consistent snapshot while postings go on): its registers as
+   * recorded, and the sums of its entries' amounts and debt changes with how many entries it has.
+   */
+  entryTotals(): Promise<EntryTotals[]>;
   /** Appends supply audit records (relay commands, overrides); a known reference is skipped. */
   appendAudit(records: AuditRecord[]): Promise<void>;
   auditLog(filter?: { meterId?: string; from?: number; to?: number }): Promise<AuditRecord[]>;
