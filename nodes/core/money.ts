@@ -110,7 +110,7 @@ export class CumulativeRounder {
  * more than nine whole digits are refused with a message a person can act on.
  *
  * Self-contained on purpose (no imports, no module state): the generated flows embed its source in function
- * nodes, which cannot import the package (scripts/tenant-api/core-source.mjs).
+ * nodes and in the dashboard's operator panel, which cannot import the package (scripts/tenant-api/core-source.mjs).
  */
 export function parseMajorAmountIn(text: unknown, digits: number): bigint {
   const typed = typeof text === 'number' ? String(text) : typeof text === 'string' ? text.trim() : '';
@@ -122,8 +122,8 @@ export function parseMajorAmountIn(text: unknown, digits: number): bigint {
         ? `enter an amount, such as ${example}`
         : `"${typed.slice(0, 40)}" is not an amount: write digits${digits > 0 ? ` and at most ${digits} decimals` : ''}, such as ${example}`,
     );
-  const whole = (match[1] ?? '').replace(/^0+(?=\d)/, '');
-  const fraction = match[2] ?? '';
+  const whole = String(match[1]).replace(/^0+(?=\d)/, '');
+  const fraction = match[2] === undefined ? '' : match[2];
   if (fraction.length > digits)
     throw new RangeError(
       digits === 0
@@ -133,8 +133,8 @@ export function parseMajorAmountIn(text: unknown, digits: number): bigint {
   // A billion in the major unit is no top-up (nor any bill): a slip of the finger, refused.
   if (whole.length > 9)
     throw new RangeError(`${typed} is too large: at most 9 digits before the decimal point`);
-  const minor = BigInt(whole) * 10n ** BigInt(digits) + BigInt(fraction.padEnd(digits, '0') || '0');
-  if (minor <= 0n) throw new RangeError('the amount must be more than 0');
+  const minor = BigInt(whole + fraction.padEnd(digits, '0'));
+  if (minor <= BigInt(0)) throw new RangeError('the amount must be more than 0');
   return minor;
 }
 

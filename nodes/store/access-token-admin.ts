@@ -5,13 +5,17 @@
  *   POST /prepay-store/<store id>/tenant-tokens         {accountId, label?}   issue (prepay.write)
  *   POST /prepay-store/<store id>/tenant-tokens/rotate  {accountId, label?}   rotate (prepay.write)
  *   POST /prepay-store/<store id>/tenant-tokens/revoke  {tokenId} | {accountId}   revoke (prepay.write)
- * An issued token is in that answer only (sent with no-store); the store keeps its SHA-256.
+ * An issued token is in that answer only (sent with no-store); the store keeps its SHA-256. The writing routes
+ * are operator actions like the ledger's (nodes/shared/operator-access.ts): 401 to someone not signed in, 403 to a
+ * user without prepay.write, the operator recorded as who issued or revoked, each action in Node-RED's audit log
+ * with the token's id, never the token.
  */
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import { LedgerError } from '../core/ledger/requests';
 import { readAccessTokenCommand, TenantAccess } from '../core/tenant/access-tokens';
 import { SystemClock } from '../core/clock';
+import { auditAction, operatorAccess, operatorOf } from '../shared/operator-access';
 import { activeStores } from './store-admin';
 
 const registeredApps = new WeakSet<object>();
@@ -26,7 +30,7 @@ export function registerAccessTokenRoutes(RED: NodeAPI): void {
   if (!RED.httpAdmin || registeredApps.has(RED.httpAdmin)) return;
   registeredApps.add(RED.httpAdmin);
   const read = RED.auth.needsPermission('prepay.read');
-  const write = RED.auth.needsPermission('prepay.write');
+  const write = operatorAccess(RED);
   const clock = new SystemClock();
 
   const accessFor = (req: Request, res: Response): TenantAccess | undefined => {
@@ -47,28 +51,29 @@ export function registerAccessTokenRoutes(RED: NodeAPI): void {
       return undefined;
     }
   };
-  // The operator, when adminAuth names one: recorded with the token as who issued or revoked it.
-  const who = (req: Request): string => {
-    const user = (req as Request & { user?: { username?: unknown } }).user?.username;
-    return typeof user === 'string' && user !== '' ? `admin API: ${user}` : 'admin API';
-  };
-  const audit = RED.log as unknown as { audit(event: Record<string, unknown>, req?: Request): void };
-
   const run = (action: 'issue' | 'rotate' | 'revoke', status: number) => (req: Request, res: Response) => {
     const access = accessFor(req, res);
     if (!access) return;
     (async () => {
       const body: unknown = req.body;
       const fields = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-      const command = readAccessTokenCommand(Object.assign({}, fields, { action, by: who(req) }));
+      // Whoever the body names, the signed-in operator is recorded.
+      const command = readAccessTokenCommand(Object.assign({}, fields, { action, by: operatorOf(req) }));
       const result = await access.run(command);
-      // Node-RED's audit log (when enabled) gets the action and the token's id, never the token.
-      audit.audit(
-        { event: `prepay.tenant-token.${action}`, accountId: result.accountId, tokenId: result.tokenId },
-        req,
-      );
+      auditAction(RED, req, `prepay-store.tenant-token.${action}`, {
+        store: req.params.id,
+        accountId: result.accountId,
+        tokenId: result.tokenId,
+        revoked: result.revoked,
+      });
       res.status(status).set('cache-control', 'no-store').json(result);
-    })().catch((error) => sendError(res, error));
+    })().catch((error) => {
+      auditAction(RED, req, `prepay-store.tenant-token.${action}`, {
+        store: req.params.id,
+        outcome: 'refused',
+      });
+      sendError(res, error);
+    });
   };
 
   RED.httpAdmin.get('/prepay-store/:id/tenant-tokens', read, (req: Request, res: Response) => {
@@ -79,7 +84,7 @@ export function registerAccessTokenRoutes(RED: NodeAPI): void {
       res.set('cache-control', 'no-store').json(await access.run(command));
     })().catch((error) => sendError(res, error));
   });
-  RED.httpAdmin.post('/prepay-store/:id/tenant-tokens', write, run('issue', 201));
-  RED.httpAdmin.post('/prepay-store/:id/tenant-tokens/rotate', write, run('rotate', 201));
-  RED.httpAdmin.post('/prepay-store/:id/tenant-tokens/revoke', write, run('revoke', 200));
+  RED.httpAdmin.post('/prepay-store/:id/tenant-tokens', ...write, run('issue', 201));
+  RED.httpAdmin.post('/prepay-store/:id/tenant-tokens/rotate', ...write, run('rotate', 201));
+  RED.httpAdmin.post('/prepay-store/:id/tenant-tokens/revoke', ...write, run('revoke', 200));
 }

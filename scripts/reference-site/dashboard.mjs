@@ -9,7 +9,7 @@
 // wires) logs in to Node-RED's admin API and calls the package's operator routes there, where the server
 // checks the prepay.write permission and records who acted.
 import { readFileSync } from 'node:fs';
-import { embedCore } from '../tenant-api/core-source.mjs';
+import { embedCoreMethods } from '../tenant-api/core-source.mjs';
 import { OUT } from './building.mjs';
 import { id, TAB } from './ids.mjs';
 
@@ -319,11 +319,11 @@ const RECONCILIATION_BOARD = [
 
 /**
  * The operator panel's Vue component, with the building ledger's node id and the package's own amount parser
- * (a ui-template cannot import the package: the `// @core` line takes the core function's compiled code).
+ * (a ui-template cannot import the package: the `// @core-method` line takes the core function's compiled code).
  */
 function operatorPanel(ledgerId) {
   const source = readFileSync(new URL('./operator-panel.vue', import.meta.url), 'utf8');
-  return embedCore(source).replace('__LEDGER_ID__', ledgerId);
+  return embedCoreMethods(source).replace('__LEDGER_ID__', ledgerId);
 }
 
 export function dashboardTab({ ledgerId }) {

@@ -33,6 +33,19 @@ export function embedCore(code) {
   );
 }
 
+/**
+ * A Dashboard 2.0 Vue component (ui-template) with each line `// @core-method <name>` replaced by that core
+ * function as one of its methods: the dashboard takes a component's script only as a single
+ * `export default {...}`, so the function goes inside it (called as `this.<name>(...)`).
+ */
+export function embedCoreMethods(code) {
+  return code.replace(/^( *)\/\/ @core-method (\w+)$/gm, (_, indent, name) => {
+    const source = SOURCES[name];
+    if (!source) throw new Error(`core-source: no core source "${name}"`);
+    return `${indent}// ${name}: the package's own, from nodes/core (embedded at build)\n${indent}${name}: ${source()},`;
+  });
+}
+
 /** The minor-unit digits of an ISO 4217 currency, as the core knows them. */
 export function minorUnitDigits(currency) {
   return core('money.js').minorUnitDigits(currency);

@@ -111,7 +111,10 @@ describe('typed input in the generated flows', function () {
 
   it('embeds the core functions themselves, not copies', function () {
     const source = `const parseMajorAmountIn = ${parseMajorAmountIn.toString()};`;
-    assert.ok(panel?.format?.includes(source), 'the operator panel’s desk top-up');
+    assert.ok(
+      panel?.format?.includes(`parseMajorAmountIn: ${parseMajorAmountIn.toString()},`),
+      'the operator panel’s desk top-up',
+    );
     assert.ok(provider?.func?.includes(source), 'the demo provider');
     assert.ok(
       request?.func?.includes(`const parseInstant = ${parseInstant.toString()};`),
