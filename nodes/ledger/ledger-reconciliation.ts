@@ -127,15 +127,8 @@ export class LedgerReconciliation {
   /** Reconciles a period (whole local days are checked for calendar items and intake). */
   async run(period: { from: number; to: number; label: string }, now: number): Promise<ReconciliationReport> {
     const accounts = await this.ledger.listAccounts();
-    const charges = [];
-    for (const account of accounts) {
-      // Charges are posted after their reading: what was posted since a week before the period covers them.
-      for (const entry of await this.ledger.entriesOf(account.id, { from: period.from - ANCHOR_MS })) {
-        if (entry.kind !== 'charge' && entry.kind !== 'standing' && entry.kind !== 'monthly') continue;
-        if (entry.effectiveAt < period.from - ANCHOR_MS || entry.effectiveAt > period.to) continue;
-        charges.push(entry);
-      }
-    }
+    // A week before the period anchors each meter's chain.
+    const charges = await this.ledger.chargesEffective(period.from - ANCHOR_MS, period.to);
     // The local days that begin inside the period.
     const dates: string[] = [];
     for (let date = this.localDate(period.from); this.dayStart(date) < period.to; date = nextDate(date))

@@ -189,6 +189,14 @@ export class PostgresLedgerStore implements LedgerStore {
     return rows.map((row) => entryFromRow(row as Row));
   }
 
+  async chargesEffective(from: number, to: number): Promise<EntryRecord[]> {
+    const { rows } = await this.pool.query(
+      "SELECT * FROM entries WHERE kind IN ('charge', 'standing', 'monthly') AND effective_at >= $1 AND effective_at <= $2 ORDER BY account_id, seq",
+      [from, to],
+    );
+    return rows.map((row) => entryFromRow(row as Row));
+  }
+
   async auditPostings(accountId: string, afterSeq = 0): Promise<PostingsAudit> {
     // One round trip: the count and the entries without a postings record.
     const { rows } = await this.pool.query(

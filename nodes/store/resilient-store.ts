@@ -67,6 +67,9 @@ export class ResilientStore implements LedgerStore {
   getPosting(reference: string): Promise<PostingResult | undefined> {
     return this.call(() => this.inner.getPosting(reference));
   }
+  chargesEffective(from: number, to: number): Promise<EntryRecord[]> {
+    return this.call(() => this.inner.chargesEffective(from, to));
+  }
   existingReferences(references: readonly string[]): Promise<Set<string>> {
     return this.call(() => this.inner.existingReferences(references));
   }

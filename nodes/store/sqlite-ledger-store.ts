@@ -194,6 +194,13 @@ export class SqliteLedgerStore implements LedgerStore {
     return rows.map(entryFromRow);
   }
 
+  async chargesEffective(from: number, to: number): Promise<EntryRecord[]> {
+    const rows = this.statement(
+      "SELECT * FROM entries WHERE kind IN ('charge', 'standing', 'monthly') AND effective_at >= ? AND effective_at <= ? ORDER BY account_id, seq",
+    ).all(from, to) as Row[];
+    return rows.map(entryFromRow);
+  }
+
   async auditPostings(accountId: string, afterSeq = 0): Promise<PostingsAudit> {
     const count = this.statement(
       "SELECT COUNT(*) AS n FROM postings WHERE account_id = ? AND command IN ('bind', 'unbind', 'debt-recovery')",

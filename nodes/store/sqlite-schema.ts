@@ -137,4 +137,12 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; sql: string }> = [
       CREATE INDEX tenant_tokens_account ON tenant_tokens (account_id);
     `,
   },
+  {
+    version: 5,
+    sql: `
+      -- The daily reconciliation reads the charges of a period by when they happened, for every account.
+      CREATE INDEX entries_charges_effective ON entries (effective_at)
+        WHERE kind IN ('charge', 'standing', 'monthly');
+    `,
+  },
 ];

@@ -72,6 +72,10 @@ class SwitchedStore implements LedgerStore {
     await this.gate();
     return this.inner.getPosting(reference);
   }
+  async chargesEffective(from: number, to: number): Promise<EntryRecord[]> {
+    await this.gate();
+    return this.inner.chargesEffective(from, to);
+  }
   async existingReferences(references: readonly string[]): Promise<Set<string>> {
     await this.gate();
     return this.inner.existingReferences(references);

@@ -234,6 +234,11 @@ export class Ledger {
     return this.store.entriesOf(accountId, range);
   }
 
+  /** Charge entries of every account effective in [from, to] (for the reconciliation). */
+  chargesEffective(from: number, to: number): Promise<EntryRecord[]> {
+    return this.store.chargesEffective(from, to);
+  }
+
   /** Per account, the sums of its entries (for the reconciliation). */
   entryTotals(): Promise<EntryTotals[]> {
     return this.store.entryTotals();

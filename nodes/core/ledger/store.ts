@@ -78,6 +78,8 @@ export interface LedgerStore {
   init(): Promise<void>;
   close(): Promise<void>;
   getPosting(reference: string): Promise<PostingResult | undefined>;
+  /** Charge entries (charge, standing, monthly) of every account effective in [from, to], by account and seq. */
+  chargesEffective(from: number, to: number): Promise<EntryRecord[]>;
   /** Of the given posting references, those the store holds. */
   existingReferences(references: readonly string[]): Promise<Set<string>>;
   getAccount(id: string): Promise<AccountRecord | undefined>;
