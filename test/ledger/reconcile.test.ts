@@ -212,6 +212,16 @@ describe('reconciliation rules', function () {
     assert.deepEqual(report.findings, []);
   });
 
+  it('leaves out a meter billed only in the week before the period, with no summary for it', function () {
+    const before = chain(4, DAY_START - 2 * 3_600_000, 1000, 0.5);
+    (before[0] as EntryRecord).meta.meterId = 'E-9';
+    const report = run([before[0] as EntryRecord, ...chain(96, DAY_START, 1000, 0.5)]);
+    assert.deepEqual(
+      report.meters.map((m) => m.meterId),
+      ['E-1'],
+    );
+  });
+
   it('reports charges overlapping in time', function () {
     const charges = chain(4, DAY_START, 1000, 0.5);
     const copy = {

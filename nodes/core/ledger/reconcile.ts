@@ -177,12 +177,14 @@ function reconcileMeters(input: ReconcileInput, findings: Finding[]): MeterResul
       .slice()
       .sort((a, b) => fromOf(a) - fromOf(b) || a.effectiveAt - b.effectiveAt);
     const inPeriod = all.filter((e) => inside(e.effectiveAt, start, end));
+    // Billed only in the week before (the chain's anchor) and silent about the period: nothing to compare.
+    if (!day && inPeriod.length === 0) continue;
     let billed = '0';
     for (const entry of inPeriod) billed = add(billed, registerOf(entry)?.delta);
     const result: MeterResult = {
       meterId,
       accountId: day?.accountId ?? inPeriod[0]?.accountId,
-      unit: day?.unit ?? registerOf(inPeriod[0] as EntryRecord)?.unit,
+      unit: day?.unit ?? (inPeriod[0] ? registerOf(inPeriod[0])?.unit : undefined),
       billedByLedger: billed,
       charges: inPeriod.length,
     };
