@@ -102,6 +102,19 @@ export function formatScaled(value: bigint, scale: number): string {
   return `${negative ? '-' : ''}${whole}${fraction}`;
 }
 
+/**
+ * a + sign x b, exactly, as the shortest decimal text ("1002.25" + "0.75" = "1003"): registers and quantities
+ * keep their own digits, with no trailing zeros.
+ */
+export function addDecimalText(a: string | number, b: string | number, sign: 1n | -1n = 1n): string {
+  const x = parseDecimal(a);
+  const y = parseDecimal(b);
+  const scale = Math.max(x.scale, y.scale);
+  const units = x.units * 10n ** BigInt(scale - x.scale) + sign * y.units * 10n ** BigInt(scale - y.scale);
+  const text = formatScaled(units, scale);
+  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
+}
+
 /** A bigint that must fit a JSON number exactly; throws rather than lose a digit. */
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);

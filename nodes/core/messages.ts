@@ -139,3 +139,28 @@ export interface RelayCommand {
   reason: string;
   policy: string;
 }
+
+/**
+ * What a meter reader says about one meter over one local day (its `day-summary` event), the meter's side of
+ * the ledger's daily reconciliation. Registers and `billed` are exact decimal text in the meter's unit.
+ */
+export interface MeterDaySummary {
+  meterId: string;
+  accountId?: string;
+  utility?: string;
+  unit: string;
+  /** The day, [from, to] in epoch ms: a consumption ending at `to` is the day's last. */
+  from: number;
+  to: number;
+  /** The register at the start of the day's first consumption and at the end of its last. */
+  start?: string;
+  end?: string;
+  /** Sum of the deltas of the consumption that ended in the day. */
+  billed: string;
+  consumptions: number;
+  /** Values held as suspect (not billed). */
+  held: Array<{ ts: number; value: number; text: string }>;
+  rebaselines: Array<{ ts: number; previous?: number; value: number; reason: string }>;
+  replacements: Array<{ ts: number; oldFinal: number; newStart: number }>;
+  rollovers: number;
+}

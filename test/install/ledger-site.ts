@@ -15,6 +15,7 @@ import { LedgerStore } from '../../dist/nodes/core/ledger/store';
 import { CumulativeRounder, SUB_MINOR_PER_MINOR } from '../../dist/nodes/core/money';
 import { assertSound } from '../ledger/ledger-support';
 import { tempUserDir } from '../support/node-red-helper';
+import { ledgerNodeConfig } from '../support/ledger-node';
 
 const root = join(__dirname, '..', '..', '..');
 export const BACKUP_SCRIPT = join(root, 'docs', 'examples', 'prepay-backup.sh');
@@ -73,29 +74,12 @@ export function ledgerFlow(store: StoreConfig): Array<Record<string, unknown>> {
       swaggerDoc: '',
       wires: [[LEDGER_ID]],
     },
-    {
+    ledgerNodeConfig({
       id: LEDGER_ID,
-      type: 'prepay-ledger',
       z,
       store: STORE_ID,
-      lowThreshold: '1000',
-      lowHysteresis: '500',
-      emergencyCredit: '0',
-      emergencyMode: 'off',
-      reconnectAbove: '100',
-      debtRecoveryShare: '0',
-      debtRecoveryCap: '0',
-      debtRecoveryPerDay: '0',
-      maxBalance: '0',
-      maxTopup: '0',
-      standingWhileOff: 'accrue-debt',
-      rounding: 'half-even',
-      stateOutput: 'change',
-      snapshotMinutes: '0',
-      maxQueue: '10000',
-      timezone: 'UTC',
       wires: [['siteanswer000001'], []],
-    },
+    }),
     {
       id: 'siteanswer000001',
       type: 'function',

@@ -14,6 +14,7 @@ import { SqliteLedgerStore } from '../../dist/nodes/store/sqlite-ledger-store';
 import { CumulativeRounder, SUB_MINOR_PER_MINOR } from '../../dist/nodes/core/money';
 import { NodeRedProcess } from '../support/node-red-process';
 import { tempUserDir } from '../support/node-red-helper';
+import { ledgerNodeConfig } from '../support/ledger-node';
 
 const root = join(__dirname, '..', '..', '..');
 const ACCOUNTS = ['T01', 'T02', 'T03', 'T04', 'T05'];
@@ -33,29 +34,12 @@ const FLOW = [
     swaggerDoc: '',
     wires: [['crashledger00001']],
   },
-  {
+  ledgerNodeConfig({
     id: 'crashledger00001',
-    type: 'prepay-ledger',
     z: 'crashtab00000001',
     store: 'crashstore000001',
-    lowThreshold: '1000',
-    lowHysteresis: '500',
-    emergencyCredit: '0',
-    emergencyMode: 'off',
-    reconnectAbove: '100',
-    debtRecoveryShare: '0',
-    debtRecoveryCap: '0',
-    debtRecoveryPerDay: '0',
-    maxBalance: '0',
-    maxTopup: '0',
-    standingWhileOff: 'accrue-debt',
-    rounding: 'half-even',
-    stateOutput: 'change',
-    snapshotMinutes: '0',
-    maxQueue: '10000',
-    timezone: 'UTC',
     wires: [['crashresponse001'], []],
-  },
+  }),
   {
     id: 'crashresponse001',
     type: 'http response',

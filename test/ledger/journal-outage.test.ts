@@ -19,6 +19,7 @@ import { NodeRedProcess } from '../support/node-red-process';
 import { sleep, tempUserDir } from '../support/node-red-helper';
 import { TcpProxy } from '../support/tcp-proxy';
 import { PG_BASE, requirePostgres, ScratchDatabase } from './ledger-support';
+import { ledgerNodeConfig } from '../support/ledger-node';
 
 const root = join(__dirname, '..', '..', '..');
 const ACCOUNTS = ['T01', 'T02', 'T03', 'T04'];
@@ -55,29 +56,12 @@ function flow(store: Record<string, unknown>): unknown[] {
       headers: {},
       wires: [],
     },
-    {
+    ledgerNodeConfig({
       id: LEDGER_ID,
-      type: 'prepay-ledger',
       z: 'outagetab0000001',
       store: 'outagestore00001',
-      lowThreshold: '1000',
-      lowHysteresis: '500',
-      emergencyCredit: '0',
-      emergencyMode: 'off',
-      reconnectAbove: '100',
-      debtRecoveryShare: '0',
-      debtRecoveryCap: '0',
-      debtRecoveryPerDay: '0',
-      maxBalance: '0',
-      maxTopup: '0',
-      standingWhileOff: 'accrue-debt',
-      rounding: 'half-even',
-      stateOutput: 'change',
-      snapshotMinutes: '0',
-      maxQueue: '10000',
-      timezone: 'UTC',
       wires: [[], [], []],
-    },
+    }),
     { id: 'outagestore00001', type: 'prepay-store', ...store },
   ];
 }

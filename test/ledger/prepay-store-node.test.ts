@@ -18,6 +18,7 @@ import {
   stopServer,
   tempUserDir,
 } from '../support/node-red-helper';
+import { ledgerNodeConfig } from '../support/ledger-node';
 
 const storeNode = loadBuiltNode('store/prepay-store.js');
 const ledgerNode = loadBuiltNode('ledger/prepay-ledger.js');
@@ -34,28 +35,14 @@ const logged = (): LogCall[] =>
 function flow(store: Record<string, unknown> = {}): Array<Record<string, unknown>> {
   return [
     { id: 's1', type: 'prepay-store', backend: 'sqlite', file: 'ledger.db', synchronous: 'FULL', ...store },
-    {
+    ledgerNodeConfig({
       id: 'l1',
-      type: 'prepay-ledger',
       store: 's1',
-      lowThreshold: '1000',
-      lowHysteresis: '500',
-      emergencyCredit: '0',
-      emergencyMode: 'off',
-      reconnectAbove: '100',
-      debtRecoveryShare: '0',
-      debtRecoveryCap: '0',
-      debtRecoveryPerDay: '0',
-      maxBalance: '0',
-      maxTopup: '0',
-      standingWhileOff: 'accrue-debt',
-      rounding: 'half-even',
-      stateOutput: 'change',
       snapshotMinutes: 0,
       maxQueue: 1000,
       timezone: 'Europe/London',
       wires: [['results'], []],
-    },
+    }),
     { id: 'results', type: 'helper' },
   ];
 }

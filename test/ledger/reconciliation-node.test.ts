@@ -19,6 +19,7 @@ import {
   tempUserDir,
   type NodeModule,
 } from '../support/node-red-helper';
+import { ledgerNodeConfig } from '../support/ledger-node';
 
 const storeNode = loadBuiltNode('store/prepay-store.js');
 const ledgerNode = loadBuiltNode('ledger/prepay-ledger.js');
@@ -66,28 +67,14 @@ function flow(): Array<Record<string, unknown>> {
       outputs: 1,
       wires: [['ledger']],
     },
-    {
+    ledgerNodeConfig({
       id: 'ledger',
-      type: 'prepay-ledger',
       store: 'store',
       lowThreshold: '100',
       lowHysteresis: '50',
-      emergencyCredit: '0',
-      emergencyMode: 'off',
-      reconnectAbove: '100',
-      debtRecoveryShare: '0',
-      debtRecoveryCap: '0',
-      debtRecoveryPerDay: '0',
-      maxBalance: '0',
-      maxTopup: '0',
-      standingWhileOff: 'accrue-debt',
-      rounding: 'half-even',
-      stateOutput: 'change',
-      snapshotMinutes: '0',
-      maxQueue: '10000',
       timezone: ZONE,
       wires: [['results'], [], ['reports']],
-    },
+    }),
     { id: 'results', type: 'helper' },
     { id: 'reports', type: 'helper' },
     { id: 'store', type: 'prepay-store', backend: 'sqlite', file: 'ledger.db', synchronous: 'FULL' },

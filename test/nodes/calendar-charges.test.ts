@@ -12,6 +12,7 @@ import { Ledger } from '../../dist/nodes/core/ledger/ledger';
 import { readRequest } from '../../dist/nodes/core/ledger/requests';
 import { SqliteLedgerStore } from '../../dist/nodes/store/sqlite-ledger-store';
 import { helper, loadBuiltNode, sleep, tempUserDir } from '../support/node-red-helper';
+import { ledgerNodeConfig } from '../support/ledger-node';
 
 const storeNode = loadBuiltNode('store/prepay-store.js');
 const ledgerNode = loadBuiltNode('ledger/prepay-ledger.js');
@@ -44,29 +45,15 @@ const DAY1 = Date.parse('2024-06-05T00:30:00+08:00');
 const DAY = 86_400_000;
 
 function ledger(z?: string): Record<string, unknown> {
-  return {
+  return ledgerNodeConfig({
     id: 'ledger1',
-    type: 'prepay-ledger',
     ...(z ? { z } : {}),
     store: 'store',
     lowThreshold: '100',
     lowHysteresis: '50',
-    emergencyCredit: '0',
-    emergencyMode: 'off',
-    reconnectAbove: '100',
-    debtRecoveryShare: '0',
-    debtRecoveryCap: '0',
-    debtRecoveryPerDay: '0',
-    maxBalance: '0',
-    maxTopup: '0',
-    standingWhileOff: 'accrue-debt',
-    rounding: 'half-even',
-    stateOutput: 'change',
-    snapshotMinutes: '0',
-    maxQueue: '10000',
     timezone: 'Asia/Kuala_Lumpur',
     wires: [[], [], []],
-  };
+  });
 }
 
 function tariff(id: string, tariffs: Record<string, unknown>): Record<string, unknown> {

@@ -9,31 +9,13 @@
  * Quantities are compared in the meter's own unit, as exact decimals: a charge carries the register movement
  * it was computed from (`register: {start, end, delta, unit}`), which the ledger keeps in the entry.
  */
-import { formatScaled, parseDecimal } from '../decimal';
+import { addDecimalText, parseDecimal } from '../decimal';
+import type { MeterDaySummary } from '../messages';
 import type { EntryRecord, AccountRecord } from './types';
 import type { EntryTotals } from './store';
 
 /** What a meter reader says about one meter over one period (its day summary). */
-export interface MeterDay {
-  meterId: string;
-  accountId?: string;
-  utility?: string;
-  unit: string;
-  /** The period the reader reports on, [from, to). */
-  from: number;
-  to: number;
-  /** The baseline register (decimal text) at the period's start and end; absent before a first reading. */
-  start?: string;
-  end?: string;
-  /** Sum of the deltas of the consumption it sent ending in the period, its end included (decimal text). */
-  billed: string;
-  consumptions: number;
-  /** Values held as suspect (not billed). */
-  held: Array<{ ts: number; value: number; text: string }>;
-  rebaselines: Array<{ ts: number; previous?: number; value: number; reason: string }>;
-  replacements: Array<{ ts: number; oldFinal: number; newStart: number }>;
-  rollovers: number;
-}
+export type MeterDay = MeterDaySummary;
 
 /** A charge entry's record of the register it was computed from. */
 export interface ChargeRegister {
@@ -111,27 +93,21 @@ export interface ReconcileInput {
   intake?: IntakeDay;
 }
 
-/** Decimal arithmetic on decimal texts (registers and quantities keep their digits). */
-function dec(value: number | string | undefined): { units: bigint; scale: number } | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  try {
-    return parseDecimal(value as string);
-  } catch {
-    return undefined;
-  }
-}
-
+/** a + sign x b on decimal texts; a missing or unreadable value counts as 0. */
 function add(a: string, b: number | string | undefined, sign: 1n | -1n = 1n): string {
-  const x = dec(a) ?? { units: 0n, scale: 0 };
-  const y = dec(b) ?? { units: 0n, scale: 0 };
-  const scale = Math.max(x.scale, y.scale);
-  const units = x.units * 10n ** BigInt(scale - x.scale) + sign * y.units * 10n ** BigInt(scale - y.scale);
-  return trim(formatScaled(units, scale));
+  const readable = (v: number | string | undefined): string | number => {
+    if (v === undefined || v === null || v === '') return '0';
+    try {
+      parseDecimal(v);
+      return v;
+    } catch {
+      return '0';
+    }
+  };
+  return addDecimalText(readable(a), readable(b), sign);
 }
 
-function trim(text: string): string {
-  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
-}
+const trim = (text: string): string => addDecimalText(text, '0');
 
 function same(a: number | string | undefined, b: number | string | undefined): boolean {
   return add(String(a ?? '0'), b, -1n) === '0';

@@ -9,71 +9,49 @@
  * crash). At local midnight the reader sends the day's summary; a consumption that arrives later for a day
  * already summarised (a gap billed when a meter answers again) updates that day, and its summary is sent again.
  */
-import { formatScaled, parseDecimal } from '../decimal';
-import type { Consumption, Utility } from '../messages';
+import { addDecimalText } from '../decimal';
+import type { Consumption, MeterDaySummary, Utility } from '../messages';
 import { isoDate, type TimeZone } from '../tariff/zone';
 import type { DeltaOutcome, MeterInfo, MeterState } from './delta-engine';
 
-export interface DayTally {
+/** A meter's day as it is being counted (saved with the meter's state). */
+export interface DayTally extends Pick<
+  MeterDaySummary,
+  | 'from'
+  | 'to'
+  | 'start'
+  | 'end'
+  | 'billed'
+  | 'consumptions'
+  | 'held'
+  | 'rebaselines'
+  | 'replacements'
+  | 'rollovers'
+> {
   date: string;
-  /** The day, [from, to] in epoch ms (a consumption ending at `to` is the day's last). */
-  from: number;
-  to: number;
-  /** Register (decimal text) at the start of the day's first consumption and the end of its last. */
-  start?: string;
-  end?: string;
-  /** Sum of the deltas billed (decimal text, exact). */
-  billed: string;
-  consumptions: number;
-  held: Array<{ ts: number; value: number; text: string }>;
-  rebaselines: Array<{ ts: number; previous?: number; value: number; reason: string }>;
-  replacements: Array<{ ts: number; oldFinal: number; newStart: number }>;
-  rollovers: number;
   /** Its summary went out (and goes out again if the day changes). */
   sent?: boolean;
 }
 
 /** The day summary a meter reader sends (event type `day-summary`), as the ledger reads it. */
-export interface DaySummary {
+export interface DaySummary extends MeterDaySummary {
   type: 'day-summary';
-  meterId: string;
-  [detail: string]: unknown;
-  accountId?: string;
   utility: Utility;
-  unit: string;
   alarm: false;
   ts: number;
   text: string;
   date: string;
-  from: number;
-  to: number;
-  start?: string;
-  end?: string;
-  billed: string;
-  consumptions: number;
-  held: DayTally['held'];
-  rebaselines: DayTally['rebaselines'];
-  replacements: DayTally['replacements'];
-  rollovers: number;
   /** The meter's state when the summary was made, when not ok: what is not billed yet, and since when. */
   pending?: { status: string; since?: number };
   /** Sent again because the day changed after its first summary. */
   late?: boolean;
+  [detail: string]: unknown;
 }
 
 /** At most this many held values are listed per day (a meter stuck on a wrong value would list thousands). */
 const MAX_HELD = 20;
 /** Days summarised and kept for late changes. */
 const KEEP_SENT_DAYS = 3;
-
-function addDecimal(a: string, b: number | string): string {
-  const x = parseDecimal(a);
-  const y = parseDecimal(b);
-  const scale = Math.max(x.scale, y.scale);
-  const units = x.units * 10n ** BigInt(scale - x.scale) + y.units * 10n ** BigInt(scale - y.scale);
-  const text = formatScaled(units, scale);
-  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
-}
 
 export class DayTallies {
   constructor(private readonly zone: TimeZone) {}
@@ -180,7 +158,7 @@ export class DayTallies {
   private count(tally: DayTally, c: Consumption): void {
     if (tally.start === undefined && c.start !== undefined) tally.start = String(c.start);
     tally.end = String(c.value);
-    tally.billed = addDecimal(tally.billed, c.delta);
+    tally.billed = addDecimalText(tally.billed, c.delta);
     tally.consumptions += 1;
   }
 
