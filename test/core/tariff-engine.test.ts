@@ -118,6 +118,30 @@ describe('tariff engine: rounding', function () {
   });
 });
 
+describe('tariff engine: the largest figures a tariff may hold', function () {
+  it('the largest rate, standing charge and tax price a reading of 100,000 units to a safe integer', function () {
+    const tariff = compileTariff(
+      {
+        currency: 'GBP',
+        energy: { type: 'flat', rate: '9999.999999' },
+        surcharges: [{ name: 'levy', rate: '9999.999999' }],
+        taxes: [{ name: 'VAT', percent: '100' }],
+      },
+      'largest',
+    );
+    const charge = price(new TariffEngine(), tariff, { delta: '100000' });
+    // 100,000 x 9,999.999999 GBP = 999,999,999.9 GBP = 9,999,999,999,000,000 sub-minor... per line: 10^5 x
+    // 9,999,999,999 sub-minor = 999,999,999,900,000 each, two lines, and the tax at 100%.
+    const line = 999_999_999_900_000;
+    assert.deepEqual(lines(charge).slice(0, 2), [
+      ['energy', line],
+      ['surcharge.levy', line],
+    ]);
+    assert.equal(charge.amount, 4 * line);
+    assert.ok(Number.isSafeInteger(charge.amount));
+  });
+});
+
 describe('tariff engine: replays', function () {
   const tariff = compileTariff(
     {

@@ -564,8 +564,12 @@ export class TariffEngine {
     if (!canonical) throw new ConsumptionError('unit', `"${unit}" is not a unit the tariff engine knows`);
     const direct = unitFactor(canonical, tariff.unit);
     if (tariff.conversion) {
+      // The tariff's own factor prices readings in its source unit (ton-hours at the tariff's 3.516852842
+      // kWh), and readings of another quantity (gas m3 or litres to kWh); a reading already in the
+      // tariff's quantity converts exactly.
       const toSource = unitFactor(canonical, tariff.conversion.from);
-      if (toSource) return mulRatio(toSource, tariff.conversion.factor);
+      if (toSource && (canonical === tariff.conversion.from || !direct))
+        return mulRatio(toSource, tariff.conversion.factor);
     }
     if (direct) return direct;
     throw new ConsumptionError(

@@ -94,7 +94,8 @@ export interface TariffDocument {
   carbon?: { kgPerUnit: Decimal; maxAgeMinutes?: number };
 }
 
-export type DayCount = 'actual/365' | 'actual/actual' | '30/360';
+export const DAY_COUNTS = ['actual/365', 'actual/actual', '30/360'] as const;
+export type DayCount = (typeof DAY_COUNTS)[number];
 
 /** A rational number on bigints; the engine keeps exact fractions until the single rounding step. */
 export interface Ratio {
