@@ -207,6 +207,20 @@ const TOP_LEVEL_KEYS = [
   'minimumMonthly', 'demand', 'capacity', 'taxes', 'carbon',
 ]; // prettier-ignore
 
+/**
+ * What is allowed but probably not meant: a tariff without a time zone runs on UTC (its midnight, its
+ * days and its time-of-use periods), which is right only for a site on UTC.
+ */
+export function tariffWarnings(document: unknown): TariffProblem[] {
+  if (!isObject(document) || document.timezone !== undefined) return [];
+  return [
+    {
+      path: 'timezone',
+      message: "none given: the tariff runs on UTC (its days, midnight and periods); name the site's zone",
+    },
+  ];
+}
+
 /** Validates a document; returns every problem found (empty when the tariff is usable). */
 export function validateTariff(document: unknown, name = 'tariff'): TariffProblem[] {
   try {
