@@ -516,8 +516,8 @@ describe('tariff engine: capacity charges by day count', function () {
     const [day] = engine.calendarCharges(tariff, 'A', '2024-06-03');
     // 100 RT x SGD 365 / 365 = SGD 100 = 10,000 cents
     assert.deepEqual(
-      (day as Charge).breakdown.map((l) => [l.component, l.quantity, l.unit, l.amount]),
-      [['capacity', '100', 'RT', 100_000_000]],
+      (day as Charge).breakdown.map((l) => [l.component, l.quantity, l.unit, l.rate, l.amount]),
+      [['capacity', '100', 'RT x 1/365 year', '365.000000', 100_000_000]],
     );
     // A leap year under actual/365 accrues 366/365 of the annual rate.
     let year = 0;
@@ -546,6 +546,56 @@ describe('tariff engine: capacity charges by day count', function () {
       // 100 RT x SGD 360 / 12 = SGD 3,000 every month
       assert.equal(monthTotal(engine, tariff, `B${month}`, month), 3_000_000_000, month);
     }
+  });
+
+  it('30/360: each day of a month the same share, no day without a charge and none counted twice', function () {
+    const tariff = compileTariff(
+      { ...base, capacity: { contracted: '100', ratePerYear: '360', dayCount: '30/360' } },
+      't360d',
+    );
+    const engine = new TariffEngine();
+    const days = (month: string, last: number): number[] =>
+      dates(`${month}-01`, `${month}-${last}`).map(
+        (date) => (engine.calendarCharges(tariff, `D${month}`, date)[0] as Charge).amount,
+      );
+    // SGD 3,000 a month: 31 days of SGD 96.774193... = 96,774,193.5... sub-minor each, rounded through the running
+    // total; February's 28 days of SGD 107.142857...; a 30-day month SGD 100 a day exactly.
+    const january = days('2024-01', 31);
+    const february = days('2023-02', 28);
+    const april = days('2024-04', 30);
+    assert.ok(
+      january.every((a) => a === 96_774_193 || a === 96_774_194),
+      january.join(','),
+    );
+    assert.ok(
+      february.every((a) => a === 107_142_857 || a === 107_142_858),
+      february.join(','),
+    );
+    assert.deepEqual(new Set(april), new Set([100_000_000]));
+    for (const month of [january, february, april])
+      assert.equal(
+        month.reduce((a, b) => a + b, 0),
+        3_000_000_000,
+      );
+    const [first] = engine.calendarCharges(tariff, 'L', '2024-01-05');
+    assert.deepEqual(
+      (first as Charge).breakdown.map((l) => [l.component, l.quantity, l.unit, l.rate]),
+      [['capacity', '100', 'RT x 1/372 year', '360.000000']],
+    );
+  });
+
+  it('actual/360: every day a 360th of the annual rate, so a year costs 365/360 of it', function () {
+    const tariff = compileTariff(
+      { ...base, capacity: { contracted: '120', ratePerYear: '288', dayCount: 'actual/360' } },
+      'a360',
+    );
+    const engine = new TariffEngine();
+    // 120 RT x SGD 288 / 360 = SGD 96.00 a day
+    assert.equal(engine.calendarCharges(tariff, 'A', '2025-03-01')[0]?.amount, 96_000_000);
+    let year = 0;
+    for (const month of ['01', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12'])
+      year += monthTotal(engine, tariff, 'Y', `2025-${month}`);
+    assert.equal(year, 365 * 96_000_000);
   });
 
   it('30/360 with a rate that twelve does not divide: months within one sub-minor unit, the year exact', function () {

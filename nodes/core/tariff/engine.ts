@@ -21,7 +21,7 @@ import {
   segmentInterval,
 } from './calendar';
 import { accountStateKey, AccountTariffState, big, emptyEngineState, TariffEngineState } from './state';
-import { CompiledTariff, Ratio } from './types';
+import { CompiledTariff, DayCount, Ratio } from './types';
 import { unitFactor, canonicalUnit } from './units';
 import { extend } from '../shapes';
 
@@ -379,11 +379,13 @@ export class TariffEngine {
         cap.contracted.den * fraction.den,
         'half-even',
       );
+      // The line reads as it is computed: contracted x the annual rate x the day's share of a year
+      // ("120 RT x 1/365 year" at 240.000000 a year).
       lines.add(
         'capacity',
-        cap.unit,
+        `${cap.unit} x ${fraction.num}/${fraction.den} year`,
         divRound(cap.contracted.num * NANO_PER_MICRO * MICRO, cap.contracted.den, 'half-even'),
-        undefined,
+        cap.ratePerYear,
         pico,
       );
     }
@@ -792,18 +794,19 @@ function checkInput(input: ConsumptionInput): void {
   if (typeof input.unit !== 'string') throw new ConsumptionError('unit', 'is required');
 }
 
-/** The fraction of a year that day `day` accrues under a day-count convention. */
-function dayFraction(dayCount: 'actual/365' | 'actual/actual' | '30/360', day: DayInfo): Ratio {
+/**
+ * The fraction of a year that day `day` accrues under a day-count convention: actual/365 a 365th, actual/actual
+ * a 365th or 366th (leap years), actual/360 a 360th (a year of 365 days costs 365/360 of the annual rate, as
+ * district cooling capacity is billed), 30/360 a twelfth of a year per month spread evenly over its days (a
+ * 372nd in a 31-day month, a 336th in February): every month is exactly 1/12, with no day at zero and no
+ * day counted twice.
+ */
+function dayFraction(dayCount: DayCount, day: DayInfo): Ratio {
   if (dayCount === 'actual/365') return { num: 1n, den: 365n };
+  if (dayCount === 'actual/360') return { num: 1n, den: 360n };
   if (dayCount === 'actual/actual') {
     const leap = daysInMonth(day.year, 2) === 29;
     return { num: 1n, den: leap ? 366n : 365n };
   }
-  // 30E/360: the days from this date to the next, with day 31 counted as day 30.
-  const d1 = Math.min(day.dayOfMonth, 30);
-  const nextDay = day.dayOfMonth === daysInMonth(day.year, day.monthNumber) ? 1 : day.dayOfMonth + 1;
-  const monthStep = nextDay === 1 ? 1 : 0;
-  const d2 = Math.min(nextDay, 30);
-  const days = 30 * monthStep + d2 - d1;
-  return { num: BigInt(days), den: 360n };
+  return { num: 1n, den: 12n * BigInt(daysInMonth(day.year, day.monthNumber)) };
 }

@@ -94,7 +94,7 @@ export interface TariffDocument {
   carbon?: { kgPerUnit: Decimal; maxAgeMinutes?: number };
 }
 
-export const DAY_COUNTS = ['actual/365', 'actual/actual', '30/360'] as const;
+export const DAY_COUNTS = ['actual/365', 'actual/actual', 'actual/360', '30/360'] as const;
 export type DayCount = (typeof DAY_COUNTS)[number];
 
 /** A rational number on bigints; the engine keeps exact fractions until the single rounding step. */
