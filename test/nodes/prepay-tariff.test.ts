@@ -286,6 +286,42 @@ describe('prepay-tariff node', function () {
     );
   });
 
+  it('takes negative dynamic prices, and refuses a price signal a charge could not carry', async function () {
+    const dynamic = {
+      spot: {
+        currency: 'EUR',
+        utility: 'electricity',
+        timezone: 'Europe/Berlin',
+        energy: { type: 'dynamic', fallbackRate: '0.30', maxAgeMinutes: 1440 },
+      },
+    };
+    await helper.load([tariffNode, catchNode], flow({ tariffs: JSON.stringify(dynamic), mapping: '' }));
+    const t1 = helper.getNode('t1');
+    const out = collect(helper.getNode('out'));
+    const caught = collect(helper.getNode('caught'));
+    const interval = { from: '2024-10-01T10:00:00Z', to: '2024-10-01T10:15:00Z' };
+    t1.receive({ topic: 'price', payload: { prices: [Object.assign({ rate: 1e308 }, interval)] } });
+    t1.receive({ topic: 'price', payload: { prices: [Object.assign({ rate: '-10000' }, interval)] } });
+    t1.receive({ topic: 'price', payload: { prices: [Object.assign({ rate: '-0.05' }, interval)] } });
+    t1.receive({ payload: consumption() });
+    await sleep(100);
+    assert.deepEqual(
+      caught.map((m) => (m.error as { message: string }).message),
+      [
+        'ConsumptionError: prices[0].rate: is out of range: a rate is below 1000000 minor units per unit, either sign',
+        'ConsumptionError: prices[0].rate: is out of range: a rate is below 1000000 minor units per unit, either sign',
+      ],
+    );
+    // 2.5 kWh at -5 cents: -12.5 cents.
+    assert.deepEqual(
+      (out[0].payload as { breakdown: Array<{ component: string; amount: number }> }).breakdown.map((l) => [
+        l.component,
+        l.amount,
+      ]),
+      [['energy.dynamic', -125_000]],
+    );
+  });
+
   it('warns of a tariff without a time zone, in the log and in the check', async function () {
     const noZone = { flat: { currency: 'GBP', energy: { type: 'flat', rate: '0.2' } } };
     await helper.load([tariffNode, catchNode], flow({ tariffs: JSON.stringify(noZone), mapping: '' }));
