@@ -239,6 +239,9 @@ export = function register(RED: NodeAPI): void {
           let input;
           try {
             input = readConsumption(item);
+            // Declared quantities may ride on the message instead (set by a change node from the site's table).
+            if (input.declared === undefined && msg.declared !== undefined)
+              input = readConsumption(Object.assign({}, item, { declared: msg.declared }));
           } catch (error) {
             throw new Error(`${where}${(error as Error).message}`);
           }

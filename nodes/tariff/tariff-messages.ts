@@ -88,6 +88,14 @@ export function readConsumption(payload: unknown): ParsedConsumption {
     readingId,
     tariff: typeof p.tariff === 'string' ? p.tariff : undefined,
   };
+  if (p.declared !== undefined) {
+    if (!isObject(p.declared))
+      throw new ConsumptionError(
+        'declared',
+        'must be an object of quantity name -> decimal, such as {"kVA": "63"}',
+      );
+    parsed.declared = p.declared as Record<string, string | number>;
+  }
   // The register movement, as the meter reader gives it, rides along to the ledger.
   if (typeof p.value === 'number') parsed.register = registerMovement(p);
   return parsed;

@@ -142,6 +142,84 @@ describe('tariff engine: the largest figures a tariff may hold', function () {
   });
 });
 
+describe('tariff engine: items per declared quantity', function () {
+  it('prices monthly items and capacity per what each account declares, the latest declaration winning', function () {
+    const tariff = compileTariff(
+      {
+        currency: 'SGD',
+        utility: 'cooling',
+        timezone: 'Asia/Singapore',
+        energy: { type: 'flat', rate: '0.20' },
+        fixedMonthly: [
+          { name: 'fittings', per: 'fittings', rate: '2.50' },
+          { name: 'admin', amount: '1.00' },
+        ],
+        capacity: { per: 'RT', ratePerYear: '288', dayCount: 'actual/360' },
+      },
+      'per',
+    );
+    assert.deepEqual(tariff.declared, ['fittings', 'RT']);
+    const engine = new TariffEngine();
+    const at = Date.parse('2024-06-10T02:00:00Z');
+    // Nothing declared: refused before anything changes (no account appears for the calendar).
+    assert.throws(
+      () =>
+        engine.priceConsumption(
+          tariff,
+          { meterId: 'C1', accountId: 'A', readingId: 'x', delta: 1, unit: 'kWh', from: at, to: at },
+          { now: at },
+        ),
+      /declared\.fittings: is required: tariff "per" prices items per fittings of each account/,
+    );
+    assert.deepEqual(engine.knownAccounts(), []);
+    assert.throws(
+      () =>
+        engine.priceConsumption(
+          tariff,
+          {
+            meterId: 'C1',
+            accountId: 'A',
+            readingId: 'x',
+            delta: 1,
+            unit: 'kWh',
+            from: at,
+            to: at,
+            declared: { fittings: '1e3', RT: '120' },
+          },
+          { now: at },
+        ),
+      /declared\.fittings: must be a plain decimal/,
+    );
+    const declare = (id: string, declared: Record<string, string | number>): void => {
+      const outcome = engine.priceConsumption(
+        tariff,
+        { meterId: 'C1', accountId: 'A', readingId: id, delta: 1, unit: 'kWh', from: at, to: at, declared },
+        { now: at },
+      );
+      assert.equal(outcome.status, 'priced');
+    };
+    declare('r1', { fittings: 3, RT: '120' });
+    const day = engine.calendarCharges(tariff, 'A', '2024-06-11', { accountId: 'A', utility: 'cooling' });
+    // 120 RT x SGD 288 / 360 = SGD 96.00 a day
+    assert.deepEqual(
+      (day[0] as Charge).breakdown.map((l) => [l.component, l.quantity, l.unit, l.rate, l.amount]),
+      [['capacity', '120', 'RT x 1/360 year', '288.000000', 96_000_000]],
+    );
+    declare('r2', { fittings: '4' }); // one more fitting; RT as declared before
+    const july = engine.calendarCharges(tariff, 'A', '2024-07-01', { accountId: 'A', utility: 'cooling' });
+    const monthly = july.find((c) => c.kind === 'monthly') as Charge;
+    assert.deepEqual(
+      monthly.breakdown.map((l) => [l.component, l.quantity, l.unit, l.rate, l.amount]),
+      [
+        ['fixed.fittings', '4', 'fittings', '2.500000', 10_000_000],
+        ['fixed.admin', '1', 'month', '1.000000', 1_000_000],
+      ],
+    );
+    const standing = july.find((c) => c.kind === 'standing') as Charge;
+    assert.equal(standing.amount, 96_000_000);
+  });
+});
+
 describe('tariff engine: replays', function () {
   const tariff = compileTariff(
     {

@@ -322,6 +322,49 @@ describe('prepay-tariff node', function () {
     );
   });
 
+  it('takes declared quantities from the consumption or the message, and refuses a consumption without them', async function () {
+    const perFitting = {
+      office: {
+        currency: 'GBP',
+        utility: 'electricity',
+        timezone: 'Europe/London',
+        energy: { type: 'flat', rate: '0.20' },
+        fixedMonthly: [{ name: 'fittings', per: 'fittings', rate: '1.25' }],
+      },
+    };
+    await helper.load([tariffNode, catchNode], flow({ tariffs: JSON.stringify(perFitting), mapping: '' }));
+    const t1 = helper.getNode('t1');
+    const out = collect(helper.getNode('out'));
+    const caught = collect(helper.getNode('caught'));
+    t1.receive({ payload: consumption() });
+    t1.receive({ declared: { fittings: '6' }, payload: consumption({ readingId: 'E-0101:2' }) });
+    t1.receive({
+      payload: consumption({
+        meterId: 'E-0102',
+        readingId: 'E-0102:1',
+        accountId: 'T0102',
+        declared: { fittings: 2 },
+      }),
+    });
+    await sleep(100);
+    t1.receive({ topic: 'calendar', payload: { date: '2024-11-01' } });
+    await sleep(150);
+    assert.deepEqual(
+      caught.map((m) => (m.error as { message: string }).message),
+      [
+        'ConsumptionError: declared.fittings: is required: tariff "office" prices items per fittings of each account',
+      ],
+    );
+    const monthly = out
+      .map((m) => m.payload as { kind: string; accountId: string; breakdown: Array<Record<string, unknown>> })
+      .filter((c) => c.kind === 'monthly')
+      .map((c) => [c.accountId, c.breakdown.map((l) => [l.component, l.quantity, l.unit, l.amount])]);
+    assert.deepEqual(monthly, [
+      ['T0101', [['fixed.fittings', '6', 'fittings', 7_500_000]]],
+      ['T0102', [['fixed.fittings', '2', 'fittings', 2_500_000]]],
+    ]);
+  });
+
   it('warns of a tariff without a time zone, in the log and in the check', async function () {
     const noZone = { flat: { currency: 'GBP', energy: { type: 'flat', rate: '0.2' } } };
     await helper.load([tariffNode, catchNode], flow({ tariffs: JSON.stringify(noZone), mapping: '' }));

@@ -160,6 +160,12 @@ const CORPUS_VALID: Record<string, unknown> = {
     { rate: '0.2' },
   ]),
   'a tax of 20%': flat('1', { taxes: [{ name: 'VAT', percent: 20 }] }),
+  'a monthly item per declared fitting': flat('1', {
+    fixedMonthly: [{ name: 'rental', per: 'fittings', rate: '2.50' }],
+  }),
+  'capacity per declared RT': flat('1', {
+    capacity: { per: 'RT', ratePerYear: '288', dayCount: 'actual/360' },
+  }),
   'sewerage on 100.000% of the water': flat('1', {
     surcharges: [{ name: 'sewer', rate: '1', share: '100.000' }],
   }),
@@ -202,6 +208,19 @@ const CORPUS_INVALID: Record<string, unknown> = {
   'a rate with a separator': flat('1_000'),
   'a rate in exponent notation': flat('2.45e-1'),
   'an unknown currency': { ...flat('1'), currency: 'XYZ' },
+  'a monthly item with an amount and a rate': flat('1', {
+    fixedMonthly: [{ name: 'rental', amount: '1', per: 'fittings', rate: '2.50' }],
+  }),
+  'a monthly item with a rate but nothing it is per': flat('1', {
+    fixedMonthly: [{ name: 'rental', rate: '2.50' }],
+  }),
+  'a monthly item per a quantity with a bad name': flat('1', {
+    fixedMonthly: [{ name: 'rental', per: 'a/b', rate: '2.50' }],
+  }),
+  'capacity both contracted and per a declared quantity': flat('1', {
+    capacity: { contracted: '10', per: 'RT', ratePerYear: '288' },
+  }),
+  'capacity with no contracted size': flat('1', { capacity: { ratePerYear: '288' } }),
   'a tax of 1,000%': flat('1', { taxes: [{ name: 'VAT', percent: '1000' }] }),
   'a tax of 100.5%': flat('1', { taxes: [{ name: 'VAT', percent: '100.5' }] }),
   'a tax of 101% as a number': flat('1', { taxes: [{ name: 'VAT', percent: 101 }] }),

@@ -343,10 +343,18 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
     c.array(doc.fixedMonthly, 'fixedMonthly')?.forEach((item, i) => {
       const s = c.object(item, `fixedMonthly[${i}]`);
       if (!s) return;
-      c.unknownKeys(s, ['name', 'amount'], `fixedMonthly[${i}]`);
+      c.unknownKeys(s, ['name', 'amount', 'per', 'rate'], `fixedMonthly[${i}]`);
       const itemName = c.name(s.name, `fixedMonthly[${i}].name`);
-      const amount = c.price(doc, s.amount, `fixedMonthly[${i}].amount`);
-      if (itemName && amount !== undefined) fixedMonthly.push({ name: itemName, amount });
+      if (s.per === undefined && s.rate === undefined) {
+        const amount = c.price(doc, s.amount, `fixedMonthly[${i}].amount`);
+        if (itemName && amount !== undefined) fixedMonthly.push({ name: itemName, amount });
+      } else if (s.amount !== undefined) {
+        c.fail(`fixedMonthly[${i}]`, 'gives "amount", or "per" and "rate", not both');
+      } else {
+        const per = c.name(s.per, `fixedMonthly[${i}].per`);
+        const rate = c.price(doc, s.rate, `fixedMonthly[${i}].rate`);
+        if (itemName && per && rate !== undefined) fixedMonthly.push({ name: itemName, amount: rate, per });
+      }
     });
   }
 
@@ -385,16 +393,23 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
   if (doc.capacity !== undefined) {
     const cap = c.object(doc.capacity, 'capacity');
     if (cap) {
-      c.unknownKeys(cap, ['contracted', 'unit', 'ratePerYear', 'dayCount'], 'capacity');
+      c.unknownKeys(cap, ['contracted', 'per', 'unit', 'ratePerYear', 'dayCount'], 'capacity');
       if (cap.unit !== undefined && typeof cap.unit !== 'string') c.fail('capacity.unit', 'must be a string');
-      const contracted = c.ratio(cap.contracted, 'capacity.contracted');
+      let per: string | undefined;
+      let contracted: Ratio | undefined;
+      if (cap.per !== undefined) {
+        per = c.name(cap.per, 'capacity.per');
+        if (cap.contracted !== undefined) c.fail('capacity', 'gives "contracted" or "per", not both');
+      } else contracted = c.ratio(cap.contracted, 'capacity.contracted');
       const ratePerYear = c.price(doc, cap.ratePerYear, 'capacity.ratePerYear');
       const dayCount = cap.dayCount ?? 'actual/365';
       if (!(DAY_COUNTS as readonly unknown[]).includes(dayCount)) {
         c.fail('capacity.dayCount', `must be one of ${DAY_COUNTS.map((d) => `"${d}"`).join(', ')}`);
-      } else if (contracted && ratePerYear !== undefined) {
-        const capUnit = typeof cap.unit === 'string' ? cap.unit : 'RT';
-        capacity = { contracted, unit: capUnit, ratePerYear, dayCount: dayCount as DayCount };
+      } else if ((contracted || per) && ratePerYear !== undefined) {
+        const capUnit = typeof cap.unit === 'string' ? cap.unit : (per ?? 'RT');
+        capacity = per
+          ? { per, unit: capUnit, ratePerYear, dayCount: dayCount as DayCount }
+          : { contracted, unit: capUnit, ratePerYear, dayCount: dayCount as DayCount };
       }
     }
   }
@@ -467,6 +482,12 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
     minimumMonthly,
     demand,
     capacity,
+    declared: [
+      ...new Set([
+        ...fixedMonthly.flatMap((item) => (item.per ? [item.per] : [])),
+        ...(capacity?.per ? [capacity.per] : []),
+      ]),
+    ],
     taxes,
     carbon,
   };

@@ -8,7 +8,8 @@
  * unsplit stream gives, and a month of 15-minute readings bills the same as one monthly reading.
  * Taxes are percentages of the rounded lines they apply to, rounded the same way.
  */
-import { divRound, formatScaled, toScaledRounded, toSafeNumber } from '../decimal';
+import { divRound, formatScaled, parseDecimal, toScaledRounded, toSafeNumber } from '../decimal';
+import { DECLARED_FORMAT, figurePattern } from './rules';
 import { Charge, ChargeLine, RegisterMovement, Utility } from '../messages';
 import { CumulativeRounder, formatSubMinor, PICO_PER_SUB_MINOR } from '../money';
 import {
@@ -51,6 +52,11 @@ export interface ConsumptionInput {
   to: number;
   /** Carried into the charge unchanged (the register movement, for the ledger's reconciliation). */
   register?: RegisterMovement;
+  /**
+   * Quantities the account declares for items priced per unit of them ({"kVA": "63", "fittings": "3"}):
+   * kept with the account (the latest wins) for its monthly items and capacity.
+   */
+  declared?: Record<string, string | number>;
 }
 
 /** Dynamic prices: sub-minor units per billing unit for each interval. */
@@ -221,7 +227,9 @@ export class TariffEngine {
     }
 
     const key = input.accountId ?? `meter:${input.meterId}`;
+    const declared = this.checkDeclared(tariff, key, input);
     const account = this.account(key, input.utility ?? tariff.utility, tariff);
+    if (declared) account.declared = Object.assign(account.declared ?? {}, declared);
     const lines = new Lines();
     const unit = tariff.unit;
     // Billed quantity in micro-units as an exact fraction.
@@ -371,12 +379,13 @@ export class TariffEngine {
         tariff.standingPerDay * PICO_PER_SUB_MINOR,
       );
     }
-    if (tariff.capacity) {
-      const cap = tariff.capacity;
+    const cap = tariff.capacity;
+    const contracted = cap && (cap.per ? declaredRatio(account, cap.per) : cap.contracted);
+    if (cap && contracted) {
       const fraction = dayFraction(cap.dayCount, day);
       const pico = divRound(
-        cap.contracted.num * cap.ratePerYear * PICO_PER_SUB_MINOR * fraction.num,
-        cap.contracted.den * fraction.den,
+        contracted.num * cap.ratePerYear * PICO_PER_SUB_MINOR * fraction.num,
+        contracted.den * fraction.den,
         'half-even',
       );
       // The line reads as it is computed: contracted x the annual rate x the day's share of a year
@@ -384,7 +393,7 @@ export class TariffEngine {
       lines.add(
         'capacity',
         `${cap.unit} x ${fraction.num}/${fraction.den} year`,
-        divRound(cap.contracted.num * NANO_PER_MICRO * MICRO, cap.contracted.den, 'half-even'),
+        divRound(contracted.num * NANO_PER_MICRO * MICRO, contracted.den, 'half-even'),
         cap.ratePerYear,
         pico,
       );
@@ -445,6 +454,19 @@ export class TariffEngine {
     }
     delete months[previous];
     for (const item of tariff.fixedMonthly) {
+      if (item.per) {
+        // Per unit of what the account declared: 3 fittings x 2.50 a month.
+        const quantity = declaredRatio(account, item.per);
+        if (!quantity) continue;
+        lines.add(
+          `fixed.${item.name}`,
+          item.per,
+          divRound(quantity.num * NANO_PER_MICRO * MICRO, quantity.den, 'half-even'),
+          item.amount,
+          divRound(quantity.num * item.amount * PICO_PER_SUB_MINOR, quantity.den, 'half-even'),
+        );
+        continue;
+      }
       lines.add(
         `fixed.${item.name}`,
         'month',
@@ -559,6 +581,39 @@ export class TariffEngine {
     }
     account.tariff = tariff.name;
     return account;
+  }
+
+  /**
+   * The declared quantities of a consumption, checked before anything changes: each a plain decimal below
+   * 100,000; and every quantity the tariff prices items per must be declared by this message or before.
+   */
+  private checkDeclared(
+    tariff: CompiledTariff,
+    accountKey: string,
+    input: ConsumptionInput,
+  ): Record<string, string> | undefined {
+    const given = input.declared;
+    const out: Record<string, string> = {};
+    if (given !== undefined) {
+      for (const [name, value] of Object.entries(given)) {
+        const text = typeof value === 'number' ? String(value) : value;
+        if (typeof text !== 'string' || !new RegExp(figurePattern(DECLARED_FORMAT)).test(text))
+          throw new ConsumptionError(
+            `declared.${name}`,
+            'must be a plain decimal of at most 5 digits before the point and 6 after, such as "63"',
+          );
+        out[name] = text;
+      }
+    }
+    const known = this.state.accounts[accountStateKey(accountKey, input.utility ?? tariff.utility)]?.declared;
+    for (const name of tariff.declared) {
+      if (out[name] === undefined && known?.[name] === undefined)
+        throw new ConsumptionError(
+          `declared.${name}`,
+          `is required: tariff "${tariff.name}" prices items per ${name} of each account`,
+        );
+    }
+    return given === undefined ? undefined : out;
   }
 
   private billingFactor(tariff: CompiledTariff, unit: string): Ratio {
@@ -778,6 +833,14 @@ function sumAmounts(lines: ChargeLine[]): bigint {
     if (!Number.isSafeInteger(sum)) return lines.reduce((total, l) => total + BigInt(l.amount), 0n);
   }
   return BigInt(sum);
+}
+
+/** A quantity the account declared, as an exact ratio; undefined when it has not declared it. */
+function declaredRatio(account: AccountTariffState, name: string): Ratio | undefined {
+  const text = account.declared?.[name];
+  if (text === undefined) return undefined;
+  const { units, scale } = parseDecimal(text);
+  return { num: units, den: 10n ** BigInt(scale) };
 }
 
 function checkInput(input: ConsumptionInput): void {

@@ -43,6 +43,7 @@ export const MONEY_FIELDS: readonly MoneyRule[] = [
   { path: 'surcharges[].rate', kind: 'rate', signed: false },
   { path: 'standingCharge.perDay', kind: 'amount', signed: false },
   { path: 'fixedMonthly[].amount', kind: 'amount', signed: false },
+  { path: 'fixedMonthly[].rate', kind: 'rate', signed: false },
   { path: 'minimumMonthly', kind: 'amount', signed: false },
   { path: 'demand.rate', kind: 'rate', signed: false },
   { path: 'capacity.ratePerYear', kind: 'amount', signed: false },
@@ -70,6 +71,13 @@ export const FIGURE_FIELDS: readonly FigureRule[] = [
   { path: 'capacity.contracted', positive: true, intDigits: 5, decimals: 6 },
   { path: 'carbon.kgPerUnit', positive: false, intDigits: 3, decimals: 9 },
 ];
+
+/**
+ * A declared quantity (fittings, kVA, RT of contracted capacity) that an item priced `per` it takes from the
+ * consumption message (`declared: {"kVA": "63"}`): below 100,000, at most 6 decimals. With per-unit item rates
+ * below 10^6 minor units, a month's item stays below 10^11 minor units.
+ */
+export const DECLARED_FORMAT: FigureFormat = { signed: false, positive: false, intDigits: 5, decimals: 6 };
 
 /** The shape of one figure: sign, size and decimals. */
 export interface FigureFormat {

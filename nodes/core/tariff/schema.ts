@@ -282,9 +282,20 @@ export function buildTariffSchema(): Schema {
         type: 'array',
         items: {
           type: 'object',
-          required: ['name', 'amount'],
+          description:
+            'A fixed "amount" a month, or a "rate" per unit of a quantity each account declares ("per").',
+          required: ['name'],
           additionalProperties: false,
-          properties: { name: { $ref: '#/definitions/name' }, amount: looseMoney(false) },
+          properties: {
+            name: { $ref: '#/definitions/name' },
+            amount: looseMoney(false),
+            per: { $ref: '#/definitions/name' },
+            rate: looseMoney(false),
+          },
+          oneOf: [
+            { required: ['amount'], not: { anyOf: [{ required: ['per'] }, { required: ['rate'] }] } },
+            { required: ['per', 'rate'], not: { required: ['amount'] } },
+          ],
         },
       },
       minimumMonthly: looseMoney(false),
@@ -300,10 +311,15 @@ export function buildTariffSchema(): Schema {
       },
       capacity: {
         type: 'object',
-        required: ['contracted', 'ratePerYear'],
+        required: ['ratePerYear'],
         additionalProperties: false,
+        oneOf: [
+          { required: ['contracted'], not: { required: ['per'] } },
+          { required: ['per'], not: { required: ['contracted'] } },
+        ],
         properties: {
           contracted: fig('capacity.contracted'),
+          per: { $ref: '#/definitions/name' },
           unit: { type: 'string' },
           ratePerYear: looseMoney(false),
           dayCount: { enum: [...DAY_COUNTS], default: 'actual/365' },
