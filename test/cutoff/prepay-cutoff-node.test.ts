@@ -585,8 +585,8 @@ describe('prepay-cutoff node against an independent Modbus server (pymodbus coil
   this.timeout(30_000);
 
   it('opens the coil on the server, as mbpoll reads it back', async function () {
-    requireTool(this, havePymodbus(), 'python3-pymodbus');
-    requireTool(this, haveMbpoll(), 'mbpoll');
+    requireTool(this, havePymodbus(), 'pymodbus', 'python3-pymodbus');
+    requireTool(this, haveMbpoll(), 'mbpoll', 'mbpoll');
     const server = await PymodbusServer.start({ units: { '20': { co: { '0': [1, 1, 1, 1, 1, 1, 1, 1] } } } });
     const userDir = tempUserDir();
     helper.settings({ userDir });
