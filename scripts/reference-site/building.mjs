@@ -231,7 +231,8 @@ export function buildingTab({ tables, tenants, site = SITE }) {
       name: 'Meters -> meter readers -> tariffs -> ledger -> forecast -> cutoff relays',
       info: [
         `The simulated building serves ${tables.reduce((n, t) => n + t.length, 0)} meters on ${gatewaysText(tables.length, site.firstPort)}.`,
-        (tables.length === 1 ? 'The gateway has its' : 'Each gateway has its') + ' meter reader (polls every 15 s, spread over the interval; bills every 5 minutes) and its cutoff relay node (the relays on the same link).',
+        (tables.length === 1 ? 'The gateway has its' : 'Each gateway has its') +
+          ' meter reader (polls every 15 s, spread over the interval; bills every 5 minutes) and its cutoff relay node (the relays on the same link).',
         'Consumption is priced by the site tariffs (time-of-use electricity, tiered water with sewerage, gas by calorific value, cooling per kWh thermal) and posted to each tenant prepaid account in the SQLite ledger.',
         'Account states pass through the forecast (days of credit left, top-up reminders) to the cutoff relays, the BEMS and the dashboard.',
         'Cutoff policy: 60 minutes grace, never 18:00-08:00, at weekends or on public holidays; water, gas and cooling are never cut.',
