@@ -51,6 +51,8 @@ export function httpNodeAuth(user: string, pass: string): Record<string, unknown
 export interface RunningSite {
   red: NodeRedProcess;
   userDir: string;
+  /** The site BACnet device's UDP port on 127.0.0.1 (a free one). */
+  bacnetPort: number;
   /** The site's SQLite ledger, read-only. */
   db: Database.Database;
   stop(): Promise<void>;
@@ -65,16 +67,18 @@ export async function startReferenceSite(settings: Record<string, unknown>): Pro
     port?: unknown;
   }>;
   await onFreePorts(flows);
+  const bacnetPort = await freeUdpPort();
   const red = await NodeRedProcess.start({
     userDir,
     flows,
     settings,
-    env: { PREPAY_BACNET_PORT: String(await freeUdpPort()) },
+    env: { PREPAY_BACNET_PORT: String(bacnetPort) },
   });
   const db = new Database(join(userDir, 'prepay-ledger.db'), { readonly: true, fileMustExist: true });
   return {
     red,
     userDir,
+    bacnetPort,
     db,
     async stop() {
       db.close();
