@@ -62,6 +62,8 @@ const red = spawn(
   [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', join(userDir, 'settings.js')],
   {
     stdio: 'inherit',
+    // The address the demo's tenant page links start with.
+    env: { ...process.env, PREPAY_PUBLIC_URL: process.env.PREPAY_PUBLIC_URL || `http://127.0.0.1:${port}` },
   },
 );
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => red.kill(signal));
