@@ -78,7 +78,7 @@ function referenceSite(site) {
     ...buildingTab({ tables, tenants, site }),
     ...tenantsTab({ tenants, site }),
     ...bemsTab({ site }),
-    ...dashboardTab({ ledgerId: id('ledger') }),
+    ...dashboardTab({ ledgerId: id('ledger'), timeZone: site.timeZone }),
   ];
   pairLinks(flows);
   return flows;
