@@ -12,6 +12,7 @@ import { TimeZone } from '../tariff/zone';
 import { EngineeringUnits, ObjectType, PropertyId as P, Reliability } from './constants';
 import { CovTable } from './cov';
 import { DeviceObject } from './device-object';
+import { DEFAULT_NOTIFICATION_CLASS, EventReporter, type EventNotice } from './events';
 import { InstanceRegistry, type RegistrySnapshot } from './instances';
 import { parsePointName, pointKey, pointName, type PointIdentity } from './names';
 import {
@@ -60,6 +61,8 @@ export class PointModel {
   readonly device: DeviceObject;
   readonly cov: CovTable;
   readonly registry: InstanceRegistry;
+  /** Intrinsic reporting: the alarm points' event states and the notification class. */
+  readonly events: EventReporter;
   private readonly points = new Map<string, Point>();
   /** Points by type, then instance (instances are dense: an array lookup, not a hash). */
   private readonly byType: Array<Array<Point | undefined> | undefined> = [];
@@ -71,6 +74,7 @@ export class PointModel {
   private readonly overrides: OverrideSlots;
   private list: ObjectRef[] | undefined;
   private readonly zone: TimeZone;
+  private readonly startupEvents: EventNotice[] = [];
 
   constructor(
     private readonly options: ModelOptions,
@@ -82,6 +86,11 @@ export class PointModel {
     this.overrides = new OverrideSlots(options.overrideMinutes);
     this.cov = new CovTable(options.maxSubscriptions);
     this.zone = TimeZone.get(options.device.timeZone);
+    this.events = new EventReporter(
+      options.device.name,
+      options.notificationClass ?? DEFAULT_NOTIFICATION_CLASS,
+      this.zone,
+    );
     this.device = new DeviceObject(options.device, {
       objectList: () => this.objectList(),
       databaseRevision: () => this.registry.databaseRevision,
@@ -94,14 +103,17 @@ export class PointModel {
 
   // --- reading -------------------------------------------------------------------------------------------
 
+  /** Objects served: the points, the device and its notification class. */
   get size(): number {
-    return this.points.size + 1;
+    return this.points.size + 2;
   }
 
   /** The object by identifier; device instance 4194303 is "this device" (ASHRAE 135 clause 15.5). */
   object(type: number, instance: number): BacnetObject | undefined {
     if (type === ObjectType.DEVICE)
       return instance === this.device.instance || instance === 4_194_303 ? this.device : undefined;
+    if (type === ObjectType.NOTIFICATION_CLASS)
+      return instance === this.events.nc.instance ? this.events.nc : undefined;
     return this.byType[type]?.[instance];
   }
 
@@ -113,8 +125,30 @@ export class PointModel {
     return [...this.points.values()];
   }
 
+  /** Event-capable points in object-list order, after the object `after` when given (GetEventInformation). */
+  eventPoints(after?: ObjectRef): Point[] {
+    const out: Point[] = [];
+    let skipping = after !== undefined;
+    for (const ref of this.objectList()) {
+      if (skipping) {
+        if (ref.type === after?.type && ref.instance === after.instance) skipping = false;
+        continue;
+      }
+      const point = this.byType[ref.type]?.[ref.instance];
+      if (point?.event) out.push(point);
+    }
+    // An identifier no longer listed: start again from the beginning rather than answer nothing.
+    return skipping ? this.eventPoints() : out;
+  }
+
+  /** The transitions of restored points (already in alarm or fault when the model came up), once. */
+  takeStartupEvents(): EventNotice[] {
+    return this.startupEvents.splice(0);
+  }
+
   /** Who-Has by name. */
   objectNamed(name: string): BacnetObject | undefined {
+    if (name === this.events.nc.name) return this.events.nc;
     return name === this.device.name ? this.device : this.points.get(name);
   }
 
@@ -122,6 +156,7 @@ export class PointModel {
     if (!this.list) {
       this.list = [
         { type: ObjectType.DEVICE, instance: this.device.instance },
+        { type: ObjectType.NOTIFICATION_CLASS, instance: this.events.nc.instance },
         ...[...this.points.values()].map((p) => ({ type: p.type, instance: p.instance })),
       ];
     }
@@ -612,6 +647,7 @@ export class PointModel {
       description: name,
     });
     if (point.kind === 'override') this.describeOverride(point);
+    this.events.attach(point);
     this.points.set(name, point);
     (this.byType[type] ??= [])[instance] = point;
     this.list = undefined;
@@ -675,6 +711,20 @@ export class PointModel {
       this.registry.bumpRevision();
       this.device.touch();
     }
+    this.evaluateEvents(change);
+  }
+
+  /** The event transitions the changed and added points make, once all of a message is applied. */
+  private evaluateEvents(change: ModelChange): void {
+    const now = this.now();
+    for (const list of [change.changed, change.added])
+      for (const point of list) {
+        if (!point.event || this.points.get(point.name) !== point) continue;
+        const notice = this.events.evaluate(point, now);
+        if (!notice) continue;
+        (change.events ??= []).push(notice);
+        if (!change.changed.includes(point)) change.changed.push(point);
+      }
   }
 
   private dayOf(t: number): string {
@@ -756,6 +806,11 @@ export class PointModel {
         if (info.accountId && info.utility)
           this.ensure({ kind: 'override', accountId: info.accountId, utility: info.utility }, change);
       this.finish(change);
+    }
+    const now = this.now();
+    for (const point of this.points.values()) {
+      const notice = point.event ? this.events.evaluate(point, now) : undefined;
+      if (notice) this.startupEvents.push(notice);
     }
   }
 }
