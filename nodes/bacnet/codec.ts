@@ -26,6 +26,7 @@ export class DecodeError extends Error {
 }
 
 const APP = { NULL: 0, BOOLEAN: 1, UNSIGNED: 2, REAL: 4, CHARACTER_STRING: 7, BIT_STRING: 8 } as const;
+const APP_OCTET_STRING = 6;
 const APP_ENUMERATED = 9;
 const APP_DATE = 10;
 const APP_TIME = 11;
@@ -275,6 +276,17 @@ export class Writer {
         return;
       case 'timestamp':
         return this.timeStamp(value.stamp);
+      case 'octets':
+        this.tag(APP_OCTET_STRING, false, value.v.length);
+        this.bytes(Buffer.from(value.v));
+        return;
+      case 'host-n-port':
+        this.opening(0); // host: BACnetHostAddress, the ip-address choice
+        this.tag(1, true, value.host.length);
+        this.bytes(Buffer.from(value.host));
+        this.closing(0);
+        this.ctxUnsigned(1, value.port);
+        return;
       case 'destination': {
         this.appBits(7, [0, 1, 2, 3, 4, 5, 6]); // every day
         this.value({ t: 'time', hour: 0, minute: 0, second: 0, hundredths: 0 });

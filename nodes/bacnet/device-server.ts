@@ -41,7 +41,7 @@ import {
 } from './pdu';
 import { decodeReadProperty, decodeReadPropertyMultiple, PropertyEncoder } from './read-service';
 import { Segmenter } from './segmenter';
-import { splitAddress, UdpTransport, type Routing } from './udp-transport';
+import { interfaceOf, splitAddress, UdpTransport, type Routing } from './udp-transport';
 import { inInstanceRange, LibraryServices, type LibraryHost, type Registration } from './library-services';
 
 export interface DeviceServerOptions {
@@ -163,6 +163,14 @@ export class BacnetDeviceServer extends EventEmitter {
       transport.once('error', failed);
       transport.once('listening', (bound: { address: string; port: number }) => {
         transport.off('error', failed);
+        const reached = interfaceOf(bound.address);
+        const fd = this.options.foreignDevice;
+        this.model.networkPort.bind({
+          address: reached.address,
+          port: bound.port,
+          mask: reached.netmask,
+          ...(fd ? { foreignDevice: { ...splitAddress(fd.bbmd, 47808), ttlSeconds: fd.ttlSeconds } } : {}),
+        });
         transport.on('error', (error: Error) => this.log('warn', `socket: ${error.message}`));
         this.services = new LibraryServices(this.client as BACnetClient, this.libraryHost(transport));
         this.expiryTimer = setInterval(() => this.expireSubscriptions(), 1000);

@@ -63,6 +63,27 @@ export function interfaceBroadcast(address: string): string | undefined {
   return inSubnet;
 }
 
+/**
+ * The interface address and netmask the device is reached at: the bound address's interface, or (bound to all)
+ * the first external IPv4 interface, else loopback.
+ */
+export function interfaceOf(address: string): { address: string; netmask: string } {
+  const entries = Object.values(networkInterfaces())
+    .flat()
+    .filter((entry) => entry?.family === 'IPv4');
+  const own = entries.find((entry) => entry?.address === address);
+  if (own) return { address: own.address, netmask: own.netmask };
+  if (address !== '0.0.0.0') {
+    const broadcast = interfaceBroadcast(address);
+    const subnet = entries.find((entry) => entry && interfaceBroadcast(entry.address) === broadcast);
+    return { address, netmask: subnet?.netmask ?? '255.255.255.255' };
+  }
+  const external = entries.find((entry) => entry && !entry.internal) ?? entries[0];
+  return external
+    ? { address: external.address, netmask: external.netmask }
+    : { address, netmask: '0.0.0.0' };
+}
+
 /** Where the device's broadcasts go by default: its interface's broadcast address, or the limited broadcast. */
 export function broadcastFor(address: string): string {
   if (address === '0.0.0.0' || address === '') return '255.255.255.255';

@@ -123,6 +123,48 @@ describe('bacnet device and bacnet-stack', function () {
     assert.deepEqual(devices, [DEVICE.instance], stdout);
   });
 
+  it('claims protocol revision 22 with a Network Port object that bacrp reads, as bacepics reads every object', async function () {
+    const port = await freeUdpPort();
+    await device(port);
+    const env = loopbackEnv(await freeUdpPort(), port);
+    const read = async (type: string, instance: number, property: string): Promise<string> => {
+      const r = await runTool(
+        'bacrp',
+        [
+          '--mac',
+          `127.0.0.1:${port}`,
+          '--dnet',
+          '0',
+          String(DEVICE.instance),
+          type,
+          String(instance),
+          property,
+        ],
+        env,
+      );
+      return (r.stdout + r.stderr).trim();
+    };
+    assert.equal(await read('device', DEVICE.instance, 'protocol-revision'), '22');
+    assert.match(await read('device', DEVICE.instance, 'object-list'), /\(network-port, 1\)/);
+    assert.match(await read('network-port', 1, 'network-type'), /ipv4/i);
+    assert.match(await read('network-port', 1, 'bacnet-ip-mode'), /normal/i);
+    assert.equal(await read('network-port', 1, 'bacnet-ip-udp-port'), String(port));
+    assert.match(await read('network-port', 1, 'ip-address'), /127\.0\.0\.1|7F000001/i);
+    assert.match(await read('network-port', 1, 'ip-subnet-mask'), /255\.0\.0\.0|FF000000/i);
+    assert.match(await read('network-port', 1, 'apdu-length'), /^1476$/);
+    // bacepics reads every property of every object: nothing refused, nothing it cannot decode.
+    const epics = await runTool(
+      'bacepics',
+      ['-t', `127.0.0.1:${port}`, String(DEVICE.instance)],
+      env,
+      20_000,
+    );
+    const text = epics.stdout + epics.stderr;
+    assert.match(text, /network-port/i);
+    assert.match(text, /notification-class/i);
+    assert.doesNotMatch(text, /BACnet (Error|Reject|Abort)|decode error|unknown-(property|object)/i, text);
+  });
+
   it('stopped and started again on the same port, is found again', async function () {
     const port = await freeUdpPort();
     const first = await device(port);

@@ -476,6 +476,12 @@ describe('bacnet core: object model', function () {
     );
     // The notification class has its row; the event-capable points name it in the last column.
     assert.deepEqual(rows.find((r) => r[3] === '15')?.slice(2, 5), ['prepay-test.Alarms', '15', '1']);
+    assert.deepEqual(rows.find((r) => r[3] === '56')?.slice(2, 6), [
+      'prepay-test.BACnetIP',
+      '56',
+      '1',
+      'BACnet/IP',
+    ]);
     assert.equal(byNameOf(rows, 'T1.CreditState')?.[16], '1');
     assert.equal(byNameOf(rows, 'T1.Alarm')?.[16], '1');
     assert.equal(byNameOf(rows, 'T1.Balance')?.[16], '');

@@ -133,10 +133,10 @@ async function byName(
     { type: ObjectType.DEVICE, instance: 4120 },
     P.OBJECT_LIST,
   );
-  // The points only: not the device (8) nor its notification class (15).
+  // The points only: not the device (8), its notification class (15) nor its network port (56).
   const ids = list.values
     .map((v) => v.value as { type: number; instance: number })
-    .filter((id) => id.type !== 8 && id.type !== 15);
+    .filter((id) => id.type !== 8 && id.type !== 15 && id.type !== 56);
   if (ids.length === 0) return new Map();
   const names = await peer.client.readPropertyMultiple(
     address,
@@ -385,7 +385,7 @@ describe('prepay-bacnet node in Node-RED', function () {
     const status = (await helper.request().get('/prepay-bacnet-device/dev/status').expect(200))
       .body as Record<string, unknown>;
     assert.equal(status.state, 'up');
-    assert.equal(status.objects, 10, 'eight points, the device and its notification class');
+    assert.equal(status.objects, 11, 'eight points, the device, its network port and its notification class');
     assert.equal(status.port, port);
     await helper.request().get('/prepay-bacnet-device/nope/ede.csv').expect(404);
     const revision = status.databaseRevision as number;
@@ -395,7 +395,7 @@ describe('prepay-bacnet node in Node-RED', function () {
       string,
       unknown
     >;
-    assert.equal(after.objects, 6);
+    assert.equal(after.objects, 7);
     assert.equal(after.databaseRevision, revision + 1);
   });
 

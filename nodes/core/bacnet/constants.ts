@@ -11,6 +11,7 @@ export const ObjectType = {
   DEVICE: 8,
   NOTIFICATION_CLASS: 15,
   MULTI_STATE_VALUE: 19,
+  NETWORK_PORT: 56,
 } as const;
 
 export const PropertyId = {
@@ -74,7 +75,23 @@ export const PropertyId = {
   MAX_SEGMENTS_ACCEPTED: 167,
   EVENT_DETECTION_ENABLE: 353,
   PROPERTY_LIST: 371,
+  APDU_LENGTH: 399,
+  IP_ADDRESS: 400,
+  IP_DEFAULT_GATEWAY: 401,
+  IP_DNS_SERVER: 406,
+  BACNET_IP_MODE: 408,
+  IP_SUBNET_MASK: 411,
+  BACNET_IP_UDP_PORT: 412,
+  CHANGES_PENDING: 416,
+  FD_BBMD_ADDRESS: 418,
+  FD_SUBSCRIPTION_LIFETIME: 419,
+  LINK_SPEED: 420,
+  MAC_ADDRESS: 423,
+  NETWORK_NUMBER: 425,
+  NETWORK_NUMBER_QUALITY: 426,
+  NETWORK_TYPE: 427,
   CURRENT_COMMAND_PRIORITY: 431,
+  PROTOCOL_LEVEL: 482,
 } as const;
 
 export const EngineeringUnits = {
@@ -155,8 +172,11 @@ export const ServiceBit = {
 export const MAX_INSTANCE = 4_194_302;
 export const WILDCARD_INSTANCE = 4_194_303;
 
-/** ASHRAE 135-2012: protocol revision 14. Its services bit string has 41 bits, object types 55. */
+/**
+ * ANSI/ASHRAE 135-2020: protocol revision 22 (a Network Port object, Current_Command_Priority on commandable
+ * objects, Event_Detection_Enable on event-reporting ones). Its services bit string has 47 bits, object types 63.
+ */
 export const PROTOCOL_VERSION = 1;
-export const PROTOCOL_REVISION = 14;
-export const SERVICES_BITS = 41;
-export const OBJECT_TYPES_BITS = 55;
+export const PROTOCOL_REVISION = 22;
+export const SERVICES_BITS = 47;
+export const OBJECT_TYPES_BITS = 63;

@@ -80,6 +80,7 @@ export const SUPPORTED_OBJECT_TYPES = [
   ObjectType.DEVICE,
   ObjectType.NOTIFICATION_CLASS,
   ObjectType.MULTI_STATE_VALUE,
+  ObjectType.NETWORK_PORT,
 ];
 
 const REQUIRED: number[] = [

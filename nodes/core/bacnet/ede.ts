@@ -3,7 +3,7 @@
  * discovering and naming thousands of points by hand: the object list (one row per object) and the state texts
  * it refers to. Semicolon-separated, CRLF line ends, as the layout and the tools that read it expect.
  */
-import { ObjectType } from './constants';
+import { ObjectType, PropertyId } from './constants';
 import { isEventCapable, NOTIFICATION_CLASS } from './events';
 import type { PointModel } from './model';
 import {
@@ -102,29 +102,36 @@ export function edeObjects(model: PointModel, header: EdeHeader): string {
       '',
       '',
     ]),
-    row([
-      model.events.nc.name,
-      device.instance,
-      model.events.nc.name,
-      ObjectType.NOTIFICATION_CLASS,
-      model.events.nc.instance,
-      'Credit, comm loss, suspect value and relay alarms',
-      '',
-      '',
-      '',
-      'N',
-      'N',
-      '',
-      '',
-      '',
-      '',
-      '',
-      '',
-    ]),
   ];
   for (const ref of model.objectList()) {
     const point = model.object(ref.type, ref.instance);
-    if (!point || point.type === ObjectType.DEVICE || point.type === ObjectType.NOTIFICATION_CLASS) continue;
+    if (!point || point.type === ObjectType.DEVICE) continue;
+    if (!('kind' in point)) {
+      // The network port and the notification class: listed, nothing to set or subscribe to.
+      const description = point.read(PropertyId.DESCRIPTION);
+      lines.push(
+        row([
+          point.name,
+          device.instance,
+          point.name,
+          point.type,
+          point.instance,
+          'v' in description ? String(description.v) : '',
+          '',
+          '',
+          '',
+          'N',
+          'N',
+          '',
+          '',
+          '',
+          '',
+          '',
+          '',
+        ]),
+      );
+      continue;
+    }
     const p = point as Point;
     lines.push(
       row([

@@ -13,6 +13,7 @@ import { EngineeringUnits, ObjectType, PropertyId as P, Reliability } from './co
 import { CovTable } from './cov';
 import { DeviceObject } from './device-object';
 import { DEFAULT_NOTIFICATION_CLASS, EventReporter, type EventNotice } from './events';
+import { NetworkPortObject } from './network-port';
 import { InstanceRegistry, type RegistrySnapshot } from './instances';
 import { parsePointName, pointKey, pointName, type PointIdentity } from './names';
 import {
@@ -63,6 +64,8 @@ export class PointModel {
   readonly registry: InstanceRegistry;
   /** Intrinsic reporting: the alarm points' event states and the notification class. */
   readonly events: EventReporter;
+  /** The device's BACnet/IP port (its address is set when the socket is bound). */
+  readonly networkPort: NetworkPortObject;
   private readonly points = new Map<string, Point>();
   /** Points by type, then instance (instances are dense: an array lookup, not a hash). */
   private readonly byType: Array<Array<Point | undefined> | undefined> = [];
@@ -91,6 +94,7 @@ export class PointModel {
       options.notificationClass ?? DEFAULT_NOTIFICATION_CLASS,
       this.zone,
     );
+    this.networkPort = new NetworkPortObject(options.device.name, options.device.maxApdu);
     this.device = new DeviceObject(options.device, {
       objectList: () => this.objectList(),
       databaseRevision: () => this.registry.databaseRevision,
@@ -103,9 +107,9 @@ export class PointModel {
 
   // --- reading -------------------------------------------------------------------------------------------
 
-  /** Objects served: the points, the device and its notification class. */
+  /** Objects served: the points, the device, its network port and its notification class. */
   get size(): number {
-    return this.points.size + 2;
+    return this.points.size + 3;
   }
 
   /** The object by identifier; device instance 4194303 is "this device" (ASHRAE 135 clause 15.5). */
@@ -114,6 +118,8 @@ export class PointModel {
       return instance === this.device.instance || instance === 4_194_303 ? this.device : undefined;
     if (type === ObjectType.NOTIFICATION_CLASS)
       return instance === this.events.nc.instance ? this.events.nc : undefined;
+    if (type === ObjectType.NETWORK_PORT)
+      return instance === this.networkPort.instance ? this.networkPort : undefined;
     return this.byType[type]?.[instance];
   }
 
@@ -149,6 +155,7 @@ export class PointModel {
   /** Who-Has by name. */
   objectNamed(name: string): BacnetObject | undefined {
     if (name === this.events.nc.name) return this.events.nc;
+    if (name === this.networkPort.name) return this.networkPort;
     return name === this.device.name ? this.device : this.points.get(name);
   }
 
@@ -156,6 +163,7 @@ export class PointModel {
     if (!this.list) {
       this.list = [
         { type: ObjectType.DEVICE, instance: this.device.instance },
+        { type: ObjectType.NETWORK_PORT, instance: this.networkPort.instance },
         { type: ObjectType.NOTIFICATION_CLASS, instance: this.events.nc.instance },
         ...[...this.points.values()].map((p) => ({ type: p.type, instance: p.instance })),
       ];

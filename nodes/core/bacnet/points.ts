@@ -96,9 +96,9 @@ function baseSets(type: number, commandable: boolean): { required: number[]; opt
     default: {
       // Multi-state value. A commandable one must carry its priority array and relinquish default.
       const required: number[] = [...COMMON_REQUIRED, ...STATE_REQUIRED, P.NUMBER_OF_STATES, P.PROPERTY_LIST];
-      if (commandable) required.push(P.PRIORITY_ARRAY, P.RELINQUISH_DEFAULT);
+      // Current_Command_Priority is required of commandable objects from protocol revision 17.
+      if (commandable) required.push(P.PRIORITY_ARRAY, P.RELINQUISH_DEFAULT, P.CURRENT_COMMAND_PRIORITY);
       const optional: number[] = [P.DESCRIPTION, P.RELIABILITY, P.STATE_TEXT];
-      if (commandable) optional.push(P.CURRENT_COMMAND_PRIORITY);
       return { required, optional };
     }
   }

@@ -22,6 +22,9 @@ export type PropertyValue =
   | { t: 'list'; items: readonly PropertyValue[] }
   /** The device's object-list: element i is objects[i] (kept by reference: 10,000 entries are not copied). */
   | { t: 'object-list'; objects: readonly ObjectRef[] }
+  | { t: 'octets'; v: readonly number[] }
+  /** A BACnetHostNPort with an IPv4 address. */
+  | { t: 'host-n-port'; host: readonly number[]; port: number }
   /** A BACnetTimeStamp (the dateTime choice); unset: every field unspecified. */
   | { t: 'timestamp'; stamp: WallStamp | undefined }
   /** A BACnetDestination: every day, all day, to an IPv4 address and port on the local network. */
