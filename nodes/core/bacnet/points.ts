@@ -170,8 +170,9 @@ export class Point implements BacnetObject {
   /** Commandable points only: slots 1..16 (index 0..15), null when relinquished. */
   priority?: Array<number | null>;
   relinquishDefault?: number;
-  /** Event-capable points: their event state, acknowledgements and time stamps (events.ts). */
-  event?: EventRecord;
+  /** Event-capable points: their event state, acknowledgements and time stamps (events.ts). Always present (as
+   * undefined on the others) so that every point has one shape. */
+  event: EventRecord | undefined = undefined;
   private readonly catalogue: PropertyCatalogue;
 
   constructor(init: PointInit) {
