@@ -149,7 +149,6 @@ export class BacnetDeviceServer extends EventEmitter {
       ...(this.options.broadcastAddress ? { broadcastAddress: this.options.broadcastAddress } : {}),
       route: (datagram, host, port) => this.route(datagram, host, port),
       onThrow: (error, datagram, from) => this.malformed(error, datagram, from),
-      onSendError: (error) => this.log('debug', `send failed: ${error.message}`),
     });
     this.transport = transport;
     return new Promise((resolve, reject) => {

@@ -14,6 +14,7 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
+import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 
 /** What the device does with a datagram: answered itself, handed to the library, or ignored. */
@@ -28,7 +29,6 @@ export interface TransportOptions {
   route(datagram: Buffer, host: string, port: number): Routing;
   /** A datagram whose handling threw. */
   onThrow(error: unknown, datagram: Buffer, from: string): void;
-  onSendError(error: Error): void;
 }
 
 /** BACnet/IP's largest APDU; the library sizes its own buffers from this. */
@@ -90,6 +90,18 @@ export function broadcastFor(address: string): string {
   return interfaceBroadcast(address) ?? '255.255.255.255';
 }
 
+/**
+ * Every address the device sends to or binds is an IPv4 literal (splitAddress checks them), so it needs no DNS:
+ * Node's default lookup would still defer each send by a tick.
+ */
+function ipLookup(
+  hostname: string,
+  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  if (isIPv4(hostname)) callback(null, hostname, 4);
+  else callback(Object.assign(new Error(`"${hostname}" is not an IPv4 address`), { code: 'EINVAL' }), '', 4);
+}
+
 export function splitAddress(address: string, defaultPort: number): { host: string; port: number } {
   const [host = '', portText] = address.trim().split(':');
   const port = portText === undefined || portText === '' ? defaultPort : Number(portText);
@@ -126,7 +138,17 @@ export class UdpTransport extends EventEmitter {
   }
 
   private createSocket(reuseAddr: boolean, describe: (error: Error) => Error): Socket {
-    const socket = createSocket({ type: 'udp4', reuseAddr });
+    // Binding stays asynchronous as Node makes it ('listening' after the caller has set up); sends need no tick.
+    let bound = false;
+    const socket = createSocket({
+      type: 'udp4',
+      reuseAddr,
+      lookup: (hostname, _options, callback) => {
+        if (bound) ipLookup(hostname, callback);
+        else process.nextTick(ipLookup, hostname, callback);
+      },
+    });
+    socket.once('listening', () => (bound = true));
     this.sockets.add(socket);
     socket.on('message', (datagram: Buffer, rinfo: RemoteInfo) => this.receive(datagram, rinfo));
     socket.on('error', (error: Error) => {
@@ -226,8 +248,9 @@ export class UdpTransport extends EventEmitter {
 
   sendTo(datagram: Buffer, host: string, port: number): void {
     if (this.closed) return;
-    this.socket.send(datagram, port, host, (error) => {
-      if (error) this.options.onSendError(error);
-    });
+    // No completion callback: Node then sends at once and calls nothing back into JavaScript afterwards (a
+    // callback per answer cost as much as a tenth of a read). A send the kernel refuses at once is dropped
+    // silently; UDP promises no delivery anyway, and the client asks again.
+    this.socket.send(datagram, port, host);
   }
 }
