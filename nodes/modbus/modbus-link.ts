@@ -5,9 +5,9 @@
  * commands) overtake queued reads.
  *
  * A dead link reconnects in the background with exponential backoff; while it is down requests fail at
- * once instead of each waiting for a timeout. A unit that times out several times in a row is backed off
- * (probed again after 30 s, then 1 min, 2 min... up to 10 min), so one silent meter does not cost every
- * poll cycle a timeout per value.
+ * once instead of each waiting for a timeout. A unit that times out (after its retries) is backed off at once
+ * (probed again after 30 s, then 1 min, 2 min... up to 10 min), so one silent meter costs one timeout and its
+ * retries, not a timeout per value in every poll cycle.
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -33,7 +33,7 @@ export interface LinkOptions {
   retries: number;
   reconnectMinMs: number;
   reconnectMaxMs: number;
-  /** Consecutive timeouts before a unit is backed off. */
+  /** Consecutive timed-out requests (each after its retries) before a unit is backed off. */
   deadAfter: number;
   deadBackoffMinMs: number;
   deadBackoffMaxMs: number;
@@ -45,7 +45,7 @@ export const DEFAULT_LINK_OPTIONS: LinkOptions = {
   retries: 1,
   reconnectMinMs: 500,
   reconnectMaxMs: 30_000,
-  deadAfter: 3,
+  deadAfter: 1,
   deadBackoffMinMs: 30_000,
   deadBackoffMaxMs: 600_000,
 };
@@ -79,6 +79,8 @@ interface UnitHealth {
   timeouts: number;
   backoffMs: number;
   retryAt: number;
+  /** Why it was backed off (the last timeout's message). */
+  reason: string;
 }
 
 interface Job {
@@ -197,15 +199,7 @@ export class ModbusLink extends EventEmitter {
       );
     }
     const health = this.units.get(unitId);
-    if (health && health.retryAt > this.now()) {
-      return Promise.reject(
-        new UnitBackoffError(
-          unitId,
-          health.retryAt,
-          `unit ${unitId} on ${this.name} is not answering; next try in ${Math.ceil((health.retryAt - this.now()) / 1000)} s`,
-        ),
-      );
-    }
+    if (health && health.retryAt > this.now()) return Promise.reject(this.backedOff(unitId, health));
     return new Promise((resolve, reject) => {
       queue.push({ run, unitId, resolve, reject });
       this.pump();
@@ -235,13 +229,7 @@ export class ModbusLink extends EventEmitter {
     }
     const health = this.units.get(job.unitId);
     if (health && health.retryAt > this.now()) {
-      job.reject(
-        new UnitBackoffError(
-          job.unitId,
-          health.retryAt,
-          `unit ${job.unitId} on ${this.name} is not answering`,
-        ),
-      );
+      job.reject(this.backedOff(job.unitId, health));
       return;
     }
     let attempt = 0;
@@ -268,7 +256,7 @@ export class ModbusLink extends EventEmitter {
             attempt += 1;
             continue;
           }
-          this.unitSilent(job.unitId);
+          this.unitSilent(job.unitId, failure.message);
           job.reject(failure);
           return;
         }
@@ -287,8 +275,19 @@ export class ModbusLink extends EventEmitter {
     }
   }
 
-  private unitSilent(unitId: number): void {
-    const health = this.units.get(unitId) ?? { timeouts: 0, backoffMs: 0, retryAt: 0 };
+  /** The error for a request to a unit that is backed off: why, and when it is asked again. */
+  private backedOff(unitId: number, health: UnitHealth): UnitBackoffError {
+    const seconds = Math.ceil((health.retryAt - this.now()) / 1000);
+    return new UnitBackoffError(
+      unitId,
+      health.retryAt,
+      `unit ${unitId} on ${this.name} is not answering (${health.reason}); next try in ${seconds} s`,
+    );
+  }
+
+  private unitSilent(unitId: number, reason: string): void {
+    const health = this.units.get(unitId) ?? { timeouts: 0, backoffMs: 0, retryAt: 0, reason };
+    health.reason = reason;
     health.timeouts += 1;
     if (health.timeouts >= this.options.deadAfter) {
       health.backoffMs =
@@ -326,6 +325,8 @@ export class ModbusLink extends EventEmitter {
           }
           this.state = 'connected';
           this.reconnectDelay = this.options.reconnectMinMs;
+          // A unit that timed out while the link was failing gets a fresh chance on the new connection.
+          this.units.clear();
           this.emit('state', this.state);
           this.pump();
         },
