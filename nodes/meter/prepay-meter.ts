@@ -128,6 +128,21 @@ export = function register(RED: NodeAPI): void {
     const saveState = (): void =>
       meterStateWrites.spend(() => stateFile.writeText(`{"version":1,"meters":${savedMeters.text()}}`));
 
+    /**
+     * Sends each message on its own: Node-RED clones every message after the first of one send() call, and
+     * these messages are new objects nobody else holds (a reading with its values cost more to clone than to
+     * make).
+     */
+    const sendEach = (outputs: [NodeMessage[], NodeMessage[], NodeMessage[]]): void => {
+      outputs.forEach((messages, port) => {
+        for (const message of messages) {
+          const out: Array<NodeMessage | null> = [null, null, null];
+          out[port] = message;
+          node.send(out);
+        }
+      });
+    };
+
     // --- output: readings at once; consumption once its state is on disk ---------------------------------
     let pending: { consumption: NodeMessage[]; events: NodeMessage[] } = { consumption: [], events: [] };
     /** When the oldest consumption now pending was computed (performance.now()). */
@@ -158,7 +173,7 @@ export = function register(RED: NodeAPI): void {
       const said = events;
       readings = [];
       events = [];
-      if (batch.length + said.length > 0) gate.run(() => node.send([null, batch, said]));
+      if (batch.length + said.length > 0) gate.run(() => sendEach([[], batch, said]));
     };
     const soon = (): void => {
       if (!readingsTimer && !closed) readingsTimer = setImmediate(sendNow);
@@ -197,7 +212,7 @@ export = function register(RED: NodeAPI): void {
         }
       }
       if (batch.consumption.length + batch.events.length > 0)
-        gate.run(() => node.send([batch.consumption, null, batch.events]));
+        gate.run(() => sendEach([batch.consumption, [], batch.events]));
     };
     /** Consumption is grouped for 50 ms (one state write for what answered meanwhile); events alone go at once. */
     const scheduleFlush = (delay = pending.consumption.length > 0 ? 50 : 0): void => {
@@ -569,7 +584,7 @@ export = function register(RED: NodeAPI): void {
         replays.push({ topic: consumption.meterId, payload: consumption, replay: true } as NodeMessage);
       }
     }
-    if (replays.length > 0) gate.run(() => node.send([replays, null, null]));
+    if (replays.length > 0) gate.run(() => sendEach([replays, [], []]));
     // Days that ended while Node-RED was stopped are summarised now (sent once the flows have started).
     closeDays(clock.now());
     armDays();

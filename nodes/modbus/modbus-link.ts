@@ -212,25 +212,29 @@ export class ModbusLink extends EventEmitter {
     const job = this.high.shift() ?? this.normal.shift();
     if (!job) return;
     this.busy = true;
-    void this.execute(job).finally(() => {
+    // The next request goes on the wire before the caller of this one hears its answer: what the caller does
+    // with it (decoding, billing, sending messages) then overlaps the next round trip instead of delaying it.
+    void this.execute(job).then((settle) => {
       this.busy = false;
       if (this.options.pauseMs > 0 && this.high.length + this.normal.length > 0) {
         setTimeout(() => this.pump(), this.options.pauseMs);
       } else {
         this.pump();
       }
+      settle();
     });
   }
 
-  private async execute(job: Job): Promise<void> {
+  /** Runs a request (with its retries); returns how to settle its promise. Never rejects. */
+  private async execute(job: Job): Promise<() => void> {
     if (this.state !== 'connected') {
-      job.reject(new LinkDownError(`link ${this.name} is down`));
-      return;
+      const error = new LinkDownError(`link ${this.name} is down`);
+      return () => job.reject(error);
     }
     const health = this.units.get(job.unitId);
     if (health && health.retryAt > this.now()) {
-      job.reject(this.backedOff(job.unitId, health));
-      return;
+      const error = this.backedOff(job.unitId, health);
+      return () => job.reject(error);
     }
     let attempt = 0;
     for (;;) {
@@ -238,8 +242,7 @@ export class ModbusLink extends EventEmitter {
       try {
         const result = await job.run();
         this.unitAnswered(job.unitId);
-        job.resolve(result);
-        return;
+        return () => job.resolve(result);
       } catch (error) {
         this.counters.failures += 1;
         const failure = error as Error;
@@ -247,8 +250,7 @@ export class ModbusLink extends EventEmitter {
         if (failure instanceof ModbusExceptionError) {
           this.counters.exceptions += 1;
           this.unitAnswered(job.unitId);
-          job.reject(failure);
-          return;
+          return () => job.reject(failure);
         }
         if (failure instanceof ModbusTimeoutError) {
           this.counters.timeouts += 1;
@@ -257,13 +259,12 @@ export class ModbusLink extends EventEmitter {
             continue;
           }
           this.unitSilent(job.unitId, failure.message);
-          job.reject(failure);
-          return;
+          return () => job.reject(failure);
         }
         // The link itself failed: fail this request, reconnect in the background.
         this.lost(failure.message);
-        job.reject(failure instanceof LinkDownError ? failure : new LinkDownError(failure.message));
-        return;
+        const down = failure instanceof LinkDownError ? failure : new LinkDownError(failure.message);
+        return () => job.reject(down);
       }
     }
   }
