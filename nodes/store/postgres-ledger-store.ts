@@ -7,7 +7,14 @@
 import { Pool, PoolConfig } from 'pg';
 import type { LedgerIntegrity } from '../core/ledger/checkpoint';
 import type { Keyring } from '../core/ledger/seal';
-import { AuditRecord, EntryTotals, LedgerStore, PostingsAudit, SummaryRow } from '../core/ledger/store';
+import {
+  AccountHistory,
+  AuditRecord,
+  EntryTotals,
+  LedgerStore,
+  PostingsAudit,
+  SummaryRow,
+} from '../core/ledger/store';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -198,16 +205,29 @@ export class PostgresLedgerStore implements LedgerStore {
   }
 
   async auditPostings(accountId: string, afterSeq = 0): Promise<PostingsAudit> {
-    // One round trip: the count and the entries without a postings record.
-    const { rows } = await this.pool.query(
-      `SELECT (SELECT count(*) FROM postings WHERE account_id = $1
-           AND command IN ('bind', 'unbind', 'debt-recovery')) AS count,
-         ARRAY(SELECT DISTINCT e.reference FROM entries e WHERE e.account_id = $1 AND e.seq > $2
-           AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.reference = e.reference) ORDER BY e.reference) AS unrecorded`,
-      [accountId, afterSeq],
-    );
-    const row = rows[0] as { count: string; unrecorded: string[] };
-    return { count: Number(row.count), unrecorded: row.unrecorded };
+    return postingsAudit(this.pool, accountId, afterSeq);
+  }
+
+  async accountHistory(accountId: string, afterSeq = 0): Promise<AccountHistory | undefined> {
+    // One REPEATABLE READ transaction: the three reads see the same snapshot while postings go on.
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const { rows } = await client.query('SELECT * FROM accounts WHERE id = $1', [accountId]);
+      if (!rows[0]) return undefined;
+      const entries = await client.query(
+        'SELECT * FROM entries WHERE account_id = $1 AND seq > $2 ORDER BY seq',
+        [accountId, afterSeq],
+      );
+      return {
+        account: accountFromRow(rows[0] as Row),
+        entries: entries.rows.map((row) => entryFromRow(row as Row)),
+        postings: await postingsAudit(client, accountId, afterSeq),
+      };
+    } finally {
+      await client.query('COMMIT').catch(() => undefined);
+      client.release();
+    }
   }
 
   async phantomPostings(accountId?: string): Promise<Array<{ accountId: string; reference: string }>> {
@@ -331,4 +351,21 @@ export class PostgresLedgerStore implements LedgerStore {
     );
     return rows.map((row) => auditFromRow(row as Record<string, unknown>));
   }
+}
+
+/** An account's postings audit in one round trip: the count and the entries without a postings record. */
+async function postingsAudit(
+  db: { query(sql: string, params: unknown[]): Promise<{ rows: unknown[] }> },
+  accountId: string,
+  afterSeq: number,
+): Promise<PostingsAudit> {
+  const { rows } = await db.query(
+    `SELECT (SELECT count(*) FROM postings WHERE account_id = $1
+         AND command IN ('bind', 'unbind', 'debt-recovery')) AS count,
+       ARRAY(SELECT DISTINCT e.reference FROM entries e WHERE e.account_id = $1 AND e.seq > $2
+         AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.reference = e.reference) ORDER BY e.reference) AS unrecorded`,
+    [accountId, afterSeq],
+  );
+  const row = rows[0] as { count: string; unrecorded: string[] };
+  return { count: Number(row.count), unrecorded: row.unrecorded };
 }

@@ -4,7 +4,14 @@
  * keeping postings queued and retrying with backoff, rather than by losing them.
  */
 import type { LedgerIntegrity } from '../core/ledger/checkpoint';
-import { AuditRecord, EntryTotals, LedgerStore, PostingsAudit, SummaryRow } from '../core/ledger/store';
+import {
+  AccountHistory,
+  AuditRecord,
+  EntryTotals,
+  LedgerStore,
+  PostingsAudit,
+  SummaryRow,
+} from '../core/ledger/store';
 import type { AccessTokenStore } from '../core/tenant/access-tokens';
 import {
   AccountRecord,
@@ -87,6 +94,9 @@ export class ResilientStore implements LedgerStore {
   }
   auditPostings(accountId: string, afterSeq?: number): Promise<PostingsAudit> {
     return this.call(() => this.inner.auditPostings(accountId, afterSeq));
+  }
+  accountHistory(accountId: string, afterSeq?: number): Promise<AccountHistory | undefined> {
+    return this.call(() => this.inner.accountHistory(accountId, afterSeq));
   }
   phantomPostings(accountId?: string): Promise<Array<{ accountId: string; reference: string }>> {
     return this.call(() => this.inner.phantomPostings(accountId));

@@ -8,7 +8,14 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { LedgerIntegrity } from '../core/ledger/checkpoint';
-import { AuditRecord, EntryTotals, LedgerStore, PostingsAudit, SummaryRow } from '../core/ledger/store';
+import {
+  AccountHistory,
+  AuditRecord,
+  EntryTotals,
+  LedgerStore,
+  PostingsAudit,
+  SummaryRow,
+} from '../core/ledger/store';
 import {
   AccountRecord,
   ApplyOutcome,
@@ -202,6 +209,10 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async auditPostings(accountId: string, afterSeq = 0): Promise<PostingsAudit> {
+    return this.postingsAudit(accountId, afterSeq);
+  }
+
+  private postingsAudit(accountId: string, afterSeq: number): PostingsAudit {
     const count = this.statement(
       "SELECT COUNT(*) AS n FROM postings WHERE account_id = ? AND command IN ('bind', 'unbind', 'debt-recovery')",
     ).get(accountId) as Row;
@@ -210,6 +221,22 @@ export class SqliteLedgerStore implements LedgerStore {
          AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.reference = e.reference) ORDER BY e.reference`,
     ).all(accountId, afterSeq) as Row[];
     return { count: Number(count.n), unrecorded: unrecorded.map((r) => String(r.reference)) };
+  }
+
+  async accountHistory(accountId: string, afterSeq = 0): Promise<AccountHistory | undefined> {
+    // Synchronous reads in one read transaction: no posting can land between them.
+    const db = this.database();
+    return db.transaction(() => {
+      const row = this.statement('SELECT * FROM accounts WHERE id = ?').get(accountId) as Row | undefined;
+      if (!row) return undefined;
+      const entries = (
+        this.statement('SELECT * FROM entries WHERE account_id = ? AND seq > ? ORDER BY seq').all(
+          accountId,
+          afterSeq,
+        ) as Row[]
+      ).map(entryFromRow);
+      return { account: accountFromRow(row), entries, postings: this.postingsAudit(accountId, afterSeq) };
+    })();
   }
 
   async phantomPostings(accountId?: string): Promise<Array<{ accountId: string; reference: string }>> {

@@ -11,6 +11,7 @@ import { SystemClock } from '../../dist/nodes/core/clock';
 import { Ledger, LedgerResponse } from '../../dist/nodes/core/ledger/ledger';
 import { LedgerError } from '../../dist/nodes/core/ledger/requests';
 import {
+  AccountHistory,
   AuditRecord,
   EntryTotals,
   LedgerStore,
@@ -98,6 +99,10 @@ class SwitchedStore implements LedgerStore {
   async auditPostings(accountId: string, afterSeq?: number): Promise<PostingsAudit> {
     await this.gate();
     return this.inner.auditPostings(accountId, afterSeq);
+  }
+  async accountHistory(accountId: string, afterSeq?: number): Promise<AccountHistory | undefined> {
+    await this.gate();
+    return this.inner.accountHistory(accountId, afterSeq);
   }
   async phantomPostings(accountId?: string): Promise<Array<{ accountId: string; reference: string }>> {
     await this.gate();

@@ -52,9 +52,33 @@ function flow(extra: Record<string, unknown> = {}): Array<Record<string, unknown
   ];
 }
 
+/** Messages a helper node has received, counted from the first time it is asked of it. */
+const received = new WeakMap<object, { n: number }>();
+function answers(): number {
+  let total = 0;
+  for (const id of ['results', 'caught']) {
+    const node = helper.getNode(id);
+    let counter = received.get(node);
+    if (!counter) {
+      const fresh = { n: 0 };
+      node.on('input', () => fresh.n++);
+      received.set(node, fresh);
+      counter = fresh;
+    }
+    total += counter.n;
+  }
+  return total;
+}
+
+/**
+ * Sends one message and waits for the ledger's answer to it: a result or an error to Catch (every
+ * command and charge gets one), however slow the machine is; then a moment for the state output.
+ */
 async function send(payload: Record<string, unknown>, topic?: string): Promise<void> {
+  const before = answers();
   helper.getNode('l1').receive({ payload, topic });
-  await sleep(40);
+  for (let waited = 0; answers() === before && waited < 10_000; waited += 5) await sleep(5);
+  await sleep(20);
 }
 
 describe('prepay-ledger node (SQLite store)', function () {

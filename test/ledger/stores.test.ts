@@ -1409,6 +1409,38 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       tampered = true;
     });
 
+    it('checkpoints and verifies while payments post to the same accounts: nothing refused, nothing reported', async function () {
+      for (const id of ['K1', 'K2', 'K3']) await openAccount(id);
+      await startCheckpoints();
+      // Postings keep landing on every account while the checkpoints and verifies read them: each
+      // account must be read as of one moment, or its count, last entry and registers disagree.
+      let posting = true;
+      const payments = (async () => {
+        for (let i = 0; i < 300; i++) {
+          const batch = ['K1', 'K2', 'K3'].map((accountId) =>
+            send(ledger, { command: 'topup', reference: `k-${accountId}-${i}`, accountId, amount: 100 + i }),
+          );
+          await Promise.all(batch);
+        }
+        posting = false;
+      })();
+      let checkpoints = 0;
+      while (posting) {
+        const result = await checkpoint(ledger);
+        assert.deepEqual(result.refused, [], JSON.stringify(result.refused));
+        const problems = await verified();
+        for (const id of ['K1', 'K2', 'K3'])
+          assert.deepEqual(problems.get(id), [], `${id} after ${checkpoints}`);
+        checkpoints++;
+      }
+      await payments;
+      assert.ok(checkpoints >= 3, `${checkpoints} checkpoints taken while posting`);
+      const final = await checkpoint(ledger);
+      assert.deepEqual(final.refused, []);
+      // 300 top-ups of 100 + i minor units each.
+      assert.equal((await h.store.getAccount('K1'))?.balance, 74_850n);
+    });
+
     it('finds postings records the database owner deleted: fewer than checkpointed, or entries without theirs', async function () {
       await openAccount('E1');
       await send(ledger, { command: 'bind', reference: 'e-bind', meterId: 'EM1', accountId: 'E1' });

@@ -221,7 +221,7 @@ describe('prepay-meter node polling the simulator', function () {
       .getNode('meter')
       .receive({ topic: 'replace', payload: { meterId, oldFinal: 9_999_999, newStart: 0 } });
     // Consumption (and what was produced with it) waits for the meter state write, grouped once a second.
-    for (let i = 0; i < 30 && !events.some((m) => m.payload.type === 'replaced'); i += 1) await sleep(100);
+    for (let i = 0; i < 100 && !events.some((m) => m.payload.type === 'replaced'); i += 1) await sleep(100);
     const replaced = events.find((m) => m.payload.type === 'replaced');
     assert.ok(replaced);
     // Events leave at once; the consumption follows its state write.

@@ -17,7 +17,6 @@
 import { AccountCheckpoint, Checkpoint, LogReading } from './checkpoint';
 import { ChainReport, verifyChain } from './hash-chain';
 import { LedgerStore } from './store';
-import { AccountRecord, EntryRecord } from './types';
 
 export interface CheckpointReport {
   line: number;
@@ -30,26 +29,6 @@ export interface CheckpointReport {
   accounts: number;
   /** Accounts that failed their check and kept their previous record. */
   refused: Array<{ accountId: string; problems: string[] }>;
-}
-
-/**
- * The account and its entries (after `afterSeq`) as of one moment: a posting committed between the
- * two reads shows as entries beyond the account's count, so the account is read again.
- */
-async function accountWithEntries(
-  store: LedgerStore,
-  account: AccountRecord,
-  afterSeq: number,
-): Promise<{ account: AccountRecord; entries: EntryRecord[] }> {
-  let current = account;
-  for (let attempt = 0; ; attempt++) {
-    const entries = await store.entriesOf(current.id, { afterSeq });
-    const last = entries[entries.length - 1]?.seq ?? afterSeq;
-    if (last <= current.seq || attempt === 2) return { account: current, entries };
-    const fresh = await store.getAccount(current.id);
-    if (!fresh || fresh.seq === current.seq) return { account: current, entries };
-    current = fresh;
-  }
 }
 
 function missingAccount(id: string, mark: AccountCheckpoint, line: number, sealed: boolean): ChainReport {
@@ -103,10 +82,12 @@ export async function verifyLedger(store: LedgerStore, accountId?: string): Prom
   const seen = new Set<string>();
   for (const found of listed) {
     if (!found) continue;
+    // Read as of one moment: postings may go on while verify runs.
+    const history = await store.accountHistory(found.id);
+    if (!history) continue;
     seen.add(found.id);
-    const { account, entries } = await accountWithEntries(store, found, 0);
+    const { account, entries, postings } = history;
     const recorded = last?.accounts.get(account.id);
-    const postings = await store.auditPostings(account.id);
     postings.phantom = phantoms.get(account.id) ?? [];
     const report = verifyChain(account, entries, {
       keyring,
@@ -158,11 +139,13 @@ export async function writeCheckpoint(store: LedgerStore, now: number): Promise<
     const accounts: AccountCheckpoint[] = [];
     const seen = new Set<string>();
     for (const listed of await store.listAccounts()) {
-      seen.add(listed.id);
       const before = previous?.accounts.get(listed.id);
       const afterSeq = before?.seq ?? 0;
-      const { account, entries } = await accountWithEntries(store, listed, afterSeq);
-      const postings = await store.auditPostings(account.id, afterSeq);
+      // Read as of one moment: postings go on while the checkpoint runs.
+      const history = await store.accountHistory(listed.id, afterSeq);
+      if (!history) continue;
+      seen.add(listed.id);
+      const { account, entries, postings } = history;
       const report = verifyChain(account, entries, {
         keyring,
         sealsRequired,

@@ -48,6 +48,13 @@ export interface AuditRecord {
 }
 
 /** An account's postings records cross-checked with its entries. */
+/** An account with its entries and postings audit, as of one moment. */
+export interface AccountHistory {
+  account: AccountRecord;
+  entries: EntryRecord[];
+  postings: PostingsAudit;
+}
+
 export interface PostingsAudit {
   /**
    * The account's postings records of the commands that may leave no entry (bind, unbind,
@@ -91,6 +98,11 @@ export interface LedgerStore {
   ): Promise<EntryRecord[]>;
   /** The account's postings records against its entries (those after `afterSeq`). */
   auditPostings(accountId: string, afterSeq?: number): Promise<PostingsAudit>;
+  /**
+   * An account, its entries after `afterSeq` and its postings audit, read as of one moment (one read
+   * transaction): what verify and checkpoints check while postings go on.
+   */
+  accountHistory(accountId: string, afterSeq?: number): Promise<AccountHistory | undefined>;
   /**
    * Postings records whose stored result lists entries the ledger does not have (forged, or their
    * entries deleted), of one account or of all; reads every postings record of the scope.
