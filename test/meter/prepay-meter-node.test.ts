@@ -220,7 +220,7 @@ describe('prepay-meter node polling the simulator', function () {
     helper
       .getNode('meter')
       .receive({ topic: 'replace', payload: { meterId, oldFinal: 9_999_999, newStart: 0 } });
-    // Consumption (and what was produced with it) waits for the meter state write, grouped once a second.
+    // The event leaves as soon as the command is taken; its consumption waits for the meter state write.
     for (let i = 0; i < 100 && !events.some((m) => m.payload.type === 'replaced'); i += 1) await sleep(100);
     const replaced = events.find((m) => m.payload.type === 'replaced');
     assert.ok(replaced);
