@@ -78,7 +78,7 @@ function referenceSite(site) {
     ...buildingTab({ tables, tenants, site }),
     ...tenantsTab({ tenants, site }),
     ...bemsTab({ site }),
-    ...dashboardTab({ ledgerId: id('ledger') }),
+    ...dashboardTab({ ledgerId: id('ledger'), timeZone: site.timeZone }),
   ];
   pairLinks(flows);
   return flows;
@@ -91,7 +91,7 @@ function referenceSite(site) {
  * simulator port, BACnet port and ledger file apart from the reference site's.
  */
 function buildingExample() {
-  const site = { ...SITE, tenants: 8, waterEvery: 3, firstPort: 5031 };
+  const site = { ...SITE, tenants: 8, waterEvery: 3, firstPort: 5031, npmStart: false };
   const { tables, tenants } = plan(site);
   const nodes = [...buildingTab({ tables, tenants, site }), ...bemsTab({ site })].filter(
     (n) => n.type !== 'tab',
@@ -117,8 +117,8 @@ function buildingExample() {
       });
     if (node.type === 'comment' && node.name?.startsWith('Meters ->'))
       node.info =
-        `${node.info}\nThis example: 8 tenants on one simulated gateway (127.0.0.1:5031), its BACnet device on ` +
-        'UDP 47809. Meters are billed every 5 minutes: the first charges come after the next 5-minute boundary.';
+        `${node.info}\nThis example: 8 tenants, its BACnet device on UDP 47809. Meters are billed every 5 ` +
+        'minutes: the first charges come after the next 5-minute boundary.';
   }
   return example;
 }

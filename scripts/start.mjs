@@ -1,20 +1,17 @@
 // `npm start`: runs a real Node-RED 4.1 (the dev dependency) with this package installed from the
-// working tree and the reference flow from flows/ deployed. The user directory is .userdir/ (not in
-// git); the editor listens on 127.0.0.1 only. PORT overrides the port (default 1880); PREPAY_SPEED runs
-// building time that many times faster (60: an hour a minute), continuing where it was after a restart.
+// working tree. The first start deploys the reference flow from flows/; later starts run the flow as deployed
+// (editor changes included) until `npm start -- --reset` deploys the reference flow again. The user directory
+// is .userdir/ (not in git); the editor listens on 127.0.0.1 only. PORT overrides the port (default 1880);
+// PREPAY_SPEED runs building time that many times faster (60: an hour a minute), continuing where it was
+// after a restart.
 import { spawn } from 'node:child_process';
-import {
-  copyFileSync,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  readFileSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { prepareFlow } from './start-flow.mjs';
 
+const { values: args } = parseArgs({ options: { reset: { type: 'boolean', default: false } } });
 const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const require = createRequire(import.meta.url);
 const userDir = join(root, '.userdir');
@@ -57,14 +54,16 @@ module.exports = {
 ${prepay}};
 `,
 );
-copyFileSync(join(root, 'flows', 'reference.json'), join(userDir, 'flows.json'));
-console.log('start: deploying flows/reference.json; editor at http://127.0.0.1:' + port + '/');
+console.log(prepareFlow({ userDir, reference: join(root, 'flows', 'reference.json'), reset: args.reset }));
+console.log('start: editor at http://127.0.0.1:' + port + '/');
 
 const red = spawn(
   process.execPath,
   [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', join(userDir, 'settings.js')],
   {
     stdio: 'inherit',
+    // The address the demo's tenant page links start with.
+    env: { ...process.env, PREPAY_PUBLIC_URL: process.env.PREPAY_PUBLIC_URL || `http://127.0.0.1:${port}` },
   },
 );
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => red.kill(signal));

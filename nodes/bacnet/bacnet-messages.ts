@@ -115,6 +115,8 @@ function readOne(payload: unknown, p: string): ModelInput | undefined {
       const type = String(payload.type);
       if (type === 'warning') return undefined; // the cutoff's warnings are not alarms
       const text = typeof payload.text === 'string' ? payload.text : type;
+      if (type === 'override' && (payload.outcome === 'applied' || payload.outcome === 'refused'))
+        return defined({ kind: 'override-answer', meterId, outcome: payload.outcome, text }, { accountId });
       if (CUTOFF_ALARMS.has(type)) {
         if (typeof payload.alarm !== 'boolean')
           throw new BacnetInputError(`${p}alarm`, 'must be true or false');

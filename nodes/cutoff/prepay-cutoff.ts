@@ -114,6 +114,30 @@ export = function register(RED: NodeAPI): void {
     const gate = new StartGate(RED);
     const emit = (msg: Array<NodeMessage | null>): void => gate.run(() => node.send(msg));
 
+    // What every relay was last commanded, from the state file, once at start: displays, the BEMS and history
+    // start from the relays as they are (a restart sends no new command, so they would not hear of it).
+    // Marked `restored`: not a new command, nothing is audited.
+    for (const row of settings.rows) {
+      const view = controller.view(row.meterId);
+      if (!view?.commanded) continue;
+      emit([
+        {
+          topic: row.meterId,
+          payload: {
+            meterId: row.meterId,
+            accountId: row.accountId,
+            utility: row.utility,
+            action: view.commanded,
+            at: view.commandedAt,
+            reason: 'as commanded before the start',
+            policy: settings.policy.name,
+            restored: true,
+          },
+        },
+        null,
+      ]);
+    }
+
     // --- audit ----------------------------------------------------------------------------------------
     /** Resolves true once the entry is in the store, false (after an error for Catch nodes) if it is not. */
     const audit = (record: AuditRecord): Promise<boolean> => {

@@ -39,6 +39,15 @@ export class LedgerJobs {
     if (this.reconcileTimer) this.clock.clearTimeout(this.reconcileTimer);
   }
 
+  /**
+   * Every account's state now, as the periodic snapshot sends it: once at start, so that what listens to states
+   * (the cutoff relays, the BEMS, a dashboard) knows every account at once after a restart instead of holding
+   * and alarming until the first snapshot. Nothing when snapshots are off.
+   */
+  snapshotNow(): void {
+    if (this.snapshotMs > 0 && !this.stopped) this.ledger.snapshot().then(this.emitSnapshot, this.onError);
+  }
+
   /** Posts today's debt recovery for every account that has debt and a daily rate. */
   async recoverDebts(date = localDate(this.zone, this.clock.now())): Promise<number> {
     let posted = 0;

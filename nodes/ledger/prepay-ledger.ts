@@ -252,10 +252,16 @@ export = function register(RED: NodeAPI): void {
           )
           .catch((error: Error) => node.error(`prepay-ledger: reconciliation failed: ${error.message}`));
       }, 30 * 60_000);
-    storeNode.store.init().then(showStatus, (error: Error) => {
-      health = { up: false, queued: ledger.queued, error: error.message };
-      showStatus();
-    });
+    storeNode.store.init().then(
+      () => {
+        showStatus();
+        jobs.snapshotNow();
+      },
+      (error: Error) => {
+        health = { up: false, queued: ledger.queued, error: error.message };
+        showStatus();
+      },
+    );
 
     let access: TenantAccess | undefined;
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {

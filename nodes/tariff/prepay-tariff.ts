@@ -60,11 +60,11 @@ export = function register(RED: NodeAPI): void {
 
     let tariffSet: TariffSet;
     try {
-      tariffSet = TariffSet.build({
-        tariffs: config.tariffs,
-        defaultTariff: config.defaultTariff,
-        mapping: config.mapping,
-      });
+      // One broken tariff does not stop the others: it is marked, and what it would price fails naming why.
+      tariffSet = TariffSet.build(
+        { tariffs: config.tariffs, defaultTariff: config.defaultTariff, mapping: config.mapping },
+        { partial: true },
+      );
     } catch (error) {
       node.status(faultStatus('invalid tariff'));
       node.error(`prepay-tariff: ${(error as Error).message}`);
@@ -92,11 +92,23 @@ export = function register(RED: NodeAPI): void {
         node.error(`prepay-tariff: cannot save state (tried again shortly): ${error.message}`);
     let state: TariffNodeState = emptyEngineState();
     let degraded: string | undefined;
+    if (tariffSet.invalid.size > 0) {
+      const names = [...tariffSet.invalid.keys()];
+      degraded = `${names.length} tariff(s) invalid: ${names.join(', ')}`.slice(0, 60);
+      for (const [name, broken] of tariffSet.invalid) {
+        node.error(
+          `prepay-tariff: tariff "${name}" is invalid and prices nothing (the others do): ` +
+            broken.problems.map((p) => `${p.path || '(document)'}: ${p.message}`).join('; '),
+        );
+      }
+    }
+    for (const warning of tariffSet.warnings)
+      node.warn(`prepay-tariff: tariff "${warning.tariff}" ${warning.path}: ${warning.message}`);
     if (stateFile) {
       const loaded = stateFile.load();
       if (loaded.value) state = loaded.value;
       if (loaded.problem) {
-        degraded = 'state restored with problems';
+        degraded = degraded ? `state restored with problems; ${degraded}` : 'state restored with problems';
         node.warn(`prepay-tariff: ${loaded.problem}`);
       }
     }
@@ -115,7 +127,8 @@ export = function register(RED: NodeAPI): void {
     // Every charge changes the count: shown at most a few times a second.
     const status = throttledStatus(node);
     const renderStatus = (last?: Charge): NodeStatus => {
-      if (degraded) return degradedStatus(degraded);
+      if (degraded && !last) return degradedStatus(degraded);
+      if (degraded && last) return degradedStatus(`${priced} priced · ${degraded}`.slice(0, 60));
       const text = last
         ? `${priced} priced · last ${formatSubMinor(last.amount, last.currency)
             .replace(/(\.\d*?)0+$/, '$1')
@@ -226,6 +239,9 @@ export = function register(RED: NodeAPI): void {
           let input;
           try {
             input = readConsumption(item);
+            // Declared quantities may ride on the message instead (set by a change node from the site's table).
+            if (input.declared === undefined && msg.declared !== undefined)
+              input = readConsumption(Object.assign({}, item, { declared: msg.declared }));
           } catch (error) {
             throw new Error(`${where}${(error as Error).message}`);
           }

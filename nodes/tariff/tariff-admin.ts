@@ -32,11 +32,11 @@ export interface PreviewRequest {
 
 /** Prices one consumption on a fresh engine; throws an Error with a readable message. */
 export function previewPrice(request: PreviewRequest): { text: string; charge: unknown } {
-  const set = TariffSet.build({
-    tariffs: request.tariffs,
-    defaultTariff: request.defaultTariff,
-    mapping: request.mapping,
-  });
+  // As the node does: the valid tariffs price, an invalid one refuses with its problems.
+  const set = TariffSet.build(
+    { tariffs: request.tariffs, defaultTariff: request.defaultTariff, mapping: request.mapping },
+    { partial: true },
+  );
   const tariff = set.choose(request.tariff || undefined, undefined, request.utility);
   const match = LOCAL_TIME.exec(String(request.at ?? ''));
   if (!match) throw new Error('at: must be a local time "YYYY-MM-DDTHH:MM"');
@@ -83,8 +83,12 @@ export function registerTariffAdminRoutes(RED: NodeAPI): void {
   RED.httpAdmin.post('/prepay-tariff/check', permission, (req: Request, res: Response) => {
     const body = (req.body ?? {}) as { tariffs?: unknown; defaultTariff?: string; mapping?: unknown };
     try {
-      TariffSet.build({ tariffs: body.tariffs, defaultTariff: body.defaultTariff, mapping: body.mapping });
-      res.json({ ok: true, problems: [] });
+      const set = TariffSet.build({
+        tariffs: body.tariffs,
+        defaultTariff: body.defaultTariff,
+        mapping: body.mapping,
+      });
+      res.json({ ok: true, problems: [], warnings: set.warnings });
     } catch (error) {
       if (error instanceof TariffSetError) res.json({ ok: false, problems: error.problems });
       else res.status(500).json({ ok: false, error: (error as Error).message });
@@ -99,6 +103,26 @@ export function registerTariffAdminRoutes(RED: NodeAPI): void {
       res.status(400).json({ ok: false, error: (error as Error).message, problems });
     }
   });
+
+  // A body over the admin API's limit fails in Node-RED's body parser before the routes: answer in words
+  // the editor can show, not the framework's HTML page with a stack trace.
+  RED.httpAdmin.use(
+    '/prepay-tariff',
+    (
+      error: { type?: string; status?: number; limit?: number },
+      _req: Request,
+      res: Response,
+      next: (e?: unknown) => void,
+    ) => {
+      if (error?.type !== 'entity.too.large') return next(error);
+      res.status(413).json({
+        ok: false,
+        error:
+          `the tariffs are too large for the editor's request limit (${error.limit ?? '?'} bytes, ` +
+          "Node-RED's apiMaxLength setting): raise apiMaxLength in settings.js, or split the tariffs over nodes",
+      });
+    },
+  );
 
   RED.httpAdmin.get('/prepay-tariff/schema', permission, (_req: Request, res: Response) => {
     try {

@@ -4,7 +4,8 @@
  * request to raise calendar charges. Each error names the field at fault.
  */
 import { ConsumptionError, ConsumptionInput, CarbonSignal, PriceSignal } from '../core/tariff/engine';
-import { marketPriceToSubMinor } from '../core/money';
+import { marketPriceToSubMinor, SUB_MINOR_PER_MINOR } from '../core/money';
+import { RATE_MINOR_DIGITS } from '../core/tariff/rules';
 import { CompiledTariff, Ratio } from '../core/tariff/types';
 import { parseDecimal } from '../core/decimal';
 import { RegisterMovement, UTILITIES, Utility } from '../core/messages';
@@ -87,6 +88,14 @@ export function readConsumption(payload: unknown): ParsedConsumption {
     readingId,
     tariff: typeof p.tariff === 'string' ? p.tariff : undefined,
   };
+  if (p.declared !== undefined) {
+    if (!isObject(p.declared))
+      throw new ConsumptionError(
+        'declared',
+        'must be an object of quantity name -> decimal, such as {"kVA": "63"}',
+      );
+    parsed.declared = p.declared as Record<string, string | number>;
+  }
   // The register movement, as the meter reader gives it, rides along to the ledger.
   if (typeof p.value === 'number') parsed.register = registerMovement(p);
   return parsed;
@@ -111,6 +120,13 @@ export function readPriceSignal(payload: unknown, tariff: CompiledTariff, now: n
     } catch (error) {
       throw new ConsumptionError(`prices[${i}].rate`, (error as Error).message);
     }
+    // The bound of every per-unit rate of a tariff document, either sign: a charge must carry what it prices.
+    const limit = 10n ** BigInt(RATE_MINOR_DIGITS) * SUB_MINOR_PER_MINOR;
+    if (rate >= limit || rate <= -limit)
+      throw new ConsumptionError(
+        `prices[${i}].rate`,
+        `is out of range: a rate is below ${10 ** RATE_MINOR_DIGITS} minor units per unit, either sign`,
+      );
     return { from, to, rate };
   });
   const issuedAt = payload.issuedAt === undefined ? now : toTime(payload.issuedAt, 'issuedAt');

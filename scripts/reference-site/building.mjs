@@ -181,6 +181,13 @@ const LAYOUT = {
   'debug-errors': [370, 600],
 };
 
+/** The simulated gateways in words: "one simulated Modbus TCP gateway (127.0.0.1:5031)" or two and more. */
+function gatewaysText(count, firstPort) {
+  if (count === 1) return `one simulated Modbus TCP gateway (127.0.0.1:${firstPort})`;
+  const ports = Array.from({ length: count }, (_, i) => `:${firstPort + i}`);
+  return `${count} simulated Modbus TCP gateways (127.0.0.1${ports.slice(0, -1).join(', ')} and ${ports.at(-1)})`;
+}
+
 /** A link out node of the building: what it carries is heard by link in nodes on the other tabs. */
 function linkOut(key, name, x, y) {
   return { id: id(key), type: 'link out', z: TAB.building, name, mode: 'link', links: [], x, y, wires: [] };
@@ -215,7 +222,7 @@ export function buildingTab({ tables, tenants, site = SITE }) {
       disabled: false,
       info:
         `The reference commercial centre: ${tenants.length} tenant units (offices, shops, restaurants) with electricity and ` +
-        'water meters, gas for the restaurants and cooling for every tenth unit, on two simulated Modbus TCP gateways.',
+        `water meters, gas for the restaurants and cooling for every tenth unit, on ${gatewaysText(tables.length, site.firstPort)}.`,
     },
     {
       id: id('comment'),
@@ -223,13 +230,16 @@ export function buildingTab({ tables, tenants, site = SITE }) {
       z: TAB.building,
       name: 'Meters -> meter readers -> tariffs -> ledger -> forecast -> cutoff relays',
       info: [
-        `The simulated building serves ${tables.reduce((n, t) => n + t.length, 0)} meters on 127.0.0.1:${site.firstPort} and :${site.firstPort + 1}.`,
-        'Each gateway has its meter reader (polls every 15 s, spread over the interval; bills every 5 minutes) and its cutoff relay node (the relays on the same link).',
+        `The simulated building serves ${tables.reduce((n, t) => n + t.length, 0)} meters on ${gatewaysText(tables.length, site.firstPort)}.`,
+        (tables.length === 1 ? 'The gateway has its' : 'Each gateway has its') +
+          ' meter reader (polls every 15 s, spread over the interval; bills every 5 minutes) and its cutoff relay node (the relays on the same link).',
         'Consumption is priced by the site tariffs (time-of-use electricity, tiered water with sewerage, gas by calorific value, cooling per kWh thermal) and posted to each tenant prepaid account in the SQLite ledger.',
         'Account states pass through the forecast (days of credit left, top-up reminders) to the cutoff relays, the BEMS and the dashboard.',
         'Cutoff policy: 60 minutes grace, never 18:00-08:00, at weekends or on public holidays; water, gas and cooling are never cut.',
         'Accounts are opened and given their opening credit on deploy; references make that idempotent across restarts.',
-        'Run faster: PREPAY_SPEED=60 npm start (an hour of building time per minute).',
+        ...(site.npmStart === false
+          ? []
+          : ['Run faster: PREPAY_SPEED=60 npm start (an hour of building time per minute).']),
       ].join('\n'),
       x: 330,
       y: 40,

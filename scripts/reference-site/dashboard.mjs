@@ -220,7 +220,8 @@ const TENANT_BOARD = [
   '    row.available = money(p.available);',
   '    row.state = p.state;',
   "    if (typeof p.daysLeft === 'number') row.daysLeft = p.daysLeft.toFixed(1);",
-  "    else if (row.daysLeft === undefined) row.daysLeft = '';",
+  "    // No estimate until the forecast has seen a whole day of the tenant's use (or after weeks of none).",
+  "    else row.daysLeft = 'learning';",
   '    rows[p.accountId] = row;',
   "} else if (typeof p.meterId === 'string' && typeof p.action === 'string' && p.accountId) {",
   "    const row = rows[p.accountId] || { account: p.accountId, balance: '', available: '', state: '', daysLeft: '' };",
@@ -244,12 +245,18 @@ const TENANT_BOARD = [
   'return null;',
 ];
 
-const ALARM_BOARD = [
+/** The alarm board, its times in the site's zone (the operators' wall clock, whatever the server's zone is). */
+const alarmBoard = (timeZone) => [
   '// Active alarms: comm loss and suspect values (meter reader), relay faults and policy holds (cutoff),',
   '// credit (ledger states). Each is keyed by what it is about and cleared by its own all-clear.',
   "const alarms = context.get('alarms') || {};",
   'const p = msg.payload || {};',
-  'const when = (ts) => new Date(ts || Date.now()).toISOString().slice(0, 16).replace("T", " ");',
+  `// Times on the site's wall clock (${timeZone}), as 2026-12-06 11:30.`,
+  `const wall = new Intl.DateTimeFormat('en-CA', { timeZone: ${JSON.stringify(timeZone)}, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });`,
+  'const when = (ts) => {',
+  '    const part = Object.fromEntries(wall.formatToParts(new Date(ts || Date.now())).map((x) => [x.type, x.value]));',
+  "    return part.year + '-' + part.month + '-' + part.day + ' ' + part.hour + ':' + part.minute;",
+  '};',
   "if (typeof p.accountId === 'string' && typeof p.state === 'string' && !p.meterId) {",
   "    const key = p.accountId + ':credit';",
   "    if (p.state === 'low' || p.state === 'emergency' || p.state === 'exhausted')",
@@ -321,12 +328,12 @@ const RECONCILIATION_BOARD = [
  * The operator panel's Vue component, with the building ledger's node id and the package's own amount parser
  * (a ui-template cannot import the package: the `// @core-method` line takes the core function's compiled code).
  */
-function operatorPanel(ledgerId) {
+function operatorPanel(ledgerId, timeZone) {
   const source = readFileSync(new URL('./operator-panel.vue', import.meta.url), 'utf8');
-  return embedCoreMethods(source).replace('__LEDGER_ID__', ledgerId);
+  return embedCoreMethods(source).replace('__LEDGER_ID__', ledgerId).replace('__SITE_TIMEZONE__', timeZone);
 }
 
-export function dashboardTab({ ledgerId }) {
+export function dashboardTab({ ledgerId, timeZone }) {
   return [
     {
       id: z,
@@ -360,7 +367,7 @@ export function dashboardTab({ ledgerId }) {
       [[id('tenants-table')], [id('summary-text')]],
       2,
     ),
-    fn('alarm-board', 'active alarms', ALARM_BOARD, 360, 180, [[id('alarms-table')]]),
+    fn('alarm-board', 'active alarms', alarmBoard(timeZone), 360, 180, [[id('alarms-table')]]),
     linkIn('dash:reconciliation', 'reconciliation', [OUT.reconciliation], 140, 460, [
       id('reconciliation-board'),
     ]),
@@ -492,7 +499,7 @@ export function dashboardTab({ ledgerId }) {
       width: 0,
       height: 0,
       head: '',
-      format: operatorPanel(ledgerId),
+      format: operatorPanel(ledgerId, timeZone),
       storeOutMessages: false,
       passthru: false,
       resendOnRefresh: false,

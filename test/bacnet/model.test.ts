@@ -308,6 +308,59 @@ describe('bacnet core: object model', function () {
     assert.equal(model.nextOverrideExpiry(), undefined);
   });
 
+  it("shows the cutoff's refusal of a written override as a fault on the override point, until it no longer stands", function () {
+    model.apply(consumption('W1', 'T1', '0.1', T0, { utility: 'water', unit: 'm3' }));
+    const override = point(model, 'T1.Water.Override');
+    const write = (value: { t: 'null' } | { t: 'unsigned'; v: number }) => {
+      const result = model.write(
+        ObjectType.MULTI_STATE_VALUE,
+        override.instance,
+        P.PRESENT_VALUE,
+        undefined,
+        value,
+        8,
+        'bems',
+      );
+      assert.ok(!('error' in result));
+      return result;
+    };
+    const refusal = 'override refused: no cutoff node drives meter "W1" (unknown, or it has no relay)';
+    assert.deepEqual(
+      write({ t: 'unsigned', v: 3 }).commands.map((c) => [c.meterId, c.action]),
+      [['W1', 'disconnect']],
+    );
+    // The write was acknowledged; the cutoff's answer comes back through the flow.
+    model.apply({ kind: 'override-answer', meterId: 'W1', outcome: 'refused', text: refusal });
+    assert.equal(override.reliability, Reliability.UNRELIABLE_OTHER);
+    assert.deepEqual(flags(override), [0, 1], 'status flags: fault');
+    assert.deepEqual(override.read(P.EVENT_STATE), { t: 'enum', v: 1 });
+    assert.match(override.description, /the last write was refused for W1: override refused: no cutoff node/);
+    // Back on auto: the refusal no longer stands, and a refused "clear" forced nothing.
+    write({ t: 'null' });
+    assert.equal(override.reliability, Reliability.NO_FAULT_DETECTED);
+    model.apply({ kind: 'override-answer', meterId: 'W1', outcome: 'refused', text: refusal });
+    assert.equal(override.reliability, Reliability.NO_FAULT_DETECTED);
+    assert.doesNotMatch(override.description, /refused/);
+    // Refused again, then applied (a cutoff node took the meter on): the fault clears.
+    write({ t: 'unsigned', v: 2 });
+    model.apply({ kind: 'override-answer', meterId: 'W1', outcome: 'refused', text: refusal });
+    assert.equal(override.reliability, Reliability.UNRELIABLE_OTHER);
+    model.apply({ kind: 'override-answer', meterId: 'W1', outcome: 'applied', text: 'override applied' });
+    assert.equal(override.reliability, Reliability.NO_FAULT_DETECTED);
+    // The fault is kept across a restart with the values file.
+    write({ t: 'unsigned', v: 3 });
+    model.apply({ kind: 'override-answer', meterId: 'W1', outcome: 'refused', text: refusal });
+    const again = new PointModel(
+      { device: DEVICE, overrides: true, overrideMinutes: 60, maxObjects: 1000, maxSubscriptions: 10 },
+      () => clock.now(),
+      JSON.parse(JSON.stringify(model.registry.snapshot())),
+      JSON.parse(JSON.stringify(model.valuesSnapshot())),
+    );
+    assert.equal(point(again, 'T1.Water.Override').reliability, Reliability.UNRELIABLE_OTHER);
+    again.apply({ kind: 'override-answer', meterId: 'W1', outcome: 'applied', text: 'override applied' });
+    assert.equal(point(again, 'T1.Water.Override').reliability, Reliability.NO_FAULT_DETECTED);
+  });
+
   it('refuses every other write with the right error', function () {
     model.apply(account('T1', 100));
     model.apply(consumption('E1', 'T1', '0.1', T0));

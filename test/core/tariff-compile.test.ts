@@ -158,7 +158,7 @@ describe('tariff compile: compiled values', function () {
         energy: TOU,
         surcharges: [
           { name: 'sewerage', rate: '2.27', share: '95' },
-          { name: 'fuel', rate: '-0.01' },
+          { name: 'fuel', rate: '0.01' },
         ],
         taxes: [
           { name: 'VAT', percent: '20' },
@@ -176,7 +176,7 @@ describe('tariff compile: compiled values', function () {
     );
     assert.deepEqual(t.surcharges, [
       { name: 'sewerage', rate: 2_270_000n, share: { num: 95n, den: 100n } },
-      { name: 'fuel', rate: -10_000n, share: { num: 1n, den: 1n } },
+      { name: 'fuel', rate: 10_000n, share: { num: 1n, den: 1n } },
     ]);
     assert.deepEqual(
       t.taxes.map((x) => [x.component, x.rateText, x.percent, x.appliesTo]),
@@ -459,6 +459,45 @@ describe('tariff compile: validation names the field at fault', function () {
       );
     });
   }
+
+  it('refuses negative static prices and impossible rates at check time, naming the field', function () {
+    const problems = (document: unknown): string[] =>
+      validateTariff(document).map((p) => `${p.path}: ${p.message}`);
+    const blocks = (rate: unknown): unknown => ({
+      ...BASE,
+      energy: { type: 'block', reset: 'month', blocks: [{ upTo: '100', rate: '0.1' }, { rate }] },
+    });
+    assert.deepEqual(problems(blocks('-0.02')), ['energy.blocks[1].rate: must not be negative']);
+    assert.deepEqual(problems({ ...BASE, energy: { type: 'flat', rate: '-0.1' } }), [
+      'energy.rate: must not be negative',
+    ]);
+    assert.deepEqual(problems({ ...BASE, surcharges: [{ name: 'fuel', rate: '-0.01' }] }), [
+      'surcharges[0].rate: must not be negative',
+    ]);
+    assert.deepEqual(problems({ ...BASE, energy: { ...TOU, rates: { peak: '-1', offpeak: '0.1' } } }), [
+      'energy.rates.peak: must not be negative',
+    ]);
+    // A dynamic tariff's fallback may be negative, as market prices are.
+    assert.deepEqual(
+      problems({ ...BASE, energy: { type: 'dynamic', fallbackRate: '-0.05', maxAgeMinutes: 60 } }),
+      [],
+    );
+    assert.deepEqual(problems(blocks(1e308)), [
+      'energy.blocks[1].rate: is too large: at most 4 digits before the point (a charge must carry it exactly)',
+    ]);
+    assert.deepEqual(problems({ ...BASE, energy: { type: 'flat', rate: '1e15' } }), [
+      'energy.rate: must be a plain decimal such as "0.2450" (digits and an optional point: no exponent, "+", spaces or separators)',
+    ]);
+    assert.deepEqual(problems({ ...BASE, energy: { type: 'flat', rate: '10000' } }), [
+      'energy.rate: is too large: at most 4 digits before the point (a charge must carry it exactly)',
+    ]);
+    assert.deepEqual(problems({ ...BASE, energy: { type: 'flat', rate: '0.2456171' } }), [
+      'energy.rate: has more than 6 decimal places: the finest price step is 1/10,000 of a minor unit',
+    ]);
+    // The largest rate allowed, on the largest reading the engine takes, still prices to a safe integer.
+    const biggest = compileTariff({ ...BASE, energy: { type: 'flat', rate: '9999.999999' } }, 'big');
+    assert.deepEqual(biggest.energy, { type: 'flat', rate: 99_999_999_990_000n / 10_000n });
+  });
 
   it('collects every problem of a document at once', function () {
     assert.deepEqual(

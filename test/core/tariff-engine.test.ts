@@ -118,6 +118,108 @@ describe('tariff engine: rounding', function () {
   });
 });
 
+describe('tariff engine: the largest figures a tariff may hold', function () {
+  it('the largest rate, standing charge and tax price a reading of 100,000 units to a safe integer', function () {
+    const tariff = compileTariff(
+      {
+        currency: 'GBP',
+        energy: { type: 'flat', rate: '9999.999999' },
+        surcharges: [{ name: 'levy', rate: '9999.999999' }],
+        taxes: [{ name: 'VAT', percent: '100' }],
+      },
+      'largest',
+    );
+    const charge = price(new TariffEngine(), tariff, { delta: '100000' });
+    // 100,000 x 9,999.999999 GBP = 999,999,999.9 GBP = 9,999,999,999,000,000 sub-minor... per line: 10^5 x
+    // 9,999,999,999 sub-minor = 999,999,999,900,000 each, two lines, and the tax at 100%.
+    const line = 999_999_999_900_000;
+    assert.deepEqual(lines(charge).slice(0, 2), [
+      ['energy', line],
+      ['surcharge.levy', line],
+    ]);
+    assert.equal(charge.amount, 4 * line);
+    assert.ok(Number.isSafeInteger(charge.amount));
+  });
+});
+
+describe('tariff engine: items per declared quantity', function () {
+  it('prices monthly items and capacity per what each account declares, the latest declaration winning', function () {
+    const tariff = compileTariff(
+      {
+        currency: 'SGD',
+        utility: 'cooling',
+        timezone: 'Asia/Singapore',
+        energy: { type: 'flat', rate: '0.20' },
+        fixedMonthly: [
+          { name: 'fittings', per: 'fittings', rate: '2.50' },
+          { name: 'admin', amount: '1.00' },
+        ],
+        capacity: { per: 'RT', ratePerYear: '288', dayCount: 'actual/360' },
+      },
+      'per',
+    );
+    assert.deepEqual(tariff.declared, ['fittings', 'RT']);
+    const engine = new TariffEngine();
+    const at = Date.parse('2024-06-10T02:00:00Z');
+    // Nothing declared: refused before anything changes (no account appears for the calendar).
+    assert.throws(
+      () =>
+        engine.priceConsumption(
+          tariff,
+          { meterId: 'C1', accountId: 'A', readingId: 'x', delta: 1, unit: 'kWh', from: at, to: at },
+          { now: at },
+        ),
+      /declared\.fittings: is required: tariff "per" prices items per fittings of each account/,
+    );
+    assert.deepEqual(engine.knownAccounts(), []);
+    assert.throws(
+      () =>
+        engine.priceConsumption(
+          tariff,
+          {
+            meterId: 'C1',
+            accountId: 'A',
+            readingId: 'x',
+            delta: 1,
+            unit: 'kWh',
+            from: at,
+            to: at,
+            declared: { fittings: '1e3', RT: '120' },
+          },
+          { now: at },
+        ),
+      /declared\.fittings: must be a plain decimal/,
+    );
+    const declare = (id: string, declared: Record<string, string | number>): void => {
+      const outcome = engine.priceConsumption(
+        tariff,
+        { meterId: 'C1', accountId: 'A', readingId: id, delta: 1, unit: 'kWh', from: at, to: at, declared },
+        { now: at },
+      );
+      assert.equal(outcome.status, 'priced');
+    };
+    declare('r1', { fittings: 3, RT: '120' });
+    const day = engine.calendarCharges(tariff, 'A', '2024-06-11', { accountId: 'A', utility: 'cooling' });
+    // 120 RT x SGD 288 / 360 = SGD 96.00 a day
+    assert.deepEqual(
+      (day[0] as Charge).breakdown.map((l) => [l.component, l.quantity, l.unit, l.rate, l.amount]),
+      [['capacity', '120', 'RT x 1/360 year', '288.000000', 96_000_000]],
+    );
+    declare('r2', { fittings: '4' }); // one more fitting; RT as declared before
+    const july = engine.calendarCharges(tariff, 'A', '2024-07-01', { accountId: 'A', utility: 'cooling' });
+    const monthly = july.find((c) => c.kind === 'monthly') as Charge;
+    assert.deepEqual(
+      monthly.breakdown.map((l) => [l.component, l.quantity, l.unit, l.rate, l.amount]),
+      [
+        ['fixed.fittings', '4', 'fittings', '2.500000', 10_000_000],
+        ['fixed.admin', '1', 'month', '1.000000', 1_000_000],
+      ],
+    );
+    const standing = july.find((c) => c.kind === 'standing') as Charge;
+    assert.equal(standing.amount, 96_000_000);
+  });
+});
+
 describe('tariff engine: replays', function () {
   const tariff = compileTariff(
     {
@@ -492,8 +594,8 @@ describe('tariff engine: capacity charges by day count', function () {
     const [day] = engine.calendarCharges(tariff, 'A', '2024-06-03');
     // 100 RT x SGD 365 / 365 = SGD 100 = 10,000 cents
     assert.deepEqual(
-      (day as Charge).breakdown.map((l) => [l.component, l.quantity, l.unit, l.amount]),
-      [['capacity', '100', 'RT', 100_000_000]],
+      (day as Charge).breakdown.map((l) => [l.component, l.quantity, l.unit, l.rate, l.amount]),
+      [['capacity', '100', 'RT x 1/365 year', '365.000000', 100_000_000]],
     );
     // A leap year under actual/365 accrues 366/365 of the annual rate.
     let year = 0;
@@ -522,6 +624,56 @@ describe('tariff engine: capacity charges by day count', function () {
       // 100 RT x SGD 360 / 12 = SGD 3,000 every month
       assert.equal(monthTotal(engine, tariff, `B${month}`, month), 3_000_000_000, month);
     }
+  });
+
+  it('30/360: each day of a month the same share, no day without a charge and none counted twice', function () {
+    const tariff = compileTariff(
+      { ...base, capacity: { contracted: '100', ratePerYear: '360', dayCount: '30/360' } },
+      't360d',
+    );
+    const engine = new TariffEngine();
+    const days = (month: string, last: number): number[] =>
+      dates(`${month}-01`, `${month}-${last}`).map(
+        (date) => (engine.calendarCharges(tariff, `D${month}`, date)[0] as Charge).amount,
+      );
+    // SGD 3,000 a month: 31 days of SGD 96.774193... = 96,774,193.5... sub-minor each, rounded through the running
+    // total; February's 28 days of SGD 107.142857...; a 30-day month SGD 100 a day exactly.
+    const january = days('2024-01', 31);
+    const february = days('2023-02', 28);
+    const april = days('2024-04', 30);
+    assert.ok(
+      january.every((a) => a === 96_774_193 || a === 96_774_194),
+      january.join(','),
+    );
+    assert.ok(
+      february.every((a) => a === 107_142_857 || a === 107_142_858),
+      february.join(','),
+    );
+    assert.deepEqual(new Set(april), new Set([100_000_000]));
+    for (const month of [january, february, april])
+      assert.equal(
+        month.reduce((a, b) => a + b, 0),
+        3_000_000_000,
+      );
+    const [first] = engine.calendarCharges(tariff, 'L', '2024-01-05');
+    assert.deepEqual(
+      (first as Charge).breakdown.map((l) => [l.component, l.quantity, l.unit, l.rate]),
+      [['capacity', '100', 'RT x 1/372 year', '360.000000']],
+    );
+  });
+
+  it('actual/360: every day a 360th of the annual rate, so a year costs 365/360 of it', function () {
+    const tariff = compileTariff(
+      { ...base, capacity: { contracted: '120', ratePerYear: '288', dayCount: 'actual/360' } },
+      'a360',
+    );
+    const engine = new TariffEngine();
+    // 120 RT x SGD 288 / 360 = SGD 96.00 a day
+    assert.equal(engine.calendarCharges(tariff, 'A', '2025-03-01')[0]?.amount, 96_000_000);
+    let year = 0;
+    for (const month of ['01', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12'])
+      year += monthTotal(engine, tariff, 'Y', `2025-${month}`);
+    assert.equal(year, 365 * 96_000_000);
   });
 
   it('30/360 with a rate that twelve does not divide: months within one sub-minor unit, the year exact', function () {

@@ -282,8 +282,12 @@ describe('cutoff policy over four weeks of random building time', function () {
               assert.notEqual(view.utility, 'water', 'water disconnected');
               assert.equal(commLoss.has(o.meterId), false, 'disconnected in comm loss');
               assert.equal(view.estimated, false, 'disconnected on an estimate');
-              assert.equal(account.state, 'exhausted', 'disconnected without exhaustion');
+              // The controller knows the account by the last state the ledger sent (at most maxStateAgeMs old):
+              // with the ledger down the tenant's real state may have moved on since, unknown to it.
               const seen = controller.account(o.accountId)!;
+              assert.equal(seen.state, 'exhausted', 'disconnected without exhaustion');
+              if (ledgerUp)
+                assert.equal(account.state, 'exhausted', 'disconnected on a state the ledger has left');
               assert.ok(t - seen.receivedAt <= policy.maxStateAgeMs, 'disconnected on a stale state');
               assert.ok(t - seen.exhaustedSince! >= policy.graceMs, 'disconnected inside the grace period');
             }
@@ -371,7 +375,8 @@ describe('cutoff policy over four weeks of random building time', function () {
           }
         }
       }),
-      { numRuns: 300 },
+      // FC_SEED replays a run (fast-check prints the seed of a failing one).
+      { numRuns: 300, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) },
     );
     // The runs did exercise the interesting paths.
     assert.ok(totals.disconnects > 50, `${totals.disconnects} disconnections`);

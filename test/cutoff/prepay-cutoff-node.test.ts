@@ -587,8 +587,8 @@ describe('prepay-cutoff node against an independent Modbus server (pymodbus coil
   this.timeout(30_000);
 
   it('opens the coil on the server, as mbpoll reads it back', async function () {
-    requireTool(this, havePymodbus(), 'python3-pymodbus');
-    requireTool(this, haveMbpoll(), 'mbpoll');
+    requireTool(this, havePymodbus(), 'pymodbus', 'python3-pymodbus');
+    requireTool(this, haveMbpoll(), 'mbpoll', 'mbpoll');
     const server = await PymodbusServer.start({ units: { '20': { co: { '0': [1, 1, 1, 1, 1, 1, 1, 1] } } } });
     const userDir = tempUserDir();
     helper.settings({ userDir });
@@ -669,6 +669,70 @@ describe('prepay-cutoff node in output-only mode', function () {
           ['limit', 2000],
           ['disconnect', undefined],
           ['connect', undefined],
+        ],
+      );
+    } finally {
+      await helper.unload();
+      await stopServer();
+      helper.settings({});
+    }
+  });
+
+  it('says at start what each relay was last commanded (restored, not a new command), so a restart shows the relays as they are', async () => {
+    const userDir = tempUserDir();
+    helper.settings({ userDir });
+    await startServer();
+    const row = (n: number) => ({
+      meterId: `E-${n}`,
+      unitId: n,
+      profile: 'eastron-sdm630',
+      utility: 'electricity',
+      accountId: `T${n}`,
+      relay: '',
+    });
+    const flow = [
+      {
+        id: 'cutoff',
+        type: 'prepay-cutoff',
+        mode: 'output',
+        table: [row(5), row(6), row(7)],
+        ...IMMEDIATE,
+        wires: [['commands'], ['alarms']],
+      },
+      ...OUTPUTS,
+    ];
+    try {
+      await helper.load([cutoffNode, catchNode], flow);
+      let commands = collect(helper.getNode('commands')) as Msg[];
+      assert.equal(commands.length, 0, 'nothing commanded yet: nothing to say');
+      helper.getNode('cutoff').receive(state('T5', 'exhausted', 0));
+      helper.getNode('cutoff').receive(state('T6', 'ok', 5000));
+      await sleep(200);
+      assert.deepEqual(
+        commands.map((m) => [m.payload.meterId, m.payload.action, m.payload.restored]),
+        [
+          ['E-5', 'disconnect', undefined],
+          ['E-6', 'connect', undefined],
+        ],
+      );
+      const at = commands[0]!.payload.at;
+      await helper.unload();
+      // Node-RED starts again: the relays are as they were commanded.
+      await helper.load([cutoffNode, catchNode], flow);
+      commands = collect(helper.getNode('commands')) as Msg[];
+      await sleep(200);
+      assert.deepEqual(
+        commands.map((m) => [
+          m.topic,
+          m.payload.meterId,
+          m.payload.accountId,
+          m.payload.action,
+          m.payload.at,
+          m.payload.restored,
+        ]),
+        [
+          ['E-5', 'E-5', 'T5', 'disconnect', at, true],
+          ['E-6', 'E-6', 'T6', 'connect', commands[1]?.payload.at, true],
         ],
       );
     } finally {

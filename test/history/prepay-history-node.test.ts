@@ -23,7 +23,7 @@ import {
   TestNode,
 } from '../support/node-red-helper';
 import { haveInfluxd, Influxd } from '../support/influxd';
-import { requireTool } from '../support/modbus-peers';
+import { requireTool, skipNotice } from '../support/modbus-peers';
 
 const influxNode = loadBuiltNode('history/prepay-influx.js');
 const historyNode = loadBuiltNode('history/prepay-history.js');
@@ -106,13 +106,21 @@ async function until(what: string, test: () => boolean | Promise<boolean>, ms = 
   }
 }
 
+describe('prepay-history suite without influxd', function () {
+  it('says which package to install: influxdb, not the Modbus tools', function () {
+    const notice = skipNotice('influxd', 'influxdb');
+    assert.match(notice, /influxd is not installed \(apt-get install influxdb\)/);
+    assert.doesNotMatch(notice, /pymodbus|mbpoll/);
+  });
+});
+
 describe('prepay-history node with a real influxd', function () {
   this.timeout(120_000);
   let influxd: Influxd;
   let userDir: string;
 
   before(async function () {
-    requireTool(this, haveInfluxd(), 'influxd (Debian package influxdb)');
+    requireTool(this, haveInfluxd(), 'influxd', 'influxdb');
     influxd = await Influxd.create();
   });
   after(async () => {

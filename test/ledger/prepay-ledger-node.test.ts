@@ -96,6 +96,39 @@ describe('prepay-ledger node (SQLite store)', function () {
     helper.settings({});
   });
 
+  it('sends every account state once the store is open after a start (with snapshots on), not only after the first snapshot', async function () {
+    await helper.load([storeNode, ledgerNode, catchNode], flow({ snapshotMinutes: 15 }));
+    let states = collect(helper.getNode('states'));
+    await sleep(200);
+    assert.equal(states.length, 0, 'no accounts yet: nothing to send');
+    for (const accountId of ['T0001', 'T0002']) {
+      await send({ command: 'open', accountId, currency: 'GBP', reference: `open-${accountId}` });
+      await send({ command: 'topup', accountId, amount: 2000, reference: `pay-${accountId}` });
+    }
+    await helper.unload();
+    // Node-RED starts again: the states come at once, not 15 minutes later.
+    await helper.load([storeNode, ledgerNode, catchNode], flow({ snapshotMinutes: 15 }));
+    states = collect(helper.getNode('states'));
+    await sleep(300);
+    assert.deepEqual(
+      states.map((m) => [
+        m.topic,
+        (m.payload as { balance: number }).balance,
+        (m.payload as { state: string }).state,
+      ]),
+      [
+        ['T0001', 2000, 'ok'],
+        ['T0002', 2000, 'ok'],
+      ],
+    );
+    await helper.unload();
+    // Snapshots off: nothing at start either.
+    await helper.load([storeNode, ledgerNode, catchNode], flow());
+    states = collect(helper.getNode('states'));
+    await sleep(300);
+    assert.equal(states.length, 0);
+  });
+
   it('opens, tops up, charges by meter binding and reports states on change', async function () {
     await helper.load([storeNode, ledgerNode, catchNode], flow());
     const results = collect(helper.getNode('results'));

@@ -71,6 +71,44 @@ describe('meter day tallies', () => {
     assert.equal(again.pending, undefined);
   });
 
+  it('keeps a summarised day while a late consumption can still end in it: a late summary is the whole day', () => {
+    // The meter bills until noon of its first day, then falls silent for five days (or Node-RED is down):
+    // the gap billed when it answers again ends partly in that first day, summarised five days before.
+    const NOON = MIDNIGHT - 12 * 60 * MIN;
+    let now = NOON - 60 * MIN;
+    const engine = new DeltaEngine({ now: () => now });
+    const tallies = new DayTallies(ZONE);
+    const feed = (out: ReturnType<DeltaEngine['reading']>): string[] =>
+      tallies.record(engine.state('E-1')!, out);
+    feed(engine.reading(info, 1000, now));
+    now = NOON;
+    feed(engine.reading(info, 1010, now));
+    const state = engine.state('E-1')!;
+    for (let day = 0; day < 5; day++) {
+      const midnight = MIDNIGHT + day * 24 * 60 * MIN;
+      now = midnight + 5 * MIN;
+      tallies.ensureDay(state, midnight);
+      for (const due of tallies.due(state, now)) tallies.summarise(info, state, due.date, now);
+    }
+    assert.equal(state.days?.['2026-06-01']?.billed, '10', 'the first day is kept, summarised');
+    // It answers five days later at noon: 120 hours of gap at 1 kWh/h, 12 of them in the first day.
+    now = NOON + 5 * 24 * 60 * MIN;
+    const late = feed(engine.reading(info, 1130, now));
+    assert.ok(late.includes('2026-06-01'));
+    const first = tallies.summarise(info, state, '2026-06-01', now)!;
+    assert.equal(first.late, true);
+    assert.equal(first.billed, '22', 'the morning it billed then and the afternoon billed now');
+    assert.equal(first.start, '1000');
+    assert.equal(first.end, '1022');
+    // Once the baseline has moved past a day nothing can end in it any more: it is forgotten.
+    for (const due of tallies.due(state, now)) tallies.summarise(info, state, due.date, now);
+    now += 24 * 60 * MIN;
+    feed(engine.reading(info, 1154, now));
+    tallies.ensureDay(state, MIDNIGHT + 6 * 24 * 60 * MIN);
+    for (const due of tallies.due(state, now)) tallies.summarise(info, state, due.date, now);
+    assert.ok(Object.keys(state.days ?? {}).length <= 4, Object.keys(state.days ?? {}).join(', '));
+  });
+
   it('lists held values, rebaselines and rollovers, and reports what is pending', () => {
     let now = MIDNIGHT + 60 * MIN;
     const engine = new DeltaEngine({ now: () => now });

@@ -105,7 +105,7 @@ describe('Modbus reading against the simulator', function () {
   });
 
   it('agrees with mbpoll on the SDM630 import register (float32, high word first)', async function () {
-    requireTool(this, haveMbpoll(), 'mbpoll');
+    requireTool(this, haveMbpoll(), 'mbpoll', 'mbpoll');
     const spec = specs.find((s) => s.profile === 'eastron-sdm630')!;
     const ours = await new MeterPoller({ maxGap: 64 }).poll(
       link,
@@ -313,7 +313,7 @@ describe('Modbus reading against an independent server (pymodbus)', function () 
   let link: ModbusLink;
 
   before(async function () {
-    requireTool(this, havePymodbus(), 'python3-pymodbus');
+    requireTool(this, havePymodbus(), 'pymodbus', 'python3-pymodbus');
     // Register images written from the makers' maps, not by our encoder.
     server = await PymodbusServer.start({
       units: {
@@ -356,7 +356,7 @@ describe('Modbus reading against an independent server (pymodbus)', function () 
   });
 
   it('agrees with mbpoll, which reads 32-bit integers low word first by default', async function () {
-    requireTool(this, haveMbpoll(), 'mbpoll');
+    requireTool(this, haveMbpoll(), 'mbpoll', 'mbpoll');
     assert.deepEqual(
       await mbpoll(['-p', String(server.port), '-a', '3', '-t', '4:int', '-r', '52', '-c', '1', '127.0.0.1']),
       [1234567],
@@ -378,7 +378,7 @@ describe('partial devices on an independent server (pymodbus refusing what a var
   const DAY = 86_400_000;
 
   before(async function () {
-    requireTool(this, havePymodbus(), 'python3-pymodbus');
+    requireTool(this, havePymodbus(), 'pymodbus', 'python3-pymodbus');
     server = await PymodbusServer.start(partialImage());
     link = linkTo(server.port);
     await link.open();
@@ -453,8 +453,8 @@ describe('Modbus RTU over a serial line (pymodbus on a socat pseudo-terminal pai
   let link: ModbusLink;
 
   before(async function () {
-    requireTool(this, havePymodbus(), 'python3-pymodbus');
-    requireTool(this, haveSocat(), 'socat');
+    requireTool(this, havePymodbus(), 'pymodbus', 'python3-pymodbus');
+    requireTool(this, haveSocat(), 'socat', 'socat');
     pty = await PtyPair.open();
     // EM340 at unit 3 and an SDM120-style float at unit 7, as on a real RS-485 bus.
     server = await PymodbusServer.start(

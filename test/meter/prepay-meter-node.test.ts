@@ -401,7 +401,7 @@ describe('prepay-meter node reading partial devices (pymodbus refusing what each
       .filter((name) => !served.includes(name));
 
   beforeEach(async function () {
-    requireTool(this, havePymodbus(), 'python3-pymodbus');
+    requireTool(this, havePymodbus(), 'pymodbus', 'python3-pymodbus');
     const image = partialImage();
     image.units[String(cannotBill.unitId)] = { sparse: true, ir: { '0': [0x4366, 0x0000] } }; // 230 V
     server = await PymodbusServer.start(image);

@@ -209,6 +209,214 @@ describe('prepay-tariff node', function () {
     assert.match((msg.error as { message: string }).message, /energy\.blocks\[0\]\.rate/);
   });
 
+  it('keeps pricing with the valid tariffs when one is invalid, and marks the invalid one', async function () {
+    const withBroken = Object.assign({}, TARIFFS, {
+      'gas-broken': {
+        currency: 'GBP',
+        utility: 'gas',
+        timezone: 'Europe/London',
+        energy: { type: 'block', reset: 'month', blocks: [{ upTo: '100', rate: '0.1' }, { rate: '-0.2' }] },
+      },
+    });
+    await helper.load([tariffNode, catchNode], flow({ tariffs: JSON.stringify(withBroken) }));
+    const t1 = helper.getNode('t1');
+    const calls = (method: string): unknown[][] =>
+      (t1 as unknown as Record<string, { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> }>)[
+        method
+      ]
+        .getCalls()
+        .filter((c) => c.thisValue === t1)
+        .map((c) => c.args);
+    // Marked: a yellow status naming it, and an error in the log naming the field.
+    const statuses = calls('status').map((a) => a[0] as { fill: string; text: string });
+    assert.deepEqual(statuses[statuses.length - 1], {
+      fill: 'yellow',
+      shape: 'ring',
+      text: '1 tariff(s) invalid: gas-broken',
+    });
+    assert.ok(
+      calls('error').some((a) =>
+        String(a[0]).includes(
+          'tariff "gas-broken" is invalid and prices nothing (the others do): energy.blocks[1].rate: must not be negative',
+        ),
+      ),
+    );
+    const out = collect(helper.getNode('out'));
+    const caught = collect(helper.getNode('caught'));
+    // The valid tariffs price as before.
+    t1.receive({ payload: consumption() });
+    // What the invalid one would price fails to Catch with the message, naming the field.
+    t1.receive({ payload: consumption({ meterId: 'G-1', utility: 'gas', unit: 'kWh', readingId: 'G-1:1' }) });
+    t1.receive({ tariff: 'gas-broken', payload: consumption({ readingId: 'E-0101:2' }) });
+    await sleep(100);
+    assert.equal(out.length, 1);
+    assert.equal((out[0].payload as { amount: number }).amount, 612_500);
+    assert.equal(caught.length, 2);
+    for (const msg of caught) {
+      assert.match(
+        (msg.error as { message: string }).message,
+        /tariff "gas-broken" is invalid: energy\.blocks\[1\]\.rate: must not be negative/,
+      );
+    }
+    // The preview prices with the valid ones, and says why the invalid one cannot.
+    const preview = await helper
+      .request()
+      .post('/prepay-tariff/preview')
+      .send({
+        tariffs: JSON.stringify(withBroken),
+        tariff: 'uk-electricity',
+        quantity: '1',
+        at: '2024-06-03T18:30',
+      })
+      .expect(200);
+    assert.match((preview.body as { text: string }).text, /costs 0\.245000 GBP/);
+    const refused = await helper
+      .request()
+      .post('/prepay-tariff/preview')
+      .send({
+        tariffs: JSON.stringify(withBroken),
+        tariff: 'gas-broken',
+        quantity: '1',
+        at: '2024-06-03T18:30',
+      })
+      .expect(400);
+    assert.match(
+      (refused.body as { error: string }).error,
+      /energy\.blocks\[1\]\.rate: must not be negative/,
+    );
+  });
+
+  it('takes negative dynamic prices, and refuses a price signal a charge could not carry', async function () {
+    const dynamic = {
+      spot: {
+        currency: 'EUR',
+        utility: 'electricity',
+        timezone: 'Europe/Berlin',
+        energy: { type: 'dynamic', fallbackRate: '0.30', maxAgeMinutes: 1440 },
+      },
+    };
+    await helper.load([tariffNode, catchNode], flow({ tariffs: JSON.stringify(dynamic), mapping: '' }));
+    const t1 = helper.getNode('t1');
+    const out = collect(helper.getNode('out'));
+    const caught = collect(helper.getNode('caught'));
+    const interval = { from: '2024-10-01T10:00:00Z', to: '2024-10-01T10:15:00Z' };
+    t1.receive({ topic: 'price', payload: { prices: [Object.assign({ rate: 1e308 }, interval)] } });
+    t1.receive({ topic: 'price', payload: { prices: [Object.assign({ rate: '-10000' }, interval)] } });
+    t1.receive({ topic: 'price', payload: { prices: [Object.assign({ rate: '-0.05' }, interval)] } });
+    t1.receive({ payload: consumption() });
+    await sleep(100);
+    assert.deepEqual(
+      caught.map((m) => (m.error as { message: string }).message),
+      [
+        'ConsumptionError: prices[0].rate: is out of range: a rate is below 1000000 minor units per unit, either sign',
+        'ConsumptionError: prices[0].rate: is out of range: a rate is below 1000000 minor units per unit, either sign',
+      ],
+    );
+    // 2.5 kWh at -5 cents: -12.5 cents.
+    assert.deepEqual(
+      (out[0].payload as { breakdown: Array<{ component: string; amount: number }> }).breakdown.map((l) => [
+        l.component,
+        l.amount,
+      ]),
+      [['energy.dynamic', -125_000]],
+    );
+  });
+
+  it('takes declared quantities from the consumption or the message, and refuses a consumption without them', async function () {
+    const perFitting = {
+      office: {
+        currency: 'GBP',
+        utility: 'electricity',
+        timezone: 'Europe/London',
+        energy: { type: 'flat', rate: '0.20' },
+        fixedMonthly: [{ name: 'fittings', per: 'fittings', rate: '1.25' }],
+      },
+    };
+    await helper.load([tariffNode, catchNode], flow({ tariffs: JSON.stringify(perFitting), mapping: '' }));
+    const t1 = helper.getNode('t1');
+    const out = collect(helper.getNode('out'));
+    const caught = collect(helper.getNode('caught'));
+    t1.receive({ payload: consumption() });
+    t1.receive({ declared: { fittings: '6' }, payload: consumption({ readingId: 'E-0101:2' }) });
+    t1.receive({
+      payload: consumption({
+        meterId: 'E-0102',
+        readingId: 'E-0102:1',
+        accountId: 'T0102',
+        declared: { fittings: 2 },
+      }),
+    });
+    await sleep(100);
+    t1.receive({ topic: 'calendar', payload: { date: '2024-11-01' } });
+    await sleep(150);
+    assert.deepEqual(
+      caught.map((m) => (m.error as { message: string }).message),
+      [
+        'ConsumptionError: declared.fittings: is required: tariff "office" prices items per fittings of each account',
+      ],
+    );
+    const monthly = out
+      .map((m) => m.payload as { kind: string; accountId: string; breakdown: Array<Record<string, unknown>> })
+      .filter((c) => c.kind === 'monthly')
+      .map((c) => [c.accountId, c.breakdown.map((l) => [l.component, l.quantity, l.unit, l.amount])]);
+    assert.deepEqual(monthly, [
+      ['T0101', [['fixed.fittings', '6', 'fittings', 7_500_000]]],
+      ['T0102', [['fixed.fittings', '2', 'fittings', 2_500_000]]],
+    ]);
+  });
+
+  it('warns of a tariff without a time zone, in the log and in the check', async function () {
+    const noZone = { flat: { currency: 'GBP', energy: { type: 'flat', rate: '0.2' } } };
+    await helper.load([tariffNode, catchNode], flow({ tariffs: JSON.stringify(noZone), mapping: '' }));
+    const t1 = helper.getNode('t1');
+    const warnings = (
+      t1 as unknown as { warn: { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> } }
+    ).warn
+      .getCalls()
+      .filter((c) => c.thisValue === t1)
+      .map((c) => String(c.args[0]));
+    assert.ok(
+      warnings.includes(
+        'prepay-tariff: tariff "flat" timezone: none given: the tariff runs on UTC (its days, midnight and periods); name the site\'s zone',
+      ),
+      warnings.join('\n'),
+    );
+    const check = await helper
+      .request()
+      .post('/prepay-tariff/check')
+      .send({ tariffs: JSON.stringify(noZone) })
+      .expect(200);
+    assert.deepEqual(check.body, {
+      ok: true,
+      problems: [],
+      warnings: [
+        {
+          tariff: 'flat',
+          path: 'timezone',
+          message:
+            "none given: the tariff runs on UTC (its days, midnight and periods); name the site's zone",
+        },
+      ],
+    });
+  });
+
+  it('answers a document over the editor request limit with a message, not an HTML error page', async function () {
+    await helper.load([tariffNode, catchNode], flow());
+    // The test runtime's limit is Node-RED's default, 5 MB.
+    const huge = JSON.stringify({
+      a: { currency: 'GBP', energy: { type: 'flat', rate: '1' }, description: 'x'.repeat(6_000_000) },
+    });
+    for (const route of ['/prepay-tariff/check', '/prepay-tariff/preview']) {
+      const response = await helper.request().post(route).send({ tariffs: huge }).expect(413);
+      assert.deepEqual(response.body, {
+        ok: false,
+        error:
+          "the tariffs are too large for the editor's request limit (5242880 bytes, Node-RED's apiMaxLength setting): raise apiMaxLength in settings.js, or split the tariffs over nodes",
+      });
+      assert.doesNotMatch(response.text, /<html|at .*\.js:\d+/i);
+    }
+  });
+
   it('raises standing charges at local midnight on an injected clock, once per day', async function () {
     // 2024-10-01 23:00 in London (BST) is 22:00 UTC.
     const clock = new ManualClock(Date.parse('2024-10-01T22:00:00Z'));

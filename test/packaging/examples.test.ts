@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteLedgerStore } from '../../dist/nodes/store/sqlite-ledger-store';
-import { NodeRedProcess } from '../support/node-red-process';
+import { flowOnFreePorts, NodeRedProcess } from '../support/node-red-process';
 import { sleep, tempUserDir } from '../support/node-red-helper';
 
 const root = join(__dirname, '..', '..', '..');
@@ -171,6 +171,17 @@ describe('examples: each imports and runs at once in Node-RED 4.1', function () 
     assert.deepEqual(files.map((f) => f.replace(/\.json$/, '')).sort(), Object.keys(checks).sort());
   });
 
+  it('building-in-one-tab says what it has: one gateway, on the port its Modbus link uses', function () {
+    const example = JSON.parse(
+      readFileSync(join(root, 'examples', 'building-in-one-tab.json'), 'utf8'),
+    ) as Array<{ type: string; port?: number; info?: string; name?: string }>;
+    const ports = example.filter((n) => n.type === 'prepay-modbus').map((n) => n.port);
+    assert.deepEqual(ports, [5031]);
+    const info = example.find((n) => n.type === 'comment' && n.name?.startsWith('Meters ->'))!.info!;
+    assert.match(info, /on one simulated Modbus TCP gateway \(127\.0\.0\.1:5031\)/);
+    assert.doesNotMatch(info, /5032|two|each gateway|npm start/i, info);
+  });
+
   for (const file of files) {
     const name = file.replace(/\.json$/, '');
     it(`${name} deploys without errors and produces its output`, async function () {
@@ -180,6 +191,7 @@ describe('examples: each imports and runs at once in Node-RED 4.1', function () 
       const flow = JSON.parse(readFileSync(join(root, 'examples', file), 'utf8')) as Array<
         Record<string, unknown>
       >;
+      await flowOnFreePorts(flow as Array<{ type: string }>);
       const red = await NodeRedProcess.start({ userDir, flows: onTab(flow) });
       try {
         // The examples' inject nodes fire within 2.5 s of deploy; a meter reader spreads one cycle over 15 s.

@@ -21,7 +21,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { NodeRedProcess } from '../support/node-red-process';
+import { flowOnFreePorts, NodeRedProcess } from '../support/node-red-process';
 import { sleep, testClient } from '../bacnet/support';
 
 const root = join(__dirname, '..', '..', '..');
@@ -181,6 +181,8 @@ async function checkBacnet(red: NodeRedProcess): Promise<void> {
     Record<string, unknown>
   >;
   const tab = { id: 'packtab0000001', type: 'tab', label: 'bacnet' };
+  await flowOnFreePorts(flow as Array<{ type: string }>);
+  const device = flow.find((n) => n.type === 'prepay-bacnet-device')!;
   const nodes = flow.map((n) => (n.type === 'prepay-bacnet-device' ? n : { ...n, z: tab.id }));
   const deployed = await red.request('/flows', {
     method: 'POST',
@@ -188,9 +190,9 @@ async function checkBacnet(red: NodeRedProcess): Promise<void> {
     body: JSON.stringify([tab, ...nodes]),
   });
   assert.equal(deployed.status, 204);
-  const peer = await testClient(47808);
+  const peer = await testClient(Number(device.port));
   try {
-    const address = { address: '127.0.0.1:47808' };
+    const address = { address: `127.0.0.1:${String(device.port)}` };
     let name: unknown;
     for (let i = 0; i < 60 && name === undefined; i++) {
       try {

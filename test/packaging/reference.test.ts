@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { SqliteLedgerStore } from '../../dist/nodes/store/sqlite-ledger-store';
 import { NodeRedProcess, onFreePorts } from '../support/node-red-process';
 import { sleep, tempUserDir } from '../support/node-red-helper';
+import { freeUdpPort } from '../bacnet/support';
 
 const root = join(__dirname, '..', '..', '..');
 
@@ -50,7 +51,12 @@ describe('reference site (npm start)', function () {
     assert.equal(relays.length, meters.filter((m) => m.utility === 'electricity').length);
     await onFreePorts(flows);
 
-    const red = await NodeRedProcess.start({ userDir, flows, settings: { prepay: { speed: 60 } } });
+    const red = await NodeRedProcess.start({
+      userDir,
+      flows,
+      settings: { prepay: { speed: 60 } },
+      env: { PREPAY_BACNET_PORT: String(await freeUdpPort()) },
+    });
     try {
       await sleep(25_000); // 25 building minutes: five billing intervals of every meter
       const errors = red

@@ -8,7 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEMO_WEBHOOK_SECRETS } from '../../dist/nodes/core/payments/demo-secrets';
+import { collect, helper, sleep, startServer, stopServer, type NodeModule } from '../support/node-red-helper';
 import { example, root, WEBHOOK_SECRET } from '../support/tenant-example';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const functionNode = require('@node-red/nodes/core/function/10-function.js') as NodeModule;
 
 describe('tenant API example: built from its sources', function () {
   it('is what scripts/build-tenant-example.mjs builds from flows/tenant/', function () {
@@ -38,6 +42,42 @@ describe('tenant API example: built from its sources', function () {
       example.find((n) => n.type === 'http in' && n.url === '/prepay/payments/webhook'),
       undefined,
     );
+  });
+
+  it("prints the demo's tenant page link with this Node-RED's address (PREPAY_PUBLIC_URL), never a placeholder", async function () {
+    const fn = example.find((n) => n.type === 'function' && n.name === 'DEMO tenant page link')!;
+    const { z: _z, g: _g, x: _x, y: _y, ...node } = fn;
+    const links = async (): Promise<string> => {
+      await helper.load(
+        [functionNode],
+        [
+          { ...node, wires: [['out']] },
+          { id: 'out', type: 'helper' },
+        ],
+      );
+      const out = collect(helper.getNode('out'));
+      helper.getNode(fn.id).receive({ payload: { accountId: 'T0101', token: 'tok-123' } });
+      await sleep(100);
+      await helper.unload();
+      return String(out[0]?.payload);
+    };
+    const before = process.env.PREPAY_PUBLIC_URL;
+    await startServer();
+    try {
+      process.env.PREPAY_PUBLIC_URL = 'http://127.0.0.1:1880/';
+      assert.equal(
+        await links(),
+        'tenant page for T0101: http://127.0.0.1:1880/prepay/tenant?account=T0101&token=tok-123',
+      );
+      delete process.env.PREPAY_PUBLIC_URL;
+      const relative = await links();
+      assert.match(relative, /: \/prepay\/tenant\?account=T0101&token=tok-123$/);
+      assert.doesNotMatch(relative, /<node-red>/);
+    } finally {
+      if (before === undefined) delete process.env.PREPAY_PUBLIC_URL;
+      else process.env.PREPAY_PUBLIC_URL = before;
+      await stopServer();
+    }
   });
 
   it('carries demo defaults only: no real secret in the group, demo mode read from outside the group first', function () {

@@ -21,11 +21,21 @@ export function haveMbpoll(): boolean {
 }
 
 /** Skips the suite locally, fails it in CI, saying which tool is missing. */
-export function requireTool(context: Mocha.Context, available: boolean, what: string): void {
+/** Skips the suite loudly when a tool is missing (a failure under CI=true), naming the package that has it. */
+export function requireTool(
+  context: Mocha.Context,
+  available: boolean,
+  what: string,
+  aptPackage: string,
+): void {
   if (available) return;
   if (process.env.CI === 'true') throw new Error(`${what} is required in CI (installed by .ci/run)`);
-  console.warn(`\n  !!! SKIPPING: ${what} is not installed (apt-get install python3-pymodbus mbpoll) !!!\n`);
+  console.warn(skipNotice(what, aptPackage));
   context.skip();
+}
+
+export function skipNotice(what: string, aptPackage: string): string {
+  return `\n  !!! SKIPPING: ${what} is not installed (apt-get install ${aptPackage}) !!!\n`;
 }
 
 export function freePort(): Promise<number> {

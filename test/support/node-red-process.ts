@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freeUdpPort } from '../bacnet/support';
 
 export interface NodeRedProcessOptions {
   userDir: string;
@@ -85,6 +86,21 @@ export async function onFreePorts(flows: Array<{ type: string; port?: unknown }>
   simulator.port = base;
   for (const link of links) link.port = base + (Number(link.port) - original);
   return base;
+}
+
+/**
+ * Moves everything a flow listens on to free ports, so that it runs beside anything else on this machine (the
+ * reference site of `npm start` takes Modbus 5021-5022 and BACnet 47808; the examples their own): a simulated
+ * site and its Modbus links as onFreePorts does, and each BACnet device to a free UDP port.
+ */
+export async function flowOnFreePorts(
+  flows: Array<{ type: string; port?: unknown; portType?: unknown }>,
+): Promise<void> {
+  if (flows.some((n) => n.type === 'prepay-simulator')) await onFreePorts(flows);
+  for (const device of flows.filter((n) => n.type === 'prepay-bacnet-device')) {
+    device.port = String(await freeUdpPort());
+    device.portType = 'num';
+  }
 }
 
 export class NodeRedProcess {

@@ -49,14 +49,23 @@ export function httpNodeAuth(user: string, pass: string): Record<string, unknown
 }
 
 export interface RunningSite {
+  /** The Node-RED process running the site now (a new one after each restart). */
   red: NodeRedProcess;
   userDir: string;
+  /** The site BACnet device's UDP port on 127.0.0.1 (a free one). */
+  bacnetPort: number;
   /** The site's SQLite ledger, read-only. */
   db: Database.Database;
+  /** Stops Node-RED (SIGTERM, or SIGKILL) and starts it again on the same user directory and flow. */
+  restart(how: 'stop' | 'kill'): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startReferenceSite(settings: Record<string, unknown>): Promise<RunningSite> {
+export async function startReferenceSite(
+  settings: Record<string, unknown>,
+  /** Changes to the generated flow before it is deployed (debug nodes to the log, for example). */
+  edit: (flows: Array<Record<string, unknown> & { type: string }>) => void = () => undefined,
+): Promise<RunningSite> {
   const userDir = tempUserDir();
   mkdirSync(join(userDir, 'node_modules'), { recursive: true });
   symlinkSync(root, join(userDir, 'node_modules', 'node-red-contrib-prepay'), 'dir');
@@ -65,22 +74,27 @@ export async function startReferenceSite(settings: Record<string, unknown>): Pro
     port?: unknown;
   }>;
   await onFreePorts(flows);
-  const red = await NodeRedProcess.start({
-    userDir,
-    flows,
-    settings,
-    env: { PREPAY_BACNET_PORT: String(await freeUdpPort()) },
-  });
+  edit(flows as Array<Record<string, unknown> & { type: string }>);
+  const bacnetPort = await freeUdpPort();
+  const env = { PREPAY_BACNET_PORT: String(bacnetPort) };
+  const red = await NodeRedProcess.start({ userDir, flows, settings, env });
   const db = new Database(join(userDir, 'prepay-ledger.db'), { readonly: true, fileMustExist: true });
-  return {
+  const site: RunningSite = {
     red,
     userDir,
+    bacnetPort,
     db,
+    async restart(how) {
+      if (how === 'stop') await site.red.stop();
+      else await site.red.kill('SIGKILL');
+      site.red = await NodeRedProcess.start({ userDir, settings, env });
+    },
     async stop() {
       db.close();
-      await red.stop();
+      await site.red.stop();
     },
   };
+  return site;
 }
 
 /** An admin API token for the user (the password grant the editor and the operator panel use). */

@@ -53,6 +53,14 @@ export type ModelInput =
       action: 'connect' | 'disconnect' | 'limit';
     }
   | { kind: 'cutoff-alarm'; meterId: string; accountId?: string; type: string; alarm: boolean; text: string }
+  /** The cutoff relay's answer to an override (the flow's own answer for a meter no cutoff node drives). */
+  | {
+      kind: 'override-answer';
+      meterId: string;
+      accountId?: string;
+      outcome: 'applied' | 'refused';
+      text: string;
+    }
   | { kind: 'retire'; accountId?: string; meterId?: string };
 
 /** COV increments for the points a message creates or updates (set per prepay-bacnet node). */
@@ -116,6 +124,8 @@ export interface MeterInfo {
   alarms?: Record<string, string>;
   /** The relay's last commanded action. */
   relay?: 'connect' | 'disconnect' | 'limit';
+  /** Why the last override for this meter was refused, until one is applied or the point is back on auto. */
+  overrideRefused?: string;
 }
 
 export interface Today {

@@ -179,6 +179,10 @@ export class PointModel {
         this.learnMeter(input.meterId, input.accountId, undefined, undefined, change);
         this.setAlarm(input.meterId, input.type, input.alarm ? input.text : undefined, change);
         break;
+      case 'override-answer':
+        this.learnMeter(input.meterId, input.accountId, undefined, undefined, change);
+        this.applyOverrideAnswer(input, change);
+        break;
       case 'retire':
         this.retire(input, change);
         break;
@@ -510,6 +514,44 @@ export class PointModel {
   // --- operator overrides ----------------------------------------------------------------------------------
 
   /**
+   * The cutoff's answer to an override a write led to. A write is acknowledged before the cutoff relay has
+   * decided, so a refusal (no cutoff node drives the meter, the policy forbids it) shows on the override point
+   * as a fault (Reliability unreliable-other, Status_Flags fault, the reason in its Description) until an
+   * override of that point is applied or the point is back on auto. A refused "clear" on auto forced nothing.
+   */
+  private applyOverrideAnswer(
+    input: Extract<ModelInput, { kind: 'override-answer' }>,
+    change: ModelChange,
+  ): void {
+    const info = this.meters.get(input.meterId);
+    if (!info?.accountId || !info.utility) return;
+    const point = this.points.get(
+      pointName({ kind: 'override', accountId: info.accountId, utility: info.utility }),
+    );
+    if (input.outcome === 'refused' && point?.value === OVERRIDE_AUTO) return;
+    if (input.outcome === 'refused') info.overrideRefused = input.text;
+    else delete info.overrideRefused;
+    this.refreshOverride(info.accountId, info.utility, change);
+  }
+
+  private refreshOverride(accountId: string, utility: Utility, change: ModelChange): void {
+    const point = this.points.get(pointName({ kind: 'override', accountId, utility }));
+    if (!point) return;
+    const refused = this.metersOf(accountId, utility).find(([, info]) => info.overrideRefused !== undefined);
+    const description = this.overrideDescription(point);
+    this.set(
+      point,
+      refused
+        ? {
+            reliability: Reliability.UNRELIABLE_OTHER,
+            description: `${description}; the last write was refused for ${refused[0]}: ${refused[1].overrideRefused}`,
+          }
+        : { reliability: Reliability.NO_FAULT_DETECTED, description },
+      change,
+    );
+  }
+
+  /**
    * WriteProperty. Only an override point's present value is writable: a number (1 auto, 2 force on, 3 force
    * off) or NULL into a priority slot. Every other write is refused with write-access-denied.
    */
@@ -540,6 +582,7 @@ export class PointModel {
     // A write into the slot in control renews the override (a new expiry) even when the value is the same.
     const renewed = value.t !== 'null' && object.currentPriority() === priority;
     const commands = before !== object.value || renewed ? this.overrideCommands(object, by) : [];
+    this.forgetRefusals(object, commands, change);
     this.finish(change);
     return { commands, change };
   }
@@ -552,7 +595,11 @@ export class PointModel {
     for (const { point, slots } of this.overrides.expire(now, (name) => this.points.get(name))) {
       const before = point.value;
       this.set(point, { priority: slots }, change);
-      if (point.value !== before) commands.push(...this.overrideCommands(point, 'expiry'));
+      if (point.value !== before) {
+        const expired = this.overrideCommands(point, 'expiry');
+        this.forgetRefusals(point, expired, change);
+        commands.push(...expired);
+      }
     }
     this.finish(change);
     return { commands, change };
@@ -561,6 +608,13 @@ export class PointModel {
   /** The earliest moment an override slot expires, if any. */
   nextOverrideExpiry(): number | undefined {
     return this.overrides.next();
+  }
+
+  /** A new override asked for, or the point back on auto: earlier refusals no longer stand. */
+  private forgetRefusals(point: Point, commands: OverrideCommand[], change: ModelChange): void {
+    if (commands.length === 0) return;
+    for (const { meterId } of commands) delete this.meters.get(meterId)?.overrideRefused;
+    this.refreshOverride(point.accountId as string, point.utility as Utility, change);
   }
 
   private overrideCommands(point: Point, by: string): OverrideCommand[] {
@@ -578,9 +632,14 @@ export class PointModel {
   }
 
   private describeOverride(point: Point): void {
-    point.description =
+    point.description = this.overrideDescription(point);
+  }
+
+  private overrideDescription(point: Point): string {
+    return (
       `${point.accountId} ${point.utility} operator override: write 2 (force on) or 3 (force off), ` +
-      `NULL relinquishes, a write lasts ${this.options.overrideMinutes} min`;
+      `NULL relinquishes, a write lasts ${this.options.overrideMinutes} min`
+    );
   }
 
   /** The point for `identity`, created (with a stable instance) when it does not exist yet. */

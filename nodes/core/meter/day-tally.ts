@@ -50,7 +50,7 @@ export interface DaySummary extends MeterDaySummary {
 
 /** At most this many held values are listed per day (a meter stuck on a wrong value would list thousands). */
 const MAX_HELD = 20;
-/** Days summarised and kept for late changes. */
+/** Final days (ended before the baseline) kept after their summary. */
 const KEEP_SENT_DAYS = 3;
 
 export class DayTallies {
@@ -194,12 +194,18 @@ export class DayTallies {
     return tally;
   }
 
-  /** Summarised days beyond the last few are forgotten (a later change to them starts a fresh tally). */
+  /**
+   * Summarised days are forgotten once nothing can change them: a consumption runs from the baseline to a
+   * later reading, so a day that ended by the baseline's time is final. A day after it is kept however long
+   * the meter is silent (its gap, billed when it answers, ends partly in that day): a late summary is always
+   * the whole day, never only its late part. The last few are kept regardless.
+   */
   private prune(state: MeterState, now: number): void {
     const days = state.days;
     if (!days) return;
+    const final = Math.min(now, state.baseline?.ts ?? now);
     const sent = Object.values(days)
-      .filter((t) => t.sent && t.to <= now)
+      .filter((t) => t.sent && t.to <= final)
       .sort((a, b) => b.from - a.from);
     for (const tally of sent.slice(KEEP_SENT_DAYS)) delete days[tally.date];
   }

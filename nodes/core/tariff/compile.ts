@@ -3,14 +3,16 @@
  * path of the field at fault ("energy.blocks[1].rate: ...") so the editor and runtime errors tell
  * the integrator exactly what to fix; all problems are collected, not just the first.
  */
-import { formatScaled, parseDecimal, ROUNDING_MODES, RoundingMode, toScaledExact } from '../decimal';
+import { formatScaled, parseDecimal, ParsedDecimal, ROUNDING_MODES, RoundingMode } from '../decimal';
 import { isKnownCurrency, priceToSubMinor } from '../money';
 import { UTILITIES, Utility } from '../messages';
 import {
   CompiledEnergy,
   CompiledRule,
   CompiledTariff,
+  DAY_COUNTS,
   DAY_TYPES,
+  DayCount,
   DayType,
   Decimal,
   Ratio,
@@ -18,6 +20,16 @@ import {
 } from './types';
 import { TimeZone } from './zone';
 import { canonicalUnit, defaultUnitFor } from './units';
+import {
+  figureFormat,
+  FigureFormat,
+  figurePattern,
+  figureRuleAt,
+  MAX_BLOCKS,
+  moneyFormat,
+  moneyRuleAt,
+  PLAIN_DECIMAL,
+} from './rules';
 
 export interface TariffProblem {
   path: string;
@@ -58,6 +70,30 @@ const TIME_PATTERN = /^([01]\d|2[0-3]):([0-5]\d)$|^24:00$/;
 const MONTH_DAY_PATTERN = /^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
 const DATE_PATTERN = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
 
+/** Why a figure is outside its format, or undefined when it is inside. */
+function outOfFormat(parsed: ParsedDecimal, format: FigureFormat, money: boolean): string | undefined {
+  let { units, scale } = parsed;
+  while (scale > 0 && units % 10n === 0n) {
+    units /= 10n;
+    scale -= 1;
+  }
+  if (units < 0n && !format.signed) return 'must not be negative';
+  if (format.positive && units <= 0n) return 'must be greater than zero';
+  const magnitude = units < 0n ? -units : units;
+  if (format.atMost100 && magnitude > 100n * 10n ** BigInt(scale)) return 'must be at most 100 (percent)';
+  if (magnitude >= 10n ** BigInt(format.intDigits + scale)) {
+    return money
+      ? `is too large: at most ${format.intDigits} digits before the point (a charge must carry it exactly)`
+      : `must be less than 1${'0'.repeat(format.intDigits)}`;
+  }
+  if (scale > format.decimals) {
+    return money
+      ? `has more than ${format.decimals} decimal places: the finest price step is 1/10,000 of a minor unit`
+      : `has more than ${format.decimals} decimal places`;
+  }
+  return undefined;
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -70,42 +106,61 @@ class Checker {
     return undefined;
   }
 
-  decimal(
-    value: unknown,
-    path: string,
-    opts: { min?: bigint; positive?: boolean } = {},
-  ): Decimal | undefined {
-    if (typeof value !== 'string' && typeof value !== 'number') {
-      return this.fail(path, 'must be a decimal number or a string such as "0.2450"');
-    }
-    try {
-      const { units } = parseDecimal(value);
-      if (opts.positive && units <= 0n) return this.fail(path, 'must be greater than zero');
-      if (opts.min !== undefined && units < opts.min) return this.fail(path, 'must not be negative');
-      return value;
-    } catch (error) {
-      return this.fail(path, (error as Error).message);
-    }
-  }
-
-  price(doc: TariffDocument, value: unknown, path: string, allowNegative = false): bigint | undefined {
-    const checked = this.decimal(value, path, allowNegative ? {} : { min: 0n });
-    if (checked === undefined || !isKnownCurrency(doc.currency)) return undefined;
-    try {
-      return priceToSubMinor(checked, doc.currency, doc.priceUnit ?? 'major');
-    } catch (error) {
+  /**
+   * A figure of the document by the rules of its field (rules.ts): money fields by the tariff's currency and
+   * price unit, other figures by their own bounds. Strings must match the same pattern the schema publishes.
+   */
+  figure(value: unknown, path: string, format: FigureFormat, money: boolean): ParsedDecimal | undefined {
+    if (typeof value === 'string') {
+      if (!PLAIN_DECIMAL.test(value)) {
+        return this.fail(
+          path,
+          'must be a plain decimal such as "0.2450" (digits and an optional point: no exponent, "+", spaces or separators)',
+        );
+      }
+      const parsed = parseDecimal(value);
+      if (new RegExp(figurePattern(format)).test(value)) return parsed;
       return this.fail(
         path,
-        `${(error as Error).message}: the finest price step is 1/10,000 of a minor unit`,
+        outOfFormat(parsed, format, money) ??
+          `must have at most ${format.intDigits} digits before the point and ${format.decimals} after`,
       );
     }
+    if (typeof value !== 'number')
+      return this.fail(path, 'must be a decimal number or a string such as "0.2450"');
+    if (!Number.isFinite(value)) return this.fail(path, 'must be a finite number');
+    const parsed = parseDecimal(value);
+    const problem = outOfFormat(parsed, format, money);
+    return problem === undefined ? parsed : this.fail(path, problem);
   }
 
-  ratio(value: unknown, path: string, opts: { positive?: boolean; min?: bigint } = {}): Ratio | undefined {
-    const checked = this.decimal(value, path, opts);
+  /** A money figure (its rule found by path in MONEY_FIELDS) as sub-minor units. */
+  price(doc: TariffDocument, value: unknown, path: string): bigint | undefined {
+    const rule = moneyRuleAt(path);
+    if (!rule) throw new Error(`no money rule for ${path}`);
+    if (!isKnownCurrency(doc.currency)) {
+      // The currency is reported on its own; the figure is checked for its grammar and sign only.
+      this.figure(
+        value,
+        path,
+        { signed: rule.signed, positive: false, intDigits: 1000, decimals: 1000 },
+        true,
+      );
+      return undefined;
+    }
+    const priceUnit = doc.priceUnit === 'minor' ? 'minor' : 'major';
+    const checked = this.figure(value, path, moneyFormat(rule, doc.currency, priceUnit), true);
     if (checked === undefined) return undefined;
-    const { units, scale } = parseDecimal(checked);
-    return { num: units, den: 10n ** BigInt(scale) };
+    return priceToSubMinor(value as Decimal, doc.currency, priceUnit);
+  }
+
+  /** A figure that is not money (its rule found by path in FIGURE_FIELDS) as an exact ratio. */
+  ratio(value: unknown, path: string): Ratio | undefined {
+    const rule = figureRuleAt(path);
+    if (!rule) throw new Error(`no figure rule for ${path}`);
+    const checked = this.figure(value, path, figureFormat(rule), false);
+    if (checked === undefined) return undefined;
+    return { num: checked.units, den: 10n ** BigInt(checked.scale) };
   }
 
   name(value: unknown, path: string): string | undefined {
@@ -151,6 +206,20 @@ const TOP_LEVEL_KEYS = [
   'holidays', 'seasons', 'conversion', 'energy', 'surcharges', 'standingCharge', 'fixedMonthly',
   'minimumMonthly', 'demand', 'capacity', 'taxes', 'carbon',
 ]; // prettier-ignore
+
+/**
+ * What is allowed but probably not meant: a tariff without a time zone runs on UTC (its midnight, its
+ * days and its time-of-use periods), which is right only for a site on UTC.
+ */
+export function tariffWarnings(document: unknown): TariffProblem[] {
+  if (!isObject(document) || document.timezone !== undefined) return [];
+  return [
+    {
+      path: 'timezone',
+      message: "none given: the tariff runs on UTC (its days, midnight and periods); name the site's zone",
+    },
+  ];
+}
 
 /** Validates a document; returns every problem found (empty when the tariff is usable). */
 export function validateTariff(document: unknown, name = 'tariff'): TariffProblem[] {
@@ -201,6 +270,7 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
     c.array(doc.seasons, 'seasons')?.forEach((season, i) => {
       const s = c.object(season, `seasons[${i}]`);
       if (!s) return;
+      c.unknownKeys(s, ['name', 'from', 'to'], `seasons[${i}]`);
       const seasonName = c.name(s.name, `seasons[${i}].name`);
       const from = c.monthDay(s.from, `seasons[${i}].from`);
       const to = c.monthDay(s.to, `seasons[${i}].to`);
@@ -217,13 +287,22 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
       const from = typeof conv.from === 'string' ? canonicalUnit(conv.from) : undefined;
       if (!from) c.fail('conversion.from', 'must name the unit readings arrive in, such as "m3" or "RTh"');
       let factor: Ratio | undefined;
+      const vcf =
+        conv.volumeCorrection === undefined
+          ? undefined
+          : c.ratio(conv.volumeCorrection, 'conversion.volumeCorrection');
+      const cv =
+        conv.calorificValue === undefined
+          ? undefined
+          : c.ratio(conv.calorificValue, 'conversion.calorificValue');
       if (conv.factor !== undefined) {
-        factor = c.ratio(conv.factor, 'conversion.factor', { positive: true });
-      } else if (conv.volumeCorrection !== undefined || conv.calorificValue !== undefined) {
-        const vcf = c.ratio(conv.volumeCorrection, 'conversion.volumeCorrection', { positive: true });
-        const cv = c.ratio(conv.calorificValue, 'conversion.calorificValue', { positive: true });
+        factor = c.ratio(conv.factor, 'conversion.factor');
+      } else if (conv.volumeCorrection !== undefined && conv.calorificValue !== undefined) {
         // kWh = m3 x VCF x CV[MJ/m3] / 3.6 MJ/kWh
         if (vcf && cv) factor = { num: vcf.num * cv.num * 10n, den: vcf.den * cv.den * 36n };
+      } else if (conv.volumeCorrection !== undefined || conv.calorificValue !== undefined) {
+        const missing = conv.volumeCorrection === undefined ? 'volumeCorrection' : 'calorificValue';
+        c.fail(`conversion.${missing}`, 'is required with the other, or give "factor"');
       } else {
         c.fail('conversion', 'needs "factor", or "volumeCorrection" and "calorificValue" for gas');
       }
@@ -238,11 +317,12 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
     c.array(doc.surcharges, 'surcharges')?.forEach((item, i) => {
       const s = c.object(item, `surcharges[${i}]`);
       if (!s) return;
+      c.unknownKeys(s, ['name', 'rate', 'share'], `surcharges[${i}]`);
       const itemName = c.name(s.name, `surcharges[${i}].name`);
-      const rate = c.price(doc, s.rate, `surcharges[${i}].rate`, true);
+      const rate = c.price(doc, s.rate, `surcharges[${i}].rate`);
       let share: Ratio | undefined = { num: 1n, den: 1n };
       if (s.share !== undefined) {
-        const percent = c.ratio(s.share, `surcharges[${i}].share`, { min: 0n });
+        const percent = c.ratio(s.share, `surcharges[${i}].share`);
         share = percent && { num: percent.num, den: percent.den * 100n };
       }
       if (itemName && rate !== undefined && share) surcharges.push({ name: itemName, rate, share });
@@ -252,7 +332,10 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
   let standingPerDay: bigint | undefined;
   if (doc.standingCharge !== undefined) {
     const s = c.object(doc.standingCharge, 'standingCharge');
-    if (s) standingPerDay = c.price(doc, s.perDay, 'standingCharge.perDay');
+    if (s) {
+      c.unknownKeys(s, ['perDay'], 'standingCharge');
+      standingPerDay = c.price(doc, s.perDay, 'standingCharge.perDay');
+    }
   }
 
   const fixedMonthly: CompiledTariff['fixedMonthly'] = [];
@@ -260,9 +343,18 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
     c.array(doc.fixedMonthly, 'fixedMonthly')?.forEach((item, i) => {
       const s = c.object(item, `fixedMonthly[${i}]`);
       if (!s) return;
+      c.unknownKeys(s, ['name', 'amount', 'per', 'rate'], `fixedMonthly[${i}]`);
       const itemName = c.name(s.name, `fixedMonthly[${i}].name`);
-      const amount = c.price(doc, s.amount, `fixedMonthly[${i}].amount`);
-      if (itemName && amount !== undefined) fixedMonthly.push({ name: itemName, amount });
+      if (s.per === undefined && s.rate === undefined) {
+        const amount = c.price(doc, s.amount, `fixedMonthly[${i}].amount`);
+        if (itemName && amount !== undefined) fixedMonthly.push({ name: itemName, amount });
+      } else if (s.amount !== undefined) {
+        c.fail(`fixedMonthly[${i}]`, 'gives "amount", or "per" and "rate", not both');
+      } else {
+        const per = c.name(s.per, `fixedMonthly[${i}].per`);
+        const rate = c.price(doc, s.rate, `fixedMonthly[${i}].rate`);
+        if (itemName && per && rate !== undefined) fixedMonthly.push({ name: itemName, amount: rate, per });
+      }
     });
   }
 
@@ -273,6 +365,7 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
   if (doc.demand !== undefined) {
     const d = c.object(doc.demand, 'demand');
     if (d) {
+      c.unknownKeys(d, ['rate', 'intervalMinutes', 'periods'], 'demand');
       const rate = c.price(doc, d.rate, 'demand.rate');
       if (d.intervalMinutes !== 15 && d.intervalMinutes !== 30)
         c.fail('demand.intervalMinutes', 'must be 15 or 30');
@@ -300,14 +393,23 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
   if (doc.capacity !== undefined) {
     const cap = c.object(doc.capacity, 'capacity');
     if (cap) {
-      const contracted = c.ratio(cap.contracted, 'capacity.contracted', { positive: true });
+      c.unknownKeys(cap, ['contracted', 'per', 'unit', 'ratePerYear', 'dayCount'], 'capacity');
+      if (cap.unit !== undefined && typeof cap.unit !== 'string') c.fail('capacity.unit', 'must be a string');
+      let per: string | undefined;
+      let contracted: Ratio | undefined;
+      if (cap.per !== undefined) {
+        per = c.name(cap.per, 'capacity.per');
+        if (cap.contracted !== undefined) c.fail('capacity', 'gives "contracted" or "per", not both');
+      } else contracted = c.ratio(cap.contracted, 'capacity.contracted');
       const ratePerYear = c.price(doc, cap.ratePerYear, 'capacity.ratePerYear');
       const dayCount = cap.dayCount ?? 'actual/365';
-      if (dayCount !== 'actual/365' && dayCount !== 'actual/actual' && dayCount !== '30/360') {
-        c.fail('capacity.dayCount', 'must be "actual/365", "actual/actual" or "30/360"');
-      } else if (contracted && ratePerYear !== undefined) {
-        const capUnit = typeof cap.unit === 'string' ? cap.unit : 'RT';
-        capacity = { contracted, unit: capUnit, ratePerYear, dayCount };
+      if (!(DAY_COUNTS as readonly unknown[]).includes(dayCount)) {
+        c.fail('capacity.dayCount', `must be one of ${DAY_COUNTS.map((d) => `"${d}"`).join(', ')}`);
+      } else if ((contracted || per) && ratePerYear !== undefined) {
+        const capUnit = typeof cap.unit === 'string' ? cap.unit : (per ?? 'RT');
+        capacity = per
+          ? { per, unit: capUnit, ratePerYear, dayCount: dayCount as DayCount }
+          : { contracted, unit: capUnit, ratePerYear, dayCount: dayCount as DayCount };
       }
     }
   }
@@ -317,8 +419,9 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
     c.array(doc.taxes, 'taxes')?.forEach((item, i) => {
       const s = c.object(item, `taxes[${i}]`);
       if (!s) return;
+      c.unknownKeys(s, ['name', 'percent', 'appliesTo'], `taxes[${i}]`);
       const taxName = c.name(s.name, `taxes[${i}].name`);
-      const percent = c.ratio(s.percent, `taxes[${i}].percent`, { min: 0n });
+      const percent = c.ratio(s.percent, `taxes[${i}].percent`);
       let appliesTo: string[] | undefined;
       if (s.appliesTo !== undefined) {
         const list = c.array(s.appliesTo, `taxes[${i}].appliesTo`);
@@ -345,7 +448,8 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
   if (doc.carbon !== undefined) {
     const cb = c.object(doc.carbon, 'carbon');
     if (cb) {
-      const kg = c.ratio(cb.kgPerUnit, 'carbon.kgPerUnit', { min: 0n });
+      c.unknownKeys(cb, ['kgPerUnit', 'maxAgeMinutes'], 'carbon');
+      const kg = c.ratio(cb.kgPerUnit, 'carbon.kgPerUnit');
       const maxAge = cb.maxAgeMinutes ?? 60;
       if (typeof maxAge !== 'number' || !(maxAge > 0))
         c.fail('carbon.maxAgeMinutes', 'must be a positive number');
@@ -354,7 +458,9 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
     }
   }
 
-  if (doc.name !== undefined && typeof doc.name !== 'string') c.fail('name', 'must be a string');
+  for (const key of ['name', 'description', '$schema'] as const) {
+    if (document[key] !== undefined && typeof document[key] !== 'string') c.fail(key, 'must be a string');
+  }
 
   if (c.problems.length > 0 || !energy || !unit) throw new TariffValidationError(name, c.problems);
   return {
@@ -376,6 +482,12 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
     minimumMonthly,
     demand,
     capacity,
+    declared: [
+      ...new Set([
+        ...fixedMonthly.flatMap((item) => (item.per ? [item.per] : [])),
+        ...(capacity?.per ? [capacity.per] : []),
+      ]),
+    ],
     taxes,
     carbon,
   };
@@ -391,7 +503,7 @@ function compileEnergy(
   switch (energy.type) {
     case 'flat': {
       c.unknownKeys(energy, ['type', 'rate'], 'energy');
-      const rate = c.price(doc, energy.rate, 'energy.rate', true);
+      const rate = c.price(doc, energy.rate, 'energy.rate');
       return rate === undefined ? undefined : { type: 'flat', rate };
     }
     case 'block': {
@@ -412,25 +524,23 @@ function compileEnergy(
       const list = c.array(energy.blocks, 'energy.blocks');
       if (!list) return undefined;
       if (list.length === 0) c.fail('energy.blocks', 'needs at least one block');
+      if (list.length > MAX_BLOCKS) c.fail('energy.blocks', `at most ${MAX_BLOCKS} blocks`);
       const blocks: Array<{ upTo: bigint | null; rate: bigint }> = [];
       let previous = 0n;
       list.forEach((item, i) => {
         const b = c.object(item, `energy.blocks[${i}]`);
         if (!b) return;
-        const rate = c.price(doc, b.rate, `energy.blocks[${i}].rate`, true);
+        c.unknownKeys(b, ['upTo', 'rate'], `energy.blocks[${i}]`);
+        const rate = c.price(doc, b.rate, `energy.blocks[${i}].rate`);
         const last = i === list.length - 1;
         let upTo: bigint | null = null;
         if (b.upTo !== undefined && b.upTo !== null) {
-          const checked = c.decimal(b.upTo, `energy.blocks[${i}].upTo`, { positive: true });
+          const checked = c.ratio(b.upTo, `energy.blocks[${i}].upTo`);
           if (checked !== undefined) {
-            try {
-              upTo = toScaledExact(checked, 6);
-              if (upTo <= previous)
-                c.fail(`energy.blocks[${i}].upTo`, "must be greater than the previous block's");
-              previous = upTo;
-            } catch (error) {
-              c.fail(`energy.blocks[${i}].upTo`, (error as Error).message);
-            }
+            upTo = (checked.num * 1_000_000n) / checked.den;
+            if (upTo <= previous)
+              c.fail(`energy.blocks[${i}].upTo`, "must be greater than the previous block's");
+            previous = upTo;
           }
         } else if (!last) {
           c.fail(`energy.blocks[${i}].upTo`, 'is required on every block but the last');
@@ -452,7 +562,7 @@ function compileEnergy(
       const rateDoc = c.object(energy.rates, 'energy.rates');
       for (const [period, value] of Object.entries(rateDoc ?? {})) {
         c.name(period, `energy.rates.${period}`);
-        const rate = c.price(doc, value, `energy.rates.${period}`, true);
+        const rate = c.price(doc, value, `energy.rates.${period}`);
         if (rate !== undefined) rates.set(period, rate);
       }
       if (rateDoc && Object.keys(rateDoc).length === 0) c.fail('energy.rates', 'needs at least one period');
@@ -516,7 +626,7 @@ function compileEnergy(
     }
     case 'dynamic': {
       c.unknownKeys(energy, ['type', 'fallbackRate', 'maxAgeMinutes'], 'energy');
-      const fallbackRate = c.price(doc, energy.fallbackRate, 'energy.fallbackRate', true);
+      const fallbackRate = c.price(doc, energy.fallbackRate, 'energy.fallbackRate');
       const maxAge = energy.maxAgeMinutes;
       if (typeof maxAge !== 'number' || !(maxAge > 0))
         c.fail('energy.maxAgeMinutes', 'must be a positive number');

@@ -8,7 +8,8 @@
  * unsplit stream gives, and a month of 15-minute readings bills the same as one monthly reading.
  * Taxes are percentages of the rounded lines they apply to, rounded the same way.
  */
-import { divRound, formatScaled, toScaledRounded, toSafeNumber } from '../decimal';
+import { divRound, formatScaled, parseDecimal, toScaledRounded, toSafeNumber } from '../decimal';
+import { DECLARED_FORMAT, figurePattern } from './rules';
 import { Charge, ChargeLine, RegisterMovement, Utility } from '../messages';
 import { CumulativeRounder, formatSubMinor, PICO_PER_SUB_MINOR } from '../money';
 import {
@@ -21,7 +22,7 @@ import {
   segmentInterval,
 } from './calendar';
 import { accountStateKey, AccountTariffState, big, emptyEngineState, TariffEngineState } from './state';
-import { CompiledTariff, Ratio } from './types';
+import { CompiledTariff, DayCount, Ratio } from './types';
 import { unitFactor, canonicalUnit } from './units';
 import { extend } from '../shapes';
 
@@ -51,6 +52,11 @@ export interface ConsumptionInput {
   to: number;
   /** Carried into the charge unchanged (the register movement, for the ledger's reconciliation). */
   register?: RegisterMovement;
+  /**
+   * Quantities the account declares for items priced per unit of them ({"kVA": "63", "fittings": "3"}):
+   * kept with the account (the latest wins) for its monthly items and capacity.
+   */
+  declared?: Record<string, string | number>;
 }
 
 /** Dynamic prices: sub-minor units per billing unit for each interval. */
@@ -221,7 +227,9 @@ export class TariffEngine {
     }
 
     const key = input.accountId ?? `meter:${input.meterId}`;
+    const declared = this.checkDeclared(tariff, key, input);
     const account = this.account(key, input.utility ?? tariff.utility, tariff);
+    if (declared) account.declared = Object.assign(account.declared ?? {}, declared);
     const lines = new Lines();
     const unit = tariff.unit;
     // Billed quantity in micro-units as an exact fraction.
@@ -371,19 +379,22 @@ export class TariffEngine {
         tariff.standingPerDay * PICO_PER_SUB_MINOR,
       );
     }
-    if (tariff.capacity) {
-      const cap = tariff.capacity;
+    const cap = tariff.capacity;
+    const contracted = cap && (cap.per ? declaredRatio(account, cap.per) : cap.contracted);
+    if (cap && contracted) {
       const fraction = dayFraction(cap.dayCount, day);
       const pico = divRound(
-        cap.contracted.num * cap.ratePerYear * PICO_PER_SUB_MINOR * fraction.num,
-        cap.contracted.den * fraction.den,
+        contracted.num * cap.ratePerYear * PICO_PER_SUB_MINOR * fraction.num,
+        contracted.den * fraction.den,
         'half-even',
       );
+      // The line reads as it is computed: contracted x the annual rate x the day's share of a year
+      // ("120 RT x 1/365 year" at 240.000000 a year).
       lines.add(
         'capacity',
-        cap.unit,
-        divRound(cap.contracted.num * NANO_PER_MICRO * MICRO, cap.contracted.den, 'half-even'),
-        undefined,
+        `${cap.unit} x ${fraction.num}/${fraction.den} year`,
+        divRound(contracted.num * NANO_PER_MICRO * MICRO, contracted.den, 'half-even'),
+        cap.ratePerYear,
         pico,
       );
     }
@@ -443,6 +454,19 @@ export class TariffEngine {
     }
     delete months[previous];
     for (const item of tariff.fixedMonthly) {
+      if (item.per) {
+        // Per unit of what the account declared: 3 fittings x 2.50 a month.
+        const quantity = declaredRatio(account, item.per);
+        if (!quantity) continue;
+        lines.add(
+          `fixed.${item.name}`,
+          item.per,
+          divRound(quantity.num * NANO_PER_MICRO * MICRO, quantity.den, 'half-even'),
+          item.amount,
+          divRound(quantity.num * item.amount * PICO_PER_SUB_MINOR, quantity.den, 'half-even'),
+        );
+        continue;
+      }
       lines.add(
         `fixed.${item.name}`,
         'month',
@@ -559,13 +583,50 @@ export class TariffEngine {
     return account;
   }
 
+  /**
+   * The declared quantities of a consumption, checked before anything changes: each a plain decimal below
+   * 100,000; and every quantity the tariff prices items per must be declared by this message or before.
+   */
+  private checkDeclared(
+    tariff: CompiledTariff,
+    accountKey: string,
+    input: ConsumptionInput,
+  ): Record<string, string> | undefined {
+    const given = input.declared;
+    const out: Record<string, string> = {};
+    if (given !== undefined) {
+      for (const [name, value] of Object.entries(given)) {
+        const text = typeof value === 'number' ? String(value) : value;
+        if (typeof text !== 'string' || !new RegExp(figurePattern(DECLARED_FORMAT)).test(text))
+          throw new ConsumptionError(
+            `declared.${name}`,
+            'must be a plain decimal of at most 5 digits before the point and 6 after, such as "63"',
+          );
+        out[name] = text;
+      }
+    }
+    const known = this.state.accounts[accountStateKey(accountKey, input.utility ?? tariff.utility)]?.declared;
+    for (const name of tariff.declared) {
+      if (out[name] === undefined && known?.[name] === undefined)
+        throw new ConsumptionError(
+          `declared.${name}`,
+          `is required: tariff "${tariff.name}" prices items per ${name} of each account`,
+        );
+    }
+    return given === undefined ? undefined : out;
+  }
+
   private billingFactor(tariff: CompiledTariff, unit: string): Ratio {
     const canonical = canonicalUnit(unit);
     if (!canonical) throw new ConsumptionError('unit', `"${unit}" is not a unit the tariff engine knows`);
     const direct = unitFactor(canonical, tariff.unit);
     if (tariff.conversion) {
+      // The tariff's own factor prices readings in its source unit (ton-hours at the tariff's 3.516852842
+      // kWh), and readings of another quantity (gas m3 or litres to kWh); a reading already in the
+      // tariff's quantity converts exactly.
       const toSource = unitFactor(canonical, tariff.conversion.from);
-      if (toSource) return mulRatio(toSource, tariff.conversion.factor);
+      if (toSource && (canonical === tariff.conversion.from || !direct))
+        return mulRatio(toSource, tariff.conversion.factor);
     }
     if (direct) return direct;
     throw new ConsumptionError(
@@ -774,6 +835,14 @@ function sumAmounts(lines: ChargeLine[]): bigint {
   return BigInt(sum);
 }
 
+/** A quantity the account declared, as an exact ratio; undefined when it has not declared it. */
+function declaredRatio(account: AccountTariffState, name: string): Ratio | undefined {
+  const text = account.declared?.[name];
+  if (text === undefined) return undefined;
+  const { units, scale } = parseDecimal(text);
+  return { num: units, den: 10n ** BigInt(scale) };
+}
+
 function checkInput(input: ConsumptionInput): void {
   if (typeof input.meterId !== 'string' || input.meterId === '')
     throw new ConsumptionError('meterId', 'is required');
@@ -788,18 +857,19 @@ function checkInput(input: ConsumptionInput): void {
   if (typeof input.unit !== 'string') throw new ConsumptionError('unit', 'is required');
 }
 
-/** The fraction of a year that day `day` accrues under a day-count convention. */
-function dayFraction(dayCount: 'actual/365' | 'actual/actual' | '30/360', day: DayInfo): Ratio {
+/**
+ * The fraction of a year that day `day` accrues under a day-count convention: actual/365 a 365th, actual/actual
+ * a 365th or 366th (leap years), actual/360 a 360th (a year of 365 days costs 365/360 of the annual rate, as
+ * district cooling capacity is billed), 30/360 a twelfth of a year per month spread evenly over its days (a
+ * 372nd in a 31-day month, a 336th in February): every month is exactly 1/12, with no day at zero and no
+ * day counted twice.
+ */
+function dayFraction(dayCount: DayCount, day: DayInfo): Ratio {
   if (dayCount === 'actual/365') return { num: 1n, den: 365n };
+  if (dayCount === 'actual/360') return { num: 1n, den: 360n };
   if (dayCount === 'actual/actual') {
     const leap = daysInMonth(day.year, 2) === 29;
     return { num: 1n, den: leap ? 366n : 365n };
   }
-  // 30E/360: the days from this date to the next, with day 31 counted as day 30.
-  const d1 = Math.min(day.dayOfMonth, 30);
-  const nextDay = day.dayOfMonth === daysInMonth(day.year, day.monthNumber) ? 1 : day.dayOfMonth + 1;
-  const monthStep = nextDay === 1 ? 1 : 0;
-  const d2 = Math.min(nextDay, 30);
-  const days = 30 * monthStep + d2 - d1;
-  return { num: BigInt(days), den: 360n };
+  return { num: 1n, den: 12n * BigInt(daysInMonth(day.year, day.monthNumber)) };
 }

@@ -36,6 +36,8 @@ export interface AccountTariffState {
   months?: Record<string, { subtotal: Big; full: boolean }>;
   /** Maximum demand: peaks per month in micro-kW, and integration intervals still open (micro-kWh). */
   demand?: { peaks: Record<string, Big>; open: Array<{ start: number; month: string; energy: Big }> };
+  /** Quantities the account declared (fittings, kVA...), as decimal text, for items priced per them. */
+  declared?: Record<string, string>;
   /** Last local date standing charges were raised for. */
   lastDay?: string;
   /** Last local month monthly items were raised for. */

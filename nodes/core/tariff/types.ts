@@ -86,15 +86,18 @@ export interface TariffDocument {
   /** Per-unit surcharges: fuel surcharge, sewerage (with `share`, the percent of volume returned). */
   surcharges?: Array<{ name: string; rate: Decimal; share?: Decimal }>;
   standingCharge?: { perDay: Decimal };
-  fixedMonthly?: Array<{ name: string; amount: Decimal }>;
+  /** A fixed `amount`, or a `rate` per unit of a quantity the account declares (`per`: "fittings", "kVA"). */
+  fixedMonthly?: Array<{ name: string; amount?: Decimal; per?: string; rate?: Decimal }>;
   minimumMonthly?: Decimal;
   demand?: { rate: Decimal; intervalMinutes: 15 | 30; periods?: string[] };
-  capacity?: { contracted: Decimal; unit?: string; ratePerYear: Decimal; dayCount: DayCount };
+  /** Contracted capacity: `contracted` in the tariff, or `per` a quantity each account declares. */
+  capacity?: { contracted?: Decimal; per?: string; unit?: string; ratePerYear: Decimal; dayCount: DayCount };
   taxes?: Array<{ name: string; percent: Decimal; appliesTo?: string[] }>;
   carbon?: { kgPerUnit: Decimal; maxAgeMinutes?: number };
 }
 
-export type DayCount = 'actual/365' | 'actual/actual' | '30/360';
+export const DAY_COUNTS = ['actual/365', 'actual/actual', 'actual/360', '30/360'] as const;
+export type DayCount = (typeof DAY_COUNTS)[number];
 
 /** A rational number on bigints; the engine keeps exact fractions until the single rounding step. */
 export interface Ratio {
@@ -145,10 +148,13 @@ export interface CompiledTariff {
   energy: CompiledEnergy;
   surcharges: Array<{ name: string; rate: bigint; share: Ratio }>;
   standingPerDay?: bigint;
-  fixedMonthly: Array<{ name: string; amount: bigint }>;
+  /** `amount` is per month, or per unit of the declared quantity `per`. */
+  fixedMonthly: Array<{ name: string; amount: bigint; per?: string }>;
   minimumMonthly?: bigint;
   demand?: { rate: bigint; intervalMs: number; periods?: Set<string> };
-  capacity?: { contracted: Ratio; unit: string; ratePerYear: bigint; dayCount: DayCount };
+  capacity?: { contracted?: Ratio; per?: string; unit: string; ratePerYear: bigint; dayCount: DayCount };
+  /** Quantities each account must declare for the items priced `per` them. */
+  declared: string[];
   taxes: Array<{
     name: string;
     percent: Ratio;
