@@ -1,24 +1,46 @@
 /**
  * bacnet-stack's command-line tools (an independent C BACnet/IP stack) as the other side of the BACnet tests:
  * bacwi, bacrp, bacge, bacackalarm, bacserv... Found through BACNET_STACK_BIN, else in shared/tools/bacnet-stack/bin
- * beside the repository (or beside any folder above it). Missing locally, a suite skips loudly; under CI=true
+ * beside the repository (or beside any folder above it), or beside the repository a clone was made from. Missing locally, a suite skips loudly; under CI=true
  * that is a failure.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 
 /** The repository root: this file runs from .build/test/support. */
 const ROOT = join(__dirname, '..', '..', '..');
 
-function locate(): string | undefined {
-  const fromEnv = process.env.BACNET_STACK_BIN;
-  if (fromEnv) return existsSync(join(fromEnv, 'bacwi')) ? fromEnv : undefined;
-  for (let dir = dirname(ROOT); ; dir = dirname(dir)) {
+/** `shared/tools/bacnet-stack/bin` in `start` or in any folder above it. */
+function above(start: string): string | undefined {
+  for (let dir = start; ; dir = dirname(dir)) {
     const bin = join(dir, 'shared', 'tools', 'bacnet-stack', 'bin');
     if (existsSync(join(bin, 'bacwi'))) return bin;
     if (dirname(dir) === dir) return undefined;
   }
+}
+
+/** The folder a clone was made from, when it was cloned from a local repository (as CI clones). */
+function localOrigin(): string | undefined {
+  try {
+    const url = execFileSync('git', ['-C', ROOT, 'config', '--get', 'remote.origin.url'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const path = url.startsWith('file://') ? url.slice('file://'.length) : url;
+    return isAbsolute(path) && existsSync(path) ? path : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function locate(): string | undefined {
+  const fromEnv = process.env.BACNET_STACK_BIN;
+  if (fromEnv) return existsSync(join(fromEnv, 'bacwi')) ? fromEnv : undefined;
+  const found = above(dirname(ROOT));
+  if (found) return found;
+  const origin = localOrigin();
+  return origin ? above(dirname(origin)) : undefined;
 }
 
 export const BACNET_STACK_BIN = locate();
