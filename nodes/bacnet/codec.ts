@@ -3,6 +3,7 @@
  * and notifications, and a bounded reader for requests. The reader never reads past the datagram: a short or
  * malformed request becomes a DecodeError carrying the Reject reason to answer with, never a thrown RangeError.
  */
+import type { StampKey, WallStamp } from '../core/bacnet/events';
 import type { PropertyValue } from '../core/bacnet/properties';
 
 export const RejectReason = {
@@ -25,6 +26,7 @@ export class DecodeError extends Error {
 }
 
 const APP = { NULL: 0, BOOLEAN: 1, UNSIGNED: 2, REAL: 4, CHARACTER_STRING: 7, BIT_STRING: 8 } as const;
+const APP_OCTET_STRING = 6;
 const APP_ENUMERATED = 9;
 const APP_DATE = 10;
 const APP_TIME = 11;
@@ -163,8 +165,16 @@ export class Writer {
 
   /** CharacterString in UTF-8 (character set 0). */
   appString(value: string): void {
+    this.string(APP.CHARACTER_STRING, false, value);
+  }
+
+  ctxString(tagNumber: number, value: string): void {
+    this.string(tagNumber, true, value);
+  }
+
+  private string(tagNumber: number, context: boolean, value: string): void {
     const length = Buffer.byteLength(value, 'utf8');
-    this.tag(APP.CHARACTER_STRING, false, length + 1);
+    this.tag(tagNumber, context, length + 1);
     this.ensure(length + 1);
     this.buf[this.pos++] = 0;
     this.pos += this.buf.write(value, this.pos, 'utf8');
@@ -172,8 +182,16 @@ export class Writer {
 
   /** A bit string of `length` bits, bit 0 first (the most significant bit of the first octet). */
   appBits(length: number, set: readonly number[]): void {
+    this.bits(APP.BIT_STRING, false, length, set);
+  }
+
+  ctxBits(tagNumber: number, length: number, set: readonly number[]): void {
+    this.bits(tagNumber, true, length, set);
+  }
+
+  private bits(tagNumber: number, context: boolean, length: number, set: readonly number[]): void {
     const octets = Math.ceil(length / 8);
-    this.tag(APP.BIT_STRING, false, octets + 1);
+    this.tag(tagNumber, context, octets + 1);
     this.ensure(octets + 1);
     this.buf[this.pos++] = octets * 8 - length;
     const start = this.pos;
@@ -198,6 +216,26 @@ export class Writer {
 
   appNull(): void {
     this.u8(APP.NULL << 4);
+  }
+
+  /** A BACnetTimeStamp, the dateTime choice ([2]); unset, every field unspecified (X'FF'). */
+  timeStamp(stamp: WallStamp | undefined): void {
+    this.opening(2);
+    this.tag(APP_DATE, false, 4);
+    if (stamp) {
+      this.u8(stamp.year - 1900);
+      this.u8(stamp.month);
+      this.u8(stamp.day);
+      this.u8(stamp.weekday);
+    } else for (let i = 0; i < 4; i++) this.u8(0xff);
+    this.tag(APP_TIME, false, 4);
+    if (stamp) {
+      this.u8(stamp.hour);
+      this.u8(stamp.minute);
+      this.u8(stamp.second);
+      this.u8(stamp.hundredths);
+    } else for (let i = 0; i < 4; i++) this.u8(0xff);
+    this.closing(2);
   }
 
   /** Any property value in its application encoding (lists and arrays as their elements in order). */
@@ -236,6 +274,33 @@ export class Writer {
       case 'list':
         for (const item of value.items) this.value(item);
         return;
+      case 'timestamp':
+        return this.timeStamp(value.stamp);
+      case 'octets':
+        this.tag(APP_OCTET_STRING, false, value.v.length);
+        this.bytes(Buffer.from(value.v));
+        return;
+      case 'host-n-port':
+        this.opening(0); // host: BACnetHostAddress, the ip-address choice
+        this.tag(1, true, value.host.length);
+        this.bytes(Buffer.from(value.host));
+        this.closing(0);
+        this.ctxUnsigned(1, value.port);
+        return;
+      case 'destination': {
+        this.appBits(7, [0, 1, 2, 3, 4, 5, 6]); // every day
+        this.value({ t: 'time', hour: 0, minute: 0, second: 0, hundredths: 0 });
+        this.value({ t: 'time', hour: 23, minute: 59, second: 59, hundredths: 99 });
+        this.opening(1); // recipient: address choice
+        this.appUnsigned(0); // network number: local
+        this.tag(6, false, 6); // octet string: IPv4 address and port
+        this.bytes(ipMac(value.host, value.port));
+        this.closing(1);
+        this.appUnsigned(value.processId);
+        this.appBool(value.confirmed);
+        this.appBits(3, value.transitions);
+        return;
+      }
       case 'object-list':
         this.ensure(value.objects.length * 5);
         for (const ref of value.objects) this.appOid(ref.type, ref.instance);
@@ -247,11 +312,8 @@ export class Writer {
           this.opening(0);
           this.opening(1); // recipient: address choice
           this.appUnsigned(0); // network number: local
-          const mac = Buffer.alloc(6);
-          s.host.split('.').forEach((octet, i) => (mac[i] = Number(octet) & 0xff));
-          mac.writeUInt16BE(s.port, 4);
           this.tag(6, false, 6); // octet string
-          this.bytes(mac);
+          this.bytes(ipMac(s.host, s.port));
           this.closing(1);
           this.closing(0);
           this.ctxUnsigned(1, s.processId);
@@ -268,6 +330,14 @@ export class Writer {
         return;
     }
   }
+}
+
+/** A BACnet/IP MAC: the IPv4 address and the UDP port. */
+function ipMac(host: string, port: number): Buffer {
+  const mac = Buffer.alloc(6);
+  host.split('.').forEach((octet, i) => (mac[i] = Number(octet) & 0xff));
+  mac.writeUInt16BE(port, 4);
+  return mac;
 }
 
 const VALUE = 0;
@@ -389,5 +459,67 @@ export class Reader {
   expectClosing(n: number): void {
     if (!this.isClosing(n)) throw new DecodeError(RejectReason.INVALID_TAG, `closing tag ${n} expected`);
     this.pos += this.size;
+  }
+
+  /** Skips the context-tagged primitive value [n] (a character string, say) whatever its length. */
+  skipContext(n: number): void {
+    if (!this.isContextValue(n))
+      throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, `context tag ${n} expected`);
+    if (this.remaining < this.size + this.lvt)
+      throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, 'truncated');
+    this.pos += this.size + this.lvt;
+  }
+
+  private octets4(): [number, number, number, number] {
+    if (this.lvt !== 4) throw new DecodeError(RejectReason.INVALID_TAG, 'date or time of wrong length');
+    this.pos += this.size;
+    const at = this.pos;
+    const out: [number, number, number, number] = [
+      this.byte(at),
+      this.byte(at + 1),
+      this.byte(at + 2),
+      this.byte(at + 3),
+    ];
+    this.pos += 4;
+    return out;
+  }
+
+  private application(tagNumber: number): [number, number, number, number] {
+    if (!this.look() || this.context || this.kind !== VALUE || this.number !== tagNumber)
+      throw new DecodeError(RejectReason.INVALID_TAG, `application tag ${tagNumber} expected`);
+    return this.octets4();
+  }
+
+  /** A BACnetTimeStamp in [n]: a time, a sequence number or a date and time. */
+  timeStamp(n: number): StampKey {
+    this.expectOpening(n);
+    let key: StampKey;
+    if (this.isContextValue(0)) {
+      const [hour, minute, second, hundredths] = this.octets4();
+      key = { kind: 'time', hour, minute, second, hundredths };
+    } else if (this.isContextValue(1)) {
+      this.pos += this.size;
+      key = { kind: 'sequence', n: this.unsignedBody(this.lvt) };
+    } else if (this.isOpening(2)) {
+      this.pos += this.size;
+      const [year, month, day, weekday] = this.application(APP_DATE);
+      const [hour, minute, second, hundredths] = this.application(APP_TIME);
+      this.expectClosing(2);
+      key = {
+        kind: 'datetime',
+        stamp: {
+          year: year === 255 ? 255 : year + 1900,
+          month,
+          day,
+          weekday,
+          hour,
+          minute,
+          second,
+          hundredths,
+        },
+      };
+    } else throw new DecodeError(RejectReason.INVALID_TAG, 'time stamp expected');
+    this.expectClosing(n);
+    return key;
   }
 }

@@ -1,6 +1,6 @@
 /**
  * COV notifications on the wire: Unconfirmed- and ConfirmedCOVNotification (ASHRAE 135 clause 13.6/13.7) sent
- * to each subscriber directly (never broadcast). A confirmed one waits for its SimpleACK and is sent again after
+ * to each subscriber directly (never broadcast), and the event notifications (event-service.ts) by the same path. A confirmed one waits for its SimpleACK and is sent again after
  * the APDU timeout, as many times as Number_Of_APDU_Retries says, then counted as failed; the subscription stays.
  */
 import type { Notification } from '../core/bacnet/cov';
@@ -16,6 +16,7 @@ export interface NotifierOptions {
 }
 
 interface Pending {
+  counters: NotifierStats;
   datagram: Buffer;
   peer: Peer;
   retriesLeft: number;
@@ -34,6 +35,8 @@ export class CovNotifier {
   private readonly pending = new Map<string, Pending>();
   private nextInvokeId = 0;
   readonly counters: NotifierStats = { unconfirmed: 0, confirmed: 0, acknowledged: 0, failed: 0 };
+  /** The event notifications' own figures. */
+  readonly eventCounters: NotifierStats = { unconfirmed: 0, confirmed: 0, acknowledged: 0, failed: 0 };
 
   constructor(private readonly options: NotifierOptions) {}
 
@@ -46,8 +49,41 @@ export class CovNotifier {
         ? { station: { net: subscription.recipient.net, adr: subscription.recipient.adr } }
         : {}),
     };
-    const w = this.w;
     const confirmed = subscription.confirmed;
+    this.request(
+      peer,
+      confirmed ? Service.CONFIRMED_COV_NOTIFICATION : Service.UNCONFIRMED_COV_NOTIFICATION,
+      confirmed,
+      (w) => {
+        w.ctxUnsigned(0, subscription.processId);
+        w.ctxOid(1, ObjectType.DEVICE, this.options.deviceInstance);
+        w.ctxOid(2, subscription.object.type, subscription.object.instance);
+        w.ctxUnsigned(3, notification.timeRemaining);
+        w.opening(4);
+        for (const item of notification.values) {
+          w.ctxEnum(0, item.property);
+          if (item.index !== undefined) w.ctxUnsigned(1, item.index);
+          w.opening(2);
+          w.value(item.value);
+          w.closing(2);
+        }
+        w.closing(4);
+      },
+    );
+  }
+
+  /**
+   * Sends one request whose service data `body` writes (also the event notifications): a confirmed one waits
+   * for its answer and is sent again after the APDU timeout.
+   */
+  request(
+    peer: Peer,
+    service: number,
+    confirmed: boolean,
+    body: (w: Writer) => void,
+    counters: NotifierStats = this.counters,
+  ): void {
+    const w = this.w;
     beginFrame(w, peer, confirmed);
     let invokeId = 0;
     if (confirmed) {
@@ -55,33 +91,22 @@ export class CovNotifier {
       w.u8(0x00); // confirmed request, unsegmented
       w.u8(0x05); // max segments unspecified, max APDU 1476
       w.u8(invokeId);
-      w.u8(Service.CONFIRMED_COV_NOTIFICATION);
+      w.u8(service);
     } else {
       w.u8(0x10);
-      w.u8(Service.UNCONFIRMED_COV_NOTIFICATION);
+      w.u8(service);
     }
-    w.ctxUnsigned(0, subscription.processId);
-    w.ctxOid(1, ObjectType.DEVICE, this.options.deviceInstance);
-    w.ctxOid(2, subscription.object.type, subscription.object.instance);
-    w.ctxUnsigned(3, notification.timeRemaining);
-    w.opening(4);
-    for (const item of notification.values) {
-      w.ctxEnum(0, item.property);
-      if (item.index !== undefined) w.ctxUnsigned(1, item.index);
-      w.opening(2);
-      w.value(item.value);
-      w.closing(2);
-    }
-    w.closing(4);
+    body(w);
     const datagram = finishFrame(w);
     this.options.send(datagram, peer);
     if (!confirmed) {
-      this.counters.unconfirmed += 1;
+      counters.unconfirmed += 1;
       return;
     }
-    this.counters.confirmed += 1;
+    counters.confirmed += 1;
     const key = `${peerKey(peer)}#${invokeId}`;
     const entry: Pending = {
+      counters,
       datagram,
       peer,
       retriesLeft: this.options.retries,
@@ -97,8 +122,8 @@ export class CovNotifier {
     if (!entry) return false;
     clearTimeout(entry.timer);
     this.pending.delete(key);
-    if (ok) this.counters.acknowledged += 1;
-    else this.counters.failed += 1;
+    if (ok) entry.counters.acknowledged += 1;
+    else entry.counters.failed += 1;
     return true;
   }
 
@@ -113,7 +138,7 @@ export class CovNotifier {
       if (!entry) return;
       if (entry.retriesLeft <= 0) {
         this.pending.delete(key);
-        this.counters.failed += 1;
+        entry.counters.failed += 1;
         return;
       }
       entry.retriesLeft -= 1;

@@ -7,6 +7,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_INSTANCE } from '../core/bacnet/constants';
 import type { DeviceInfo } from '../core/bacnet/device-object';
+import {
+  DEFAULT_NOTIFICATION_CLASS,
+  type NotificationClassSettings,
+  type Recipient,
+} from '../core/bacnet/events';
 import { TimeZone } from '../core/tariff/zone';
 import type { Node } from 'node-red';
 import type { DeviceHost } from './device-host';
@@ -34,6 +39,8 @@ export interface DeviceNodeDef {
   timeZone?: string;
   overrides?: boolean;
   overrideMinutes?: string | number;
+  /** Alarm recipients, one a line (or comma-separated): "a.b.c.d[:port][/process] [confirmed]". */
+  recipients?: string;
 }
 
 export interface DeviceSettings {
@@ -41,6 +48,38 @@ export interface DeviceSettings {
   server: DeviceServerOptions;
   overrides: boolean;
   overrideMinutes: number;
+  notificationClass: NotificationClassSettings;
+}
+
+const RECIPIENT = /^(\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?)(?:\/(\d{1,10}))?(?:\s+(confirmed|unconfirmed))?$/i;
+
+/**
+ * The notification class's recipients from the setting's text: one a line (or comma-separated), each
+ * "a.b.c.d[:port][/process] [confirmed]"; every transition goes to each, unconfirmed unless it says confirmed.
+ */
+export function parseRecipients(text: string): Recipient[] {
+  const out: Recipient[] = [];
+  for (const raw of text.split(/[\n,]/)) {
+    const entry = raw.trim();
+    if (!entry) continue;
+    const match = RECIPIENT.exec(entry);
+    if (!match) throw new Error(`alarm recipient "${entry}" must be a.b.c.d[:port][/process] [confirmed]`);
+    let address: { host: string; port: number };
+    try {
+      address = splitAddress(match[1] as string, 47808);
+    } catch (error) {
+      throw new Error(`alarm recipient "${entry}": ${(error as Error).message}`);
+    }
+    const processId = match[2] === undefined ? 1 : Number(match[2]);
+    if (processId > 4_294_967_295) throw new Error(`alarm recipient "${entry}": process id too large`);
+    out.push({
+      ...address,
+      processId,
+      confirmed: (match[3] ?? '').toLowerCase() === 'confirmed',
+      transitions: [true, true, true],
+    });
+  }
+  return out;
 }
 
 function whole(value: unknown, fallback: number, field: string, min: number, max: number): number {
@@ -95,6 +134,7 @@ export function readDeviceSettings(
       throw new Error(`BBMD address: ${(error as Error).message}`);
     }
   }
+  const recipients = parseRecipients(def.recipients ?? '');
   const version = packageVersion();
   return {
     device: {
@@ -124,5 +164,6 @@ export function readDeviceSettings(
     },
     overrides: def.overrides === true,
     overrideMinutes: whole(def.overrideMinutes, 240, 'override duration (minutes)', 1, 31 * 24 * 60),
+    notificationClass: { ...DEFAULT_NOTIFICATION_CLASS, recipients },
   };
 }

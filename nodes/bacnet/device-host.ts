@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Clock, TimerHandle } from '../core/clock';
 import type { DeviceInfo } from '../core/bacnet/device-object';
 import { edeObjects, edeStateTexts } from '../core/bacnet/ede';
+import type { NotificationClassSettings } from '../core/bacnet/events';
 import { readRegistrySnapshot, type RegistrySnapshot } from '../core/bacnet/instances';
 import {
   PointModel,
@@ -36,6 +37,8 @@ export interface DeviceHostOptions {
   overrideMinutes: number;
   maxObjects?: number;
   maxSubscriptions?: number;
+  /** Priorities, acknowledgements and recipients of the alarm notifications. */
+  notificationClass?: NotificationClassSettings;
   clock: Clock;
   /** How long value changes may wait before they are written (ms). */
   valuesDebounceMs?: number;
@@ -91,6 +94,7 @@ export class DeviceHost extends EventEmitter {
         overrideMinutes: options.overrideMinutes,
         maxObjects: options.maxObjects ?? 100_000,
         maxSubscriptions: options.maxSubscriptions ?? 20_000,
+        ...(options.notificationClass ? { notificationClass: options.notificationClass } : {}),
       },
       () => clock.now(),
       registry.value,
@@ -179,7 +183,7 @@ export class DeviceHost extends EventEmitter {
 
   private changed(change: ModelChange): void {
     this.persist(change);
-    if (change.changed.length > 0) this.server.notify(change.changed);
+    if (change.changed.length > 0 || change.events) this.server.notify(change.changed, change.events);
     if (change.added.length > 0 || change.removed.length > 0) {
       this.lastChange = this.options.clock.now();
       this.emit('objects', this.model.size);

@@ -3,18 +3,29 @@
  *
  * Each datagram is routed first by our own bounded parser (pdu.ts). The hot path is ours: Who-Is/I-Am,
  * ReadProperty and ReadPropertyMultiple from cached encodings, segmented answers, COV notifications and their
- * acknowledgements, Reject and Abort for what we do not serve. Who-Has, WriteProperty, SubscribeCOV and
+ * acknowledgements, the alarm services (event notifications to the notification class's recipients,
+ * AcknowledgeAlarm, GetEventInformation, GetAlarmSummary), Reject and Abort for what we do not serve. Who-Has, WriteProperty, SubscribeCOV and
  * SubscribeCOVProperty go to the library (library-services.ts), as does foreign-device registration. Nothing
  * the library does can throw out of the socket (udp-transport.ts).
  */
 import BACnetClient from '@bacnet-js/client';
 import { EventEmitter } from 'node:events';
-import { ObjectType, Segmentation } from '../core/bacnet/constants';
+import { ErrorClass, ErrorCode, ObjectType, Segmentation } from '../core/bacnet/constants';
+import type { EventNotice } from '../core/bacnet/events';
 import type { ModelChange, OverrideCommand, PointModel } from '../core/bacnet/model';
 import type { Point } from '../core/bacnet/points';
 import type { PropertyError } from '../core/bacnet/properties';
 import { DecodeError, Reader, RejectReason, Writer } from './codec';
 import { CovNotifier } from './cov-notifier';
+import {
+  decodeAcknowledgeAlarm,
+  decodeGetEventInformation,
+  needsAttention,
+  writeAckNotification,
+  writeAlarmSummary,
+  writeEventInformation,
+  writeEventNotification,
+} from './event-service';
 import {
   AbortReason,
   beginFrame,
@@ -30,7 +41,7 @@ import {
 } from './pdu';
 import { decodeReadProperty, decodeReadPropertyMultiple, PropertyEncoder } from './read-service';
 import { Segmenter } from './segmenter';
-import { splitAddress, UdpTransport, type Routing } from './udp-transport';
+import { interfaceOf, splitAddress, UdpTransport, type Routing } from './udp-transport';
 import { inInstanceRange, LibraryServices, type LibraryHost, type Registration } from './library-services';
 
 export interface DeviceServerOptions {
@@ -63,6 +74,9 @@ export interface DeviceStats {
   segments: number;
   covNotifications: number;
   covFailures: number;
+  /** Event notifications sent (each recipient counts), and confirmed ones never acknowledged. */
+  eventNotifications: number;
+  eventFailures: number;
   subscriptions: number;
   objects: number;
   /** Foreign-device registration with the BBMD, when one is configured. */
@@ -135,7 +149,6 @@ export class BacnetDeviceServer extends EventEmitter {
       ...(this.options.broadcastAddress ? { broadcastAddress: this.options.broadcastAddress } : {}),
       route: (datagram, host, port) => this.route(datagram, host, port),
       onThrow: (error, datagram, from) => this.malformed(error, datagram, from),
-      onSendError: (error) => this.log('debug', `send failed: ${error.message}`),
     });
     this.transport = transport;
     return new Promise((resolve, reject) => {
@@ -149,11 +162,21 @@ export class BacnetDeviceServer extends EventEmitter {
       transport.once('error', failed);
       transport.once('listening', (bound: { address: string; port: number }) => {
         transport.off('error', failed);
+        const reached = interfaceOf(bound.address);
+        const fd = this.options.foreignDevice;
+        this.model.networkPort.bind({
+          address: reached.address,
+          port: bound.port,
+          mask: reached.netmask,
+          ...(fd ? { foreignDevice: { ...splitAddress(fd.bbmd, 47808), ttlSeconds: fd.ttlSeconds } } : {}),
+        });
         transport.on('error', (error: Error) => this.log('warn', `socket: ${error.message}`));
         this.services = new LibraryServices(this.client as BACnetClient, this.libraryHost(transport));
         this.expiryTimer = setInterval(() => this.expireSubscriptions(), 1000);
         this.expiryTimer.unref?.();
         this.announce();
+        // Restored points already in alarm or fault are reported as the device comes up.
+        for (const notice of this.model.takeStartupEvents()) this.sendEvent(notice);
         resolve(bound);
       });
       // The library's constructor opens (binds) the transport; it re-emits socket errors, which must be heard.
@@ -193,6 +216,8 @@ export class BacnetDeviceServer extends EventEmitter {
       segments: this.segmenter.counters.segments,
       covNotifications: this.notifier.counters.unconfirmed + this.notifier.counters.confirmed,
       covFailures: this.notifier.counters.failed,
+      eventNotifications: this.notifier.eventCounters.unconfirmed + this.notifier.eventCounters.confirmed,
+      eventFailures: this.notifier.eventCounters.failed,
       subscriptions: this.model.cov.size,
       objects: this.model.size,
       ...(this.services?.registration ? { registration: this.services.registration } : {}),
@@ -204,11 +229,26 @@ export class BacnetDeviceServer extends EventEmitter {
     this.sendIAm(undefined);
   }
 
-  /** Sends the COV notifications that changed points call for. */
-  notify(points: readonly Point[]): void {
+  /** Sends the event notifications of a change's transitions, and the COV notifications its points call for. */
+  notify(points: readonly Point[], events: readonly EventNotice[] = []): void {
+    for (const notice of events) this.sendEvent(notice);
     const now = Date.now();
     for (const point of points)
       for (const notification of this.model.cov.changed(point, now)) this.notifier.send(notification);
+  }
+
+  private sendEvent(notice: EventNotice): void {
+    const instance = this.model.device.instance;
+    for (const recipient of this.model.events.nc.settings.recipients) {
+      if (!recipient.transitions[notice.transition]) continue;
+      this.notifier.request(
+        { host: recipient.host, port: recipient.port },
+        recipient.confirmed ? Service.CONFIRMED_EVENT_NOTIFICATION : Service.UNCONFIRMED_EVENT_NOTIFICATION,
+        recipient.confirmed,
+        (w) => writeEventNotification(w, notice, recipient.processId, instance),
+        this.notifier.eventCounters,
+      );
+    }
   }
 
   // --- routing -----------------------------------------------------------------------------------------------
@@ -250,8 +290,11 @@ export class BacnetDeviceServer extends EventEmitter {
       case Pdu.ABORT: {
         const invokeId = datagram[apdu + 1];
         if (invokeId === undefined) return this.drop();
+        const service = datagram[apdu + 2];
         const ok =
-          parsed.pduType === Pdu.SIMPLE_ACK && datagram[apdu + 2] === Service.CONFIRMED_COV_NOTIFICATION;
+          parsed.pduType === Pdu.SIMPLE_ACK &&
+          (service === Service.CONFIRMED_COV_NOTIFICATION ||
+            service === Service.CONFIRMED_EVENT_NOTIFICATION);
         if (this.notifier.answered(peer, invokeId, ok)) this.counters.handled += 1;
         else this.counters.ignored += 1;
         return 'drop';
@@ -371,6 +414,16 @@ export class BacnetDeviceServer extends EventEmitter {
         this.read(datagram, header, peer);
         this.counters.handled += 1;
         return 'drop';
+      case Service.GET_EVENT_INFORMATION:
+      case Service.GET_ALARM_SUMMARY:
+        if (this.segmenter.busy(peer, header.invokeId)) return this.drop();
+        this.complexAck(datagram, header, peer);
+        this.counters.handled += 1;
+        return 'drop';
+      case Service.ACKNOWLEDGE_ALARM:
+        this.acknowledgeAlarm(datagram, header, peer);
+        this.counters.handled += 1;
+        return 'drop';
       case Service.WRITE_PROPERTY:
       case Service.SUBSCRIBE_COV:
       case Service.SUBSCRIBE_COV_PROPERTY:
@@ -384,6 +437,11 @@ export class BacnetDeviceServer extends EventEmitter {
   // --- ReadProperty, ReadPropertyMultiple -----------------------------------------------------------------
 
   private read(datagram: Buffer, header: ConfirmedHeader, peer: Peer): void {
+    this.complexAck(datagram, header, peer);
+  }
+
+  /** A ComplexACK: reads and the alarm summaries, segmented when larger than the client takes. */
+  private complexAck(datagram: Buffer, header: ConfirmedHeader, peer: Peer): void {
     const w = this.w;
     let error: PropertyError | undefined;
     // The service data goes first into the writer after a frame header that is rewritten when segmenting.
@@ -396,6 +454,18 @@ export class BacnetDeviceServer extends EventEmitter {
     try {
       if (header.service === Service.READ_PROPERTY) {
         error = this.encoder.readPropertyAck(w, decodeReadProperty(datagram, header.body, datagram.length));
+      } else if (header.service === Service.GET_EVENT_INFORMATION) {
+        const after = decodeGetEventInformation(datagram, header.body, datagram.length);
+        // One answer fits the client's APDU: the client asks again after the last object it got.
+        const budget = Math.min(header.maxApdu, this.model.device.info.maxApdu) - 16;
+        writeEventInformation(
+          w,
+          this.model.eventPoints(after).filter(needsAttention),
+          this.model.events.nc.settings.priority,
+          budget,
+        );
+      } else if (header.service === Service.GET_ALARM_SUMMARY) {
+        writeAlarmSummary(w, this.model.eventPoints());
       } else {
         this.encoder.readPropertyMultipleAck(
           w,
@@ -432,6 +502,68 @@ export class BacnetDeviceServer extends EventEmitter {
       header.maxSegments,
     );
     if (reason !== undefined) this.abort(peer, header.invokeId, reason);
+  }
+
+  // --- AcknowledgeAlarm ---------------------------------------------------------------------------------------
+
+  private acknowledgeAlarm(datagram: Buffer, header: ConfirmedHeader, peer: Peer): void {
+    let request;
+    try {
+      request = decodeAcknowledgeAlarm(datagram, header.body, datagram.length);
+    } catch (caught) {
+      if (caught instanceof DecodeError) {
+        this.reject(peer, header.invokeId, caught.reason);
+        return;
+      }
+      throw caught;
+    }
+    const object = this.model.object(request.object.type, request.object.instance);
+    const point = object && 'kind' in object ? (object as Point) : undefined;
+    const outcome = this.model.events.acknowledge(object ? point : undefined, request.state, request.stamp);
+    if (outcome !== 'acknowledged') {
+      const error: PropertyError =
+        outcome === 'unknown-object'
+          ? { error: [ErrorClass.OBJECT, ErrorCode.UNKNOWN_OBJECT] }
+          : outcome === 'invalid-time-stamp'
+            ? { error: [ErrorClass.SERVICES, ErrorCode.INVALID_TIMESTAMP] }
+            : { error: [ErrorClass.SERVICES, ErrorCode.SERVICE_REQUEST_DENIED] };
+      this.error(peer, header.invokeId, header.service, error);
+      return;
+    }
+    const w = this.w;
+    beginFrame(w, peer);
+    w.u8(0x20);
+    w.u8(header.invokeId);
+    w.u8(header.service);
+    this.transport?.sendTo(finishFrame(w), peer.host, peer.port);
+    // The recipients learn of the acknowledgement (an ack-notification), as they learnt of the transition.
+    if (!point) return;
+    this.notify([point]); // Acked_Transitions is a COV-visible change of the object
+    const transition = request.state === 0 ? 2 : request.state === 1 ? 1 : 0;
+    const stamp = point.event?.stamps[transition];
+    if (!stamp) return;
+    const settings = this.model.events.nc.settings;
+    const instance = this.model.device.instance;
+    for (const recipient of settings.recipients) {
+      if (!recipient.transitions[transition]) continue;
+      this.notifier.request(
+        { host: recipient.host, port: recipient.port },
+        recipient.confirmed ? Service.CONFIRMED_EVENT_NOTIFICATION : Service.UNCONFIRMED_EVENT_NOTIFICATION,
+        recipient.confirmed,
+        (ack) =>
+          writeAckNotification(
+            ack,
+            point,
+            request.state,
+            stamp,
+            settings.priority[transition] as number,
+            this.model.events.nc.instance,
+            recipient.processId,
+            instance,
+          ),
+        this.notifier.eventCounters,
+      );
+    }
   }
 
   private error(peer: Peer, invokeId: number, service: number, error: PropertyError): void {

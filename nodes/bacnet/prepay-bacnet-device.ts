@@ -38,6 +38,7 @@ export = function register(RED: NodeAPI): void {
         },
         overrides: settings.overrides,
         overrideMinutes: settings.overrideMinutes,
+        notificationClass: settings.notificationClass,
         clock: runtimeClock(RED.settings),
       });
       for (const problem of host.loadProblems) node.warn(`prepay-bacnet-device: ${problem}`);

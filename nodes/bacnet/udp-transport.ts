@@ -6,10 +6,15 @@
  *   becomes a counted, logged drop, never an exception out of the socket's event (which would end Node-RED);
  * - addresses always carry their port ("a.b.c.d:port"), so answers reach clients on any port, and the library
  *   never mistakes a client at 127.0.0.1:47808 for itself;
- * - broadcasts go to the configured broadcast address on the device's own port, not to 47808 regardless.
+ * - broadcasts go to the configured broadcast address on the device's own port, not to 47808 regardless;
+ * - bound to one interface's address, the device also hears that interface's broadcasts: on Linux a socket bound
+ *   to a unicast address never receives a datagram sent to the subnet's broadcast address, so a second socket is
+ *   bound to that broadcast address on the same port (as bacnet-stack does). It only listens: every answer goes
+ *   out of the unicast socket, so it carries the device's own address.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
+import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 
 /** What the device does with a datagram: answered itself, handed to the library, or ignored. */
@@ -24,25 +29,77 @@ export interface TransportOptions {
   route(datagram: Buffer, host: string, port: number): Routing;
   /** A datagram whose handling threw. */
   onThrow(error: unknown, datagram: Buffer, from: string): void;
-  onSendError(error: Error): void;
 }
 
 /** BACnet/IP's largest APDU; the library sizes its own buffers from this. */
 export const MAX_APDU = 1476;
 
-/** The broadcast address of the interface that has `address` (its subnet's highest address). */
-export function broadcastFor(address: string): string {
-  if (address === '0.0.0.0' || address === '') return '255.255.255.255';
-  if (address.startsWith('127.')) return '127.255.255.255';
+function octets(address: string): number[] {
+  return address.split('.').map(Number);
+}
+
+/**
+ * The broadcast address of the subnet of an interface that has `address` (or whose subnet holds it, as
+ * 127.0.0.2 is on the loopback's 127.0.0.0/8), from the interfaces' netmasks; undefined when no interface has it.
+ */
+export function interfaceBroadcast(address: string): string | undefined {
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(address)) return undefined;
+  const ip = octets(address);
+  let inSubnet: string | undefined;
   for (const entries of Object.values(networkInterfaces())) {
     for (const entry of entries ?? []) {
-      if (entry.family !== 'IPv4' || entry.address !== address) continue;
-      const ip = address.split('.').map(Number);
-      const mask = entry.netmask.split('.').map(Number);
-      return ip.map((octet, i) => (octet | (~(mask[i] as number) & 0xff)) & 0xff).join('.');
+      if (entry.family !== 'IPv4') continue;
+      const mask = octets(entry.netmask);
+      const own = octets(entry.address);
+      if (ip.some((octet, i) => (octet & (mask[i] as number)) !== ((own[i] as number) & (mask[i] as number))))
+        continue;
+      const broadcast = ip.map((octet, i) => (octet | (~(mask[i] as number) & 0xff)) & 0xff).join('.');
+      // A /32 (or /31) has no broadcast address of its own.
+      if (broadcast === address) continue;
+      if (entry.address === address) return broadcast;
+      inSubnet ??= broadcast;
     }
   }
-  return '255.255.255.255';
+  return inSubnet;
+}
+
+/**
+ * The interface address and netmask the device is reached at: the bound address's interface, or (bound to all)
+ * the first external IPv4 interface, else loopback.
+ */
+export function interfaceOf(address: string): { address: string; netmask: string } {
+  const entries = Object.values(networkInterfaces())
+    .flat()
+    .filter((entry) => entry?.family === 'IPv4');
+  const own = entries.find((entry) => entry?.address === address);
+  if (own) return { address: own.address, netmask: own.netmask };
+  if (address !== '0.0.0.0') {
+    const broadcast = interfaceBroadcast(address);
+    const subnet = entries.find((entry) => entry && interfaceBroadcast(entry.address) === broadcast);
+    return { address, netmask: subnet?.netmask ?? '255.255.255.255' };
+  }
+  const external = entries.find((entry) => entry && !entry.internal) ?? entries[0];
+  return external
+    ? { address: external.address, netmask: external.netmask }
+    : { address, netmask: '0.0.0.0' };
+}
+
+/** Where the device's broadcasts go by default: its interface's broadcast address, or the limited broadcast. */
+export function broadcastFor(address: string): string {
+  if (address === '0.0.0.0' || address === '') return '255.255.255.255';
+  return interfaceBroadcast(address) ?? '255.255.255.255';
+}
+
+/**
+ * Every address the device sends to or binds is an IPv4 literal (splitAddress checks them), so it needs no DNS:
+ * Node's default lookup would still defer each send by a tick.
+ */
+function ipLookup(
+  hostname: string,
+  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  if (isIPv4(hostname)) callback(null, hostname, 4);
+  else callback(Object.assign(new Error(`"${hostname}" is not an IPv4 address`), { code: 'EINVAL' }), '', 4);
 }
 
 export function splitAddress(address: string, defaultPort: number): { host: string; port: number } {
@@ -56,19 +113,18 @@ export function splitAddress(address: string, defaultPort: number): { host: stri
 
 export class UdpTransport extends EventEmitter {
   private readonly socket: Socket;
+  /** Bound to the interface's broadcast address when the device is bound to one interface (listens only). */
+  private broadcastSocket: Socket | undefined;
   private readonly broadcast: { host: string; port: number };
   private bound: { address: string; port: number } | undefined;
   private closed = false;
+  /** Sockets not yet closed: 'close' is emitted when the last one has. */
+  private readonly sockets = new Set<Socket>();
 
   constructor(private readonly options: TransportOptions) {
     super();
     this.broadcast = splitAddress(options.broadcastAddress || broadcastFor(options.address), options.port);
-    this.socket = createSocket({ type: 'udp4', reuseAddr: false });
-    this.socket.on('message', (datagram: Buffer, rinfo: RemoteInfo) => this.receive(datagram, rinfo));
-    this.socket.on('error', (error: Error) => {
-      // An 'error' nobody hears would throw out of the socket; the device always listens, but never risk it.
-      if (this.listenerCount('error') > 0) this.emit('error', error);
-    });
+    this.socket = this.createSocket(false, (error) => error);
     this.socket.on('listening', () => {
       const info = this.socket.address();
       this.bound = { address: info.address, port: info.port };
@@ -77,9 +133,68 @@ export class UdpTransport extends EventEmitter {
       } catch {
         // Broadcasting is refused on some interfaces: unicast answers still work.
       }
-      this.emit('listening', this.bound);
+      this.listenForBroadcasts(info.address, info.port);
     });
-    this.socket.on('close', () => this.emit('close'));
+  }
+
+  private createSocket(reuseAddr: boolean, describe: (error: Error) => Error): Socket {
+    // Binding stays asynchronous as Node makes it ('listening' after the caller has set up); sends need no tick.
+    let bound = false;
+    const socket = createSocket({
+      type: 'udp4',
+      reuseAddr,
+      lookup: (hostname, _options, callback) => {
+        if (bound) ipLookup(hostname, callback);
+        else process.nextTick(ipLookup, hostname, callback);
+      },
+    });
+    socket.once('listening', () => (bound = true));
+    this.sockets.add(socket);
+    socket.on('message', (datagram: Buffer, rinfo: RemoteInfo) => this.receive(datagram, rinfo));
+    socket.on('error', (error: Error) => {
+      // An 'error' nobody hears would throw out of the socket; the device always listens, but never risk it.
+      if (this.listenerCount('error') > 0) this.emit('error', describe(error));
+    });
+    socket.on('close', () => this.forget(socket));
+    return socket;
+  }
+
+  private forget(socket: Socket): void {
+    if (!this.sockets.delete(socket)) return;
+    if (this.sockets.size === 0) this.emit('close');
+  }
+
+  /**
+   * Bound to all interfaces, the one socket hears broadcasts too. Bound to one interface's address, a second
+   * socket on that interface's broadcast address and the same port hears them; it shares the address with other
+   * devices on the same subnet and port (SO_REUSEADDR), which all hear each broadcast.
+   */
+  private listenForBroadcasts(address: string, port: number): void {
+    const broadcast = address === '0.0.0.0' ? undefined : interfaceBroadcast(address);
+    if (!broadcast || this.closed) {
+      this.emit('listening', this.bound);
+      return;
+    }
+    // A bind that fails is an error of the start: the device does not run deaf to broadcast Who-Is.
+    const socket = this.createSocket(
+      true,
+      (error) => new Error(`broadcast address ${broadcast}:${port}: ${error.message}`),
+    );
+    this.broadcastSocket = socket;
+    socket.once('listening', () => this.emit('listening', this.bound));
+    socket.bind(port, broadcast);
+  }
+
+  /** The address the second socket listens on for broadcasts, when there is one. */
+  broadcastListener(): { address: string; port: number } | undefined {
+    const socket = this.broadcastSocket;
+    if (!socket) return undefined;
+    try {
+      const info = socket.address();
+      return { address: info.address, port: info.port };
+    } catch {
+      return undefined;
+    }
   }
 
   private receive(datagram: Buffer, rinfo: RemoteInfo): void {
@@ -99,7 +214,14 @@ export class UdpTransport extends EventEmitter {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.socket.close();
+    for (const socket of [...this.sockets]) {
+      try {
+        socket.close();
+      } catch {
+        // Already closed by its failed bind: no 'close' will come.
+        this.forget(socket);
+      }
+    }
   }
 
   address(): { address: string; port: number } | undefined {
@@ -126,8 +248,9 @@ export class UdpTransport extends EventEmitter {
 
   sendTo(datagram: Buffer, host: string, port: number): void {
     if (this.closed) return;
-    this.socket.send(datagram, port, host, (error) => {
-      if (error) this.options.onSendError(error);
-    });
+    // No completion callback: Node then sends at once and calls nothing back into JavaScript afterwards (a
+    // callback per answer cost as much as a tenth of a read). A send the kernel refuses at once is dropped
+    // silently; UDP promises no delivery anyway, and the client asks again.
+    this.socket.send(datagram, port, host);
   }
 }

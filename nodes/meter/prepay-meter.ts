@@ -13,7 +13,7 @@
  * restart with the same reading id, which downstream nodes recognise and ignore if they have it already.
  */
 import { join } from 'node:path';
-import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
 import type { Clock, TimerHandle } from '../core/clock';
 import {
   DeltaEngine,
@@ -55,6 +55,12 @@ type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => vo
  * it may not have reached its state file yet (it saves within a second).
  */
 const RESEND_MS = 10_000;
+
+/** Polls are started in groups at most this often (building time): one timer per group, not per meter. */
+const POLL_TICK_MS = 1000;
+
+/** The longest consumption waits for the shared state-write budget before its write goes ahead anyway. */
+const MAX_CONSUMPTION_WAIT_MS = 1000;
 
 interface SavedState {
   version: 1;
@@ -122,53 +128,112 @@ export = function register(RED: NodeAPI): void {
     const saveState = (): void =>
       meterStateWrites.spend(() => stateFile.writeText(`{"version":1,"meters":${savedMeters.text()}}`));
 
-    // --- output batching: persist, then send -------------------------------------------------------
-    let pending: { consumption: NodeMessage[]; readings: NodeMessage[]; events: NodeMessage[] } = {
-      consumption: [],
-      readings: [],
-      events: [],
+    /**
+     * Sends each message on its own: Node-RED clones every message after the first of one send() call, and
+     * these messages are new objects nobody else holds (a reading with its values cost more to clone than to
+     * make).
+     */
+    const sendEach = (outputs: [NodeMessage[], NodeMessage[], NodeMessage[]]): void => {
+      outputs.forEach((messages, port) => {
+        for (const message of messages) {
+          const out: Array<NodeMessage | null> = [null, null, null];
+          out[port] = message;
+          node.send(out);
+        }
+      });
     };
+
+    // --- output: readings at once; consumption once its state is on disk ---------------------------------
+    let pending: { consumption: NodeMessage[]; events: NodeMessage[] } = { consumption: [], events: [] };
+    /** When the oldest consumption now pending was computed (performance.now()). */
+    let pendingSince = 0;
+    let readings: NodeMessage[] = [];
+    let events: NodeMessage[] = [];
+    let readingsTimer: NodeJS.Immediate | undefined;
     let flushTimer: NodeJS.Timeout | undefined;
     let closed = false;
-    const counts = { polls: 0, failures: 0, consumption: 0, suspect: 0, requests: 0 };
+    const counts = {
+      polls: 0,
+      failures: 0,
+      consumption: 0,
+      suspect: 0,
+      requests: 0,
+      /** How long consumption waited for its state write before it was sent, ms (the last and the longest). */
+      consumptionWait: { lastMs: 0, maxMs: 0 },
+    };
     const failures = new Map<string, number>();
     const lastSeen = new Map<string, number>();
+
+    // Readings (output 2) and events carry no money and need no state on disk: they leave in the event-loop
+    // turn of their answer, together with whatever else answered in it. Day summaries are the exception: they
+    // go with consumption, so a summary never overtakes what it sums.
+    const sendNow = (): void => {
+      readingsTimer = undefined;
+      const batch = readings;
+      const said = events;
+      readings = [];
+      events = [];
+      if (batch.length + said.length > 0) gate.run(() => sendEach([[], batch, said]));
+    };
+    const soon = (): void => {
+      if (!readingsTimer && !closed) readingsTimer = setImmediate(sendNow);
+    };
 
     const flush = (): void => {
       flushTimer = undefined;
       // Consumption waits until the meter states are on disk, and those writes share a tenth of the process's
       // time with the other meter readers': when a site's meters cross a billing boundary together, each
-      // write takes a bigger group. Readings and events wait with it, so nothing overtakes consumption.
-      const wait = meterStateWrites.waitMs();
-      if (pending.consumption.length > 0 && wait > 0 && !closed) return scheduleFlush(Math.ceil(wait));
+      // write takes a bigger group. The wait is bounded: past MAX_CONSUMPTION_WAIT_MS the write goes ahead
+      // of the budget. Events wait with consumption, so a day summary never overtakes what it sums.
+      if (pending.consumption.length > 0 && !closed) {
+        const left = MAX_CONSUMPTION_WAIT_MS - (performance.now() - pendingSince);
+        const wait = Math.min(meterStateWrites.waitMs(), left);
+        if (wait > 0) return scheduleFlush(Math.ceil(wait));
+      }
       const batch = pending;
-      pending = { consumption: [], readings: [], events: [] };
-      if (batch.consumption.length + batch.readings.length + batch.events.length === 0) return;
+      pending = { consumption: [], events: [] };
+      if (batch.consumption.length + batch.events.length === 0) return;
       if (batch.consumption.length > 0) {
         try {
           saveState();
+          const waited = Math.round(performance.now() - pendingSince);
+          counts.consumptionWait.lastMs = waited;
+          counts.consumptionWait.maxMs = Math.max(counts.consumptionWait.maxMs, waited);
         } catch (error) {
           // Sending consumption whose baseline is not on disk could bill it twice after a crash; hold it.
-          node.status(faultStatus(`cannot save state: ${(error as Error).message}`.slice(0, 60)));
+          setStatus(faultStatus(`cannot save state: ${(error as Error).message}`.slice(0, 60)));
           node.error(
             `prepay-meter: cannot save meter state, consumption held until it can: ${(error as Error).message}`,
           );
           pending.consumption.unshift(...batch.consumption);
+          pendingSince = performance.now();
           batch.consumption = [];
-          scheduleFlush(1000);
+          retryFlush(1000);
         }
       }
-      gate.run(() => node.send([batch.consumption, batch.readings, batch.events]));
+      if (batch.consumption.length + batch.events.length > 0)
+        gate.run(() => sendEach([batch.consumption, [], batch.events]));
     };
-    const scheduleFlush = (delay = 50): void => {
+    /** Consumption is grouped for 50 ms (one state write for what answered meanwhile); events alone go at once. */
+    const scheduleFlush = (delay = pending.consumption.length > 0 ? 50 : 0): void => {
       if (!flushTimer && !closed) flushTimer = setTimeout(flush, delay);
+    };
+    const retryFlush = (delay: number): void => {
+      if (flushTimer) clearTimeout(flushTimer);
+      flushTimer = undefined;
+      scheduleFlush(delay);
     };
 
     const raise = (event: MeterEvent): void => {
       if (event.type === 'suspect') counts.suspect += 1;
-      pending.events.push({ topic: event.type, payload: event });
       if (event.alarm) node.warn(`prepay-meter: ${event.meterId}: ${event.text}`);
-      scheduleFlush();
+      if (event.type === 'day-summary') {
+        pending.events.push({ topic: event.type, payload: event });
+        scheduleFlush();
+      } else {
+        events.push({ topic: event.type, payload: event });
+        soon();
+      }
     };
     // --- day summaries for the ledger's reconciliation, and consumption kept to send again ---------------
     const tallies = new DayTallies(settings.zone);
@@ -219,13 +284,15 @@ export = function register(RED: NodeAPI): void {
       keep(outcome);
       for (const consumption of outcome.consumptions) {
         counts.consumption += 1;
+        if (pending.consumption.length === 0) pendingSince = performance.now();
         pending.consumption.push({ topic: consumption.meterId, payload: consumption });
       }
       const reading: Record<string, unknown> = copy(outcome.reading);
       if (values) reading.values = values;
-      pending.readings.push({ topic: outcome.reading.meterId, payload: reading });
+      readings.push({ topic: outcome.reading.meterId, payload: reading });
+      soon();
       for (const event of outcome.events) raise(event);
-      scheduleFlush();
+      if (pending.consumption.length + pending.events.length > 0) scheduleFlush();
     };
 
     // A baseline saved ahead of the clock (by a version that adopted such time stamps) freezes a meter: alarmed
@@ -234,6 +301,14 @@ export = function register(RED: NodeAPI): void {
       raise(alarm);
 
     // --- status ---------------------------------------------------------------------------------------
+    // Looked at every 2 s, sent only when it changed: each status goes to every open editor.
+    let shownStatus = '';
+    const setStatus = (status: NodeStatus): void => {
+      const key = `${status.fill}|${status.shape}|${status.text}`;
+      if (key === shownStatus) return;
+      shownStatus = key;
+      node.status(status);
+    };
     const showStatus = (): void => {
       let lost = 0;
       let suspect = 0;
@@ -250,15 +325,15 @@ export = function register(RED: NodeAPI): void {
       }
       const total = Math.max(meters.size, known);
       const linkDown = link && link.stats().state === 'down';
-      if (linkDown) node.status(faultStatus(`link down: ${(link.stats().lastError ?? '').slice(0, 40)}`));
-      else if (total > 0 && lost === total) node.status(faultStatus(`all ${lost} meters in comm loss`));
+      if (linkDown) setStatus(faultStatus(`link down: ${(link.stats().lastError ?? '').slice(0, 40)}`));
+      else if (total > 0 && lost === total) setStatus(faultStatus(`all ${lost} meters in comm loss`));
       else if (lost + suspect + cannotBill + clockAlarms > 0) {
         const ok = total - lost - suspect - cannotBill - clockAlarms;
         let text = `${ok} ok, ${lost} comm loss, ${suspect} suspect`;
         if (cannotBill > 0) text += `, ${cannotBill} cannot bill`;
         if (clockAlarms > 0) text += `, ${clockAlarms} time alarm`;
-        node.status(degradedStatus(text));
-      } else node.status(okStatus(`${total || lastSeen.size} meters · ${counts.consumption} deltas`));
+        setStatus(degradedStatus(text));
+      } else setStatus(okStatus(`${total || lastSeen.size} meters · ${counts.consumption} deltas`));
     };
     const statusTimer = setInterval(showStatus, 2000);
     statusTimer.unref?.();
@@ -363,17 +438,21 @@ export = function register(RED: NodeAPI): void {
       );
     };
 
-    // Polls are spread evenly over the interval: meter i of n is due at cycleStart + i * interval / n.
+    // Polls are spread evenly over the interval: meter i of n is due at cycleStart + i * interval / n. The
+    // timer fires at most once per POLL_TICK_MS and polls every meter due by then, back to back: 200 meters
+    // every 15 s are 15 groups of 13 a second, not a timer and a wake-up of their own each.
+    let lastTick = -Infinity;
     const scheduleNext = (): void => {
       if (closed || order.length === 0) return;
       const slot = settings.intervalMs / order.length;
-      const due = cycleStart + cursor * slot;
+      const due = Math.max(cycleStart + cursor * slot, lastTick + POLL_TICK_MS);
       pollTimer = clock.setTimeout(tick, Math.max(0, due - clock.now()));
     };
     const tick = (): void => {
       pollTimer = undefined;
       if (closed) return;
       const now = clock.now();
+      lastTick = now;
       const slot = settings.intervalMs / order.length;
       // Catch up on every meter that is due (timers are coarse; a busy event loop fires late).
       while (cycleStart + cursor * slot <= now) {
@@ -505,7 +584,7 @@ export = function register(RED: NodeAPI): void {
         replays.push({ topic: consumption.meterId, payload: consumption, replay: true } as NodeMessage);
       }
     }
-    if (replays.length > 0) gate.run(() => node.send([replays, null, null]));
+    if (replays.length > 0) gate.run(() => sendEach([replays, [], []]));
     // Days that ended while Node-RED was stopped are summarised now (sent once the flows have started).
     closeDays(clock.now());
     armDays();
@@ -576,7 +655,9 @@ export = function register(RED: NodeAPI): void {
       if (dayTimer) clock.clearTimeout(dayTimer);
       if (flushTimer) clearTimeout(flushTimer);
       flushTimer = undefined;
+      if (readingsTimer) clearImmediate(readingsTimer);
       // Whatever is computed is saved and sent before the node goes (if the flows ever started).
+      sendNow();
       flush();
       gate.close();
       try {

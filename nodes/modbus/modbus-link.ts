@@ -5,9 +5,9 @@
  * commands) overtake queued reads.
  *
  * A dead link reconnects in the background with exponential backoff; while it is down requests fail at
- * once instead of each waiting for a timeout. A unit that times out several times in a row is backed off
- * (probed again after 30 s, then 1 min, 2 min... up to 10 min), so one silent meter does not cost every
- * poll cycle a timeout per value.
+ * once instead of each waiting for a timeout. A unit that times out (after its retries) is backed off at once
+ * (probed again after 30 s, then 1 min, 2 min... up to 10 min), so one silent meter costs one timeout and its
+ * retries, not a timeout per value in every poll cycle.
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -33,7 +33,7 @@ export interface LinkOptions {
   retries: number;
   reconnectMinMs: number;
   reconnectMaxMs: number;
-  /** Consecutive timeouts before a unit is backed off. */
+  /** Consecutive timed-out requests (each after its retries) before a unit is backed off. */
   deadAfter: number;
   deadBackoffMinMs: number;
   deadBackoffMaxMs: number;
@@ -45,7 +45,7 @@ export const DEFAULT_LINK_OPTIONS: LinkOptions = {
   retries: 1,
   reconnectMinMs: 500,
   reconnectMaxMs: 30_000,
-  deadAfter: 3,
+  deadAfter: 1,
   deadBackoffMinMs: 30_000,
   deadBackoffMaxMs: 600_000,
 };
@@ -79,6 +79,8 @@ interface UnitHealth {
   timeouts: number;
   backoffMs: number;
   retryAt: number;
+  /** Why it was backed off (the last timeout's message). */
+  reason: string;
 }
 
 interface Job {
@@ -197,15 +199,7 @@ export class ModbusLink extends EventEmitter {
       );
     }
     const health = this.units.get(unitId);
-    if (health && health.retryAt > this.now()) {
-      return Promise.reject(
-        new UnitBackoffError(
-          unitId,
-          health.retryAt,
-          `unit ${unitId} on ${this.name} is not answering; next try in ${Math.ceil((health.retryAt - this.now()) / 1000)} s`,
-        ),
-      );
-    }
+    if (health && health.retryAt > this.now()) return Promise.reject(this.backedOff(unitId, health));
     return new Promise((resolve, reject) => {
       queue.push({ run, unitId, resolve, reject });
       this.pump();
@@ -218,31 +212,29 @@ export class ModbusLink extends EventEmitter {
     const job = this.high.shift() ?? this.normal.shift();
     if (!job) return;
     this.busy = true;
-    void this.execute(job).finally(() => {
+    // The next request goes on the wire before the caller of this one hears its answer: what the caller does
+    // with it (decoding, billing, sending messages) then overlaps the next round trip instead of delaying it.
+    void this.execute(job).then((settle) => {
       this.busy = false;
       if (this.options.pauseMs > 0 && this.high.length + this.normal.length > 0) {
         setTimeout(() => this.pump(), this.options.pauseMs);
       } else {
         this.pump();
       }
+      settle();
     });
   }
 
-  private async execute(job: Job): Promise<void> {
+  /** Runs a request (with its retries); returns how to settle its promise. Never rejects. */
+  private async execute(job: Job): Promise<() => void> {
     if (this.state !== 'connected') {
-      job.reject(new LinkDownError(`link ${this.name} is down`));
-      return;
+      const error = new LinkDownError(`link ${this.name} is down`);
+      return () => job.reject(error);
     }
     const health = this.units.get(job.unitId);
     if (health && health.retryAt > this.now()) {
-      job.reject(
-        new UnitBackoffError(
-          job.unitId,
-          health.retryAt,
-          `unit ${job.unitId} on ${this.name} is not answering`,
-        ),
-      );
-      return;
+      const error = this.backedOff(job.unitId, health);
+      return () => job.reject(error);
     }
     let attempt = 0;
     for (;;) {
@@ -250,8 +242,7 @@ export class ModbusLink extends EventEmitter {
       try {
         const result = await job.run();
         this.unitAnswered(job.unitId);
-        job.resolve(result);
-        return;
+        return () => job.resolve(result);
       } catch (error) {
         this.counters.failures += 1;
         const failure = error as Error;
@@ -259,8 +250,7 @@ export class ModbusLink extends EventEmitter {
         if (failure instanceof ModbusExceptionError) {
           this.counters.exceptions += 1;
           this.unitAnswered(job.unitId);
-          job.reject(failure);
-          return;
+          return () => job.reject(failure);
         }
         if (failure instanceof ModbusTimeoutError) {
           this.counters.timeouts += 1;
@@ -268,14 +258,13 @@ export class ModbusLink extends EventEmitter {
             attempt += 1;
             continue;
           }
-          this.unitSilent(job.unitId);
-          job.reject(failure);
-          return;
+          this.unitSilent(job.unitId, failure.message);
+          return () => job.reject(failure);
         }
         // The link itself failed: fail this request, reconnect in the background.
         this.lost(failure.message);
-        job.reject(failure instanceof LinkDownError ? failure : new LinkDownError(failure.message));
-        return;
+        const down = failure instanceof LinkDownError ? failure : new LinkDownError(failure.message);
+        return () => job.reject(down);
       }
     }
   }
@@ -287,8 +276,19 @@ export class ModbusLink extends EventEmitter {
     }
   }
 
-  private unitSilent(unitId: number): void {
-    const health = this.units.get(unitId) ?? { timeouts: 0, backoffMs: 0, retryAt: 0 };
+  /** The error for a request to a unit that is backed off: why, and when it is asked again. */
+  private backedOff(unitId: number, health: UnitHealth): UnitBackoffError {
+    const seconds = Math.ceil((health.retryAt - this.now()) / 1000);
+    return new UnitBackoffError(
+      unitId,
+      health.retryAt,
+      `unit ${unitId} on ${this.name} is not answering (${health.reason}); next try in ${seconds} s`,
+    );
+  }
+
+  private unitSilent(unitId: number, reason: string): void {
+    const health = this.units.get(unitId) ?? { timeouts: 0, backoffMs: 0, retryAt: 0, reason };
+    health.reason = reason;
     health.timeouts += 1;
     if (health.timeouts >= this.options.deadAfter) {
       health.backoffMs =
@@ -326,6 +326,8 @@ export class ModbusLink extends EventEmitter {
           }
           this.state = 'connected';
           this.reconnectDelay = this.options.reconnectMinMs;
+          // A unit that timed out while the link was failing gets a fresh chance on the new connection.
+          this.units.clear();
           this.emit('state', this.state);
           this.pump();
         },

@@ -4,6 +4,7 @@
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { readLinkSettings, type ModbusConfigNode, type ModbusNodeDef } from './link-config';
+import { DownNotice } from './down-notice';
 import { ModbusLink } from './modbus-link';
 import { ModbusSerialTransport } from './transport';
 
@@ -24,9 +25,13 @@ export = function register(RED: NodeAPI): void {
       node.settings.options,
     );
     node.link = link;
+    // Down once, then a reminder every 10 minutes with a count, not a warning per reconnect attempt.
+    const notice = new DownNotice();
     link.on('state', (state: string, reason?: string) => {
-      if (state === 'down') node.warn(`prepay-modbus: link ${link.name} down: ${reason ?? ''}`);
-      else if (state === 'connected') node.log(`link ${link.name} connected`);
+      if (state === 'down') {
+        const text = notice.down(link.name, reason ?? '');
+        if (text) node.warn(`prepay-modbus: ${text}`);
+      } else if (state === 'connected') node.log(notice.up(link.name));
     });
     link.on('unit', (event: { unitId: number; alive: boolean }) => {
       if (!event.alive)

@@ -124,7 +124,7 @@ export function bigintAsString(_key: string, value: unknown): unknown {
 }
 
 /** A replacer makes JSON.stringify several times slower on large documents: used only when a bigint is there. */
-function stringify(value: unknown): string {
+export function stringify(value: unknown): string {
   try {
     return JSON.stringify(value);
   } catch (error) {

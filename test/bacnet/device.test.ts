@@ -205,7 +205,7 @@ describe('bacnet device on loopback', function () {
       .value as {
       bitsUsed: number;
     };
-    assert.equal(services.bitsUsed, 41);
+    assert.equal(services.bitsUsed, 47, 'protocol revision 22');
     // Errors per property and per object, inside a successful answer.
     const [mixed, missing] = (
       await peer.client.readPropertyMultiple(address, [
@@ -230,6 +230,35 @@ describe('bacnet device on loopback', function () {
       ],
     );
     assert.deepEqual(missing!.values[0]!.value[0]!.value, { errorClass: 1, errorCode: 31 });
+  });
+
+  it('answers a repeated ReadPropertyMultiple from its cache until the object changes, for one, two and three properties', async () => {
+    const balance = model.point('T0007.Balance')!;
+    const objectId = { type: balance.type, instance: balance.instance };
+    const read = async (ids: number[]): Promise<unknown[]> => {
+      const [result] = (
+        await peer.client.readPropertyMultiple(address, [
+          { objectId, properties: ids.map((id) => ({ id, index: ARRAY_ALL })) },
+        ])
+      ).values;
+      return result!.values.map((v) => v.value[0]!.value);
+    };
+    const shapes = [
+      [P.PRESENT_VALUE],
+      [P.PRESENT_VALUE, P.STATUS_FLAGS],
+      [P.OBJECT_NAME, P.PRESENT_VALUE, P.UNITS],
+    ];
+    const before = [];
+    for (const ids of shapes) before.push(await read(ids), await read(ids));
+    assert.deepEqual(before[0], [Math.fround(10.06)]);
+    assert.deepEqual(before[1], before[0], 'the cached answer is the same');
+    assert.deepEqual(before[2], [Math.fround(10.06), { value: [0], bitsUsed: 4 }]);
+    assert.deepEqual(before[4], ['T0007.Balance', Math.fround(10.06), 95]);
+    model.apply(account('T0007', 2507, 'ok', { daysLeft: 10 }));
+    assert.deepEqual(await read(shapes[0]!), [Math.fround(25.07)]);
+    assert.deepEqual(await read(shapes[1]!), [Math.fround(25.07), { value: [0], bitsUsed: 4 }]);
+    assert.deepEqual(await read(shapes[2]!), ['T0007.Balance', Math.fround(25.07), 95]);
+    model.apply(account('T0007', 1006, 'ok', { daysLeft: 10 }));
   });
 
   it('answers ReadProperty errors with the error class and code the standard names', async () => {

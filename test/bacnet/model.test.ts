@@ -10,9 +10,13 @@ import {
   EngineeringUnits,
   ErrorClass,
   ErrorCode,
+  EventState,
+  EventType,
+  NotifyType,
   ObjectType,
   PropertyId as P,
   Reliability,
+  ServiceBit,
 } from '../../dist/nodes/core/bacnet/constants';
 import { edeObjects, edeStateTexts } from '../../dist/nodes/core/bacnet/ede';
 import { PointModel, type ModelInput } from '../../dist/nodes/core/bacnet/model';
@@ -50,6 +54,10 @@ function flags(p: Point): number[] {
   return (p.read(P.STATUS_FLAGS) as unknown as { set: number[] }).set;
 }
 
+function byNameOf(rows: string[][], name: string): string[] | undefined {
+  return rows.find((r) => r[2] === name);
+}
+
 describe('bacnet core: object model', function () {
   let clock: ManualClock;
   let model: PointModel;
@@ -78,6 +86,31 @@ describe('bacnet core: object model', function () {
       assert.equal(value, (Bacnet.ErrorCode as unknown as Record<string, number>)[name], `error ${name}`);
     assert.equal(Reliability.COMMUNICATION_FAILURE, Bacnet.Reliability.COMMUNICATION_FAILURE);
     assert.equal(ErrorClass.PROPERTY, Bacnet.ErrorClass.PROPERTY);
+    assert.equal(ObjectType.NOTIFICATION_CLASS, Bacnet.ObjectType.NOTIFICATION_CLASS);
+    for (const [name, value] of Object.entries(EventState))
+      assert.equal(
+        value,
+        (Bacnet.EventState as unknown as Record<string, number>)[name],
+        `event state ${name}`,
+      );
+    for (const [name, value] of Object.entries(EventType))
+      assert.equal(
+        value,
+        (Bacnet.EventType as unknown as Record<string, number>)[name],
+        `event type ${name}`,
+      );
+    for (const [name, value] of Object.entries(NotifyType))
+      assert.equal(
+        value,
+        (Bacnet.NotifyType as unknown as Record<string, number>)[name],
+        `notify type ${name}`,
+      );
+    for (const [name, value] of Object.entries(ServiceBit))
+      assert.equal(
+        value,
+        (Bacnet.ServicesSupported as unknown as Record<string, number>)[name],
+        `services-supported bit ${name}`,
+      );
   });
 
   it('names objects so that the name says what they are', function () {
@@ -491,9 +524,20 @@ describe('bacnet core: object model', function () {
     const rows = lines.filter((l) => !l.startsWith('#') && !/^[A-Z_]+;/.test(l)).map((l) => l.split(';'));
     assert.equal(rows.length, model.size);
     assert.deepEqual(
-      rows.every((r) => r.length === 16),
+      rows.every((r) => r.length === 17),
       true,
     );
+    // The notification class has its row; the event-capable points name it in the last column.
+    assert.deepEqual(rows.find((r) => r[3] === '15')?.slice(2, 5), ['prepay-test.Alarms', '15', '1']);
+    assert.deepEqual(rows.find((r) => r[3] === '56')?.slice(2, 6), [
+      'prepay-test.BACnetIP',
+      '56',
+      '1',
+      'BACnet/IP',
+    ]);
+    assert.equal(byNameOf(rows, 'T1.CreditState')?.[16], '1');
+    assert.equal(byNameOf(rows, 'T1.Alarm')?.[16], '1');
+    assert.equal(byNameOf(rows, 'T1.Balance')?.[16], '');
     const byName = new Map(rows.map((r) => [r[2], r]));
     assert.deepEqual(byName.get('T1.Electricity.ConsumptionToday')?.slice(1, 5), [
       '4120',
@@ -510,5 +554,85 @@ describe('bacnet core: object model', function () {
     const texts = edeStateTexts().split('\r\n');
     assert.equal(texts[2], '1;ok;low;emergency;exhausted;closed');
     assert.equal(texts[3], '2;auto;force on;force off');
+  });
+
+  it('reports alarms intrinsically: event states, stamped transitions, acknowledgements, a restart', function () {
+    let change = model.apply(account('T1', 100));
+    assert.equal(change.events, undefined, 'a new account in credit: nothing to report');
+    const credit = model.point('T1.CreditState') as Point;
+    assert.deepEqual(credit.read(P.EVENT_STATE), { t: 'enum', v: EventState.NORMAL });
+    assert.deepEqual(credit.read(P.ACKED_TRANSITIONS), { t: 'bits', length: 3, set: [0, 1, 2] });
+    assert.deepEqual(credit.read(P.EVENT_TIME_STAMPS, 0), { t: 'unsigned', v: 3 });
+    assert.deepEqual(credit.read(P.EVENT_TIME_STAMPS, 1), { t: 'timestamp', stamp: undefined });
+    assert.deepEqual(credit.read(P.ALARM_VALUES), {
+      t: 'list',
+      items: [2, 3, 4].map((v) => ({ t: 'unsigned', v })),
+    });
+    assert.ok(credit.propertyIds('optional').includes(P.NOTIFICATION_CLASS));
+
+    clock.advance(61_000);
+    change = model.apply(account('T1', 0, 'exhausted'));
+    const [notice] = change.events ?? [];
+    assert.equal(change.events?.length, 1);
+    assert.equal(notice?.point, credit);
+    assert.deepEqual([notice?.from, notice?.to, notice?.eventType], [0, 2, EventType.CHANGE_OF_STATE]);
+    assert.deepEqual(notice?.newState, { choice: 11, value: 4 });
+    // 12:01:01 UTC is 13:01:01 in London.
+    assert.deepEqual(notice?.stamp, {
+      year: 2024,
+      month: 7,
+      day: 1,
+      weekday: 1,
+      hour: 13,
+      minute: 1,
+      second: 1,
+      hundredths: 0,
+    });
+    assert.deepEqual(credit.statusFlagBits(), [0], 'in alarm, no fault');
+    assert.deepEqual(credit.read(P.ACKED_TRANSITIONS), { t: 'bits', length: 3, set: [1, 2] });
+    const stamp = notice!.stamp;
+    const at = (minute: number) => ({ kind: 'datetime' as const, stamp: { ...stamp, minute } });
+    assert.equal(model.events.acknowledge(credit, EventState.OFFNORMAL, at(2)), 'invalid-time-stamp');
+    assert.equal(model.events.acknowledge(undefined, EventState.OFFNORMAL, at(1)), 'unknown-object');
+    assert.equal(
+      model.events.acknowledge(model.point('T1.Balance'), EventState.OFFNORMAL, at(1)),
+      'not-event-object',
+    );
+    // A time stamp with unspecified fields (255) names the recorded one too.
+    assert.equal(
+      model.events.acknowledge(credit, EventState.OFFNORMAL, {
+        kind: 'time',
+        hour: 13,
+        minute: 1,
+        second: 1,
+        hundredths: 255,
+      }),
+      'acknowledged',
+    );
+    assert.deepEqual(credit.read(P.ACKED_TRANSITIONS), { t: 'bits', length: 3, set: [0, 1, 2] });
+
+    // A second message in the same state makes no transition; low is another alarm value, still OFFNORMAL.
+    assert.equal(model.apply(account('T1', 0, 'exhausted')).events, undefined);
+    assert.equal(model.apply(account('T1', 50, 'low')).events, undefined);
+
+    // A restart: still in alarm, so reported again once the device is up (acknowledgements are not kept).
+    const again = new PointModel(
+      {
+        device: DEVICE,
+        overrides: true,
+        overrideMinutes: 60,
+        maxObjects: 100_000,
+        maxSubscriptions: 1000,
+      },
+      () => clock.now(),
+      model.registry.snapshot(),
+      model.valuesSnapshot(),
+    );
+    const startup = again.takeStartupEvents();
+    assert.deepEqual(
+      startup.map((n) => [n.point.name, n.to]),
+      [['T1.CreditState', EventState.OFFNORMAL]],
+    );
+    assert.deepEqual(again.takeStartupEvents(), []);
   });
 });

@@ -19,7 +19,8 @@ import {
   tempUserDir,
   type TestNode,
 } from '../support/node-red-helper';
-import { freeUdpPort, sleep, testClient, type TestClient } from './support';
+import { parseRecipients } from '../../dist/nodes/bacnet/device-config';
+import { freeUdpPort, nextEvent, sleep, testClient, type TestClient } from './support';
 
 const deviceNode = loadBuiltNode('bacnet/prepay-bacnet-device.js');
 const bacnetNode = loadBuiltNode('bacnet/prepay-bacnet.js');
@@ -132,9 +133,10 @@ async function byName(
     { type: ObjectType.DEVICE, instance: 4120 },
     P.OBJECT_LIST,
   );
+  // The points only: not the device (8), its notification class (15) nor its network port (56).
   const ids = list.values
     .map((v) => v.value as { type: number; instance: number })
-    .filter((id) => id.type !== 8);
+    .filter((id) => id.type !== 8 && id.type !== 15 && id.type !== 56);
   if (ids.length === 0) return new Map();
   const names = await peer.client.readPropertyMultiple(
     address,
@@ -250,11 +252,11 @@ describe('prepay-bacnet node in Node-RED', function () {
     const values = read.values.map((o) => o.values.map((v) => v.value[0]!.value));
     assert.deepEqual(values, [
       [Math.fround(12.34), { value: [0], bitsUsed: 4 }, 0],
-      [2, { value: [0], bitsUsed: 4 }, 0],
+      [2, { value: [1], bitsUsed: 4 }, 0], // low credit: in alarm (intrinsic reporting)
       [2.5, { value: [0], bitsUsed: 4 }, 0],
       [1.25, { value: [0], bitsUsed: 4 }, 0],
       [Math.fround(42.125), { value: [3], bitsUsed: 4 }, 12], // in-alarm + fault, communication-failure
-      [1, { value: [0], bitsUsed: 4 }, 0],
+      [1, { value: [1], bitsUsed: 4 }, 0], // the account's alarm active: in alarm
     ]);
   });
 
@@ -370,15 +372,20 @@ describe('prepay-bacnet node in Node-RED', function () {
     assert.equal(rows.length, 8);
     assert.ok(
       rows.includes(
-        'T0412.Balance;4120;T0412.Balance;2;1;T0412 balance in GBP (major units);;;;N;Y;;;;95;T0412',
+        'T0412.Balance;4120;T0412.Balance;2;1;T0412 balance in GBP (major units);;;;N;Y;;;;95;T0412;',
       ),
+    );
+    // The event-capable points name their notification class in the last column.
+    assert.ok(
+      rows.some((row) => /^T0412\.CreditState;.*;T0412;1$/.test(row)),
+      rows.join('\n'),
     );
     const texts = await helper.request().get('/prepay-bacnet-device/dev/ede-state-texts.csv').expect(200);
     assert.match(texts.text, /^1;ok;low;emergency;exhausted;closed\r$/m);
     const status = (await helper.request().get('/prepay-bacnet-device/dev/status').expect(200))
       .body as Record<string, unknown>;
     assert.equal(status.state, 'up');
-    assert.equal(status.objects, 9);
+    assert.equal(status.objects, 11, 'eight points, the device, its network port and its notification class');
     assert.equal(status.port, port);
     await helper.request().get('/prepay-bacnet-device/nope/ede.csv').expect(404);
     const revision = status.databaseRevision as number;
@@ -388,8 +395,58 @@ describe('prepay-bacnet node in Node-RED', function () {
       string,
       unknown
     >;
-    assert.equal(after.objects, 5);
+    assert.equal(after.objects, 7);
     assert.equal(after.databaseRevision, revision + 1);
+  });
+
+  it('sends alarms as BACnet events to the recipients set on the device, which its notification class lists', async () => {
+    await load({ recipients: `127.0.0.1:${peer.port}/5\n127.0.0.1:${port + 1}/6 confirmed` });
+    const heard = nextEvent<{
+      payload: { processId: number; toState: number; eventObjectId: { type: number } };
+    }>(peer.client, 'eventNotify');
+    const { bac } = { bac: helper.getNode('bac') };
+    bac.receive(state('T0412', 'exhausted', 0));
+    const { payload } = await heard;
+    assert.equal(payload.processId, 5);
+    assert.equal(payload.toState, 2, 'offnormal');
+    assert.equal(payload.eventObjectId.type, ObjectType.MULTI_STATE_VALUE);
+    const address = { address: `127.0.0.1:${port}` };
+    const nc = { type: 15, instance: 1 };
+    const priority = await peer.client.readProperty(address, nc, P.PRIORITY);
+    assert.deepEqual(
+      priority.values.map((v) => v.value),
+      [100, 80, 200],
+    );
+    // The library reads each BACnetDestination as its elements in a row: days, from, to, the recipient's
+    // address, the process, confirmed, the transitions.
+    const list = await peer.client.readProperty(address, nc, P.RECIPIENT_LIST);
+    const items = list.values as unknown as Array<{ type: number; value: unknown }>;
+    assert.deepEqual(
+      items.filter((v) => v.type === 2).map((v) => v.value),
+      [5, 6],
+    );
+    assert.deepEqual(
+      items.filter((v) => v.type === 1).map((v) => v.value),
+      [false, true],
+    );
+    const macs = items
+      .filter((v) => v.type === 118)
+      .map((v) => [...((v.value as Array<{ value: Buffer }>)[1]?.value ?? [])]);
+    assert.deepEqual(macs, [
+      [127, 0, 0, 1, peer.port >> 8, peer.port & 0xff],
+      [127, 0, 0, 1, (port + 1) >> 8, (port + 1) & 0xff],
+    ]);
+  });
+
+  it('refuses alarm recipients it cannot read, naming the entry', function () {
+    assert.deepEqual(parseRecipients('10.0.0.5\n10.0.0.6:47809/12 confirmed, 10.0.0.7/3 unconfirmed'), [
+      { host: '10.0.0.5', port: 47808, processId: 1, confirmed: false, transitions: [true, true, true] },
+      { host: '10.0.0.6', port: 47809, processId: 12, confirmed: true, transitions: [true, true, true] },
+      { host: '10.0.0.7', port: 47808, processId: 3, confirmed: false, transitions: [true, true, true] },
+    ]);
+    assert.throws(() => parseRecipients('bems.local'), /alarm recipient "bems.local" must be/);
+    assert.throws(() => parseRecipients('10.0.0.300'), /alarm recipient "10.0.0.300"/);
+    assert.throws(() => parseRecipients('10.0.0.5:0'), /bad port/);
   });
 
   it('shows a red status when the port is taken, and keeps Node-RED running', async () => {

@@ -85,9 +85,10 @@ async function objects(
   const address = { address: `127.0.0.1:${port}` };
   const device = { type: ObjectType.DEVICE, instance: 7001 };
   const list = await peer.client.readProperty(address, device, P.OBJECT_LIST);
+  // The points only: not the device (8), its notification class (15) nor its network port (56).
   const ids = list.values
     .map((v) => v.value as { type: number; instance: number })
-    .filter((id) => id.type !== 8);
+    .filter((id) => id.type !== 8 && id.type !== 15 && id.type !== 56);
   const map = new Map<string, string>();
   const balances: number[] = [];
   for (let i = 0; i < ids.length; i += 50) {

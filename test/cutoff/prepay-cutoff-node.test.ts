@@ -344,6 +344,8 @@ describe('prepay-cutoff node driving the simulator relays', function () {
       },
     });
     await until(() => site.meter(String(row.meterId)).supplyOn);
+    // The command message follows the relay's read-back, a round trip after the coil switched.
+    await until(() => commands.some((m) => m.payload.action === 'connect'));
     const on = commands[commands.length - 1]!;
     assert.match(String(on.payload.reason), /override by duty manager .*medical equipment/);
     await helper.unload();

@@ -68,6 +68,25 @@ describe('delta engine', () => {
     assert.ok(out.events.some((e) => e.type === 'rollover'));
   });
 
+  it('says a real wrap held for its rate may be a rollover, and bills it as one when a later value makes the rate plausible', () => {
+    const engine = new DeltaEngine();
+    const rolling: MeterInfo = { ...meter, rolloverAt: 100000, maxRatePerHour: 100 };
+    engine.reading(rolling, 99999.5, T0);
+    // 1.2 kWh in 15 s is 288 kWh/h: too fast for 100 kWh/h, so held.
+    const held = engine.reading(rolling, 0.7, T0 + 15_000);
+    assert.equal(held.consumptions.length, 0);
+    assert.equal(held.events[0]!.type, 'suspect');
+    assert.doesNotMatch(held.events[0]!.text, /not a rollover/);
+    assert.match(held.events[0]!.text, /as a rollover at 100000 kWh, consumption 1\.2 kWh in 15 s/);
+    assert.match(held.events[0]!.text, /then billed as a rollover/);
+    // Later, the wrap to 1.3 is 1.8 kWh in 90 s (72 kWh/h): billed from the held baseline, as a rollover.
+    const later = engine.reading(rolling, 1.3, T0 + 90_000);
+    assert.equal(later.consumptions.length, 1);
+    assert.equal(later.consumptions[0]!.delta, 1.8);
+    assert.equal(later.consumptions[0]!.rollover, true);
+    assert.ok(later.events.some((e) => e.type === 'rollover'));
+  });
+
   it('holds a value below the baseline that is no plausible rollover as suspect, and bills the next good value from the old baseline', () => {
     const engine = new DeltaEngine();
     const rolling: MeterInfo = { ...meter, rolloverAt: 100000 };

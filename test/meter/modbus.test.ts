@@ -200,6 +200,28 @@ describe('Modbus reading against the simulator', function () {
     }
   });
 
+  it('backs off a silent unit after one timed-out request with the default settings, so later polls cost nothing', async () => {
+    const silent = linkTo(port, { timeoutMs: 150 });
+    await silent.open();
+    const unit = specs[1]!.unitId;
+    site.server().setFault(unit, { kind: 'silent' });
+    try {
+      const started = Date.now();
+      await assert.rejects(silent.read(unit, 4, 0, 2), ModbusTimeoutError);
+      assert.ok(Date.now() - started >= 280, 'timeout and one retry');
+      // The next block of the same poll, and the next cycle's poll, fail at once.
+      const fast = Date.now();
+      await assert.rejects(silent.read(unit, 4, 0, 2), UnitBackoffError);
+      await assert.rejects(silent.read(unit, 4, 72, 2), UnitBackoffError);
+      assert.ok(Date.now() - fast < 50, 'backed off after one timeout');
+      assert.deepEqual(silent.stats().deadUnits, [unit]);
+      assert.equal(silent.stats().timeouts, 2, 'one request and its retry');
+    } finally {
+      site.server().setFault(unit, undefined);
+      await silent.close();
+    }
+  });
+
   it('fails fast while the gateway is down and reconnects by itself when it returns', async () => {
     const flaky = linkTo(port, { reconnectMinMs: 100, reconnectMaxMs: 400 });
     await flaky.open();

@@ -79,17 +79,28 @@ function flow(
   ];
 }
 
-/** Checks, per meter, that billed consumption equals the register's movement between first and last good reading. */
+/**
+ * Checks, per meter, that billed consumption equals the register's movement from the first good reading to the
+ * last billed one. Readings leave at once and consumption after its state write: what answered in the last
+ * moments before a stop is billed (and its consumption sent again) after the next start, not before.
+ */
 function assertExact(consumption: Msg[], readings: Msg[]): void {
   const meters = new Set(readings.map((m) => m.payload.meterId as string));
   assert.ok(meters.size > 0);
   for (const meterId of meters) {
     const good = readings.filter((m) => m.payload.meterId === meterId && m.payload.quality === 'good');
     const first = good[0]!.payload.value as number;
-    const last = good[good.length - 1]!.payload.value as number;
-    const billed = consumption
-      .filter((m) => m.payload.meterId === meterId && m.replay !== true)
-      .map((m) => m.payload.delta as number);
+    const mine = consumption.filter((m) => m.payload.meterId === meterId && m.replay !== true);
+    const lastBilled = mine.reduce<Msg | undefined>(
+      (latest, m) => (!latest || (m.payload.to as number) > (latest.payload.to as number) ? m : latest),
+      undefined,
+    );
+    assert.ok(lastBilled, `meter ${meterId} billed`);
+    const lastReading = good.find((m) => m.payload.ts === lastBilled.payload.to);
+    assert.ok(lastReading, `meter ${meterId}: its last consumption ends at a good reading`);
+    const last = lastReading.payload.value as number;
+    assert.ok(good.length - good.indexOf(lastReading) <= 20, `meter ${meterId}: few readings left unbilled`);
+    const billed = mine.map((m) => m.payload.delta as number);
     const movement = exactSum([last]) - exactSum([first]);
     assert.equal(formatScaled(exactSum(billed), 6), formatScaled(movement, 6), `meter ${meterId}`);
     const ids = consumption
@@ -209,10 +220,13 @@ describe('prepay-meter node polling the simulator', function () {
     helper
       .getNode('meter')
       .receive({ topic: 'replace', payload: { meterId, oldFinal: 9_999_999, newStart: 0 } });
-    // Consumption (and what was produced with it) waits for the meter state write, grouped once a second.
+    // The event leaves as soon as the command is taken; its consumption waits for the meter state write.
     for (let i = 0; i < 100 && !events.some((m) => m.payload.type === 'replaced'); i += 1) await sleep(100);
     const replaced = events.find((m) => m.payload.type === 'replaced');
     assert.ok(replaced);
+    // Events leave at once; the consumption follows its state write.
+    for (let i = 0; i < 30 && !consumption.some((m) => m.payload.to === replaced.payload.ts); i += 1)
+      await sleep(100);
     const billed = consumption.find((m) => m.payload.to === replaced.payload.ts);
     assert.ok(billed && (billed.payload.delta as number) > 0, 'the old meter billed up to its final value');
   });
@@ -300,7 +314,8 @@ describe('prepay-meter node polling the simulator', function () {
     assert.deepEqual(suspect, [], 'the wrap is not mistaken for a fault');
     const good = readings.filter((m) => m.payload.quality === 'good');
     const first = good[0]!.payload.value as number;
-    const last = good[good.length - 1]!.payload.value as number;
+    // Up to the last billed value: what answered just before the stop is billed after the next start.
+    const last = consumption.at(-1)!.payload.value as number;
     assert.ok(last < first, 'the register went round');
     const movement = exactSum([last, 4294967.296]) - exactSum([first]);
     assert.equal(
@@ -415,10 +430,13 @@ describe('prepay-meter node reading partial devices (pymodbus refusing what each
     const statuses: Array<{ fill?: string; shape?: string; text?: string }> = [];
     meter.on('call:status', (call) => statuses.push(call.args[0] as { fill?: string; text?: string }));
     const requests = async (): Promise<number> => {
-      const before = consumption.length;
       meter.receive({ topic: 'stats' });
-      await until(() => consumption.length > before, 'stats');
-      return (consumption.pop()!.payload as { requests: number }).requests;
+      await until(() => consumption.some((m) => m.topic === 'stats'), 'stats');
+      const [stats] = consumption.splice(
+        consumption.findIndex((m) => m.topic === 'stats'),
+        1,
+      );
+      return (stats!.payload as { requests: number }).requests;
     };
     /** One poll cycle of building time: every meter polled once; resolves when all have answered. */
     const cycle = async (ms: number): Promise<number> => {
@@ -482,6 +500,11 @@ describe('prepay-meter node reading partial devices (pymodbus refusing what each
       await server.set(m.unitId, m.counter.table, m.counter.address, m.counter.after);
     const eventsBefore = events.length;
     const steadyRequests = await cycle(CYCLE);
+    // Readings leave at once; consumption follows its state write.
+    await until(
+      () => PARTIAL_METERS.every((m) => consumption.some((c) => c.payload.meterId === `M-${m.profile}`)),
+      'the consumption of the cycle',
+    );
     for (const m of PARTIAL_METERS) {
       const billed = consumption.filter((c) => c.payload.meterId === `M-${m.profile}`);
       assert.equal(billed.length, 1, m.profile);
@@ -792,6 +815,8 @@ describe('prepay-meter node judging time stamps against its clock', function () 
     meter.receive(water(10.5, NOW + 10 * MIN)); // a sender ten minutes ahead: within 15
     meter.receive(water(11, NOW + 16 * MIN)); // beyond
     await until(() => events.some((e) => e.payload.type === 'future-reading'), 'the refusal');
+    await until(() => consumption.length > 0, 'the consumption, after its state write');
+    await sleep(100);
     assert.equal(consumption.length, 1);
     assert.equal(consumption[0]!.payload.delta, 0.5);
     assert.match(

@@ -92,7 +92,9 @@ async function bemsView(
   );
   const ids = list.values
     .map((v) => v.value as { type: number; instance: number })
-    .filter((o) => o.type !== 8);
+    // The points: not the device (8), its notification class (15) nor its network port (56), which have no
+    // present value.
+    .filter((o) => o.type !== 8 && o.type !== 15 && o.type !== 56);
   const view = new Map<string, { balance?: number; available?: number; state?: string }>();
   for (let i = 0; i < ids.length; i += 40) {
     const read = await peer.client.readPropertyMultiple(

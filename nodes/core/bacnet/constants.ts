@@ -9,27 +9,40 @@ export const ObjectType = {
   ANALOG_VALUE: 2,
   BINARY_VALUE: 5,
   DEVICE: 8,
+  NOTIFICATION_CLASS: 15,
   MULTI_STATE_VALUE: 19,
+  NETWORK_PORT: 56,
 } as const;
 
 export const PropertyId = {
+  ACKED_TRANSITIONS: 0,
+  ACK_REQUIRED: 1,
   ACTIVE_TEXT: 4,
+  ALARM_VALUE: 6,
+  ALARM_VALUES: 7,
   ALL: 8,
   APDU_SEGMENT_TIMEOUT: 10,
   APDU_TIMEOUT: 11,
   APPLICATION_SOFTWARE_VERSION: 12,
+  NOTIFICATION_CLASS: 17,
   COV_INCREMENT: 22,
+  DEADBAND: 25,
   DESCRIPTION: 28,
   DEVICE_ADDRESS_BINDING: 30,
+  EVENT_ENABLE: 35,
   EVENT_STATE: 36,
   FIRMWARE_REVISION: 44,
+  HIGH_LIMIT: 45,
   INACTIVE_TEXT: 46,
+  LIMIT_ENABLE: 52,
   LOCAL_DATE: 56,
   LOCAL_TIME: 57,
   LOCATION: 58,
+  LOW_LIMIT: 59,
   MAX_APDU_LENGTH_ACCEPTED: 62,
   MODEL_NAME: 70,
   NUMBER_OF_APDU_RETRIES: 73,
+  NOTIFY_TYPE: 72,
   NUMBER_OF_STATES: 74,
   OBJECT_IDENTIFIER: 75,
   OBJECT_LIST: 76,
@@ -38,10 +51,12 @@ export const PropertyId = {
   OPTIONAL: 80,
   OUT_OF_SERVICE: 81,
   PRESENT_VALUE: 85,
+  PRIORITY: 86,
   PRIORITY_ARRAY: 87,
   PROTOCOL_OBJECT_TYPES_SUPPORTED: 96,
   PROTOCOL_SERVICES_SUPPORTED: 97,
   PROTOCOL_VERSION: 98,
+  RECIPIENT_LIST: 102,
   RELIABILITY: 103,
   RELINQUISH_DEFAULT: 104,
   REQUIRED: 105,
@@ -49,15 +64,34 @@ export const PropertyId = {
   STATE_TEXT: 110,
   STATUS_FLAGS: 111,
   SYSTEM_STATUS: 112,
+  TIME_DELAY: 113,
   UNITS: 117,
   VENDOR_IDENTIFIER: 120,
   VENDOR_NAME: 121,
+  EVENT_TIME_STAMPS: 130,
   PROTOCOL_REVISION: 139,
   ACTIVE_COV_SUBSCRIPTIONS: 152,
   DATABASE_REVISION: 155,
   MAX_SEGMENTS_ACCEPTED: 167,
+  EVENT_DETECTION_ENABLE: 353,
   PROPERTY_LIST: 371,
+  APDU_LENGTH: 399,
+  IP_ADDRESS: 400,
+  IP_DEFAULT_GATEWAY: 401,
+  IP_DNS_SERVER: 406,
+  BACNET_IP_MODE: 408,
+  IP_SUBNET_MASK: 411,
+  BACNET_IP_UDP_PORT: 412,
+  CHANGES_PENDING: 416,
+  FD_BBMD_ADDRESS: 418,
+  FD_SUBSCRIPTION_LIFETIME: 419,
+  LINK_SPEED: 420,
+  MAC_ADDRESS: 423,
+  NETWORK_NUMBER: 425,
+  NETWORK_NUMBER_QUALITY: 426,
+  NETWORK_TYPE: 427,
   CURRENT_COMMAND_PRIORITY: 431,
+  PROTOCOL_LEVEL: 482,
 } as const;
 
 export const EngineeringUnits = {
@@ -92,6 +126,7 @@ export const ErrorCode = {
   VALUE_OUT_OF_RANGE: 37,
   WRITE_ACCESS_DENIED: 40,
   INVALID_ARRAY_INDEX: 42,
+  INVALID_TIMESTAMP: 14,
   COV_SUBSCRIPTION_FAILED: 43,
   NOT_COV_PROPERTY: 44,
   OPTIONAL_FUNCTIONALITY_NOT_SUPPORTED: 45,
@@ -104,13 +139,21 @@ export const Reliability = {
   COMMUNICATION_FAILURE: 12,
 } as const;
 
-export const EventState = { NORMAL: 0, FAULT: 1 } as const;
+export const EventState = { NORMAL: 0, FAULT: 1, OFFNORMAL: 2 } as const;
+
+/** BACnetEventType: the algorithms the device's objects use (change-of-reliability for faults, revision 13+). */
+export const EventType = { CHANGE_OF_STATE: 1, OUT_OF_RANGE: 5, CHANGE_OF_RELIABILITY: 19 } as const;
+
+export const NotifyType = { ALARM: 0, EVENT: 1, ACK_NOTIFICATION: 2 } as const;
 
 export const Segmentation = { SEGMENTED_TRANSMIT: 1 } as const;
 
 /** Bits of protocol-services-supported (BACnetServicesSupported). */
 export const ServiceBit = {
+  ACKNOWLEDGE_ALARM: 0,
   CONFIRMED_COV_NOTIFICATION: 1,
+  CONFIRMED_EVENT_NOTIFICATION: 2,
+  GET_ALARM_SUMMARY: 3,
   SUBSCRIBE_COV: 5,
   READ_PROPERTY: 12,
   READ_PROPERTY_MULTIPLE: 14,
@@ -118,17 +161,22 @@ export const ServiceBit = {
   I_AM: 26,
   I_HAVE: 27,
   UNCONFIRMED_COV_NOTIFICATION: 28,
+  UNCONFIRMED_EVENT_NOTIFICATION: 29,
   WHO_HAS: 33,
   WHO_IS: 34,
   SUBSCRIBE_COV_PROPERTY: 38,
+  GET_EVENT_INFORMATION: 39,
 } as const;
 
 /** The highest valid instance number; 4194303 in a device identifier means "this device". */
 export const MAX_INSTANCE = 4_194_302;
 export const WILDCARD_INSTANCE = 4_194_303;
 
-/** ASHRAE 135-2012: protocol revision 14. Its services bit string has 41 bits, object types 55. */
+/**
+ * ANSI/ASHRAE 135-2020: protocol revision 22 (a Network Port object, Current_Command_Priority on commandable
+ * objects, Event_Detection_Enable on event-reporting ones). Its services bit string has 47 bits, object types 63.
+ */
 export const PROTOCOL_VERSION = 1;
-export const PROTOCOL_REVISION = 14;
-export const SERVICES_BITS = 41;
-export const OBJECT_TYPES_BITS = 55;
+export const PROTOCOL_REVISION = 22;
+export const SERVICES_BITS = 47;
+export const OBJECT_TYPES_BITS = 63;

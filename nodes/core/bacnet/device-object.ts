@@ -55,7 +55,10 @@ export interface DeviceContext {
 }
 
 export const SUPPORTED_SERVICES = [
+  ServiceBit.ACKNOWLEDGE_ALARM,
   ServiceBit.CONFIRMED_COV_NOTIFICATION,
+  ServiceBit.CONFIRMED_EVENT_NOTIFICATION,
+  ServiceBit.GET_ALARM_SUMMARY,
   ServiceBit.SUBSCRIBE_COV,
   ServiceBit.READ_PROPERTY,
   ServiceBit.READ_PROPERTY_MULTIPLE,
@@ -63,9 +66,11 @@ export const SUPPORTED_SERVICES = [
   ServiceBit.I_AM,
   ServiceBit.I_HAVE,
   ServiceBit.UNCONFIRMED_COV_NOTIFICATION,
+  ServiceBit.UNCONFIRMED_EVENT_NOTIFICATION,
   ServiceBit.WHO_HAS,
   ServiceBit.WHO_IS,
   ServiceBit.SUBSCRIBE_COV_PROPERTY,
+  ServiceBit.GET_EVENT_INFORMATION,
 ];
 
 export const SUPPORTED_OBJECT_TYPES = [
@@ -73,7 +78,9 @@ export const SUPPORTED_OBJECT_TYPES = [
   ObjectType.ANALOG_VALUE,
   ObjectType.BINARY_VALUE,
   ObjectType.DEVICE,
+  ObjectType.NOTIFICATION_CLASS,
   ObjectType.MULTI_STATE_VALUE,
+  ObjectType.NETWORK_PORT,
 ];
 
 const REQUIRED: number[] = [

@@ -3,7 +3,8 @@
  * discovering and naming thousands of points by hand: the object list (one row per object) and the state texts
  * it refers to. Semicolon-separated, CRLF line ends, as the layout and the tools that read it expect.
  */
-import { ObjectType } from './constants';
+import { ObjectType, PropertyId } from './constants';
+import { isEventCapable, NOTIFICATION_CLASS } from './events';
 import type { PointModel } from './model';
 import {
   CREDIT_STATE_TEXTS,
@@ -30,6 +31,9 @@ const HEADER_COLUMNS = [
   'state-text-reference',
   'unit-code',
   'vendor-specific-address',
+  // Not in layout 2.3 (readers ignore columns they do not know): the notification class of an event-capable
+  // object, so the BEMS engineer sees which points report alarms and events.
+  'notification-class',
 ];
 
 /** State-text references: row numbers of the state texts file. */
@@ -77,7 +81,7 @@ export function edeObjects(model: PointModel, header: EdeHeader): string {
     row(['TIMESTAMP_OF_LAST_CHANGE', new Date(header.timestamp).toISOString().slice(0, 10)]),
     row(['AUTHOR_OF_LAST_CHANGE', header.author]),
     row(['VERSION_OF_LAYOUT', '2.3']),
-    `#${['mandatory', 'mandatory', 'mandatory', 'mandatory', 'mandatory', ...new Array(11).fill('optional')].join(';')}`,
+    `#${['mandatory', 'mandatory', 'mandatory', 'mandatory', 'mandatory', ...new Array(12).fill('optional')].join(';')}`,
     `# ${HEADER_COLUMNS.join(';')}`,
     row([
       device.name,
@@ -96,11 +100,38 @@ export function edeObjects(model: PointModel, header: EdeHeader): string {
       '',
       '',
       '',
+      '',
     ]),
   ];
   for (const ref of model.objectList()) {
     const point = model.object(ref.type, ref.instance);
     if (!point || point.type === ObjectType.DEVICE) continue;
+    if (!('kind' in point)) {
+      // The network port and the notification class: listed, nothing to set or subscribe to.
+      const description = point.read(PropertyId.DESCRIPTION);
+      lines.push(
+        row([
+          point.name,
+          device.instance,
+          point.name,
+          point.type,
+          point.instance,
+          'v' in description ? String(description.v) : '',
+          '',
+          '',
+          '',
+          'N',
+          'N',
+          '',
+          '',
+          '',
+          '',
+          '',
+          '',
+        ]),
+      );
+      continue;
+    }
     const p = point as Point;
     lines.push(
       row([
@@ -120,6 +151,7 @@ export function edeObjects(model: PointModel, header: EdeHeader): string {
         stateTextReference(p.kind),
         isAnalog(p) ? p.units : '',
         p.key,
+        isEventCapable(p) ? NOTIFICATION_CLASS : '',
       ]),
     );
   }

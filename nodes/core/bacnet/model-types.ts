@@ -4,6 +4,7 @@
  */
 import type { CreditState, Utility } from '../messages';
 import type { DeviceInfo } from './device-object';
+import type { EventNotice, NotificationClassSettings } from './events';
 import type { Point } from './points';
 
 export type ModelInput =
@@ -84,6 +85,8 @@ export interface ModelOptions {
   overrideMinutes: number;
   maxObjects: number;
   maxSubscriptions: number;
+  /** Priorities, acknowledgements and recipients of the alarm notifications (default: none configured). */
+  notificationClass?: NotificationClassSettings;
 }
 
 /** What a change did: points whose values moved (for COV) and the object set (for the database revision). */
@@ -91,6 +94,8 @@ export interface ModelChange {
   changed: Point[];
   added: Point[];
   removed: Point[];
+  /** Event transitions the change made (intrinsic reporting), to notify. */
+  events?: EventNotice[];
 }
 
 /** An override for the cutoff relay, in the shape its `topic: "override"` input takes. */

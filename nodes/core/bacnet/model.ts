@@ -12,6 +12,8 @@ import { TimeZone } from '../tariff/zone';
 import { EngineeringUnits, ObjectType, PropertyId as P, Reliability } from './constants';
 import { CovTable } from './cov';
 import { DeviceObject } from './device-object';
+import { DEFAULT_NOTIFICATION_CLASS, EventReporter, type EventNotice } from './events';
+import { NetworkPortObject } from './network-port';
 import { InstanceRegistry, type RegistrySnapshot } from './instances';
 import { parsePointName, pointKey, pointName, type PointIdentity } from './names';
 import {
@@ -60,6 +62,10 @@ export class PointModel {
   readonly device: DeviceObject;
   readonly cov: CovTable;
   readonly registry: InstanceRegistry;
+  /** Intrinsic reporting: the alarm points' event states and the notification class. */
+  readonly events: EventReporter;
+  /** The device's BACnet/IP port (its address is set when the socket is bound). */
+  readonly networkPort: NetworkPortObject;
   private readonly points = new Map<string, Point>();
   /** Points by type, then instance (instances are dense: an array lookup, not a hash). */
   private readonly byType: Array<Array<Point | undefined> | undefined> = [];
@@ -71,6 +77,7 @@ export class PointModel {
   private readonly overrides: OverrideSlots;
   private list: ObjectRef[] | undefined;
   private readonly zone: TimeZone;
+  private readonly startupEvents: EventNotice[] = [];
 
   constructor(
     private readonly options: ModelOptions,
@@ -82,6 +89,12 @@ export class PointModel {
     this.overrides = new OverrideSlots(options.overrideMinutes);
     this.cov = new CovTable(options.maxSubscriptions);
     this.zone = TimeZone.get(options.device.timeZone);
+    this.events = new EventReporter(
+      options.device.name,
+      options.notificationClass ?? DEFAULT_NOTIFICATION_CLASS,
+      this.zone,
+    );
+    this.networkPort = new NetworkPortObject(options.device.name, options.device.maxApdu);
     this.device = new DeviceObject(options.device, {
       objectList: () => this.objectList(),
       databaseRevision: () => this.registry.databaseRevision,
@@ -94,14 +107,19 @@ export class PointModel {
 
   // --- reading -------------------------------------------------------------------------------------------
 
+  /** Objects served: the points, the device, its network port and its notification class. */
   get size(): number {
-    return this.points.size + 1;
+    return this.points.size + 3;
   }
 
   /** The object by identifier; device instance 4194303 is "this device" (ASHRAE 135 clause 15.5). */
   object(type: number, instance: number): BacnetObject | undefined {
     if (type === ObjectType.DEVICE)
       return instance === this.device.instance || instance === 4_194_303 ? this.device : undefined;
+    if (type === ObjectType.NOTIFICATION_CLASS)
+      return instance === this.events.nc.instance ? this.events.nc : undefined;
+    if (type === ObjectType.NETWORK_PORT)
+      return instance === this.networkPort.instance ? this.networkPort : undefined;
     return this.byType[type]?.[instance];
   }
 
@@ -113,8 +131,31 @@ export class PointModel {
     return [...this.points.values()];
   }
 
+  /** Event-capable points in object-list order, after the object `after` when given (GetEventInformation). */
+  eventPoints(after?: ObjectRef): Point[] {
+    const out: Point[] = [];
+    let skipping = after !== undefined;
+    for (const ref of this.objectList()) {
+      if (skipping) {
+        if (ref.type === after?.type && ref.instance === after.instance) skipping = false;
+        continue;
+      }
+      const point = this.byType[ref.type]?.[ref.instance];
+      if (point?.event) out.push(point);
+    }
+    // An identifier no longer listed: start again from the beginning rather than answer nothing.
+    return skipping ? this.eventPoints() : out;
+  }
+
+  /** The transitions of restored points (already in alarm or fault when the model came up), once. */
+  takeStartupEvents(): EventNotice[] {
+    return this.startupEvents.splice(0);
+  }
+
   /** Who-Has by name. */
   objectNamed(name: string): BacnetObject | undefined {
+    if (name === this.events.nc.name) return this.events.nc;
+    if (name === this.networkPort.name) return this.networkPort;
     return name === this.device.name ? this.device : this.points.get(name);
   }
 
@@ -122,6 +163,8 @@ export class PointModel {
     if (!this.list) {
       this.list = [
         { type: ObjectType.DEVICE, instance: this.device.instance },
+        { type: ObjectType.NETWORK_PORT, instance: this.networkPort.instance },
+        { type: ObjectType.NOTIFICATION_CLASS, instance: this.events.nc.instance },
         ...[...this.points.values()].map((p) => ({ type: p.type, instance: p.instance })),
       ];
     }
@@ -671,6 +714,7 @@ export class PointModel {
       description: name,
     });
     if (point.kind === 'override') this.describeOverride(point);
+    this.events.attach(point);
     this.points.set(name, point);
     (this.byType[type] ??= [])[instance] = point;
     this.list = undefined;
@@ -734,6 +778,20 @@ export class PointModel {
       this.registry.bumpRevision();
       this.device.touch();
     }
+    this.evaluateEvents(change);
+  }
+
+  /** The event transitions the changed and added points make, once all of a message is applied. */
+  private evaluateEvents(change: ModelChange): void {
+    const now = this.now();
+    for (const list of [change.changed, change.added])
+      for (const point of list) {
+        if (!point.event || this.points.get(point.name) !== point) continue;
+        const notice = this.events.evaluate(point, now);
+        if (!notice) continue;
+        (change.events ??= []).push(notice);
+        if (!change.changed.includes(point)) change.changed.push(point);
+      }
   }
 
   private dayOf(t: number): string {
@@ -815,6 +873,11 @@ export class PointModel {
         if (info.accountId && info.utility)
           this.ensure({ kind: 'override', accountId: info.accountId, utility: info.utility }, change);
       this.finish(change);
+    }
+    const now = this.now();
+    for (const point of this.points.values()) {
+      const notice = point.event ? this.events.evaluate(point, now) : undefined;
+      if (notice) this.startupEvents.push(notice);
     }
   }
 }

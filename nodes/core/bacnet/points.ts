@@ -4,6 +4,7 @@
  * reads. A point's fields are changed only by the model, which bumps `version` so encoders can cache.
  */
 import { EventState, ObjectType, PropertyId as P, Reliability } from './constants';
+import { eventPropertyIds, readEventProperty, type EventRecord } from './events';
 import { arrayRead, NOT_AN_ARRAY, UNKNOWN_PROPERTY, type PropertyValue, type ReadResult } from './properties';
 
 export type PointKind =
@@ -74,7 +75,12 @@ const COMMON_REQUIRED: number[] = [
 ];
 const STATE_REQUIRED: number[] = [P.EVENT_STATE, P.OUT_OF_SERVICE];
 
-function propertySets(type: number, commandable: boolean): { required: number[]; optional: number[] } {
+function propertySets(kind: PointKind, commandable: boolean): { required: number[]; optional: number[] } {
+  const sets = baseSets(KIND_TYPE[kind], commandable);
+  return { required: sets.required, optional: [...sets.optional, ...eventPropertyIds(kind)] };
+}
+
+function baseSets(type: number, commandable: boolean): { required: number[]; optional: number[] } {
   switch (type) {
     case ObjectType.ANALOG_VALUE:
     case ObjectType.ANALOG_INPUT:
@@ -90,9 +96,9 @@ function propertySets(type: number, commandable: boolean): { required: number[];
     default: {
       // Multi-state value. A commandable one must carry its priority array and relinquish default.
       const required: number[] = [...COMMON_REQUIRED, ...STATE_REQUIRED, P.NUMBER_OF_STATES, P.PROPERTY_LIST];
-      if (commandable) required.push(P.PRIORITY_ARRAY, P.RELINQUISH_DEFAULT);
+      // Current_Command_Priority is required of commandable objects from protocol revision 17.
+      if (commandable) required.push(P.PRIORITY_ARRAY, P.RELINQUISH_DEFAULT, P.CURRENT_COMMAND_PRIORITY);
       const optional: number[] = [P.DESCRIPTION, P.RELIABILITY, P.STATE_TEXT];
-      if (commandable) optional.push(P.CURRENT_COMMAND_PRIORITY);
       return { required, optional };
     }
   }
@@ -108,11 +114,11 @@ interface PropertyCatalogue {
 
 const catalogues = new Map<string, PropertyCatalogue>();
 
-function catalogueFor(type: number, commandable: boolean): PropertyCatalogue {
-  const key = `${type}:${commandable}`;
+function catalogueFor(kind: PointKind, commandable: boolean): PropertyCatalogue {
+  const key = `${kind}:${commandable}`;
   let catalogue = catalogues.get(key);
   if (!catalogue) {
-    const { required, optional } = propertySets(type, commandable);
+    const { required, optional } = propertySets(kind, commandable);
     const all = [...required, ...optional];
     // Property_List names every property except these four (ASHRAE 135 clause 12.1.1.4.1).
     const unlisted = new Set<number>([P.OBJECT_IDENTIFIER, P.OBJECT_NAME, P.OBJECT_TYPE, P.PROPERTY_LIST]);
@@ -164,6 +170,9 @@ export class Point implements BacnetObject {
   /** Commandable points only: slots 1..16 (index 0..15), null when relinquished. */
   priority?: Array<number | null>;
   relinquishDefault?: number;
+  /** Event-capable points: their event state, acknowledgements and time stamps (events.ts). Always present (as
+   * undefined on the others) so that every point has one shape. */
+  event: EventRecord | undefined = undefined;
   private readonly catalogue: PropertyCatalogue;
 
   constructor(init: PointInit) {
@@ -185,7 +194,7 @@ export class Point implements BacnetObject {
       this.relinquishDefault = OVERRIDE_AUTO;
     }
     this.value = init.value ?? this.defaultValue();
-    this.catalogue = catalogueFor(this.type, commandable);
+    this.catalogue = catalogueFor(this.kind, commandable);
   }
 
   private defaultValue(): number {
@@ -211,8 +220,9 @@ export class Point implements BacnetObject {
     return undefined;
   }
 
-  /** Without intrinsic reporting, Event_State is FAULT exactly when Reliability reports a fault. */
+  /** Event-capable points: their reported state; others: FAULT exactly when Reliability reports a fault. */
   get eventState(): number {
+    if (this.event) return this.event.state;
     return this.reliability === Reliability.NO_FAULT_DETECTED ? EventState.NORMAL : EventState.FAULT;
   }
 
@@ -252,6 +262,8 @@ export class Point implements BacnetObject {
 
   read(property: number, index?: number): ReadResult {
     if (!this.catalogue.has.has(property)) return UNKNOWN_PROPERTY;
+    const event = readEventProperty(this, property, index);
+    if (event) return event;
     switch (property) {
       case P.PROPERTY_LIST:
         return arrayRead(this.catalogue.listed, index);

@@ -4,6 +4,7 @@
  * standard names them for ReadProperty and the per-property results of ReadPropertyMultiple).
  */
 import { ErrorClass, ErrorCode } from './constants';
+import type { WallStamp } from './events';
 
 export type PropertyValue =
   | { t: 'null' }
@@ -21,6 +22,21 @@ export type PropertyValue =
   | { t: 'list'; items: readonly PropertyValue[] }
   /** The device's object-list: element i is objects[i] (kept by reference: 10,000 entries are not copied). */
   | { t: 'object-list'; objects: readonly ObjectRef[] }
+  | { t: 'octets'; v: readonly number[] }
+  /** A BACnetHostNPort with an IPv4 address. */
+  | { t: 'host-n-port'; host: readonly number[]; port: number }
+  /** A BACnetTimeStamp (the dateTime choice); unset: every field unspecified. */
+  | { t: 'timestamp'; stamp: WallStamp | undefined }
+  /** A BACnetDestination: every day, all day, to an IPv4 address and port on the local network. */
+  | {
+      t: 'destination';
+      host: string;
+      port: number;
+      processId: number;
+      confirmed: boolean;
+      /** Transitions (0 to-offnormal, 1 to-fault, 2 to-normal) it hears. */
+      transitions: readonly number[];
+    }
   /** Active-COV-Subscriptions: a list of BACnetCOVSubscription. */
   | { t: 'cov-subscriptions'; items: readonly CovSubscriptionView[] };
 

@@ -60,6 +60,17 @@ export class DayTallies {
 
   /** The local day a moment ends (a moment exactly at midnight ends the day before). */
   dayOf(t: number): { date: string; from: number; to: number } {
+    // Nearly every reading falls in the day of the one before: its bounds are kept, not worked out again.
+    const last = this.lastDay;
+    if (last && t > last.from && t <= last.to) return last;
+    const day = this.computeDay(t);
+    this.lastDay = day;
+    return day;
+  }
+
+  private lastDay: { readonly date: string; readonly from: number; readonly to: number } | undefined;
+
+  private computeDay(t: number): { date: string; from: number; to: number } {
     const parts = this.zone.wallParts(t - 1);
     const date = isoDate(parts.year, parts.month, parts.day);
     const from = this.zone.wallToInstant(parts.year, parts.month, parts.day);

@@ -274,17 +274,24 @@ export class DeltaEngine {
     const before = toUnits(baseline.value, scale);
     let delta = after - before;
     let rolled = false;
+    const hours = (ts - baseline.ts) / HOUR_MS;
+    /** A wrap the register allows, but at a rate above the plausible one: held, and it may yet be one. */
+    let fastWrap: string | undefined;
     if (delta < 0n && meter.rolloverAt !== undefined) {
       const wrapped = toUnits(meter.rolloverAt, scale) - before + after;
       if (wrapped >= 0n && this.plausibleRollover(meter, baseline, wrapped, scale, ts)) {
         delta = wrapped;
         rolled = true;
-      }
+      } else if (wrapped >= 0n && meter.maxRatePerHour !== undefined)
+        fastWrap = this.tooFast(meter, wrapped, scale, hours);
     }
-    const hours = (ts - baseline.ts) / HOUR_MS;
+    // The text says what happens: a wrap held for its rate is billed as a rollover by a later value that
+    // makes the rate plausible; only a drop no wrap explains is "not a rollover".
     const problem =
       delta < 0n
-        ? `value ${value} is below the last good value ${baseline.value} ${meter.unit} (not a rollover)`
+        ? fastWrap
+          ? `value ${value} is below the last good value ${baseline.value} ${meter.unit}; as a rollover at ${meter.rolloverAt} ${meter.unit}, ${fastWrap}, so it is held until a later value makes the rate plausible (then billed as a rollover)`
+          : `value ${value} is below the last good value ${baseline.value} ${meter.unit} (not a rollover)`
         : this.tooFast(meter, delta, scale, hours);
     if (problem) {
       reading.quality = 'suspect';
