@@ -109,6 +109,43 @@ describe('meter day tallies', () => {
     assert.ok(Object.keys(state.days ?? {}).length <= 4, Object.keys(state.days ?? {}).join(', '));
   });
 
+  it('sends a late summary for every day a long gap ends in, not only the first and the last few', () => {
+    // Silent from noon of its first day for five days, each summarised at its midnight with nothing billed;
+    // the gap billed when it answers changes all six days, and the meter reader summarises them in turn.
+    const NOON = MIDNIGHT - 12 * 60 * MIN;
+    let now = NOON - 60 * MIN;
+    const engine = new DeltaEngine({ now: () => now });
+    const tallies = new DayTallies(ZONE);
+    const feed = (out: ReturnType<DeltaEngine['reading']>): string[] =>
+      tallies.record(engine.state('E-1')!, out);
+    feed(engine.reading(info, 1000, now));
+    now = NOON;
+    feed(engine.reading(info, 1010, now));
+    const state = engine.state('E-1')!;
+    for (let day = 0; day < 5; day++) {
+      const midnight = MIDNIGHT + day * 24 * 60 * MIN;
+      now = midnight + 5 * MIN;
+      tallies.ensureDay(state, midnight);
+      for (const due of tallies.due(state, now)) tallies.summarise(info, state, due.date, now);
+    }
+    now = NOON + 5 * 24 * 60 * MIN;
+    const late = feed(engine.reading(info, 1130, now));
+    assert.deepEqual(late, ['2026-06-01', '2026-06-02', '2026-06-03', '2026-06-04', '2026-06-05']);
+    const summaries = late.map((date) => tallies.summarise(info, state, date, now));
+    assert.deepEqual(
+      summaries.map((s) => [s?.date, s?.billed, s?.late]),
+      [
+        ['2026-06-01', '22', true],
+        ['2026-06-02', '24', true],
+        ['2026-06-03', '24', true],
+        ['2026-06-04', '24', true],
+        ['2026-06-05', '24', true],
+      ],
+    );
+    // Summarised again, the days before the baseline are forgotten but for the last few.
+    assert.ok(Object.keys(state.days ?? {}).length <= 4, Object.keys(state.days ?? {}).join(', '));
+  });
+
   it('lists held values, rebaselines and rollovers, and reports what is pending', () => {
     let now = MIDNIGHT + 60 * MIN;
     const engine = new DeltaEngine({ now: () => now });

@@ -31,6 +31,8 @@ export interface DayTally extends Pick<
   date: string;
   /** Its summary went out (and goes out again if the day changes). */
   sent?: boolean;
+  /** Changed since its summary went out: its late summary is still to go, so it is not forgotten before. */
+  changed?: boolean;
 }
 
 /** The day summary a meter reader sends (event type `day-summary`), as the ledger reads it. */
@@ -85,7 +87,10 @@ export class DayTallies {
     const late: string[] = [];
     const touch = (t: number): DayTally => {
       const tally = this.tally(state, t);
-      if (tally.sent && !late.includes(tally.date)) late.push(tally.date);
+      if (tally.sent) {
+        tally.changed = true;
+        if (!late.includes(tally.date)) late.push(tally.date);
+      }
       return tally;
     };
     let rolled = false;
@@ -121,10 +126,10 @@ export class DayTallies {
     return late;
   }
 
-  /** Days that have ended by `now` and have not been summarised (oldest first). */
+  /** Days that have ended by `now` and have not been summarised since they last changed (oldest first). */
   due(state: MeterState, now: number): DayTally[] {
     return Object.values(state.days ?? {})
-      .filter((tally) => !tally.sent && tally.to <= now)
+      .filter((tally) => (!tally.sent || tally.changed) && tally.to <= now)
       .sort((a, b) => a.from - b.from);
   }
 
@@ -139,6 +144,7 @@ export class DayTallies {
     if (!tally) return undefined;
     const late = tally.sent === true;
     tally.sent = true;
+    delete tally.changed;
     this.prune(state, now);
     const summary: DaySummary = {
       type: 'day-summary',
@@ -198,14 +204,16 @@ export class DayTallies {
    * Summarised days are forgotten once nothing can change them: a consumption runs from the baseline to a
    * later reading, so a day that ended by the baseline's time is final. A day after it is kept however long
    * the meter is silent (its gap, billed when it answers, ends partly in that day): a late summary is always
-   * the whole day, never only its late part. The last few are kept regardless.
+   * the whole day, never only its late part. The last few are kept regardless, and so is a day changed since
+   * its summary: a gap billed over many days makes several late summaries in turn, and forgetting the later
+   * days while the first is summarised would lose theirs (their first summaries, without the gap, would stand).
    */
   private prune(state: MeterState, now: number): void {
     const days = state.days;
     if (!days) return;
     const final = Math.min(now, state.baseline?.ts ?? now);
     const sent = Object.values(days)
-      .filter((t) => t.sent && t.to <= final)
+      .filter((t) => t.sent && !t.changed && t.to <= final)
       .sort((a, b) => b.from - a.from);
     for (const tally of sent.slice(KEEP_SENT_DAYS)) delete days[tally.date];
   }
