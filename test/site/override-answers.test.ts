@@ -7,31 +7,17 @@
  * value the point cannot take is refused on the wire with a BACnet error.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sleep } from '../support/node-red-helper';
 import { freeUdpPort } from '../bacnet/support';
+import { BACNET_STACK_BIN } from '../support/bacnet-stack';
 import { startReferenceSite, type RunningSite } from '../support/reference-site';
 
 const run = promisify(execFile);
-const root = join(__dirname, '..', '..', '..');
-/** The bacnet-stack tools beside the repository (../shared/tools/bacnet-stack), also from a git worktree. */
-function bacnetStackBin(): string {
-  const beside = (repo: string) => join(repo, '..', 'shared', 'tools', 'bacnet-stack', 'bin');
-  if (existsSync(beside(root))) return beside(root);
-  try {
-    const common = execFileSync('git', ['rev-parse', '--path-format=absolute', '--git-common-dir'], {
-      cwd: root,
-      encoding: 'utf8',
-    }).trim();
-    return beside(dirname(common));
-  } catch {
-    return beside(root);
-  }
-}
-const TOOLS = bacnetStackBin();
+const TOOLS = BACNET_STACK_BIN ?? 'bacnet-stack tools (set BACNET_STACK_BIN)';
 const DEVICE = 412001;
 const MSV = 'multi-state-value';
 
