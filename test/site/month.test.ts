@@ -110,6 +110,12 @@ describe('reference site: a building month with restarts, an outage, bad stamps 
       port: Number(PG_BASE.port ?? 5432),
     });
   });
+  /** Writes each Node-RED's log to test/artifacts (set while the test runs). */
+  let leaveLogs: (() => void) | undefined;
+  afterEach(function () {
+    // A failure anywhere leaves the logs for a look (a passing run writes them itself).
+    if (this.currentTest?.state === 'failed') leaveLogs?.();
+  });
   after(async function () {
     await proxy?.stop();
     await database?.drop();
@@ -224,6 +230,13 @@ describe('reference site: a building month with restarts, an outage, bad stamps 
     const env = { PREPAY_BACNET_PORT: String(bacnetPort) };
     let red = await NodeRedProcess.start({ userDir, flows, settings, env });
     const logs: string[] = [];
+    leaveLogs = () => {
+      mkdirSync(ARTIFACTS, { recursive: true });
+      writeFileSync(
+        join(ARTIFACTS, 'month-node-red.log'),
+        [...logs, red.log()].join('\n==== restart ====\n'),
+      );
+    };
     const restart = async (how: 'stop' | 'kill'): Promise<void> => {
       if (how === 'stop') await red.stop();
       else await red.kill('SIGKILL');
