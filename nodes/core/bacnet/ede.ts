@@ -60,6 +60,35 @@ function row(cells: Array<string | number>): string {
   return cells.map(field).join(';');
 }
 
+/** A row for an object that is listed only: nothing to set or subscribe to, no state texts, units or key. */
+function listedRow(
+  name: string,
+  deviceInstance: number,
+  type: number,
+  instance: number,
+  description: string,
+): string {
+  return row([
+    name,
+    deviceInstance,
+    name,
+    type,
+    instance,
+    description,
+    '',
+    '',
+    '',
+    'N',
+    'N',
+    '',
+    '',
+    '',
+    '',
+    '',
+    '',
+  ]);
+}
+
 function isAnalog(point: Point): boolean {
   return point.type === ObjectType.ANALOG_INPUT || point.type === ObjectType.ANALOG_VALUE;
 }
@@ -83,25 +112,7 @@ export function edeObjects(model: PointModel, header: EdeHeader): string {
     row(['VERSION_OF_LAYOUT', '2.3']),
     `#${['mandatory', 'mandatory', 'mandatory', 'mandatory', 'mandatory', ...new Array(12).fill('optional')].join(';')}`,
     `# ${HEADER_COLUMNS.join(';')}`,
-    row([
-      device.name,
-      device.instance,
-      device.name,
-      ObjectType.DEVICE,
-      device.instance,
-      device.info.description,
-      '',
-      '',
-      '',
-      'N',
-      'N',
-      '',
-      '',
-      '',
-      '',
-      '',
-      '',
-    ]),
+    listedRow(device.name, device.instance, ObjectType.DEVICE, device.instance, device.info.description),
   ];
   for (const ref of model.objectList()) {
     const point = model.object(ref.type, ref.instance);
@@ -110,25 +121,13 @@ export function edeObjects(model: PointModel, header: EdeHeader): string {
       // The network port and the notification class: listed, nothing to set or subscribe to.
       const description = point.read(PropertyId.DESCRIPTION);
       lines.push(
-        row([
+        listedRow(
           point.name,
           device.instance,
-          point.name,
           point.type,
           point.instance,
           'v' in description ? String(description.v) : '',
-          '',
-          '',
-          '',
-          'N',
-          'N',
-          '',
-          '',
-          '',
-          '',
-          '',
-          '',
-        ]),
+        ),
       );
       continue;
     }
