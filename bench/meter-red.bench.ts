@@ -15,57 +15,23 @@
  *     between boundaries and that of the cycle in which every meter bills give the average over a period.
  *     Billing every value, over 45 s. The baseline is the CPU of the raw loop for the same requests.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { planBlocks } from '../dist/nodes/core/meter/block-plan';
 import { builtInProfiles } from '../dist/nodes/meter/profile-registry';
 import { tempUserDir } from '../test/support/node-red-helper';
 import { freePort, NodeRedProcess } from '../test/support/node-red-process';
+import { METERS_PER_GATEWAY, startSimulator } from './simulator-process';
 import { BenchResult, lowerIsBetter, median, percentile } from './harness';
 
 const root = join(__dirname, '..', '..');
-const PER_GATEWAY = 200;
+const PER_GATEWAY = METERS_PER_GATEWAY;
 const ROUNDS = 10;
 const CPU_WINDOW_MS = 45_000;
 const BILLING_MS = 300_000;
 /** When building time crosses a billing boundary, after Node-RED is started (ms). */
 const BOUNDARY_AFTER_MS = 80_000;
 const TICK_MS = 10; // Linux clock ticks in /proc/<pid>/stat (USER_HZ 100)
-
-interface Simulator {
-  child: ChildProcess;
-  ports: number[];
-}
-
-async function startSimulator(tenants: number): Promise<Simulator> {
-  const child = spawn(
-    process.execPath,
-    [
-      join(root, 'dist', 'nodes', 'simulator', 'cli.js'),
-      '--tenants',
-      String(tenants),
-      '--port',
-      '0',
-      '--profiles',
-      'eastron-sdm630',
-      '--electricity-only',
-      '--meters-per-gateway',
-      String(PER_GATEWAY),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  const ports = await new Promise<number[]>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('simulating'))
-        resolve([...out.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1])));
-    });
-    child.once('exit', (code) => reject(new Error(`simulator exited ${code}: ${out}`)));
-  });
-  return { child, ports };
-}
 
 type FlowNode = Record<string, unknown>;
 

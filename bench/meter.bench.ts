@@ -10,8 +10,6 @@
  * (c) CPU per 1,000 meters (five gateways of 200) polled every 15 s: CPU time of one full cycle through the
  *     reader path as a share of one core over 15 s, beside the bare loop's.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import ModbusRTU from 'modbus-serial';
 import { DeltaEngine } from '../dist/nodes/core/meter/delta-engine';
 import { planBlocks, planPerValue, type ReadBlock } from '../dist/nodes/core/meter/block-plan';
@@ -20,44 +18,10 @@ import { builtInProfiles } from '../dist/nodes/meter/profile-registry';
 import { meterInfo } from '../dist/nodes/meter/meter-config';
 import { ModbusLink } from '../dist/nodes/modbus/modbus-link';
 import { ModbusSerialTransport } from '../dist/nodes/modbus/transport';
+import { startSimulator } from './simulator-process';
 import { BenchResult, lowerIsBetter, median } from './harness';
 
-const root = join(__dirname, '..', '..');
 const profile = builtInProfiles().get('eastron-sdm630')!;
-
-interface Simulator {
-  child: ChildProcess;
-  ports: number[];
-}
-
-async function startSimulator(tenants: number): Promise<Simulator> {
-  const child = spawn(
-    process.execPath,
-    [
-      join(root, 'dist', 'nodes', 'simulator', 'cli.js'),
-      '--tenants',
-      String(tenants),
-      '--port',
-      '0',
-      '--profiles',
-      'eastron-sdm630',
-      '--electricity-only',
-      '--meters-per-gateway',
-      '200',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  const ports = await new Promise<number[]>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('simulating'))
-        resolve([...out.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1])));
-    });
-    child.once('exit', (code) => reject(new Error(`simulator exited ${code}: ${out}`)));
-  });
-  return { child, ports };
-}
 
 async function rawCycle(client: ModbusRTU, units: number, blocks: ReadBlock[]): Promise<void> {
   for (let unit = 1; unit <= units; unit += 1) {
