@@ -19,6 +19,33 @@ const info: MeterInfo = {
   maxRatePerHour: 100,
 };
 
+/** Noon of the first day of the tests below. */
+const NOON = MIDNIGHT - 12 * 60 * MIN;
+
+/**
+ * A meter that bills 10 kWh up to noon of 1 June, then is silent for five days, each of them summarised at
+ * its midnight (five minutes after it) with nothing billed; the clock is left at 6 June 00:05.
+ */
+function silentFiveDays() {
+  let now = NOON - 60 * MIN;
+  const clock = { set: (t: number): number => (now = t) };
+  const engine = new DeltaEngine({ now: () => now });
+  const tallies = new DayTallies(ZONE);
+  const feed = (out: ReturnType<DeltaEngine['reading']>): string[] =>
+    tallies.record(engine.state('E-1')!, out);
+  feed(engine.reading(info, 1000, now));
+  now = NOON;
+  feed(engine.reading(info, 1010, now));
+  const state = engine.state('E-1')!;
+  for (let day = 0; day < 5; day++) {
+    const midnight = MIDNIGHT + day * 24 * 60 * MIN;
+    now = midnight + 5 * MIN;
+    tallies.ensureDay(state, midnight);
+    for (const due of tallies.due(state, now)) tallies.summarise(info, state, due.date, now);
+  }
+  return { engine, tallies, feed, state, clock };
+}
+
 describe('meter day tallies', () => {
   it('counts each consumption in the day it ends in and summarises each day once', () => {
     let now = MIDNIGHT - 60 * MIN;
@@ -74,25 +101,10 @@ describe('meter day tallies', () => {
   it('keeps a summarised day while a late consumption can still end in it: a late summary is the whole day', () => {
     // The meter bills until noon of its first day, then falls silent for five days (or Node-RED is down):
     // the gap billed when it answers again ends partly in that first day, summarised five days before.
-    const NOON = MIDNIGHT - 12 * 60 * MIN;
-    let now = NOON - 60 * MIN;
-    const engine = new DeltaEngine({ now: () => now });
-    const tallies = new DayTallies(ZONE);
-    const feed = (out: ReturnType<DeltaEngine['reading']>): string[] =>
-      tallies.record(engine.state('E-1')!, out);
-    feed(engine.reading(info, 1000, now));
-    now = NOON;
-    feed(engine.reading(info, 1010, now));
-    const state = engine.state('E-1')!;
-    for (let day = 0; day < 5; day++) {
-      const midnight = MIDNIGHT + day * 24 * 60 * MIN;
-      now = midnight + 5 * MIN;
-      tallies.ensureDay(state, midnight);
-      for (const due of tallies.due(state, now)) tallies.summarise(info, state, due.date, now);
-    }
+    const { engine, tallies, feed, state, clock } = silentFiveDays();
     assert.equal(state.days?.['2026-06-01']?.billed, '10', 'the first day is kept, summarised');
     // It answers five days later at noon: 120 hours of gap at 1 kWh/h, 12 of them in the first day.
-    now = NOON + 5 * 24 * 60 * MIN;
+    let now = clock.set(NOON + 5 * 24 * 60 * MIN);
     const late = feed(engine.reading(info, 1130, now));
     assert.ok(late.includes('2026-06-01'));
     const first = tallies.summarise(info, state, '2026-06-01', now)!;
@@ -102,7 +114,7 @@ describe('meter day tallies', () => {
     assert.equal(first.end, '1022');
     // Once the baseline has moved past a day nothing can end in it any more: it is forgotten.
     for (const due of tallies.due(state, now)) tallies.summarise(info, state, due.date, now);
-    now += 24 * 60 * MIN;
+    now = clock.set(now + 24 * 60 * MIN);
     feed(engine.reading(info, 1154, now));
     tallies.ensureDay(state, MIDNIGHT + 6 * 24 * 60 * MIN);
     for (const due of tallies.due(state, now)) tallies.summarise(info, state, due.date, now);
@@ -112,23 +124,8 @@ describe('meter day tallies', () => {
   it('sends a late summary for every day a long gap ends in, not only the first and the last few', () => {
     // Silent from noon of its first day for five days, each summarised at its midnight with nothing billed;
     // the gap billed when it answers changes all six days, and the meter reader summarises them in turn.
-    const NOON = MIDNIGHT - 12 * 60 * MIN;
-    let now = NOON - 60 * MIN;
-    const engine = new DeltaEngine({ now: () => now });
-    const tallies = new DayTallies(ZONE);
-    const feed = (out: ReturnType<DeltaEngine['reading']>): string[] =>
-      tallies.record(engine.state('E-1')!, out);
-    feed(engine.reading(info, 1000, now));
-    now = NOON;
-    feed(engine.reading(info, 1010, now));
-    const state = engine.state('E-1')!;
-    for (let day = 0; day < 5; day++) {
-      const midnight = MIDNIGHT + day * 24 * 60 * MIN;
-      now = midnight + 5 * MIN;
-      tallies.ensureDay(state, midnight);
-      for (const due of tallies.due(state, now)) tallies.summarise(info, state, due.date, now);
-    }
-    now = NOON + 5 * 24 * 60 * MIN;
+    const { engine, tallies, feed, state, clock } = silentFiveDays();
+    const now = clock.set(NOON + 5 * 24 * 60 * MIN);
     const late = feed(engine.reading(info, 1130, now));
     assert.deepEqual(late, ['2026-06-01', '2026-06-02', '2026-06-03', '2026-06-04', '2026-06-05']);
     const summaries = late.map((date) => tallies.summarise(info, state, date, now));
