@@ -25,6 +25,24 @@ const OUTPUTS = [
   { id: 'events', type: 'helper' },
 ];
 
+/** A meter reader fed by messages (no Modbus link), its three outputs to helper nodes. */
+async function loadMessageReader(): Promise<void> {
+  await helper.load(
+    [meterNode],
+    [
+      {
+        id: 'meter',
+        type: 'prepay-meter',
+        source: 'messages',
+        commLossMinutes: '10',
+        table: [],
+        wires: [['consumption'], ['readings'], ['events']],
+      },
+      ...OUTPUTS,
+    ],
+  );
+}
+
 describe('prepay-meter: what it sends and says, and when', function () {
   this.timeout(30_000);
 
@@ -39,20 +57,7 @@ describe('prepay-meter: what it sends and says, and when', function () {
   });
 
   it('does not send an unchanged status again', async () => {
-    await helper.load(
-      [meterNode],
-      [
-        {
-          id: 'meter',
-          type: 'prepay-meter',
-          source: 'messages',
-          commLossMinutes: '10',
-          table: [],
-          wires: [['consumption'], ['readings'], ['events']],
-        },
-        ...OUTPUTS,
-      ],
-    );
+    await loadMessageReader();
     const meter = helper.getNode('meter');
     const statuses: unknown[] = [];
     meter.on('call:status', (call) => statuses.push(call.args[0]));
@@ -68,20 +73,7 @@ describe('prepay-meter: what it sends and says, and when', function () {
   });
 
   it('sends a reading at once, and the consumption from it after its state write', async () => {
-    await helper.load(
-      [meterNode],
-      [
-        {
-          id: 'meter',
-          type: 'prepay-meter',
-          source: 'messages',
-          commLossMinutes: '10',
-          table: [],
-          wires: [['consumption'], ['readings'], ['events']],
-        },
-        ...OUTPUTS,
-      ],
-    );
+    await loadMessageReader();
     const meter = helper.getNode('meter');
     const arrivals: Array<[string, number]> = [];
     const readings = helper.getNode('readings');
