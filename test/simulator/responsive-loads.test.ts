@@ -9,6 +9,9 @@ import { ManualClock } from '../../dist/nodes/core/clock';
 import { builtInProfiles } from '../../dist/nodes/meter/profile-registry';
 import { HvacPlant } from '../../dist/nodes/simulator/hvac-model';
 import { planSite, SimulatedSite } from '../../dist/nodes/simulator/site';
+import { catchNode, collect, helper, loadBuiltNode, sleep } from '../support/node-red-helper';
+
+const simulatorNode = loadBuiltNode('simulator/prepay-simulator.js');
 
 const MIN = 60_000;
 const H = 60 * MIN;
@@ -179,5 +182,61 @@ describe('simulator: a cooling plant that answers setpoints', function () {
     assert.ok(Math.abs(s.meter('E-PLANT').consumed() - e0 - e) < 1e-6);
     assert.ok(Math.abs(s.meter('C-PLANT').consumed() - c0 - c) < 1e-6);
     assert.equal(site(clock, false).hvac, undefined);
+  });
+});
+
+describe('simulator node: relay commands and setpoints as messages', function () {
+  it('limits a meter on a relay command, sets the plant on an hvac message, and refuses bad ones through catch', async function () {
+    const clock = new ManualClock(START + 11 * H);
+    helper.settings({ prepay: { clock } });
+    const flow = [
+      {
+        id: 'sim',
+        type: 'prepay-simulator',
+        tenants: 6,
+        seed: 5,
+        port: 0,
+        timeZone: ZONE,
+        otherUtilities: false,
+        hvacPlant: true,
+        wires: [['out']],
+      },
+      { id: 'out', type: 'helper' },
+      { id: 'c1', type: 'catch', scope: ['sim'], uncaught: false, wires: [['errors']] },
+      { id: 'errors', type: 'helper' },
+    ];
+    try {
+      await helper.load([simulatorNode, catchNode], flow);
+      const sim = helper.getNode('sim');
+      const out = collect(helper.getNode('out'));
+      const errors = collect(helper.getNode('errors'));
+      const counter = async (meterId: string): Promise<number> => {
+        out.length = 0;
+        sim.receive({ topic: 'snapshot' });
+        await sleep(50);
+        const meters = (
+          out.find((m) => m.topic === 'snapshot')!.payload as {
+            meters: Array<{ meterId: string; value: number }>;
+          }
+        ).meters;
+        return meters.find((m) => m.meterId === meterId)!.value;
+      };
+      sim.receive({ topic: 'relay', payload: { meterId: 'E-T0001', action: 'limit', limitW: 8000 } });
+      sim.receive({ topic: 'hvac', payload: { zoneSetpoint: 26, fanSpeed: '60' } });
+      await sleep(50);
+      const before = await counter('E-T0001');
+      clock.advance(H);
+      assert.ok(Math.abs((await counter('E-T0001')) - before - 8) < 1e-6);
+      sim.receive({ topic: 'relay', payload: { meterId: 'E-T0001', action: 'limit', limitW: 0 } });
+      sim.receive({ topic: 'hvac', payload: { chilledWater: 'warm' } });
+      await sleep(50);
+      assert.deepEqual(
+        errors.map((m) => (m.error as { message: string }).message.replace(/^\w*Error: /, '')),
+        ['power limit must be above 0 W (got 0)', 'chilledWater: must be a number or null'],
+      );
+    } finally {
+      await helper.unload();
+      helper.settings({});
+    }
   });
 });
