@@ -208,5 +208,9 @@ describe('savings: occupancy schedules', () => {
       reason: 'unit "m³" is not energy (Wh, kWh, MWh)',
     });
     assert.equal(consumptionInput({ meterId: 'm1', from: 2, to: 1, delta: 1, unit: 'kWh' }).ok, false);
+    assert.deepEqual(consumptionInput({ meterId: 'm1', from: 1, to: 2, delta: -1, unit: 'kWh' }), {
+      ok: false,
+      reason: 'negative delta -1',
+    });
   });
 });

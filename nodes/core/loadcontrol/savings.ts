@@ -143,6 +143,8 @@ export function consumptionInput(msg: Partial<Consumption>): ConsumptionInput {
     return { ok: false, reason: `delta ${String(delta)}: ${(error as Error).message}` };
   }
   if (energy === null) return { ok: false, reason: `unit "${unit}" is not energy (Wh, kWh, MWh)` };
+  // The delta engine never sends one (a counter's wrap is a rollover with a positive delta): a bug upstream.
+  if (energy < 0n) return { ok: false, reason: `negative delta ${String(delta)}` };
   // The delta engine names each consumption meterId:to; a message without one is named the same way.
   const id = typeof readingId === 'string' && readingId !== '' ? readingId : `${String(meterId)}:${to}`;
   return { ok: true, id, from, to, energy, estimated: msg.estimated === true };
