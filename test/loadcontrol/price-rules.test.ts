@@ -4,10 +4,14 @@
  * the moment to look again.
  */
 import assert from 'node:assert/strict';
+import { compileTariff } from '../../dist/nodes/core/tariff/compile';
+import { readCarbonSignal, readPriceSignal } from '../../dist/nodes/tariff/tariff-messages';
 import {
+  carbonThreshold,
   checkPriceRule,
   evaluatePriceRule,
   highPeriods,
+  priceThreshold,
   type PriceRule,
   type PriceSignals,
 } from '../../dist/nodes/core/loadcontrol/price-rules';
@@ -15,8 +19,8 @@ import {
 const MIN = 60_000;
 const H = 60 * MIN;
 const T = Date.parse('2026-06-01T00:00:00Z');
-/** Sub-minor units per kWh as the engine keeps them (10^6 per minor unit): 30.5 minor units. */
-const sub = (minor: number): bigint => BigInt(Math.round(minor * 1_000_000));
+/** Sub-minor units per kWh as the engine keeps them (10^4 per minor unit). */
+const sub = (minor: number): bigint => BigInt(Math.round(minor * 10_000));
 
 const signals: PriceSignals = {
   prices: {
@@ -138,5 +142,46 @@ describe('price rules', function () {
     );
     assert.throws(() => checkPriceRule({ ...zone, normal: true }), /offset needs a numeric normal value/);
     checkPriceRule(zone);
+  });
+
+  it('reads the price and carbon signals the tariff node takes, with thresholds written as the tariff quotes', function () {
+    const tariff = compileTariff(
+      {
+        currency: 'GBP',
+        timezone: 'Europe/London',
+        energy: { type: 'dynamic', fallbackRate: '0.25', maxAgeMinutes: 120 },
+      },
+      'agile',
+    );
+    const prices = readPriceSignal(
+      {
+        prices: [
+          { from: '2026-06-01T15:00:00Z', to: '2026-06-01T16:00:00Z', rate: '0.3999' },
+          { from: '2026-06-01T16:00:00Z', to: '2026-06-01T18:00:00Z', rate: '0.40' },
+        ],
+      },
+      tariff,
+      T,
+    );
+    const carbon = readCarbonSignal(
+      { intensities: [{ from: '2026-06-01T20:00:00Z', to: '2026-06-01T21:00:00Z', kgPerUnit: '0.4' }] },
+      T,
+    );
+    const rule: PriceRule = {
+      ...zone,
+      priceAtLeast: priceThreshold(tariff, '0.40'),
+      carbonAtLeast: carbonThreshold('0.4'),
+    };
+    // 40 pence, in ten-thousandths of a penny.
+    assert.equal(priceThreshold(tariff, '0.40'), 400_000n);
+    assert.deepEqual(
+      highPeriods(rule, { prices, carbon }).map((p) => [(p.from - T) / H, (p.to - T) / H, p.why]),
+      [
+        [16, 18, 'price'],
+        [20, 21, 'carbon'],
+      ],
+    );
+    assert.equal(evaluatePriceRule(rule, { prices, carbon }, T + 15.5 * H).phase, 'before');
+    assert.throws(() => carbonThreshold('0.0000001'));
   });
 });

@@ -7,8 +7,11 @@
  * it (raise it, or write a value such as "off" to shift a load), comfort bounds no value leaves, and a maximum
  * duration after which the rule lets go even if the period goes on. Pure: time comes in as `now`.
  */
+import { toScaledExact } from '../decimal';
+import { marketPriceToSubMinor } from '../money';
 import { extend } from '../shapes';
 import type { CarbonSignal, PriceSignal } from '../tariff/engine';
+import type { CompiledTariff } from '../tariff/types';
 import type { BacnetTarget, DesiredCommand } from './command-shapes';
 
 export interface PhaseChange {
@@ -56,6 +59,22 @@ export interface RuleOutcome {
 }
 
 const MINUTE = 60_000;
+
+/**
+ * A price threshold written as the tariff quotes its prices ("0.40" per kWh in its currency, major or minor
+ * units), in the sub-minor units price signals are kept in, rounded as the tariff rounds a signal's rates.
+ */
+export function priceThreshold(
+  tariff: Pick<CompiledTariff, 'currency' | 'priceUnit' | 'rounding'>,
+  price: string | number,
+): bigint {
+  return marketPriceToSubMinor(price, tariff.currency, tariff.priceUnit, tariff.rounding);
+}
+
+/** A carbon threshold in kg CO2e per unit ("0.4"), in mg as carbon signals are kept; finer than a mg is refused. */
+export function carbonThreshold(kgPerUnit: string | number): bigint {
+  return toScaledExact(kgPerUnit, 6);
+}
 
 /** Throws naming the rule and field when a rule cannot work. */
 export function checkPriceRule(rule: PriceRule): void {
