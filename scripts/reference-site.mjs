@@ -14,6 +14,7 @@ import { buildingTab, SITE } from './reference-site/building.mjs';
 import { dashboardTab } from './reference-site/dashboard.mjs';
 import { tenantsTab } from './reference-site/tenants.mjs';
 import { bemsTab } from './reference-site/bems.mjs';
+import { loadControlTab } from './reference-site/loadcontrol.mjs';
 import { id } from './reference-site/ids.mjs';
 
 const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
@@ -78,6 +79,7 @@ function referenceSite(site) {
     ...buildingTab({ tables, tenants, site }),
     ...tenantsTab({ tenants, site }),
     ...bemsTab({ site }),
+    ...loadControlTab({ tables, tenants, site }),
     ...dashboardTab({ ledgerId: id('ledger'), timeZone: site.timeZone }),
   ];
   pairLinks(flows);

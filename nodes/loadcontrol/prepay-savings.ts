@@ -99,6 +99,8 @@ export = function register(RED: NodeAPI): void {
           label: period.label,
           from: period.from,
           to: period.to,
+          // The site's local date when the report was made: days after it have nothing yet.
+          asOf: today(),
           site: siteTotals(reports),
           units: reports,
         },

@@ -8,6 +8,7 @@
  * Node-RED restarts or is killed: registers and relays are saved in the user directory every few seconds and at
  * once when a relay switches, and a restart continues from there as if the meters had run on meanwhile.
  */
+import { outdoorTemperature } from './outdoor-climate';
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeMessage } from 'node-red';
 import { ScaledClock, SystemClock, type Clock } from '../core/clock';
@@ -249,6 +250,17 @@ export = function register(RED: NodeAPI): void {
                 `zone ${now.zoneSetpoint} C, chilled water ${now.chilledWater} C, fan ${now.fanSpeed}%`,
               ),
             );
+            break;
+          }
+          case 'outdoor-temperature': {
+            // The site's outdoor air now (building time), as the savings node takes it.
+            send({
+              ...msg,
+              topic: 'outdoor-temperature',
+              payload: outdoorTemperature(running.now, config.timeZone || 'UTC'),
+              ts: running.now,
+              unit: '°C',
+            } as NodeMessage);
             break;
           }
           case 'snapshot': {

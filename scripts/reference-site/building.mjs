@@ -203,6 +203,7 @@ export const OUT = {
   relayCommands: id('out:relays'),
   supplyAlarms: id('out:supply-alarms'),
   reconciliation: id('out:reconciliation'),
+  simulator: id('out:simulator'),
 };
 /** The building's link in nodes: ledger commands (for `link call`, answered after commit) and overrides. */
 export const IN = { ledger: id('in:ledger'), overrides: id('in:overrides'), states: id('in:states') };
@@ -262,9 +263,24 @@ export function buildingTab({ tables, tenants, site = SITE }) {
       gasForRestaurants: site.gasForRestaurants,
       x: 150,
       y: 100,
-      wires: [[id('debug-tables')]],
+      wires: [[id('debug-tables'), id('out:simulator')]],
     },
     debug('debug-tables', 'meter tables', 370, 100),
+    {
+      id: id('outdoor-every-minute'),
+      type: 'inject',
+      z: TAB.building,
+      name: 'outdoor temperature, every minute',
+      props: [{ p: 'topic', vt: 'str' }],
+      repeat: '60',
+      crontab: '',
+      once: true,
+      onceDelay: '2',
+      topic: 'outdoor-temperature',
+      x: 170,
+      y: 40,
+      wires: [[id('simulator')]],
+    },
     // Commissioning drills: every gateway loses power (meters go into comm loss, nothing is cut), then returns.
     ...[
       ['gateways-off', 'power off every gateway', false],
@@ -639,6 +655,7 @@ export function buildingTab({ tables, tenants, site = SITE }) {
     linkOut('out:relays', 'relay commands', 1370, 160),
     linkOut('out:supply-alarms', 'supply alarms', 1370, 300),
     linkOut('out:reconciliation', 'reconciliation', 990, 290),
+    linkOut('out:simulator', 'simulator (meter tables, outdoor temperature)', 420, 60),
   ];
   for (const [key, [x, y]] of Object.entries(LAYOUT)) {
     // A smaller site has fewer gateways (meter-1, cutoff-1 are the second gateway's).

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { embedCoreMethods } from '../tenant-api/core-source.mjs';
 import { OUT } from './building.mjs';
 import { id, TAB } from './ids.mjs';
+import { SAVINGS_OUT } from './loadcontrol.mjs';
 
 const z = TAB.dashboard;
 
@@ -122,14 +123,15 @@ const groups = {
   alarms: group('ui-group:alarms', 'Active alarms', 6, 4),
   operator: group('ui-group:operator', 'Operator', 6, 5),
   reconciliation: group('ui-group:reconciliation', 'Daily reconciliation', 12, 6),
+  savings: group('ui-group:savings', 'Savings', 12, 7),
 };
 
-function chart(key, label, yLabel, order, y) {
+function chart(key, label, yLabel, order, y, groupId = groups.demand.id) {
   return {
     id: id(key),
     type: 'ui-chart',
     z,
-    group: groups.demand.id,
+    group: groupId,
     name: label,
     label,
     order,
@@ -333,6 +335,38 @@ function operatorPanel(ledgerId, timeZone) {
   return embedCoreMethods(source).replace('__LEDGER_ID__', ledgerId).replace('__SITE_TIMEZONE__', timeZone);
 }
 
+/** The savings reports: this month's days to the chart (energy in and out of schedule, baseline and actual where
+ * there is one), last month's savings or why there are none to the text. */
+const SAVINGS_BOARD = [
+  'const r = msg.payload;',
+  "if (!r || typeof r !== 'object' || !r.site) return null;",
+  "if (r.period === 'day') return null; // the chart asks for the month's days itself",
+  "if (msg.role === 'chart') {",
+  '  const points = [];',
+  '  for (const d of r.site.days) {',
+  '    if (d.date > r.asOf) break;',
+  "    points.push({ x: d.date, y: d.insideKWh, series: 'in schedule' });",
+  "    points.push({ x: d.date, y: d.outsideKWh, series: 'out of schedule' });",
+  '    if (d.baselineKWh !== null) {',
+  "      points.push({ x: d.date, y: d.baselineKWh, series: 'baseline' });",
+  "      points.push({ x: d.date, y: d.actualKWh, series: 'actual' });",
+  '    }',
+  '  }',
+  '  return [{ payload: points }, null];',
+  '}',
+  'const m = r.site.months[0];',
+  'if (!m) return null;',
+  'let text;',
+  'if (m.savingsKWh !== null) {',
+  '  const pct = m.baselineKWh ? ((100 * m.savingsKWh) / m.baselineKWh).toFixed(1) : "0";',
+  '  text = `${r.label}: ${m.savingsKWh.toFixed(1)} kWh saved against a baseline of ${m.baselineKWh.toFixed(1)} kWh (${pct} %, ${m.unitsWithBaseline} of ${m.units} units); ${m.outsideKWh.toFixed(1)} kWh used out of schedule`;',
+  '} else {',
+  "  const why = (r.units[0] && r.units[0].baseline && r.units[0].baseline.note) || 'no baseline yet';",
+  '  text = `${r.label}: no measured savings yet (${why}); ${m.energyKWh.toFixed(1)} kWh used, ${m.outsideKWh.toFixed(1)} kWh out of schedule`;',
+  '}',
+  'return [null, { payload: text }];',
+];
+
 export function dashboardTab({ ledgerId, timeZone }) {
   return [
     {
@@ -487,6 +521,41 @@ export function dashboardTab({ ledgerId, timeZone }) {
     ),
     chart('chart-power', 'Electricity and cooling', 'kW', 1, 240),
     chart('chart-flow', 'Water and gas', 'm3/h', 2, 280),
+    linkIn('dash:savings', 'savings reports', [SAVINGS_OUT], 130, 540, [id('savings-board')]),
+    fn('savings-board', 'savings', SAVINGS_BOARD, 360, 540, [[id('savings-chart')], [id('savings-text')]], 2),
+    {
+      ...chart('savings-chart', 'Site energy per day', 'kWh', 2, 520, groups.savings.id),
+      chartType: 'bar',
+      xAxisType: 'category',
+      category: 'series',
+      categoryType: 'property',
+      action: 'replace',
+      width: 12,
+    },
+    {
+      id: id('savings-text'),
+      type: 'ui-text',
+      z,
+      group: groups.savings.id,
+      order: 1,
+      width: 0,
+      height: 0,
+      name: 'last month savings',
+      label: 'Last month',
+      format: '{{msg.payload}}',
+      layout: 'row-left',
+      style: false,
+      font: '',
+      fontSize: 16,
+      color: '#717171',
+      wrapText: true,
+      className: '',
+      value: 'payload',
+      valueType: 'msg',
+      x: 620,
+      y: 560,
+      wires: [],
+    },
     {
       id: id('operator-panel'),
       type: 'ui-template',

@@ -11,4 +11,5 @@ export const TAB = {
   tenants: id('tab:tenants'),
   dashboard: id('tab:dashboard'),
   bems: id('tab:bems'),
+  loadcontrol: id('tab:loadcontrol'),
 };

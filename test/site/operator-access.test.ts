@@ -226,6 +226,51 @@ describe('operator access to the reference site', function () {
       assert.notEqual(direct, 'ui-config sent');
     });
 
+    it("feeds the Savings group: the chart of the month's days and the text of last month's savings", async function () {
+      const socket = io(site.red.baseUrl, {
+        path: '/dashboard/socket.io',
+        reconnection: false,
+        extraHeaders: basic('site', 'site-page-2026'),
+      });
+      try {
+        await new Promise((resolve, reject) => {
+          socket.on('ui-config', resolve);
+          socket.on('connect_error', reject);
+        });
+        const load = (widget: string): Promise<unknown> =>
+          new Promise((resolve) => {
+            socket.once(`widget-load:${widget}`, (msg: unknown) => resolve(msg));
+            socket.emit('widget-load', widget);
+            setTimeout(() => resolve(undefined), 2000);
+          });
+        // The load-control tab asks the savings node for its reports 5 s after the deploy, then every minute.
+        const deadline = Date.now() + 30_000;
+        let chart: unknown;
+        let text: unknown;
+        while (Date.now() < deadline && (!chart || !text)) {
+          chart = await load(id('savings-chart'));
+          text = await load(id('savings-text'));
+          if (!chart || !text) await sleep(500);
+        }
+        const stored = (Array.isArray(chart) ? chart : [chart]) as Array<{ payload?: unknown }>;
+        assert.ok(stored.length > 0, 'the savings chart got no message');
+        assert.ok(
+          stored.every(
+            (m) => m && (Array.isArray(m.payload) || typeof (m.payload as { y?: unknown })?.y === 'number'),
+          ),
+          JSON.stringify(chart).slice(0, 300),
+        );
+        // Days up to today, even before the meters' first consumption is counted (at 0 kWh).
+        assert.match(JSON.stringify(chart), /"series":"in schedule"/);
+        assert.match(
+          String((text as { payload?: unknown }).payload),
+          /^\d{4}-\d{2}: (no measured savings yet \(.+\)|[-\d.]+ kWh saved)/,
+        );
+      } finally {
+        socket.close();
+      }
+    });
+
     it("takes nothing from the dashboard's socket, even with the site password", async function () {
       const connect = (): Promise<{
         socket: Socket;

@@ -35,7 +35,11 @@ export function reportPeriod(request: Record<string, unknown>, today: string): R
     return { period, from: date, to: date, label: date };
   }
   if (period === 'month') {
-    const month = request.month ?? today.slice(0, 7);
+    // "last": the month before today's (what a monthly summary shows).
+    const month =
+      request.month === 'last'
+        ? addDays(`${today.slice(0, 7)}-01`, -1).slice(0, 7)
+        : (request.month ?? today.slice(0, 7));
     if (typeof month !== 'string' || !MONTH.test(month) || !isDate(`${month}-01`))
       throw new RangeError('month: must be a month "YYYY-MM"');
     return { period, from: `${month}-01`, to: monthEnd(month), label: month };
