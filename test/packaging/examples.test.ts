@@ -146,6 +146,16 @@ const checks: Record<string, (userDir: string) => Promise<void>> = {
       await store.close();
     }
   },
+  'savings-evidence': async (userDir) => {
+    // The outdoor temperature and the meters' consumption were counted on disk, per month and per unit.
+    const dir = join(userDir, 'prepay', 'savings-ex9sav00000001');
+    assert.ok(
+      readdirSync(join(dir, 'outdoor')).some((f) => f.endsWith('.json')),
+      'outdoor temperatures kept',
+    );
+    const units = readdirSync(join(dir, 'units'));
+    assert.ok(units.length > 0, 'consumption counted per unit');
+  },
   'tariff-time-of-use': async (userDir) => {
     const dir = join(userDir, 'prepay');
     const file = readdirSync(dir).find((f) => f.startsWith('tariff-') && f.endsWith('.json'));
@@ -161,7 +171,7 @@ const checks: Record<string, (userDir: string) => Promise<void>> = {
 };
 
 /** Examples that need longer than 4 s to show their output. */
-const SETTLE_MS: Record<string, number> = { 'building-in-one-tab': 16_000 };
+const SETTLE_MS: Record<string, number> = { 'building-in-one-tab': 16_000, 'savings-evidence': 7000 };
 
 describe('examples: each imports and runs at once in Node-RED 4.1', function () {
   this.timeout(120_000);
