@@ -16,6 +16,14 @@ import type { LeaseBook } from './lease-book';
 
 const PRIORITY_ARRAY = 87;
 
+interface ReadBack {
+  /** The 16 slots, when the property is present-value (commandable). */
+  slots?: AppValue[];
+  presentValue?: AppValue;
+  /** The highest priority holding a value, when one does. */
+  activePriority?: number;
+}
+
 export type Outcome = 'landed' | 'overridden' | 'released' | 'failed';
 
 /** What became of one command: sent on the node's output and kept as the slot's last state. */
@@ -59,6 +67,8 @@ interface Slot {
   suspendedUntil?: number;
   suspendedWhy?: string;
   attempts: number;
+  /** The next round is a check of a landed command: read only, written again only when our slot lost it. */
+  verifying?: boolean;
   dueAt: number;
   timer?: NodeJS.Timeout;
   last?: CommandEvent;
@@ -175,6 +185,7 @@ export class BacnetCommander {
 
   private schedule(slot: Slot, delayMs: number): void {
     if (this.closed) return;
+    slot.verifying = false;
     if (slot.timer) clearTimeout(slot.timer);
     slot.timer = undefined;
     slot.dueAt = this.now() + delayMs;
@@ -243,10 +254,16 @@ export class BacnetCommander {
         });
         slot.held = true;
       }
+      if (slot.verifying && value !== null) {
+        slot.verifying = false;
+        const verdict = this.judge(command.priority, value, await this.readBack(slot));
+        if (verdict) return this.landed(slot, verdict);
+        // Our slot no longer holds our value (cleared or written by someone at our priority): write it again.
+      }
       await this.options.client.writeProperty(slot.peer, ref, value, command.priority);
       const readBack = await this.readBack(slot);
-      const mine = readBack.slots ? readBack.slots[command.priority - 1] : readBack.presentValue;
       if (value === null) {
+        const mine = readBack.slots ? readBack.slots[command.priority - 1] : undefined;
         if (readBack.slots && mine !== null)
           throw new Error(`read back: priority ${command.priority} still holds ${String(mine)} after NULL`);
         slot.held = false;
@@ -259,28 +276,51 @@ export class BacnetCommander {
         );
         return this.settle(slot);
       }
-      const above = readBack.activePriority !== undefined && readBack.activePriority < command.priority;
-      if (
-        !above &&
-        (mine === null || mine === undefined || typeof mine === 'object' || !sameValue(value, mine))
-      )
+      const verdict = this.judge(command.priority, value, readBack);
+      if (!verdict) {
+        const mine = readBack.slots ? readBack.slots[command.priority - 1] : readBack.presentValue;
         throw new Error(
           `read back: priority ${command.priority} holds ${JSON.stringify(mine)}, not ${String(value)}`,
         );
-      if (above)
-        this.report(
-          slot,
-          'overridden',
-          `priority ${readBack.activePriority} holds ${String(readBack.presentValue)} above ours (${command.priority}): left alone`,
-          readBack,
-        );
-      else this.report(slot, 'landed', `priority ${command.priority} holds ${String(value)}`, readBack);
-      slot.attempts = 0;
-      if (this.verifyEveryMs > 0) this.schedule(slot, this.verifyEveryMs);
+      }
+      this.landed(slot, verdict);
     } catch (error) {
       const delay = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** Math.min(20, slot.attempts - 1));
       this.report(slot, 'failed', (error as Error).message, {}, this.now() + delay);
       this.schedule(slot, delay);
+    }
+  }
+
+  /**
+   * What a read-back says of a value written at `priority`: landed (our slot holds it and nothing above), or
+   * overridden (a higher priority holds a value: left alone); undefined when our slot does not hold it.
+   */
+  private judge(
+    priority: number,
+    value: number | boolean,
+    readBack: ReadBack,
+  ): { outcome: 'landed' | 'overridden'; text: string; readBack: ReadBack } | undefined {
+    const mine = readBack.slots ? readBack.slots[priority - 1] : readBack.presentValue;
+    if (mine === null || mine === undefined || typeof mine === 'object' || !sameValue(value, mine))
+      return undefined;
+    if (readBack.activePriority !== undefined && readBack.activePriority < priority)
+      return {
+        outcome: 'overridden',
+        text: `priority ${readBack.activePriority} holds ${String(readBack.presentValue)} above ours (${priority}): left alone`,
+        readBack,
+      };
+    return { outcome: 'landed', text: `priority ${priority} holds ${String(value)}`, readBack };
+  }
+
+  private landed(
+    slot: Slot,
+    verdict: { outcome: 'landed' | 'overridden'; text: string; readBack: ReadBack },
+  ): void {
+    this.report(slot, verdict.outcome, verdict.text, verdict.readBack);
+    slot.attempts = 0;
+    if (this.verifyEveryMs > 0) {
+      this.schedule(slot, this.verifyEveryMs);
+      slot.verifying = true;
     }
   }
 

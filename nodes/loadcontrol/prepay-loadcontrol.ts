@@ -133,7 +133,14 @@ export = function register(RED: NodeAPI): void {
         return done(error as Error);
       }
       if (commands.length === 0) return done();
-      stateFile.save(() => rule.snapshot(), 200);
+      // On disk before anything is sent: a Node-RED killed right after the write still knows, at its next
+      // start, which units are set back (a change is rare: one write per vacancy or cut, not per message).
+      try {
+        stateFile.save(() => rule.snapshot());
+        stateFile.flush();
+      } catch (error) {
+        node.warn(`prepay-loadcontrol: state not saved: ${(error as Error).message}`);
+      }
       showStatus();
       carryOut(commands).then(
         (events) => {
