@@ -31,7 +31,8 @@ async function main(leasePath: string): Promise<void> {
   writeFileSync(paths.pid, `${process.pid}\n`);
   const file = leaseFile(leasePath);
   let client: BacnetClient | undefined;
-  const started = Date.now();
+  /** When the heartbeat was first seen stale (the give-up time counts from there, not from the watchdog's start). */
+  let staleSince: number | undefined;
   const backoff = new Map<string, { attempts: number; nextAt: number }>();
   try {
     for (;;) {
@@ -44,8 +45,10 @@ async function main(leasePath: string): Promise<void> {
       const leaseMs = doc!.leaseMs;
       const beat = heartbeatAt(paths.heartbeat) ?? 0;
       const stale = Date.now() - beat > leaseMs;
+      if (!stale) staleSince = undefined;
       if (stale) {
-        if (Date.now() - started > GIVE_UP_MS) {
+        staleSince ??= Date.now();
+        if (Date.now() - staleSince > GIVE_UP_MS) {
           log(
             `giving up after ${GIVE_UP_MS / 3600_000} h: ${entries.length} command(s) could not be relinquished`,
           );
