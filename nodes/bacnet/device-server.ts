@@ -4,9 +4,10 @@
  * Each datagram is routed first by our own bounded parser (pdu.ts). The hot path is ours: Who-Is/I-Am,
  * ReadProperty and ReadPropertyMultiple from cached encodings, segmented answers, COV notifications and their
  * acknowledgements, the alarm services (event notifications to the notification class's recipients,
- * AcknowledgeAlarm, GetEventInformation, GetAlarmSummary), Reject and Abort for what we do not serve. Who-Has, WriteProperty, SubscribeCOV and
- * SubscribeCOVProperty go to the library (library-services.ts), as does foreign-device registration. Nothing
- * the library does can throw out of the socket (udp-transport.ts).
+ * AcknowledgeAlarm, GetEventInformation, GetAlarmSummary), the recipient list's WriteProperty, AddListElement and
+ * RemoveListElement (list-service.ts), Reject and Abort for what we do not serve. Who-Has, other WriteProperty
+ * requests, SubscribeCOV and SubscribeCOVProperty go to the library (library-services.ts), as does
+ * foreign-device registration. Nothing the library does can throw out of the socket (udp-transport.ts).
  */
 import BACnetClient from '@bacnet-js/client';
 import { EventEmitter } from 'node:events';
