@@ -54,6 +54,10 @@ const isEvent = (d: Buffer): boolean => {
   return pduType === 1 && service === 3;
 };
 
+interface LoggingNode {
+  on(event: 'call:log', handler: (call: { args: unknown[] }) => void): void;
+}
+
 interface EventNotifyContent {
   payload: { eventObjectId: { type: number; instance: number }; fromState?: number; toState: number };
 }
@@ -152,9 +156,21 @@ describe('bacnet alarm state across a Node-RED restart', function () {
 
   it('keeps acknowledgements, unacknowledged alarms and BEMS-added recipients; reports what changed while down', async () => {
     let host = await start();
-    // The BEMS adds itself (AddListElement), then two tenants' credit goes into alarm.
+    const logs: string[] = [];
+    (helper.getNode('dev') as unknown as LoggingNode).on('call:log', (call) =>
+      logs.push(String(call.args[0])),
+    );
+    // The BEMS adds itself (AddListElement), logged with its address; then two tenants' credit goes into alarm.
     const me = destination({ port: bems.port, processId: 9 });
     assert.deepEqual(await bems.ask(listRequest(ADD_LIST_ELEMENT, 1, [me]), port), { kind: 'ack' });
+    assert.ok(
+      logs.some((line) =>
+        line.startsWith(
+          `alarm recipients changed by bacnet:127.0.0.1:${bems.port}: added 127.0.0.1:${bems.port}/9 unconfirmed`,
+        ),
+      ),
+      logs.join('\n'),
+    );
     const bac = helper.getNode('bac');
     bac.receive(state('T0412', 'exhausted', 0));
     bac.receive(state('T0413', 'low', 150));

@@ -323,6 +323,42 @@ describe('bacnet alarm recipients written by a BEMS', function () {
     }
   });
 
+  it('answers 3,000 corrupted list requests with an ack, an error or a reject, never a throw', async function () {
+    await startDevice(true);
+    const bems = await rawPeer();
+    try {
+      const whole = listRequest(ADD_LIST_ELEMENT, 30, [
+        destination({ port: bems.port, processId: 9 }),
+        destination({ port: bems.port, processId: 10, days: [true, false, true, false, true, false, true] }),
+      ]);
+      let seed = 20_241_001;
+      const random = (n: number): number => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+        return seed % n;
+      };
+      const services = [ADD_LIST_ELEMENT, REMOVE_LIST_ELEMENT, 15];
+      for (let i = 0; i < 3000; i++) {
+        // The frame and the request's header stay sound: every octet of the service's parameters may change.
+        const bad = Buffer.from(whole);
+        bad[9] = services[i % 3] as number;
+        for (let flips = 1 + random(3); flips > 0; flips--) bad[10 + random(bad.length - 10)] = random(256);
+        bems.socket.send(bad, port, '127.0.0.1');
+        // Small bursts: loopback drops datagrams beyond the socket's buffer, and every one should arrive.
+        if (i % 20 === 19) await sleep(5);
+      }
+      await sleep(300);
+      const stats = server.stats();
+      assert.ok(stats.received >= 2990, `${stats.received} of 3000 arrived`);
+      assert.equal(stats.malformed, 0, 'nothing thrown while handling them');
+      assert.ok(stats.rejected + stats.errors > 0, JSON.stringify(stats));
+      // Whatever was accepted is a sound list, read back whole by bacrp.
+      assert.ok(model.events.recipients.all().length <= 33);
+      assert.match(await bacrp(P.RECIPIENT_LIST), /ProcessIdentifier=7/);
+    } finally {
+      bems.close();
+    }
+  });
+
   it('refuses every change when the device does not allow BEMS subscriptions', async function () {
     await startDevice(false);
     const bems = await rawPeer();
