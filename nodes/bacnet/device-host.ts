@@ -228,7 +228,8 @@ export class DeviceHost extends EventEmitter {
             ? OVERRIDE_SAVE_MS
             : this.valuesDebounceMs,
         );
-      if (change.events) this.eventsFile.save(() => this.model.eventsSnapshot());
+      // A retired object's record goes with it (its name may come back later as a new object).
+      if (change.events || change.removed.length > 0) this.eventsFile.save(() => this.model.eventsSnapshot());
     } catch (error) {
       this.emit('warn', `cannot save BACnet state: ${(error as Error).message}`);
     }
