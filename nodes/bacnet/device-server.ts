@@ -267,12 +267,13 @@ export class BacnetDeviceServer extends EventEmitter {
       this.counters.ignored += 1;
       return 'drop';
     }
-    const origin = parsed.forwardedFrom ? splitAddress(parsed.forwardedFrom, 47808) : { host, port };
-    const peer: Peer = {
-      host: origin.host,
-      port: origin.port,
-      ...(parsed.source ? { station: parsed.source } : {}),
-    };
+    let peer: Peer;
+    if (parsed.forwardedFrom || parsed.source) {
+      const origin = parsed.forwardedFrom ? splitAddress(parsed.forwardedFrom, 47808) : { host, port };
+      peer = parsed.source
+        ? { host: origin.host, port: origin.port, station: parsed.source }
+        : { host: origin.host, port: origin.port };
+    } else peer = { host, port };
     const apdu = parsed.apdu;
     switch (parsed.pduType) {
       case Pdu.CONFIRMED_REQUEST:

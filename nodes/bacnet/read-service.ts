@@ -12,6 +12,7 @@ import {
   type PropertyError,
   type ReadResult,
 } from '../core/bacnet/properties';
+import { AnswerTable } from './answer-table';
 import { DecodeError, Reader, RejectReason, Writer } from './codec';
 
 const ARRAY_ALL = 0xffffffff;
@@ -114,6 +115,7 @@ export class PropertyEncoder {
   private readonly scratch = new Writer(2048);
   private arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
   private arenaPos = 0;
+  private readonly table = new AnswerTable();
 
   constructor(private readonly lookup: (type: number, instance: number) => BacnetObject | undefined) {}
 
@@ -151,18 +153,48 @@ export class PropertyEncoder {
     const object = this.lookup(spec.object.type, spec.object.instance);
     if (!object) return UNKNOWN_OBJECT;
     const ref = spec.properties[0] as PropertyReference;
+    const id = ref.id;
     // ALL, REQUIRED and OPTIONAL belong to ReadPropertyMultiple only.
-    if (SPECIAL.has(ref.id)) return UNKNOWN_PROPERTY;
-    const value = this.encoded(object, ref.id, ref.index);
-    if (!Buffer.isBuffer(value)) return value;
+    if (id === P.ALL || id === P.REQUIRED || id === P.OPTIONAL) return UNKNOWN_PROPERTY;
     // The answer names the object as it is, also when asked as device 4194303.
+    if (ref.index === undefined && !object.isVolatile(id)) {
+      const region = this.table.region(object);
+      if (region >= 0) {
+        const start = w.pos;
+        w.ctxOid(0, object.type, object.instance);
+        w.ctxEnum(1, id);
+        w.opening(3);
+        if (this.table.writeRp(w, region, object.version, id)) {
+          w.closing(3);
+          return undefined;
+        }
+        w.pos = start;
+        const value = this.encoded(object, id, undefined);
+        if (!Buffer.isBuffer(value)) return value;
+        this.table.keepRp(region, object.version, id, value);
+        this.writeRpAck(w, object, id, undefined, value);
+        return undefined;
+      }
+    }
+    const value = this.encoded(object, id, ref.index);
+    if (!Buffer.isBuffer(value)) return value;
+    this.writeRpAck(w, object, id, ref.index, value);
+    return undefined;
+  }
+
+  private writeRpAck(
+    w: Writer,
+    object: BacnetObject,
+    id: number,
+    arrayIndex: number | undefined,
+    value: Buffer,
+  ): void {
     w.ctxOid(0, object.type, object.instance);
-    w.ctxEnum(1, ref.id);
-    if (ref.index !== undefined) w.ctxUnsigned(2, ref.index);
+    w.ctxEnum(1, id);
+    if (arrayIndex !== undefined) w.ctxUnsigned(2, arrayIndex);
     w.opening(3);
     w.bytes(value);
     w.closing(3);
-    return undefined;
   }
 
   /** ReadPropertyMultiple-ACK service data into `w`: every result, errors included per property. */
@@ -176,8 +208,17 @@ export class PropertyEncoder {
         w.closing(1);
         continue;
       }
-      const entry = this.entry(object);
       const refs = spec.properties;
+      let region = -1;
+      let first = 0;
+      let second = 0;
+      if (spec.key !== undefined) {
+        region = this.table.region(object);
+        first = (refs[0] as PropertyReference).id;
+        second = refs.length > 1 ? (refs[1] as PropertyReference).id : -1;
+        if (region >= 0 && this.table.writeRpm(w, region, object.version, first, second)) continue;
+      }
+      const entry = this.entry(object);
       if (spec.key !== undefined && entry.answerKey === spec.key && entry.arena) {
         w.bytes(entry.arena, entry.answerAt, entry.answerAt + entry.answerLength);
         continue;
@@ -205,7 +246,10 @@ export class PropertyEncoder {
         }
       }
       w.closing(1);
-      if (cacheable && spec.key !== undefined) this.keep(entry, spec.key, w.buf, start, w.pos);
+      if (!cacheable || spec.key === undefined) continue;
+      // Short answers (a value and its status flags) go to the flat table, longer ones to the arena.
+      if (region < 0 || !this.table.keepRpm(region, object.version, first, second, w.buf, start, w.pos))
+        this.keep(entry, spec.key, w.buf, start, w.pos);
     }
   }
 
