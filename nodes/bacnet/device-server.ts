@@ -39,7 +39,7 @@ import {
   type Datagram,
   type Peer,
 } from './pdu';
-import { decodeReadProperty, decodeReadPropertyMultiple, PropertyEncoder } from './read-service';
+import { decodeReadProperty, PropertyEncoder } from './read-service';
 import { Segmenter } from './segmenter';
 import { interfaceOf, splitAddress, UdpTransport, type Routing } from './udp-transport';
 import { inInstanceRange, LibraryServices, type LibraryHost, type Registration } from './library-services';
@@ -468,10 +468,7 @@ export class BacnetDeviceServer extends EventEmitter {
       } else if (header.service === Service.GET_ALARM_SUMMARY) {
         writeAlarmSummary(w, this.model.eventPoints());
       } else {
-        this.encoder.readPropertyMultipleAck(
-          w,
-          decodeReadPropertyMultiple(datagram, header.body, datagram.length),
-        );
+        this.encoder.readPropertyMultipleAckFrom(w, datagram, header.body, datagram.length);
       }
     } catch (caught) {
       if (caught instanceof DecodeError) {
