@@ -47,7 +47,7 @@ import {
   type Peer,
 } from './pdu';
 import { decodeListRequest, writeChangeListError, writesRecipientList } from './list-service';
-import { decodeReadProperty, decodeReadPropertyMultiple, PropertyEncoder } from './read-service';
+import { decodeReadProperty, PropertyEncoder } from './read-service';
 import { Segmenter } from './segmenter';
 import { interfaceOf, splitAddress, UdpTransport, type Routing } from './udp-transport';
 import { inInstanceRange, LibraryServices, type LibraryHost, type Registration } from './library-services';
@@ -278,12 +278,13 @@ export class BacnetDeviceServer extends EventEmitter {
       this.counters.ignored += 1;
       return 'drop';
     }
-    const origin = parsed.forwardedFrom ? splitAddress(parsed.forwardedFrom, 47808) : { host, port };
-    const peer: Peer = {
-      host: origin.host,
-      port: origin.port,
-      ...(parsed.source ? { station: parsed.source } : {}),
-    };
+    let peer: Peer;
+    if (parsed.forwardedFrom || parsed.source) {
+      const origin = parsed.forwardedFrom ? splitAddress(parsed.forwardedFrom, 47808) : { host, port };
+      peer = parsed.source
+        ? { host: origin.host, port: origin.port, station: parsed.source }
+        : { host: origin.host, port: origin.port };
+    } else peer = { host, port };
     const apdu = parsed.apdu;
     switch (parsed.pduType) {
       case Pdu.CONFIRMED_REQUEST:
@@ -487,10 +488,7 @@ export class BacnetDeviceServer extends EventEmitter {
       } else if (header.service === Service.GET_ALARM_SUMMARY) {
         writeAlarmSummary(w, this.model.eventPoints());
       } else {
-        this.encoder.readPropertyMultipleAck(
-          w,
-          decodeReadPropertyMultiple(datagram, header.body, datagram.length),
-        );
+        this.encoder.readPropertyMultipleAckFrom(w, datagram, header.body, datagram.length);
       }
     } catch (caught) {
       if (caught instanceof DecodeError) {
