@@ -55,6 +55,11 @@ export interface Consumption extends Reading {
   rollover?: boolean;
   /** The baseline was moved just before this consumption: its `start` does not join the one before. */
   after?: { event: 'rebaselined' | 'replaced'; at: number; text?: string };
+  /**
+   * Quantities the account declares for tariff items priced per them ({"kVA": "63"}), from the meter table's
+   * `declared` column.
+   */
+  declared?: Record<string, string>;
 }
 
 export interface ChargeLine {
