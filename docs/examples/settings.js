@@ -11,6 +11,7 @@
 'use strict';
 const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
+const dashboardSocketGuard = require('./dashboard-socket-guard.js');
 
 const siteFile = process.env.PREPAY_SITE_FILE || join(__dirname, 'site.json');
 const site = JSON.parse(readFileSync(siteFile, 'utf8'));
@@ -72,6 +73,9 @@ module.exports = {
     sessionExpiryTime: 12 * 60 * 60,
   },
   httpNodeAuth: httpNode ? { user: httpNode.user, pass: httpNode.pass } : undefined,
+  // httpNodeAuth guards the dashboard's pages but not its socket, which would give any client the widgets'
+  // data (tenants, balances): the socket asks for the same user and password (dashboard-socket-guard.js).
+  dashboard: httpNode ? { ioMiddleware: dashboardSocketGuard(httpNode) } : undefined,
 
   // Encrypts the flows' credentials (flows_cred.json): keep a copy apart from the backups.
   credentialSecret,

@@ -1,6 +1,7 @@
 /**
  * The reference site's operator dashboard (FlowFuse Dashboard 2.0) in a real Chromium, with Node-RED's
- * adminAuth on: it renders every tenant with the balance the ledger holds; its operator panel refuses to act
+ * adminAuth on and the pages and the dashboard's socket behind the site password (httpNodeAuth and the site
+ * guide's socket guard, which a browser that opened the page passes): it renders every tenant with the balance the ledger holds; its operator panel refuses to act
  * before a login (the server answers 401, nothing is posted); once an operator has logged in on the panel, a
  * desk top-up credits the ledger once per receipt number with the operator's name, the table following, and a
  * supply override switches the relay, audited with the operator's name. Without adminAuth the panel says that
@@ -11,7 +12,16 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { ARTIFACTS, Browser, EDITOR_SETTINGS, launchChromium, requireChromium } from '../support/chromium';
 import { sleep } from '../support/node-red-helper';
-import { adminAuth, OPERATOR, startReferenceSite, type RunningSite } from '../support/reference-site';
+import {
+  adminAuth,
+  httpNodeAuth,
+  OPERATOR,
+  startReferenceSite,
+  type RunningSite,
+} from '../support/reference-site';
+
+/** The site's page password (httpNodeAuth), which the browser is asked for. */
+const SITE_PAGE = { username: 'site', password: 'site-page-2026' };
 
 describe('operator dashboard of the reference site in Chromium', function () {
   this.timeout(180_000);
@@ -59,8 +69,14 @@ describe('operator dashboard of the reference site in Chromium', function () {
 
   before(async function () {
     requireChromium(this);
-    site = await startReferenceSite({ ...EDITOR_SETTINGS, adminAuth: adminAuth([OPERATOR]) });
-    browser = await launchChromium({ width: 1400, height: 1100 });
+    // As a site runs it: the pages and the dashboard's socket behind the site password (httpNodeAuth and the
+    // guide's socket guard), the operator actions behind an operator login.
+    site = await startReferenceSite({
+      ...EDITOR_SETTINGS,
+      adminAuth: adminAuth([OPERATOR]),
+      httpNodeAuth: httpNodeAuth(SITE_PAGE.username, SITE_PAGE.password),
+    });
+    browser = await launchChromium({ width: 1400, height: 1100 }, SITE_PAGE);
     page = await browser.context.newPage();
   });
 

@@ -17,6 +17,7 @@ describe('site install guide (docs/INSTALL.md)', function () {
       [
         'docs/examples/settings.js',
         'docs/examples/site.json',
+        'docs/examples/dashboard-socket-guard.js',
         'docs/examples/node-red.env',
         'docs/examples/node-red.service',
         'docs/examples/prepay-backup.service',

@@ -3,7 +3,8 @@
  * beside a site.json made from docs/examples/site.json with only the site's values put in (127.0.0.1, a free
  * port, a certificate made here with the guide's openssl command, hashes made with `node-red admin hash-pw`).
  * HTTPS only, bound to 127.0.0.1 only; logins with hashed passwords; the administrator, operator and viewer
- * each allowed what the guide says and refused the rest; every http in endpoint behind httpNodeAuth; and the
+ * each allowed what the guide says and refused the rest; every http in endpoint behind httpNodeAuth, and the
+ * dashboard's socket behind the same password (the guide's socket guard); and the
  * settings refusing to start without a hash, an administrator or the credential secret.
  */
 import assert from 'node:assert/strict';
@@ -12,7 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { io } from 'socket.io-client';
 import { tempUserDir } from '../support/node-red-helper';
 import { freePort, NodeRedProcess } from '../support/node-red-process';
 import { OPENSSL_SELF_SIGNED } from './guide';
@@ -65,6 +67,52 @@ function flow(): Array<Record<string, unknown>> {
     { id: 'sitesetresp00001', type: 'http response', z, statusCode: '', headers: {}, wires: [] },
     { id: LEDGER, type: 'prepay-ledger', z, store: STORE, timezone: 'UTC', wires: [[], []] },
     { id: STORE, type: 'prepay-store', backend: 'sqlite', file: 'ledger.db', synchronous: 'FULL' },
+    // A dashboard whose one widget shows what a site's would: a tenant's balance.
+    {
+      id: 'sitesetinject001',
+      type: 'inject',
+      z,
+      once: true,
+      onceDelay: 0.1,
+      payload: 'T0008 balance RM 123.45',
+      payloadType: 'str',
+      wires: [['sitesettext00001']],
+    },
+    {
+      id: 'sitesettext00001',
+      type: 'ui-text',
+      z,
+      group: 'sitesetgroup0001',
+      order: 1,
+      width: 0,
+      height: 0,
+      name: 'balance',
+      label: 'Balance',
+      format: '{{msg.payload}}',
+      layout: 'row-left',
+      style: false,
+      wires: [],
+    },
+    { id: 'sitesetgroup0001', type: 'ui-group', name: 'Site', page: 'sitesetpage00001', width: 12, order: 1 },
+    {
+      id: 'sitesetpage00001',
+      type: 'ui-page',
+      name: 'Site',
+      ui: 'sitesetbase00001',
+      path: '/site',
+      layout: 'grid',
+      theme: 'sitesettheme0001',
+      order: 1,
+    },
+    { id: 'sitesettheme0001', type: 'ui-theme', name: 'Site', colors: {}, sizes: {} },
+    {
+      id: 'sitesetbase00001',
+      type: 'ui-base',
+      name: 'Site',
+      path: '/dashboard',
+      includeClientData: true,
+      acceptsClientConfig: ['ui-text'],
+    },
   ];
 }
 
@@ -125,6 +173,12 @@ describe('site install: the guide settings in a real Node-RED (HTTPS, logins, pe
     userDir = tempUserDir();
     mkdirSync(join(userDir, 'node_modules'));
     symlinkSync(root, join(userDir, 'node_modules', 'node-red-contrib-prepay'), 'dir');
+    mkdirSync(join(userDir, 'node_modules', '@flowfuse'));
+    symlinkSync(
+      dirname(require.resolve('@flowfuse/node-red-dashboard/package.json')),
+      join(userDir, 'node_modules', '@flowfuse', 'node-red-dashboard'),
+      'dir',
+    );
     mkdirSync(join(configDir, 'tls'));
     execFileSync(
       'openssl',
@@ -133,6 +187,7 @@ describe('site install: the guide settings in a real Node-RED (HTTPS, logins, pe
     );
     ca = readFileSync(join(configDir, 'tls', 'cert.pem'));
     copyFileSync(join(examples, 'settings.js'), join(configDir, 'settings.js'));
+    copyFileSync(join(examples, 'dashboard-socket-guard.js'), join(configDir, 'dashboard-socket-guard.js'));
     site = siteJson(await freePort());
     red = await startWith(site, { NODE_RED_CREDENTIAL_SECRET: secret });
   });
@@ -232,6 +287,38 @@ describe('site install: the guide settings in a real Node-RED (HTTPS, logins, pe
     const ok = await red!.request('/hello', { headers: basic(site.httpNodeAuth.user, passwords.site) });
     assert.equal(ok.status, 200);
     assert.equal(await ok.text(), 'hello');
+  });
+
+  it("asks the dashboard's socket for the site user and password too: no widget data without them", async function () {
+    const basic = (user: string, password: string): Record<string, string> => ({
+      Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+    });
+    assert.equal((await red!.request('/dashboard/site')).status, 401, 'the page asks');
+    /** What a socket client gets: the text widget's message, or why it was refused. */
+    const read = (extraHeaders: Record<string, string>): Promise<string> =>
+      new Promise((resolve) => {
+        const socket = io(red!.baseUrl, {
+          path: '/dashboard/socket.io',
+          reconnection: false,
+          ca: ca.toString(),
+          extraHeaders,
+        });
+        const settle = (outcome: string): void => {
+          socket.close();
+          resolve(outcome);
+        };
+        socket.on('connect_error', (error) => settle(`refused: ${error.message}`));
+        socket.on('ui-config', () => {
+          socket.once('widget-load:sitesettext00001', (msg: { payload?: unknown }) =>
+            settle(String(msg?.payload)),
+          );
+          socket.emit('widget-load', 'sitesettext00001');
+        });
+      });
+    const refused = 'refused: unauthorized: the dashboard needs the site user and password';
+    assert.equal(await read({}), refused);
+    assert.equal(await read(basic(site.httpNodeAuth.user, `${passwords.site}x`)), refused);
+    assert.equal(await read(basic(site.httpNodeAuth.user, passwords.site)), 'T0008 balance RM 123.45');
   });
 
   it('allows the administrator everything, the operator reading and prepay.write, the viewer reading only', async function () {

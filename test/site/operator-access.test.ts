@@ -4,9 +4,10 @@
  *
  * - The flow: no node a dashboard widget can reach, and no http in node, leads to the ledger, the cutoff
  *   relays, the meter readers or the tariffs (checked on the graph of wires and links).
- * - The dashboard's socket (/dashboard/socket.io), which httpNodeAuth does not guard: a client without any
- *   credentials sends what the old top-up and override forms took, and anything else to every widget:
- *   nothing is posted, nothing is overridden, and what it sends stays with it.
+ * - The dashboard's socket (/dashboard/socket.io), which httpNodeAuth alone does not guard: the site guide's
+ *   socket guard refuses a client without the site password (it reads no widget), and a client with it sends
+ *   what the old top-up and override forms took, and anything else to every widget: nothing is posted,
+ *   nothing is overridden, and what it sends stays with it.
  * - The admin API's operator routes: 401 without a login, 403 for a user who may only read, applied for an
  *   operator (["read", "prepay.write"]), whose name is in the ledger entry and the supply audit entry; the
  *   same receipt twice credits once; overrides of an unknown meter and of a meter no cutoff node drives are
@@ -65,6 +66,11 @@ function reachable(flow: FlowNode[], start: FlowNode): FlowNode[] {
   }
   return [...seen].map((key) => byId.get(key)!).filter((n) => n !== start);
 }
+
+/** A Basic Authorization header, as a browser sends it after the page asked for the password. */
+const basic = (user: string, pass: string): Record<string, string> => ({
+  Authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`,
+});
 
 const ACTORS = new Set(['prepay-ledger', 'prepay-cutoff', 'prepay-meter', 'prepay-tariff']);
 
@@ -170,22 +176,72 @@ describe('operator access to the reference site', function () {
       await site?.stop();
     });
 
-    it("takes nothing from the dashboard's socket, which httpNodeAuth does not guard", async function () {
+    it("refuses the dashboard's socket to a client without the site password", async function () {
       assert.equal(
         (await site.red.request('/dashboard/site')).status,
         401,
         'the page is behind httpNodeAuth',
       );
+      const refusals: string[] = [];
+      for (const extraHeaders of [{}, basic('site', 'wrong-password'), basic('intruder', 'site-page-2026')]) {
+        const outcome = await new Promise<string>((resolve) => {
+          const socket = io(site.red.baseUrl, {
+            path: '/dashboard/socket.io',
+            reconnection: false,
+            extraHeaders,
+          });
+          socket.on('ui-config', () => {
+            socket.close();
+            resolve('ui-config sent');
+          });
+          socket.on('connect_error', (error) => {
+            socket.close();
+            resolve(error.message);
+          });
+        });
+        refusals.push(outcome);
+      }
+      assert.deepEqual(
+        refusals,
+        Array(3).fill('unauthorized: the dashboard needs the site user and password'),
+      );
+      // Nor straight to a websocket, which skips the handshake the guard reads.
+      const direct = await new Promise<string>((resolve) => {
+        const socket = io(site.red.baseUrl, {
+          path: '/dashboard/socket.io',
+          reconnection: false,
+          transports: ['websocket'],
+        });
+        const settle = (outcome: string): void => {
+          clearTimeout(timer);
+          socket.close();
+          resolve(outcome);
+        };
+        // Dashboard's own rule closes such a connection without a word: nothing arrives.
+        const timer = setTimeout(() => settle('nothing within 5 s'), 5000);
+        socket.on('ui-config', () => settle('ui-config sent'));
+        socket.on('connect_error', (error) => settle(error.message));
+        socket.on('disconnect', (reason) => settle(reason));
+      });
+      assert.notEqual(direct, 'ui-config sent');
+    });
+
+    it("takes nothing from the dashboard's socket, even with the site password", async function () {
       const connect = (): Promise<{
         socket: Socket;
         config: { widgets: Record<string, { props: FlowNode }> };
       }> =>
         new Promise((resolve, reject) => {
-          const socket = io(site.red.baseUrl, { path: '/dashboard/socket.io', reconnection: false });
+          // The credentials a browser that opened the page sends on the socket's requests.
+          const socket = io(site.red.baseUrl, {
+            path: '/dashboard/socket.io',
+            reconnection: false,
+            extraHeaders: basic('site', 'site-page-2026'),
+          });
           socket.on('ui-config', (_base: string, config) => resolve({ socket, config }));
           socket.on('connect_error', reject);
         });
-      const { socket, config } = await connect(); // no credentials of any kind
+      const { socket, config } = await connect();
       const widgets = Object.keys(config.widgets);
       const before = { topups: topups('T0008'), audit: audit('E-T0008').length };
       // Exactly what the old forms sent (ui-form: widget-action with the form's values, _event "submit").

@@ -38,13 +38,18 @@ export function requireChromium(context: Mocha.Context): void {
   context.skip();
 }
 
-export async function launchChromium(viewport = { width: 1280, height: 800 }): Promise<Browser> {
+export async function launchChromium(
+  viewport = { width: 1280, height: 800 },
+  /** The user and password the browser answers a Basic authentication challenge with (httpNodeAuth). */
+  httpCredentials?: { username: string; password: string },
+): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'prepay-chromium-'));
   mkdirSync(ARTIFACTS, { recursive: true });
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     viewport,
+    ...(httpCredentials ? { httpCredentials } : {}),
     args: [
       '--no-sandbox',
       '--disable-gpu',

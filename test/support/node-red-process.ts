@@ -22,6 +22,11 @@ export interface NodeRedProcessOptions {
   /** Extra settings, serialised into settings.js (JSON values only). */
   settings?: Record<string, unknown>;
   /**
+   * JavaScript appended to the written settings.js, for what JSON cannot carry (a function such as
+   * `dashboard.ioMiddleware`); it may change `module.exports`.
+   */
+  settingsCode?: string;
+  /**
    * A settings file to start with instead of writing one (`settings` is then ignored): it must listen on
    * 127.0.0.1 and on `port`.
    */
@@ -151,7 +156,10 @@ export class NodeRedProcess {
         ...options.settings,
       };
       settingsFile = join(options.userDir, 'settings.js');
-      writeFileSync(settingsFile, `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
+      writeFileSync(
+        settingsFile,
+        `module.exports = ${JSON.stringify(settings, null, 2)};\n${options.settingsCode ?? ''}\n`,
+      );
     }
     if (options.flows) writeFileSync(join(options.userDir, 'flows.json'), JSON.stringify(options.flows));
     const redJs = options.redJs ?? require.resolve('node-red/red.js');

@@ -48,6 +48,16 @@ export function httpNodeAuth(user: string, pass: string): Record<string, unknown
   return { user, pass: bcrypt.hashSync(pass, 8) };
 }
 
+/**
+ * With httpNodeAuth, the dashboard's socket is guarded by the same user and password, as the site guide's
+ * settings do (docs/examples/dashboard-socket-guard.js, required as the guide's settings.js requires it).
+ */
+const DASHBOARD_SOCKET_GUARD = `
+const dashboardSocketGuard = require(${JSON.stringify(join(root, 'docs', 'examples', 'dashboard-socket-guard.js'))});
+module.exports.dashboard = Object.assign({}, module.exports.dashboard, {
+  ioMiddleware: dashboardSocketGuard(module.exports.httpNodeAuth),
+});`;
+
 export interface RunningSite {
   /** The Node-RED process running the site now (a new one after each restart). */
   red: NodeRedProcess;
@@ -77,7 +87,8 @@ export async function startReferenceSite(
   edit(flows as Array<Record<string, unknown> & { type: string }>);
   const bacnetPort = await freeUdpPort();
   const env = { PREPAY_BACNET_PORT: String(bacnetPort) };
-  const red = await NodeRedProcess.start({ userDir, flows, settings, env });
+  const settingsCode = settings.httpNodeAuth ? DASHBOARD_SOCKET_GUARD : undefined;
+  const red = await NodeRedProcess.start({ userDir, flows, settings, settingsCode, env });
   const db = new Database(join(userDir, 'prepay-ledger.db'), { readonly: true, fileMustExist: true });
   const site: RunningSite = {
     red,
@@ -87,7 +98,7 @@ export async function startReferenceSite(
     async restart(how) {
       if (how === 'stop') await site.red.stop();
       else await site.red.kill('SIGKILL');
-      site.red = await NodeRedProcess.start({ userDir, settings, env });
+      site.red = await NodeRedProcess.start({ userDir, settings, settingsCode, env });
     },
     async stop() {
       db.close();

@@ -2,13 +2,16 @@
  * Accounting exports: a statement per account and period (JSON and CSV), and the all-accounts
  * period summary for the property-management system. Amounts in CSV are decimals in the major unit
  * with the currency's minor digits ("12.30"); JSON carries integer minor units. Text cells that a
- * spreadsheet would run as a formula are neutralised (neutralisedText).
+ * spreadsheet would run as a formula are neutralised (neutralisedText, in ../csv).
  */
+import { csvNumber, csvRow, NumberCell } from '../csv';
 import { toSafeNumber } from '../decimal';
 import { formatMinor } from '../money';
 import { entryJson } from './postings';
 import { SummaryRow } from './store';
 import { AccountRecord, EntryRecord } from './types';
+
+export { neutralisedText } from '../csv';
 
 export interface StatementDocument {
   ok: true;
@@ -68,37 +71,6 @@ export function statementDocument(
   };
 }
 
-/** A figure the export wrote itself ("-12.50", a sequence number): a number to the spreadsheet, kept as it is. */
-class NumberCell {
-  constructor(readonly text: string) {}
-}
-
-const number = (value: string | number): NumberCell => new NumberCell(String(value));
-
-/**
- * Text that a spreadsheet must show, not run (OWASP, CSV injection): a cell starting with =, +, -, @, a tab or a
- * carriage return is read as a formula by Excel, LibreOffice and Google Sheets, so such a text cell gets a
- * leading apostrophe. Amounts do not pass through here: they are numbers the export wrote, and prefixing the
- * minus of "-12.50" would turn every debit into text that no sum adds up. Text the ledger was given (account ids,
- * tenant names, references, reasons, methods) is always treated as text, even when it looks like a number.
- */
-export function neutralisedText(text: string): string {
-  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
-}
-
-/** One CSV field, quoted when it holds a separator, quote or line break (RFC 4180). */
-function field(value: unknown): string {
-  const text =
-    value instanceof NumberCell
-      ? value.text
-      : neutralisedText(value === undefined || value === null ? '' : String(value));
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-function row(values: unknown[]): string {
-  return values.map(field).join(',');
-}
-
 function describe(meta: Record<string, unknown>): string {
   const parts: string[] = [];
   for (const key of [
@@ -122,9 +94,9 @@ function describe(meta: Record<string, unknown>): string {
 
 export function statementCsv(statement: StatementDocument): string {
   const money = (minor: unknown): NumberCell =>
-    number(formatMinor(BigInt(minor as number), statement.currency));
+    csvNumber(formatMinor(BigInt(minor as number), statement.currency));
   const lines = [
-    row([
+    csvRow([
       'account',
       'seq',
       'posted_at',
@@ -139,7 +111,7 @@ export function statementCsv(statement: StatementDocument): string {
       'details',
       'hash',
     ]),
-    row([
+    csvRow([
       statement.accountId,
       '',
       new Date(statement.from).toISOString(),
@@ -157,9 +129,9 @@ export function statementCsv(statement: StatementDocument): string {
   ];
   for (const e of statement.entries) {
     lines.push(
-      row([
+      csvRow([
         e.accountId,
-        number(e.seq as number),
+        csvNumber(e.seq as number),
         new Date(e.postedAt as number).toISOString(),
         new Date(e.effectiveAt as number).toISOString(),
         e.kind,
@@ -176,7 +148,7 @@ export function statementCsv(statement: StatementDocument): string {
   }
   const end = statement.to >= 8.64e15 ? '' : new Date(statement.to).toISOString();
   lines.push(
-    row([
+    csvRow([
       statement.accountId,
       '',
       end,
@@ -197,7 +169,7 @@ export function statementCsv(statement: StatementDocument): string {
 
 export function summaryCsv(rows: SummaryRow[], from: number, to: number): string {
   const lines = [
-    row([
+    csvRow([
       'account',
       'tenant',
       'name',
@@ -215,9 +187,9 @@ export function summaryCsv(rows: SummaryRow[], from: number, to: number): string
     ]),
   ];
   for (const r of rows) {
-    const money = (minor: bigint): NumberCell => number(formatMinor(minor, r.currency));
+    const money = (minor: bigint): NumberCell => csvNumber(formatMinor(minor, r.currency));
     lines.push(
-      row([
+      csvRow([
         r.accountId,
         r.tenant,
         r.name,
