@@ -21,8 +21,8 @@ import {
   Segment,
   segmentInterval,
 } from './calendar';
-import { accountStateKey, AccountTariffState, Big, big, emptyEngineState, TariffEngineState } from './state';
-import { PartialMonthPolicy } from './rules';
+import { accountStateKey, AccountTariffState, big, emptyEngineState, TariffEngineState } from './state';
+import { monthShare, owedShare } from './occupancy';
 import { CompiledTariff, DayCount, Ratio } from './types';
 import { unitFactor, canonicalUnit } from './units';
 import { extend } from '../shapes';
@@ -593,7 +593,7 @@ export class TariffEngine {
 
   /** The fixed items of the month starting on `day` (the 1st, or the move-in day), for the share owed. */
   private openMonth(tariff: CompiledTariff, account: AccountTariffState, day: DayInfo, lines: Lines): void {
-    const share = this.owedShare(tariff, account, day);
+    const share = owedShare(tariff.partialMonth, day.month, account.moveIn, account.moveOut);
     this.fixedLines(tariff, account, share, lines);
     const months = (account.months ??= {});
     // Consumption of the new month may have been priced before this midnight job ran.
@@ -621,32 +621,6 @@ export class TariffEngine {
         divRound(q.num * item.amount * PICO_PER_SUB_MINOR, q.den, 'half-even'),
       );
     }
-  }
-
-  /**
-   * The share of the month of `day` the account owes fixed items and the minimum for: the days from its move-in
-   * (or the 1st) to its move-out (or the month's end) over the days of the month, as the policies say.
-   */
-  private owedShare(tariff: CompiledTariff, account: AccountTariffState, day: DayInfo): Ratio {
-    const days = daysInMonth(day.year, day.monthNumber);
-    let first = 1;
-    let last = days;
-    const policy = (kind: PartialMonthPolicy, date: string | undefined, edge: 'first' | 'last'): boolean => {
-      if (date === undefined || date.slice(0, 7) !== day.month) return true;
-      const dayOfMonth = Number(date.slice(8, 10));
-      if (edge === 'first' ? dayOfMonth === 1 : dayOfMonth === days) return true;
-      if (kind === 'none') return false;
-      if (kind === 'pro-rata') {
-        if (edge === 'first') first = dayOfMonth;
-        else last = dayOfMonth;
-      }
-      return true;
-    };
-    const owes =
-      policy(tariff.partialMonth.moveIn, account.moveIn, 'first') &&
-      policy(tariff.partialMonth.moveOut, account.moveOut, 'last');
-    if (!owes || last < first) return { num: 0n, den: 1n };
-    return { num: BigInt(last - first + 1), den: BigInt(days) };
   }
 
   private emitMonthly(
@@ -701,7 +675,7 @@ export class TariffEngine {
     // Fixed items raised for more of the month than is owed now the move-out is known.
     const charged = entry && monthShare(entry);
     if (charged && charged.num > 0n) {
-      const owed = this.owedShare(tariff, account, day);
+      const owed = owedShare(tariff.partialMonth, day.month, account.moveIn, account.moveOut);
       const back = { num: charged.num * owed.den - owed.num * charged.den, den: charged.den * owed.den };
       if (back.num > 0n) this.fixedLines(tariff, account, back, credit);
       if (entry) entry.share = { num: owed.num, den: owed.den };
@@ -1109,12 +1083,6 @@ function declaredRatio(account: AccountTariffState, name: string): Ratio | undef
   if (text === undefined) return undefined;
   const { units, scale } = parseDecimal(text);
   return { num: units, den: 10n ** BigInt(scale) };
-}
-
-/** The share of a month kept in the state: as recorded, or all of it or none for a month kept before shares. */
-function monthShare(entry: { full: boolean; share?: { num: Big; den: Big } }): Ratio {
-  if (entry.share) return { num: big(entry.share.num), den: big(entry.share.den) };
-  return entry.full ? { num: 1n, den: 1n } : { num: 0n, den: 1n };
 }
 
 function checkDate(date: string): void {
