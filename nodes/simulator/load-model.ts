@@ -59,6 +59,11 @@ export function hashSeed(text: string): number {
   return hash >>> 0;
 }
 
+/** Anything a simulated meter can integrate: demand at a moment, in the rate unit. */
+export interface RateSource {
+  rate(t: number): number;
+}
+
 export interface LoadSpec {
   kind: TenantKind;
   utility: Utility;
@@ -67,7 +72,7 @@ export interface LoadSpec {
   seed: number;
 }
 
-export class LoadModel {
+export class LoadModel implements RateSource {
   private readonly zone: TimeZone;
   private readonly noise: () => number;
   private readonly jitter: number[];

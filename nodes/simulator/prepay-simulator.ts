@@ -47,6 +47,7 @@ interface SimulatorDef extends NodeDef {
   waterEvery?: string | number;
   coolingEvery?: string | number;
   gasForRestaurants?: boolean;
+  hvacPlant?: boolean;
   registerLog?: boolean;
 }
 
@@ -88,6 +89,7 @@ export = function register(RED: NodeAPI): void {
           waterEvery: num(config.waterEvery, 3, 'water meter every', 1, 10_000),
           coolingEvery: num(config.coolingEvery, 10, 'cooling meter every', 1, 10_000),
           gasForRestaurants: config.gasForRestaurants === true,
+          hvacPlant: config.hvacPlant === true,
         },
         profiles,
       );
@@ -212,6 +214,41 @@ export = function register(RED: NodeAPI): void {
             if (payload.running === false)
               void server.stop().then(() => node.status(degradedStatus(`gateway ${gateway} stopped`)));
             else void server.start().then(() => node.status(okStatus(`gateway ${gateway} running`)));
+            break;
+          }
+          case 'relay': {
+            if (typeof payload.meterId !== 'string') throw new Error('meterId: is required');
+            const command: { meterId: string; action: string; limitW?: number } = {
+              meterId: payload.meterId,
+              action: String(payload.action),
+            };
+            if (payload.limitW !== undefined) command.limitW = Number(payload.limitW);
+            running.applyRelayCommand(command);
+            node.status(okStatus(`${command.meterId}: ${command.action}`));
+            break;
+          }
+          case 'hvac': {
+            const plant = running.hvac;
+            if (!plant) throw new Error('hvac: this site has no cooling plant (turn on "cooling plant")');
+            const setting = (key: string): number | null | undefined => {
+              const value = payload[key];
+              if (value === undefined || value === null) return value;
+              const parsed = Number(value);
+              if (!Number.isFinite(parsed)) throw new Error(`${key}: must be a number or null`);
+              return parsed;
+            };
+            const zone = setting('zoneSetpoint');
+            const water = setting('chilledWater');
+            const fan = setting('fanSpeed');
+            if (zone !== undefined) plant.setZoneSetpoint(zone);
+            if (water !== undefined) plant.setChilledWater(water);
+            if (fan !== undefined) plant.setFanSpeed(fan);
+            const now = plant.settings;
+            node.status(
+              okStatus(
+                `zone ${now.zoneSetpoint} C, chilled water ${now.chilledWater} C, fan ${now.fanSpeed}%`,
+              ),
+            );
             break;
           }
           case 'snapshot': {

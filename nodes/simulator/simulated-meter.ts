@@ -7,7 +7,7 @@ import type { Clock } from '../core/clock';
 import type { MeterProfile, ValueDef } from '../core/meter/profile';
 import { applyScale, decodeValue, encodeValue } from '../core/meter/registers';
 import { EXCEPTION, type ModbusDevice } from './modbus-tcp-server';
-import { LoadModel } from './load-model';
+import type { RateSource } from './load-model';
 
 /** How many of the load's natural unit (kWh, m³) one unit of a register is. */
 const UNIT_FACTORS: Record<string, number> = {
@@ -59,6 +59,8 @@ export interface MeterCheckpoint {
   since: number;
   /** The meter's own relay, if it has one. */
   relayOn?: boolean;
+  /** A power limit in force (W). */
+  limitW?: number;
 }
 
 const MINUTE = 60_000;
@@ -77,6 +79,11 @@ export class SimulatedMeter implements ModbusDevice {
   private since: number;
   /** Set when the meter has its own relay (profile.relay); otherwise the supply follows `supply`. */
   readonly relay: SimRelay | undefined;
+  /**
+   * A power limit in force (W), as a limiting relay or breaker holds one: the load draws at most this while
+   * its supply is on. Undefined: no limit.
+   */
+  private limitW: number | undefined;
   /** Refuse reads that span registers the profile does not define (exception 2), as some meters do. */
   strictAddresses = false;
   /**
@@ -90,7 +97,7 @@ export class SimulatedMeter implements ModbusDevice {
   constructor(
     readonly meterId: string,
     readonly profile: MeterProfile,
-    readonly load: LoadModel,
+    readonly load: RateSource,
     private readonly clock: Clock,
     startTotal: number,
     private supply: Switchable | undefined,
@@ -113,6 +120,7 @@ export class SimulatedMeter implements ModbusDevice {
       since: this.since,
     };
     if (this.relay) checkpoint.relayOn = this.relay.on;
+    if (this.limitW !== undefined) checkpoint.limitW = this.limitW;
     return checkpoint;
   }
 
@@ -123,6 +131,7 @@ export class SimulatedMeter implements ModbusDevice {
     this.partial = checkpoint.partial;
     this.since = checkpoint.since;
     if (this.relay && checkpoint.relayOn !== undefined) this.relay.on = checkpoint.relayOn;
+    this.limitW = checkpoint.limitW;
     this.advance();
   }
 
@@ -130,6 +139,33 @@ export class SimulatedMeter implements ModbusDevice {
     this.settle();
     this.supply = supply;
     if (supply instanceof SimRelay) supply.onBeforeSwitch(() => this.settle());
+  }
+
+  /** The power limit in force, W (undefined: none). */
+  get powerLimitW(): number | undefined {
+    return this.limitW;
+  }
+
+  /**
+   * Limits the load to `watts` (null lifts the limit). A limit is never a cut: it must be above 0 W. What flowed
+   * until now counts at the old limit; the new one holds from now.
+   */
+  setPowerLimit(watts: number | null): void {
+    if (watts !== null && !(watts > 0 && Number.isFinite(watts)))
+      throw new RangeError(`power limit must be above 0 W (got ${watts})`);
+    this.settle();
+    this.limitW = watts ?? undefined;
+  }
+
+  /** Demand at t as the load draws it: its own rate, held under the power limit. */
+  demandAt(t: number): number {
+    const rate = this.load.rate(t);
+    return this.limitW === undefined ? rate : Math.min(rate, this.limitW / 1000);
+  }
+
+  /** Consumption so far in the load's natural unit (kWh, m³), before the register's unit and rollover. */
+  consumed(): number {
+    return this.totalNow();
   }
 
   /** The relay that switches this meter's supply: its own, or a relay-module channel. */
@@ -239,7 +275,7 @@ export class SimulatedMeter implements ModbusDevice {
   /** What flows in `ms` of minute `minute` at the present supply state. */
   private flow(minute: number, ms: number): number {
     if (!this.supplyOn || ms <= 0) return 0;
-    return this.load.rate(minute * MINUTE) * (ms / HOUR);
+    return this.demandAt(minute * MINUTE) * (ms / HOUR);
   }
 
   private scaledCounter(value: ValueDef): number {
@@ -259,7 +295,7 @@ export class SimulatedMeter implements ModbusDevice {
 
   private engineeringValue(value: ValueDef): number {
     const name = value.name.toLowerCase();
-    const rate = this.supplyOn ? this.load.rate(this.clock.now()) : 0;
+    const rate = this.supplyOn ? this.demandAt(this.clock.now()) : 0;
     if (value === this.profile.counter) return this.scaledCounter(value);
     if (/export|reverse|negative/.test(name)) return 0;
     if (/energy|count|total(?!power)/.test(name) && !/power/.test(name)) return this.scaledCounter(value);

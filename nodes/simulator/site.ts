@@ -7,9 +7,17 @@ import type { Clock } from '../core/clock';
 import type { MeterRow } from '../core/meter/meter-table';
 import type { MeterProfile } from '../core/meter/profile';
 import type { Utility } from '../core/messages';
-import { hashSeed, LoadModel, seededRandom, TENANT_KINDS, type TenantKind } from './load-model';
+import { HvacPlant } from './hvac-model';
+import {
+  hashSeed,
+  LoadModel,
+  seededRandom,
+  TENANT_KINDS,
+  type RateSource,
+  type TenantKind,
+} from './load-model';
 import { ModbusTcpServer, type ModbusDevice } from './modbus-tcp-server';
-import { SimulatedMeter, SimulatedRelayModule, type MeterCheckpoint } from './simulated-meter';
+import { SimRelay, SimulatedMeter, SimulatedRelayModule, type MeterCheckpoint } from './simulated-meter';
 
 /** A site's registers and relays, to continue after a restart (see SimulatedSite.checkpoint). */
 export interface SiteCheckpoint {
@@ -35,6 +43,8 @@ export interface SimMeterSpec {
   start: number;
   /** `builtin`, or a relay module's unit id and channel. */
   relay?: 'builtin' | { unitId: number; channel: number };
+  /** The meter measures the central cooling plant (see HvacPlant) instead of a tenant's load. */
+  load?: 'hvac-plant';
 }
 
 export interface SiteOptions {
@@ -57,7 +67,16 @@ export interface SiteOptions {
   relayModuleProfile?: string;
   /** Add water and cooling meters (default true). */
   otherUtilities?: boolean;
+  /**
+   * A central cooling plant that answers BEMS setpoints (zone, chilled water, fan speed): its electricity meter
+   * E-PLANT and chilled-water BTU meter C-PLANT, on the common account COMMON, after every tenant's meters
+   * (default false).
+   */
+  hvacPlant?: boolean;
 }
+
+/** The account the plant's meters are on: the landlord's common area. */
+export const PLANT_ACCOUNT = 'COMMON';
 
 const DEFAULT_ELECTRICITY = [
   'eastron-sdm630',
@@ -170,6 +189,42 @@ export function planSite(options: SiteOptions, profiles: ReadonlyMap<string, Met
     moduleChannel += 1;
     spec.relay = { unitId: moduleUnit, channel: moduleChannel };
   }
+  if (options.hvacPlant) {
+    // The plant's meters come after every tenant meter and relay module, so the tenants' units stay where they were.
+    const gatewayOf = specs.length > 0 ? specs[specs.length - 1]!.gateway : 0;
+    let plantUnit = Math.max(
+      0,
+      ...specs.filter((spec) => spec.gateway === gatewayOf).map((spec) => spec.unitId),
+      ...specs
+        .filter((spec) => spec.gateway === gatewayOf && typeof spec.relay === 'object')
+        .map((spec) => (spec.relay as { unitId: number }).unitId),
+    );
+    const base = {
+      accountId: PLANT_ACCOUNT,
+      gateway: gatewayOf,
+      kind: 'office' as const,
+      load: 'hvac-plant' as const,
+    };
+    specs.push({
+      ...base,
+      unitId: (plantUnit += 1),
+      meterId: 'E-PLANT',
+      profile: electricity[0]!,
+      utility: 'electricity',
+      peak: 60,
+      start: Math.round(random() * 500_000),
+    });
+    if (profiles.has(options.coolingProfile ?? 'onicon-system-10'))
+      specs.push({
+        ...base,
+        unitId: (plantUnit += 1),
+        meterId: 'C-PLANT',
+        profile: options.coolingProfile ?? 'onicon-system-10',
+        utility: 'cooling',
+        peak: 150,
+        start: Math.round(random() * 200_000),
+      });
+  }
   return specs;
 }
 
@@ -203,6 +258,8 @@ export class SimulatedSite {
   /** Per gateway: unit id -> device. */
   private readonly devices: Map<number, ModbusDevice>[] = [];
   readonly relayModules: SimulatedRelayModule[] = [];
+  /** The central cooling plant, when the site has one (SiteOptions.hvacPlant). */
+  readonly hvac: HvacPlant | undefined;
 
   constructor(
     readonly specs: SimMeterSpec[],
@@ -223,13 +280,20 @@ export class SimulatedSite {
       this.servers.push(new ModbusTcpServer(serverOptions));
     }
     const relayProfile = profiles.get(options.relayModuleProfile ?? 'relay-module-8ch');
+    this.hvac = specs.some((spec) => spec.load === 'hvac-plant')
+      ? new HvacPlant({ timeZone: options.timeZone ?? 'UTC', seed: hashSeed('PLANT') })
+      : undefined;
     for (const spec of specs) {
       const profile = profiles.get(spec.profile);
       if (!profile) throw new Error(`simulator: unknown profile "${spec.profile}" for ${spec.meterId}`);
-      const load = new LoadModel(
-        { kind: spec.kind, utility: spec.utility, peak: spec.peak, seed: hashSeed(spec.meterId) },
-        options.timeZone ?? 'UTC',
-      );
+      let load: RateSource;
+      if (spec.load === 'hvac-plant' && this.hvac)
+        load = spec.utility === 'cooling' ? this.hvac.cooling : this.hvac;
+      else
+        load = new LoadModel(
+          { kind: spec.kind, utility: spec.utility, peak: spec.peak, seed: hashSeed(spec.meterId) },
+          options.timeZone ?? 'UTC',
+        );
       const meter = new SimulatedMeter(spec.meterId, profile, load, clock, spec.start, undefined);
       this.meters.set(spec.meterId, meter);
       this.devices[spec.gateway]!.set(spec.unitId, meter);
@@ -284,6 +348,37 @@ export class SimulatedSite {
   /** The device behind a gateway's unit id. */
   device(gateway: number, unitId: number): ModbusDevice | undefined {
     return this.devices[gateway]?.get(unitId);
+  }
+
+  /**
+   * Carries out a relay command as an output-mode actuator would (prepay-cutoff's relay command: connect,
+   * disconnect, or limit to `limitW`, which keeps the supply on): the meter's supply switches and its load
+   * honours the limit. Connect and disconnect lift a limit.
+   */
+  applyRelayCommand(command: { meterId: string; action: string; limitW?: number }): void {
+    const meter = this.meter(command.meterId);
+    // Only a relay the meter table lists is driven (the plant's meter has a relay in its profile, unwired).
+    const wired = this.specs.find((spec) => spec.meterId === command.meterId)?.relay !== undefined;
+    const switchable = meter.supplySwitch;
+    const supply = wired && switchable instanceof SimRelay ? switchable : undefined;
+    switch (command.action) {
+      case 'limit':
+        if (command.limitW === undefined) throw new Error('limitW: is required to limit');
+        meter.setPowerLimit(command.limitW);
+        supply?.set(true);
+        break;
+      case 'connect':
+        meter.setPowerLimit(null);
+        supply?.set(true);
+        break;
+      case 'disconnect':
+        if (!supply) throw new Error(`meter ${command.meterId} has no relay to disconnect`);
+        meter.setPowerLimit(null);
+        supply.set(false);
+        break;
+      default:
+        throw new Error('action: must be connect, disconnect or limit');
+    }
   }
 
   /** Calls `listener` whenever any relay of the site switches (a checkpoint worth taking soon). */
