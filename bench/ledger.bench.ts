@@ -6,7 +6,7 @@
  *     (request parsing, rules, hash chain, idempotency record, group-commit queue) against raw
  *     better-sqlite3 doing the same entry INSERT + account UPDATE per transaction, on the ledger's
  *     own schema with the same pragmas. Target >= 0.7x. A second baseline adds the idempotency row
- *     the ledger also writes, to separate storage cost from core cost.
+ *     the ledger also writes (a result of the same size), to separate storage cost from core cost.
  * (b) SQLite with group commit (maxGroup 100, many postings in flight) against raw better-sqlite3
  *     with 100 postings per transaction; once more with a seal key (every entry sealed, HMAC-SHA256).
  * (c) PostgreSQL with 1 and 4 writers (4 gateways: 4 stores + ledgers, each on its own accounts)
@@ -32,17 +32,37 @@ const ACCOUNTS = 10;
 const HASH = 'a'.repeat(64);
 const META = JSON.stringify({ meterId: 'M1', readingId: 'R-000001', amountSub: '12345', breakdown: [] });
 const POLICY = JSON.stringify({ lowThreshold: '1000', lowHysteresis: '500', emergencyCredit: '0' });
+// The result the ledger stores for a charge (about 600 bytes): the raw baseline's postings row is as large.
 const RESULT = JSON.stringify({
   ok: true,
   command: 'charge',
   reference: 'charge:R-000001',
   accountId: 'A0',
-  entries: [{ kind: 'charge', amount: -1, balanceAfter: 1, meta: JSON.parse(META) as unknown, hash: HASH }],
-  balance: 1,
+  entries: [
+    {
+      accountId: 'A0',
+      seq: 1,
+      kind: 'charge',
+      reference: 'charge:R-000001',
+      part: 0,
+      amount: -1,
+      debtDelta: 0,
+      balanceAfter: 99_999_999,
+      debtAfter: 0,
+      currency: 'GBP',
+      postedAt: 1_700_000_000_000,
+      effectiveAt: 1_700_000_000_000,
+      meta: JSON.parse(META) as unknown,
+      hash: HASH,
+    },
+  ],
+  balance: 99_999_999,
   debt: 0,
-  available: 1,
+  available: 99_999_999,
   state: 'ok',
   currency: 'GBP',
+  readingId: 'R-000001',
+  amountSub: 12_345,
 });
 
 function rate(postings: number, start: bigint): number {

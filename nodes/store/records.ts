@@ -103,9 +103,15 @@ export function bindingFromRow(row: Row): BindingRecord {
 
 /** Entry meta as stored: JSON with bigints as strings (they never appear in meta, but be safe). */
 export function metaJson(meta: Record<string, unknown>): string {
-  return JSON.stringify(meta, (_key, value: unknown) =>
-    typeof value === 'bigint' ? value.toString() : value,
-  );
+  try {
+    // Without a replacer JSON.stringify takes V8's fast path (a replacer costs a call per value);
+    // it throws a TypeError on a bigint, the one value the replacer changes.
+    return JSON.stringify(meta);
+  } catch {
+    return JSON.stringify(meta, (_key, value: unknown) =>
+      typeof value === 'bigint' ? value.toString() : value,
+    );
+  }
 }
 
 /** An audit record as a database row (the same column names in SQLite and PostgreSQL). */

@@ -1,8 +1,8 @@
 /**
  * The embedded ledger store: one SQLite file (WAL, synchronous FULL by default) through
  * better-sqlite3. Every `apply` call is one IMMEDIATE transaction, so a group of postings costs
- * one fsync; each posting is checked (reference never posted, account still at the version it was
- * prepared from) before anything of it is written.
+ * one fsync; each posting moves its account only from the version it was prepared from, and a
+ * reference posted before is never written twice (unique indexes find it; see `applyFast`).
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -64,6 +64,15 @@ function isEntryConflict(error: unknown): boolean {
   return (
     (error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' &&
     /entries\.reference, entries\.part/.test(String((error as Error).message))
+  );
+}
+
+/** A reference posted before, found by a unique index instead of looked up first (see `applyBatch`). */
+function isPostedBefore(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return (
+    (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') &&
+    /entries\.reference, entries\.part|postings\.reference/.test(String((error as Error).message))
   );
 }
 
@@ -294,9 +303,12 @@ export class SqliteLedgerStore implements LedgerStore {
     try {
       return this.transactions.batch.immediate(postings);
     } catch (error) {
-      if (!isEntryConflict(error)) throw error;
-      // A reference whose entries exist without its postings record (deleted by hand, the triggers
-      // dropped first): the group again, a savepoint around each posting, so that only that one is refused.
+      if (!isPostedBefore(error)) throw error;
+      // A reference posted before (a retry, a replayed backlog), which the fast way finds only when its
+      // rows collide with the earlier ones; or one whose entries exist without its postings record (deleted
+      // by hand, the triggers dropped first). Nothing of the group was written: the group again, each
+      // posting looked up first and inside a savepoint, so that a duplicate is answered as one and only a
+      // tampered reference is refused.
       return this.transactions.careful.immediate(postings);
     }
   }
@@ -321,7 +333,7 @@ export class SqliteLedgerStore implements LedgerStore {
         // A savepoint per posting costs more than the posting's own statements. Only a binding change can
         // be refused after it has written (the account row); every other refusal comes before the first
         // write, and any other error aborts the whole batch, so those postings run without one.
-        outcomes.push(posting.bindings || careful ? applyOne(posting) : this.applyOne(posting, false));
+        outcomes.push(posting.bindings || careful ? applyOne(posting) : this.applyFast(posting));
       } catch (error) {
         if (error instanceof Rejected) outcomes.push({ status: 'rejected', reason: error.message });
         else throw error;
@@ -357,6 +369,36 @@ export class SqliteLedgerStore implements LedgerStore {
     return { status: 'duplicate', result };
   }
 
+  /**
+   * The common posting (an account moved, entries added, no binding change) without looking its reference
+   * up first: a reference posted before collides with its own rows (an entry under the same reference and
+   * part, or its postings record), which aborts the whole group, and `apply` runs the group again the
+   * careful way, where it is answered as a duplicate. The lookup would cost a read per posting for the
+   * rare retry. An account that moved on since the posting was prepared is the one case answered before
+   * any collision: it is told apart from a duplicate here.
+   */
+  private applyFast(posting: PreparedPosting): ApplyOutcome {
+    const account = posting.account;
+    const expected = posting.expectedVersion;
+    if (!account || !expected || posting.reverses || posting.entries.length === 0)
+      return this.applyOne(posting, false);
+    if (!this.updateAccount(account, expected)) return this.earlier(posting.reference) ?? { status: 'stale' };
+    this.insertEntries(posting, false);
+    this.insertPosting(posting);
+    return { status: 'applied' };
+  }
+
+  /** Moves the account from the version the posting was prepared from; false when it is no longer there. */
+  private updateAccount(account: AccountRecord, expected: number | undefined): boolean {
+    const changed = this.statement(
+      `UPDATE accounts SET status = @status, balance = @balance, debt = @debt, emergency_active = @emergency,
+          charge_sub_total = @chargeSubTotal, state = @state, state_changed_at = @stateChangedAt, seq = @seq,
+          last_hash = @lastHash, version = @version, policy = @policy, closed_at = @closedAt
+         WHERE id = @id AND version = @expected`,
+    ).run(extend(accountParams(account), { expected }));
+    return changed.changes > 0;
+  }
+
   /** `savepoint`: runs inside one, so a refusal after the first write may be answered as one. */
   private applyOne(posting: PreparedPosting, savepoint: boolean): ApplyOutcome {
     const earlier = this.earlier(posting.reference);
@@ -378,15 +420,7 @@ export class SqliteLedgerStore implements LedgerStore {
            VALUES (@id, @tenant, @name, @currency, @utilities, @status, @balance, @debt, @emergency,
             @chargeSubTotal, @state, @stateChangedAt, @seq, @lastHash, @version, @policy, @openedAt, @closedAt)`,
         ).run(accountParams(account));
-      } else {
-        const changed = this.statement(
-          `UPDATE accounts SET status = @status, balance = @balance, debt = @debt, emergency_active = @emergency,
-              charge_sub_total = @chargeSubTotal, state = @state, state_changed_at = @stateChangedAt, seq = @seq,
-              last_hash = @lastHash, version = @version, policy = @policy, closed_at = @closedAt
-             WHERE id = @id AND version = @expected`,
-        ).run(extend(accountParams(account), { expected: posting.expectedVersion }));
-        if (changed.changes === 0) return { status: 'stale' };
-      }
+      } else if (!this.updateAccount(account, posting.expectedVersion)) return { status: 'stale' };
     }
     const add = posting.bindings?.add;
     if (add) {
@@ -404,6 +438,12 @@ export class SqliteLedgerStore implements LedgerStore {
       ).run(close.at, close.meterId, close.at);
       if (closed.changes === 0) throw new Rejected(`meter "${close.meterId}" has no current binding to end`);
     }
+    this.insertEntries(posting, savepoint);
+    this.insertPosting(posting);
+    return { status: 'applied' };
+  }
+
+  private insertEntries(posting: PreparedPosting, savepoint: boolean): void {
     const insertEntry = this.statement(
       `INSERT INTO entries (account_id, seq, kind, reference, part, amount, debt_delta, balance_after, debt_after,
         currency, posted_at, effective_at, meta, prev_hash, hash, seal)
@@ -437,6 +477,9 @@ export class SqliteLedgerStore implements LedgerStore {
         throw error;
       }
     }
+  }
+
+  private insertPosting(posting: PreparedPosting): void {
     this.statement(
       'INSERT INTO postings (reference, command, account_id, reverses, result, posted_at) VALUES (?, ?, ?, ?, ?, ?)',
     ).run(
@@ -447,7 +490,6 @@ export class SqliteLedgerStore implements LedgerStore {
       JSON.stringify(posting.result),
       posting.postedAt,
     );
-    return { status: 'applied' };
   }
 
   async periodSummary(from: number, to: number): Promise<SummaryRow[]> {

@@ -52,6 +52,15 @@ const ROWS: Record<string, Row> = {
   'prepay-payment': { field: 'tolerance', invalid: '0' },
   'prepay-bacnet-device': { field: 'address', invalid: '300.1.2.3' },
   'prepay-bacnet': { field: 'covMoney', invalid: '-1' },
+  'prepay-bacnet-client': { field: 'apduTimeout', invalid: '50' },
+  'prepay-loadcontrol': {
+    field: 'priority',
+    invalid: '6',
+    props: { client: 'browserbacnetc01' },
+    extra: [
+      { id: 'browserbacnetc01', type: 'prepay-bacnet-client', device: '1234', address: '127.0.0.1:47808' },
+    ],
+  },
 };
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {

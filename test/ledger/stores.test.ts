@@ -946,6 +946,44 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.equal((await h.store.getAccount('RP'))?.balance, -200n);
     });
 
+    it('finds a reference posted before by its rows, in a group of new postings: answered, the others posted once', async function () {
+      await openAccount('D1');
+      await send(ledger, {
+        command: 'bind',
+        reference: 'd-bind',
+        meterId: 'DM',
+        accountId: 'D1',
+        from: 1000,
+      });
+      await send(ledger, { command: 'topup', reference: 'd-pay-1', accountId: 'D1', amount: 100 });
+      const before = (await h.store.getAccount('D1'))!.version;
+      // Sent together: one group. The retry of d-pay-1 is prepared on the account as it stands, so only its
+      // entry collides with the earlier one; the payment reusing the bind's reference (a posting without
+      // entries) collides only by its postings record.
+      const answers = await Promise.allSettled([
+        send(ledger, { command: 'topup', reference: 'd-pay-2', accountId: 'D1', amount: 200 }),
+        send(ledger, { command: 'topup', reference: 'd-pay-1', accountId: 'D1', amount: 100 }),
+        send(ledger, { command: 'topup', reference: 'd-bind', accountId: 'D1', amount: 400 }),
+        send(ledger, { command: 'topup', reference: 'd-pay-3', accountId: 'D1', amount: 800 }),
+      ]);
+      assert.deepEqual(
+        answers.map((a) => (a.status === 'fulfilled' ? a.value.duplicate : (a.reason as LedgerError).code)),
+        [false, true, 'reference-conflict', false],
+      );
+      const account = (await h.store.getAccount('D1'))!;
+      assert.equal(account.balance, 1100n);
+      assert.equal(account.version, before + 2, 'two postings moved the account');
+      assert.deepEqual(
+        (await h.store.entriesOf('D1')).filter((e) => e.kind === 'topup').map((e) => e.reference),
+        ['d-pay-1', 'd-pay-2', 'd-pay-3'],
+      );
+      const rows = await h.rows("SELECT command FROM postings WHERE reference = 'd-bind'");
+      assert.deepEqual(
+        rows.map((r) => r.command),
+        ['bind'],
+      );
+    });
+
     it('two writers on one account: a group prepared on a stale cache is retried whole, never half-applied', async function () {
       // Two ledger services on one database (two ledger nodes on one store, or two gateways).
       const other = newLedger(await h.another());

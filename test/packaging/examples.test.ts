@@ -11,7 +11,13 @@ import { flowOnFreePorts, NodeRedProcess } from '../support/node-red-process';
 import { sleep, tempUserDir } from '../support/node-red-helper';
 
 const root = join(__dirname, '..', '..', '..');
-const CONFIG_TYPES = new Set(['prepay-store', 'prepay-modbus', 'prepay-influx', 'prepay-bacnet-device']);
+const CONFIG_TYPES = new Set([
+  'prepay-store',
+  'prepay-modbus',
+  'prepay-influx',
+  'prepay-bacnet-device',
+  'prepay-bacnet-client',
+]);
 
 /** An example as the editor imports it: flow nodes on a new tab, config nodes global. */
 function onTab(nodes: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
@@ -41,6 +47,30 @@ const checks: Record<string, (userDir: string) => Promise<void>> = {
     ) as { points: Record<string, { v: number }> };
     assert.equal(values.points['T0102.Balance']?.v, Math.fround(3.8));
     assert.equal(values.points['T0101.Electricity.Supply']?.v, 1, 'connected by the cutoff');
+  },
+  'loadcontrol-vacancy': async (userDir) => {
+    // Both units were set back (the rule's state is on disk before a command is sent); no BEMS answered here, so
+    // the commands sent stayed in the lease file for the watchdog, which this check stops.
+    const state = JSON.parse(
+      readFileSync(join(userDir, 'prepay', 'loadcontrol-ex9lc000000001.json'), 'utf8'),
+    ) as {
+      accounts: Record<string, { mode?: string; why: string }>;
+    };
+    assert.equal(state.accounts.T0101?.mode, 'setback');
+    assert.equal(state.accounts.T0102?.mode, 'setback');
+    assert.match(state.accounts.T0102!.why, /exhausted credit/);
+    const base = join(userDir, 'prepay', 'bacnet-client-ex9bc000000001');
+    const lease = JSON.parse(readFileSync(`${base}-lease.json`, 'utf8')) as {
+      entries: Array<{ key: string }>;
+    };
+    // One request at a time goes to a controller: those sent before the stop (2 s each unanswered) are held.
+    assert.ok(lease.entries.length > 0 && lease.entries.length <= 3, `${lease.entries.length} held`);
+    const pid = Number(readFileSync(`${base}-watchdog.pid`, 'utf8'));
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
   },
   'building-in-one-tab': async (userDir) => {
     // Eight tenants opened with their opening credit, every meter read, every electricity relay taken in hand

@@ -96,7 +96,8 @@ export async function onFreePorts(flows: Array<{ type: string; port?: unknown }>
 /**
  * Moves everything a flow listens on to free ports, so that it runs beside anything else on this machine (the
  * reference site of `npm start` takes Modbus 5021-5022 and BACnet 47808; the examples their own): a simulated
- * site and its Modbus links as onFreePorts does, and each BACnet device to a free UDP port.
+ * site and its Modbus links as onFreePorts does, each BACnet device to a free UDP port, and each BACnet client's
+ * BEMS controller to a free UDP port where nothing answers.
  */
 export async function flowOnFreePorts(
   flows: Array<{ type: string; port?: unknown; portType?: unknown }>,
@@ -106,6 +107,10 @@ export async function flowOnFreePorts(
     device.port = String(await freeUdpPort());
     device.portType = 'num';
   }
+  // A load-control example's BEMS controller: moved to a free port, where nothing answers (the example's
+  // commands then fail to its Catch node) rather than to whatever BACnet device listens on 47808 here.
+  for (const client of flows.filter((n) => n.type === 'prepay-bacnet-client') as Array<{ address?: unknown }>)
+    client.address = `127.0.0.1:${await freeUdpPort()}`;
 }
 
 export class NodeRedProcess {

@@ -1,0 +1,231 @@
+/**
+ * prepay-loadcontrol: acts on the building through the BEMS. First rule: vacant and exhausted units. When an
+ * account is closed (unit vacant) or its supply is cut for exhausted credit, the unit's HVAC objects (the
+ * mapping table) are commanded to unoccupied; a reconnection or a move-in restores them. The rule is pure code
+ * (nodes/core/loadcontrol/vacancy.ts); the BACnet commander writes, reads back and relinquishes.
+ */
+import { join } from 'node:path';
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import { slotKey, type DesiredCommand } from '../core/loadcontrol/commands';
+import { allowedPriority, parseHvacMap, type HvacRow } from '../core/loadcontrol/hvac-map';
+import {
+  VacancyRule,
+  readVacancyInput,
+  readVacancySnapshot,
+  type VacancySnapshot,
+} from '../core/loadcontrol/vacancy';
+import { appendOperatorLog } from '../shared/operator-log';
+import { StateFile } from '../shared/state-file';
+import { degradedStatus, faultStatus, okStatus, throttledStatus } from '../shared/status';
+import { BacnetCommander, type CommandEvent } from './bacnet-commander';
+import { loadControlNodes, registerLoadControlRoutes, type ReleaseAnswer } from './loadcontrol-admin';
+import type { BacnetClientConfigNode } from './client-handle';
+
+interface LoadControlNodeDef {
+  client?: string;
+  priority?: string | number;
+  table?: string;
+  verify?: string | number;
+}
+
+const MAX_RELEASE_MINUTES = 31 * 24 * 60;
+
+export = function register(RED: NodeAPI): void {
+  registerLoadControlRoutes(RED);
+
+  function PrepayLoadControlNode(this: Node, config: NodeDef & LoadControlNodeDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const clientNode = RED.nodes.getNode(config.client ?? '') as BacnetClientConfigNode | null;
+    const fail = (text: string): void => {
+      node.error(`prepay-loadcontrol: ${text}`);
+      node.status(faultStatus(text.slice(0, 60)));
+      node.on('input', (_msg: NodeMessageInFlow, _send: unknown, done: (err?: Error) => void) =>
+        done(new Error(text)),
+      );
+    };
+    if (!clientNode?.settings || !clientNode.ready)
+      return fail(clientNode?.problem ?? 'no BACnet client configured');
+    const settings = clientNode.settings;
+    const priority = Number(config.priority ?? 10);
+    if (!allowedPriority(priority))
+      return fail(`priority: ${String(config.priority)} is not 3-16 (and not 6)`);
+    let rows: HvacRow[];
+    try {
+      rows = parseHvacMap(config.table ?? '', settings.device, priority);
+    } catch (error) {
+      return fail(`table: ${(error as Error).message}`);
+    }
+    const elsewhere = rows.find((row) => row.target.device !== settings.device);
+    if (elsewhere)
+      return fail(
+        `table: line ${elsewhere.line}: device ${elsewhere.target.device}: the client commands device ${settings.device} only`,
+      );
+
+    const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
+    const stateFile = new StateFile<VacancySnapshot>(
+      join(userDir, 'prepay', `loadcontrol-${node.id}.json`),
+      readVacancySnapshot,
+      1000,
+    );
+    const loaded = stateFile.load();
+    if (loaded.problem) node.warn(`prepay-loadcontrol: ${loaded.problem}`);
+    const rule = new VacancyRule(rows, loaded.value);
+    const operatorLog = join(userDir, 'prepay', `loadcontrol-${node.id}-operator.jsonl`);
+    const keysOf = (account: string): string[] =>
+      rows.filter((r) => r.account === account).map((r) => slotKey(r.target, r.priority));
+    const accountByKey = new Map(rows.map((r) => [slotKey(r.target, r.priority), r.account]));
+
+    // --- status ----------------------------------------------------------------------------------------------
+    const status = throttledStatus(node);
+    const last = new Map<string, CommandEvent>();
+    const showStatus = (): void =>
+      status.show(() => {
+        const { setback, occupied } = rule.counts();
+        const events = [...last.values()];
+        const failed = events.filter((e) => e.outcome === 'failed').length;
+        const overridden = events.filter((e) => e.outcome === 'overridden').length;
+        const text = `${setback} set back, ${occupied} restored`;
+        if (failed > 0 && failed === events.length) return faultStatus(`${text}; BEMS not answering`);
+        if (failed > 0) return degradedStatus(`${text}; ${failed} retrying`);
+        if (overridden > 0) return degradedStatus(`${text}; ${overridden} overridden by BEMS`);
+        return okStatus(text);
+      });
+
+    let commander: BacnetCommander | undefined;
+    let releaseOwner: (() => void) | undefined;
+    const ready = clientNode.ready.then((handle) => {
+      releaseOwner = handle.acquire(node.id);
+      commander = new BacnetCommander({
+        owner: node.id,
+        client: handle.client,
+        peer: handle.peer,
+        lease: handle.lease,
+        verifyEveryMs: Math.max(0, Number(config.verify ?? 300)) * 1000,
+        onEvent: (event) => {
+          last.set(event.key, event);
+          if (event.outcome === 'released' && event.value === null) last.delete(event.key);
+          showStatus();
+          node.send({ topic: 'loadcontrol', payload: { ...event, account: accountByKey.get(event.key) } });
+        },
+      });
+      commander.start(rule.desired());
+      showStatus();
+      return commander;
+    });
+    ready.catch((error: Error) => node.status(faultStatus(`BACnet client: ${error.message}`.slice(0, 60))));
+
+    const carryOut = async (commands: DesiredCommand[]): Promise<CommandEvent[]> => {
+      const c = await ready;
+      return Promise.all(commands.map((command) => c.set(command)));
+    };
+
+    node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: (err?: Error) => void) => {
+      let commands: DesiredCommand[];
+      try {
+        const input = readVacancyInput(msg.payload);
+        if (input.kind !== 'ignore' && !rule.maps(input.accountId)) {
+          rule.apply(input); // followed, so a later table row knows the unit's state
+          return done();
+        }
+        commands = rule.apply(input);
+      } catch (error) {
+        return done(error as Error);
+      }
+      if (commands.length === 0) return done();
+      // On disk before anything is sent: a Node-RED killed right after the write still knows, at its next
+      // start, which units are set back (a change is rare: one write per vacancy or cut, not per message).
+      try {
+        stateFile.save(() => rule.snapshot());
+        stateFile.flush();
+      } catch (error) {
+        node.warn(`prepay-loadcontrol: state not saved: ${(error as Error).message}`);
+      }
+      showStatus();
+      carryOut(commands).then(
+        (events) => {
+          const failed = events.filter((e) => e.outcome === 'failed');
+          if (failed.length === 0) return done();
+          done(
+            new Error(
+              `prepay-loadcontrol: ${failed.map((e) => `${e.target} at priority ${e.priority}: ${e.text}`).join('; ')} (retrying)`,
+            ),
+          );
+        },
+        (error: Error) => done(error),
+      );
+    });
+
+    // --- operator override ------------------------------------------------------------------------------------
+    const release = async (body: Record<string, unknown>, by: string): Promise<ReleaseAnswer> => {
+      const refuse = (
+        field: string,
+        error: string,
+        code: 'invalid' | 'unknown-account' = 'invalid',
+      ): ReleaseAnswer => ({
+        ok: false,
+        outcome: 'refused',
+        code,
+        field,
+        error: `${field}: ${error}`,
+      });
+      const account = typeof body.account === 'string' ? body.account.trim() : '';
+      if (account === '') return refuse('account', 'is required');
+      const action = body.action ?? 'release';
+      if (action !== 'release' && action !== 'resume')
+        return refuse('action', 'must be "release" or "resume"');
+      const reason = typeof body.reason === 'string' ? body.reason.trim() : '';
+      if (reason === '') return refuse('reason', 'is required');
+      if (!rule.maps(account))
+        return refuse('account', `${account} is not in the node's HVAC table`, 'unknown-account');
+      const minutes = body.minutes === undefined ? 240 : Number(body.minutes);
+      if (!Number.isInteger(minutes) || minutes < 1 || minutes > MAX_RELEASE_MINUTES)
+        return refuse('minutes', `must be a whole number 1-${MAX_RELEASE_MINUTES}`);
+      const until = Date.now() + minutes * 60_000;
+      // On disk before it takes effect: an action is never without its record.
+      appendOperatorLog(operatorLog, {
+        at: Date.now(),
+        by,
+        account,
+        action,
+        reason,
+        ...(action === 'release' ? { until } : {}),
+      });
+      const c = await ready;
+      const keys = keysOf(account).filter((k) => c.keys().includes(k));
+      if (action === 'resume') {
+        c.resume(keys);
+        return { ok: true, outcome: 'applied', account, action, reason, by, commands: [] };
+      }
+      const commands = await c.suspend(keys, until, `${by}: ${reason}`);
+      node.log(
+        `prepay-loadcontrol: ${by} released ${account} until ${new Date(until).toISOString()}: ${reason}`,
+      );
+      return { ok: true, outcome: 'applied', account, action, until, reason, by, commands };
+    };
+    loadControlNodes.set(node.id, { release });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      loadControlNodes.delete(node.id);
+      status.stop();
+      try {
+        stateFile.flush();
+      } catch (error) {
+        node.warn(`prepay-loadcontrol: state not saved: ${(error as Error).message}`);
+      }
+      const finish = async (): Promise<void> => {
+        const c = await ready.catch(() => undefined);
+        if (c) {
+          const { released, left } = await c.close(10_000);
+          node.log(
+            `prepay-loadcontrol: relinquished ${released} command(s) on close${left ? `; ${left} left to the lease watchdog` : ''}`,
+          );
+        }
+        releaseOwner?.();
+      };
+      finish().then(done, done);
+    });
+  }
+
+  RED.nodes.registerType('prepay-loadcontrol', PrepayLoadControlNode);
+};
