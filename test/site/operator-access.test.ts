@@ -271,6 +271,15 @@ describe('operator access to the reference site', function () {
       }
     });
 
+    it('serves the savings CSV to a user who may read, and to no one not logged in', async function () {
+      const path = `/prepay-savings/${id('savings')}/report?format=csv`;
+      assert.equal((await site.red.request(path)).status, 401);
+      const response = await site.red.request(path, { headers: { Authorization: `Bearer ${readerToken}` } });
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get('content-type') ?? '', /text\/csv/);
+      assert.match(await response.text(), /^unit,period,date,day_type,/);
+    });
+
     it("takes nothing from the dashboard's socket, even with the site password", async function () {
       const connect = (): Promise<{
         socket: Socket;
