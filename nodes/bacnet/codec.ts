@@ -288,9 +288,9 @@ export class Writer {
         this.ctxUnsigned(1, value.port);
         return;
       case 'destination': {
-        this.appBits(7, [0, 1, 2, 3, 4, 5, 6]); // every day
-        this.value({ t: 'time', hour: 0, minute: 0, second: 0, hundredths: 0 });
-        this.value({ t: 'time', hour: 23, minute: 59, second: 59, hundredths: 99 });
+        this.appBits(7, value.days);
+        this.value({ t: 'time', ...value.from });
+        this.value({ t: 'time', ...value.to });
         this.opening(1); // recipient: address choice
         this.appUnsigned(0); // network number: local
         this.tag(6, false, 6); // octet string: IPv4 address and port
@@ -488,6 +488,91 @@ export class Reader {
     if (!this.look() || this.context || this.kind !== VALUE || this.number !== tagNumber)
       throw new DecodeError(RejectReason.INVALID_TAG, `application tag ${tagNumber} expected`);
     return this.octets4();
+  }
+
+  /**
+   * The constructed value [n] (opening tag, anything, its closing tag): the bounds of what it encloses, with the
+   * reader moved past it. Throws (a reject) when the tags do not balance within the request.
+   */
+  enclosed(n: number): { start: number; end: number } {
+    this.expectOpening(n);
+    const start = this.pos;
+    let depth = 0;
+    while (this.look()) {
+      if (this.kind === OPENING) depth += 1;
+      else if (this.kind === CLOSING) {
+        if (depth === 0) {
+          if (this.number !== n) throw new DecodeError(RejectReason.INVALID_TAG, `closing tag ${n} expected`);
+          const end = this.pos;
+          this.pos += this.size;
+          return { start, end };
+        }
+        depth -= 1;
+      } else if (!this.context && this.number === APP.BOOLEAN) {
+        // An application boolean's value is in its tag: no content octets.
+      } else {
+        if (this.remaining < this.size + this.lvt)
+          throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, 'truncated');
+        this.pos += this.lvt;
+      }
+      this.pos += this.size;
+    }
+    throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, `closing tag ${n} missing`);
+  }
+
+  /** Whether the next tag is the context-tagged primitive [n]. */
+  isContext(n: number): boolean {
+    return this.isContextValue(n);
+  }
+
+  private expectApplication(tagNumber: number): void {
+    if (!this.look() || this.context || this.kind !== VALUE || this.number !== tagNumber)
+      throw new DecodeError(RejectReason.INVALID_TAG, `application tag ${tagNumber} expected`);
+  }
+
+  appUnsignedValue(): number {
+    this.expectApplication(APP.UNSIGNED);
+    this.pos += this.size;
+    return this.unsignedBody(this.lvt);
+  }
+
+  appBoolean(): boolean {
+    this.expectApplication(APP.BOOLEAN);
+    if (this.lvt > 1) throw new DecodeError(RejectReason.PARAMETER_OUT_OF_RANGE, 'boolean out of range');
+    this.pos += this.size;
+    return this.lvt === 1;
+  }
+
+  /** An application bit string: its bits in order (bit 0 first). */
+  appBitString(): boolean[] {
+    this.expectApplication(APP.BIT_STRING);
+    const length = this.lvt;
+    if (length < 1 || this.remaining < this.size + length)
+      throw new DecodeError(RejectReason.INVALID_TAG, 'bit string of no length');
+    const unused = this.buf[this.pos + this.size] as number;
+    if (unused > 7 || (length === 1 && unused !== 0))
+      throw new DecodeError(RejectReason.INVALID_TAG, 'bit string with bad unused bits');
+    const bits: boolean[] = [];
+    for (let i = 1; i < length; i++) {
+      const octet = this.buf[this.pos + this.size + i] as number;
+      for (let b = 7; b >= 0; b--) bits.push((octet & (1 << b)) !== 0);
+    }
+    this.pos += this.size + length;
+    return bits.slice(0, bits.length - unused);
+  }
+
+  /** An application time: hour, minute, second, hundredths (255: unspecified). */
+  appTime(): [number, number, number, number] {
+    return this.application(APP_TIME);
+  }
+
+  appOctetString(): Buffer {
+    this.expectApplication(APP_OCTET_STRING);
+    if (this.remaining < this.size + this.lvt)
+      throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, 'truncated');
+    const start = this.pos + this.size;
+    this.pos = start + this.lvt;
+    return Buffer.from(this.buf.subarray(start, start + this.lvt));
   }
 
   /** A BACnetTimeStamp in [n]: a time, a sequence number or a date and time. */

@@ -41,6 +41,8 @@ export interface DeviceNodeDef {
   overrideMinutes?: string | number;
   /** Alarm recipients, one a line (or comma-separated): "a.b.c.d[:port][/process] [confirmed]". */
   recipients?: string;
+  /** A BEMS may add and remove alarm recipients over BACnet (the configured ones always stay). */
+  recipientWrites?: boolean;
 }
 
 export interface DeviceSettings {
@@ -49,6 +51,7 @@ export interface DeviceSettings {
   overrides: boolean;
   overrideMinutes: number;
   notificationClass: NotificationClassSettings;
+  recipientWrites: boolean;
 }
 
 const RECIPIENT = /^(\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?)(?:\/(\d{1,10}))?(?:\s+(confirmed|unconfirmed))?$/i;
@@ -165,5 +168,6 @@ export function readDeviceSettings(
     overrides: def.overrides === true,
     overrideMinutes: whole(def.overrideMinutes, 240, 'override duration (minutes)', 1, 31 * 24 * 60),
     notificationClass: { ...DEFAULT_NOTIFICATION_CLASS, recipients },
+    recipientWrites: def.recipientWrites === true,
   };
 }

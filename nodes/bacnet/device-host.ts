@@ -1,8 +1,9 @@
 /**
  * One BACnet device with everything around it, owned by a prepay-bacnet-device config node and fed by the
  * prepay-bacnet nodes that name it: the object model (restored from the user directory), the UDP server, the
- * two state files (instances soon after every change, values every few seconds), the timers (local midnight,
- * override expiry) and the override outputs. Independent of Node-RED, so tests can run it on its own.
+ * three state files (instances soon after every change, values every few seconds, event states, acknowledgements
+ * and BEMS-added alarm recipients soon after every change), the timers (local midnight, override expiry) and
+ * the override outputs. Independent of Node-RED, so tests can run it on its own.
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import type { Clock, TimerHandle } from '../core/clock';
 import type { DeviceInfo } from '../core/bacnet/device-object';
 import { edeObjects, edeStateTexts } from '../core/bacnet/ede';
 import type { NotificationClassSettings } from '../core/bacnet/events';
+import { readEventsSnapshot, type EventsSnapshot } from '../core/bacnet/event-state';
 import { readRegistrySnapshot, type RegistrySnapshot } from '../core/bacnet/instances';
 import {
   PointModel,
@@ -25,7 +27,7 @@ import { BacnetDeviceServer, type DeviceServerOptions, type DeviceStats } from '
 
 /** Point values are written at most this often (ms); they are a cache of what the messages say. */
 const VALUES_SAVE_MS = 30_000;
-/** Override writes from the BEMS reach the disk within this (ms). */
+/** Override writes from the BEMS, event transitions, acknowledgements and recipients reach the disk within this (ms). */
 const OVERRIDE_SAVE_MS = 250;
 
 export interface DeviceHostOptions {
@@ -39,6 +41,8 @@ export interface DeviceHostOptions {
   maxSubscriptions?: number;
   /** Priorities, acknowledgements and recipients of the alarm notifications. */
   notificationClass?: NotificationClassSettings;
+  /** A BEMS may change the notification class's recipient list. */
+  recipientWrites?: boolean;
   clock: Clock;
   /** How long value changes may wait before they are written (ms). */
   valuesDebounceMs?: number;
@@ -58,6 +62,7 @@ export class DeviceHost extends EventEmitter {
   readonly loadProblems: string[] = [];
   private readonly registryFile: StateFile<RegistrySnapshot>;
   private readonly valuesFile: StateFile<ValuesSnapshot>;
+  private readonly eventsFile: StateFile<EventsSnapshot>;
   private readonly sinks = new Map<string, OverrideSink>();
   /** Which node last spoke about an account: its override commands go out of that node. */
   private readonly owners = new Map<string, string>();
@@ -83,9 +88,18 @@ export class DeviceHost extends EventEmitter {
       readValuesSnapshot,
       this.valuesDebounceMs,
     );
+    this.eventsFile = new StateFile(
+      join(options.stateDir, `bacnet-device-${options.device.instance}-events.json`),
+      readEventsSnapshot,
+      OVERRIDE_SAVE_MS,
+    );
+    for (const file of [this.registryFile, this.valuesFile, this.eventsFile])
+      file.onWriteError = (error) => this.emit('warn', `cannot save BACnet state: ${error.message}`);
     const registry = this.registryFile.load();
     const values = this.valuesFile.load();
-    for (const loaded of [registry, values]) if (loaded.problem) this.loadProblems.push(loaded.problem);
+    const events = this.eventsFile.load();
+    for (const loaded of [registry, values, events])
+      if (loaded.problem) this.loadProblems.push(loaded.problem);
     const clock = options.clock;
     this.model = new PointModel(
       {
@@ -95,10 +109,12 @@ export class DeviceHost extends EventEmitter {
         maxObjects: options.maxObjects ?? 100_000,
         maxSubscriptions: options.maxSubscriptions ?? 20_000,
         ...(options.notificationClass ? { notificationClass: options.notificationClass } : {}),
+        recipientWrites: options.recipientWrites === true,
       },
       () => clock.now(),
       registry.value,
       values.value,
+      events.value,
     );
     this.lastChange = clock.now();
     this.server = new BacnetDeviceServer(this.model, options.server);
@@ -107,6 +123,13 @@ export class DeviceHost extends EventEmitter {
       this.deliver(commands);
       this.scheduleExpiry();
     });
+    this.server.on('recipients', (by: string, text: string) => {
+      this.saveEvents();
+      this.emit('audit', `alarm recipients changed by ${by}: ${text}`);
+    });
+    this.server.on('acknowledged', () => this.saveEvents());
+    // Restored event states may have made transitions (the device was down when they happened).
+    this.saveEvents();
     // Restoring may have added or retired objects (overrides switched on or off); a new day may have begun.
     this.persist({ changed: [], added: this.model.pointsList(), removed: [] });
     this.persist(this.model.rollDay());
@@ -176,6 +199,7 @@ export class DeviceHost extends EventEmitter {
     try {
       this.registryFile.flush();
       this.valuesFile.flush();
+      this.eventsFile.flush();
     } catch (error) {
       this.emit('warn', `cannot save BACnet state: ${(error as Error).message}`);
     }
@@ -199,8 +223,21 @@ export class DeviceHost extends EventEmitter {
           () => this.model.valuesSnapshot(),
           // An override's priority array goes to disk at once; other values are refreshed by the next
           // message anyway, so their write may wait (a site's 50,000 points are megabytes of JSON).
-          change.changed.some((point) => point.priority) ? OVERRIDE_SAVE_MS : this.valuesDebounceMs,
+          // An event transition's values too: after a crash, the restored values and event states agree.
+          change.changed.some((point) => point.priority) || change.events
+            ? OVERRIDE_SAVE_MS
+            : this.valuesDebounceMs,
         );
+      // A retired object's record goes with it (its name may come back later as a new object).
+      if (change.events || change.removed.length > 0) this.eventsFile.save(() => this.model.eventsSnapshot());
+    } catch (error) {
+      this.emit('warn', `cannot save BACnet state: ${(error as Error).message}`);
+    }
+  }
+
+  private saveEvents(): void {
+    try {
+      this.eventsFile.save(() => this.model.eventsSnapshot());
     } catch (error) {
       this.emit('warn', `cannot save BACnet state: ${(error as Error).message}`);
     }

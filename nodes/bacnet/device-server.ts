@@ -4,17 +4,24 @@
  * Each datagram is routed first by our own bounded parser (pdu.ts). The hot path is ours: Who-Is/I-Am,
  * ReadProperty and ReadPropertyMultiple from cached encodings, segmented answers, COV notifications and their
  * acknowledgements, the alarm services (event notifications to the notification class's recipients,
- * AcknowledgeAlarm, GetEventInformation, GetAlarmSummary), Reject and Abort for what we do not serve. Who-Has, WriteProperty, SubscribeCOV and
- * SubscribeCOVProperty go to the library (library-services.ts), as does foreign-device registration. Nothing
- * the library does can throw out of the socket (udp-transport.ts).
+ * AcknowledgeAlarm, GetEventInformation, GetAlarmSummary), the recipient list's WriteProperty, AddListElement and
+ * RemoveListElement (list-service.ts), Reject and Abort for what we do not serve. Who-Has, other WriteProperty
+ * requests, SubscribeCOV and SubscribeCOVProperty go to the library (library-services.ts), as does
+ * foreign-device registration. Nothing the library does can throw out of the socket (udp-transport.ts).
  */
 import BACnetClient from '@bacnet-js/client';
 import { EventEmitter } from 'node:events';
-import { ErrorClass, ErrorCode, ObjectType, Segmentation } from '../core/bacnet/constants';
+import { ErrorClass, ErrorCode, ObjectType, PropertyId as P, Segmentation } from '../core/bacnet/constants';
 import type { EventNotice } from '../core/bacnet/events';
 import type { ModelChange, OverrideCommand, PointModel } from '../core/bacnet/model';
 import type { Point } from '../core/bacnet/points';
-import type { PropertyError } from '../core/bacnet/properties';
+import {
+  UNKNOWN_OBJECT,
+  UNKNOWN_PROPERTY,
+  WRITE_ACCESS_DENIED,
+  type PropertyError,
+} from '../core/bacnet/properties';
+import { describeRecipient } from '../core/bacnet/recipients';
 import { DecodeError, Reader, RejectReason, Writer } from './codec';
 import { CovNotifier } from './cov-notifier';
 import {
@@ -39,7 +46,8 @@ import {
   type Datagram,
   type Peer,
 } from './pdu';
-import { decodeReadProperty, decodeReadPropertyMultiple, PropertyEncoder } from './read-service';
+import { decodeListRequest, writeChangeListError, writesRecipientList } from './list-service';
+import { decodeReadProperty, PropertyEncoder } from './read-service';
 import { Segmenter } from './segmenter';
 import { interfaceOf, splitAddress, UdpTransport, type Routing } from './udp-transport';
 import { inInstanceRange, LibraryServices, type LibraryHost, type Registration } from './library-services';
@@ -89,6 +97,10 @@ export interface DeviceServerEvents {
   write: (commands: OverrideCommand[], change: ModelChange) => void;
   /** The subscriptions changed (persisting is not needed; for status only). */
   subscriptions: (count: number) => void;
+  /** A BEMS changed the notification class's recipient list (to persist, and to log: `text` says what). */
+  recipients: (by: string, text: string) => void;
+  /** A BEMS acknowledged a transition (to persist). */
+  acknowledged: (point: Point) => void;
 }
 
 const MALFORMED_LOG_EVERY = 1000;
@@ -239,8 +251,7 @@ export class BacnetDeviceServer extends EventEmitter {
 
   private sendEvent(notice: EventNotice): void {
     const instance = this.model.device.instance;
-    for (const recipient of this.model.events.nc.settings.recipients) {
-      if (!recipient.transitions[notice.transition]) continue;
+    for (const recipient of this.model.recipientsFor(notice.transition)) {
       this.notifier.request(
         { host: recipient.host, port: recipient.port },
         recipient.confirmed ? Service.CONFIRMED_EVENT_NOTIFICATION : Service.UNCONFIRMED_EVENT_NOTIFICATION,
@@ -267,12 +278,13 @@ export class BacnetDeviceServer extends EventEmitter {
       this.counters.ignored += 1;
       return 'drop';
     }
-    const origin = parsed.forwardedFrom ? splitAddress(parsed.forwardedFrom, 47808) : { host, port };
-    const peer: Peer = {
-      host: origin.host,
-      port: origin.port,
-      ...(parsed.source ? { station: parsed.source } : {}),
-    };
+    let peer: Peer;
+    if (parsed.forwardedFrom || parsed.source) {
+      const origin = parsed.forwardedFrom ? splitAddress(parsed.forwardedFrom, 47808) : { host, port };
+      peer = parsed.source
+        ? { host: origin.host, port: origin.port, station: parsed.source }
+        : { host: origin.host, port: origin.port };
+    } else peer = { host, port };
     const apdu = parsed.apdu;
     switch (parsed.pduType) {
       case Pdu.CONFIRMED_REQUEST:
@@ -425,6 +437,15 @@ export class BacnetDeviceServer extends EventEmitter {
         this.counters.handled += 1;
         return 'drop';
       case Service.WRITE_PROPERTY:
+        if (!writesRecipientList(datagram, header.body, datagram.length)) return this.toLibrary();
+        this.changeList(datagram, header, peer);
+        this.counters.handled += 1;
+        return 'drop';
+      case Service.ADD_LIST_ELEMENT:
+      case Service.REMOVE_LIST_ELEMENT:
+        this.changeList(datagram, header, peer);
+        this.counters.handled += 1;
+        return 'drop';
       case Service.SUBSCRIBE_COV:
       case Service.SUBSCRIBE_COV_PROPERTY:
         return this.toLibrary();
@@ -467,10 +488,7 @@ export class BacnetDeviceServer extends EventEmitter {
       } else if (header.service === Service.GET_ALARM_SUMMARY) {
         writeAlarmSummary(w, this.model.eventPoints());
       } else {
-        this.encoder.readPropertyMultipleAck(
-          w,
-          decodeReadPropertyMultiple(datagram, header.body, datagram.length),
-        );
+        this.encoder.readPropertyMultipleAckFrom(w, datagram, header.body, datagram.length);
       }
     } catch (caught) {
       if (caught instanceof DecodeError) {
@@ -538,14 +556,14 @@ export class BacnetDeviceServer extends EventEmitter {
     this.transport?.sendTo(finishFrame(w), peer.host, peer.port);
     // The recipients learn of the acknowledgement (an ack-notification), as they learnt of the transition.
     if (!point) return;
+    this.emit('acknowledged', point);
     this.notify([point]); // Acked_Transitions is a COV-visible change of the object
     const transition = request.state === 0 ? 2 : request.state === 1 ? 1 : 0;
     const stamp = point.event?.stamps[transition];
     if (!stamp) return;
     const settings = this.model.events.nc.settings;
     const instance = this.model.device.instance;
-    for (const recipient of settings.recipients) {
-      if (!recipient.transitions[transition]) continue;
+    for (const recipient of this.model.recipientsFor(transition)) {
       this.notifier.request(
         { host: recipient.host, port: recipient.port },
         recipient.confirmed ? Service.CONFIRMED_EVENT_NOTIFICATION : Service.UNCONFIRMED_EVENT_NOTIFICATION,
@@ -564,6 +582,66 @@ export class BacnetDeviceServer extends EventEmitter {
         this.notifier.eventCounters,
       );
     }
+  }
+
+  // --- the notification class's recipient list: WriteProperty, AddListElement, RemoveListElement --------------
+
+  private changeList(datagram: Buffer, header: ConfirmedHeader, peer: Peer): void {
+    const write = header.service === Service.WRITE_PROPERTY;
+    let request;
+    try {
+      request = decodeListRequest(datagram, header.body, datagram.length, write);
+    } catch (caught) {
+      if (caught instanceof DecodeError) {
+        this.reject(peer, header.invokeId, caught.reason);
+        return;
+      }
+      throw caught;
+    }
+    const refuse = (error: PropertyError, element = 0): void => {
+      if (write) {
+        this.error(peer, header.invokeId, header.service, error);
+        return;
+      }
+      const w = this.w;
+      beginFrame(w, peer);
+      w.u8(0x50);
+      w.u8(header.invokeId);
+      w.u8(header.service);
+      writeChangeListError(w, error, element);
+      this.counters.errors += 1;
+      this.transport?.sendTo(finishFrame(w), peer.host, peer.port);
+    };
+    const object = this.model.object(request.object.type, request.object.instance);
+    if (!object) return refuse(UNKNOWN_OBJECT);
+    if (!object.propertyIds('all').includes(request.property)) return refuse(UNKNOWN_PROPERTY);
+    if (object !== this.model.events.nc || request.property !== P.RECIPIENT_LIST)
+      return refuse(WRITE_ACCESS_DENIED);
+    if (request.index !== undefined)
+      return refuse({ error: [ErrorClass.PROPERTY, ErrorCode.PROPERTY_IS_NOT_AN_ARRAY] });
+    const by = `bacnet:${peer.host}:${peer.port}`;
+    const how = write ? 'write' : header.service === Service.ADD_LIST_ELEMENT ? 'add' : 'remove';
+    const outcome = this.model.changeRecipients(how, request.elements, by);
+    if (!outcome.ok) {
+      this.log('debug', `alarm recipient list: ${how} by ${by} refused (${outcome.error.error.join('/')})`);
+      return refuse(outcome.error, outcome.element);
+    }
+    const w = this.w;
+    beginFrame(w, peer);
+    w.u8(0x20);
+    w.u8(header.invokeId);
+    w.u8(header.service);
+    this.transport?.sendTo(finishFrame(w), peer.host, peer.port);
+    if (outcome.added.length === 0 && outcome.removed.length === 0) return;
+    const parts = [
+      ...outcome.added.map((r) => `added ${describeRecipient(r)}`),
+      ...outcome.removed.map((r) => `removed ${describeRecipient(r)}`),
+    ];
+    this.emit(
+      'recipients',
+      by,
+      `${parts.join('; ')} (${this.model.events.recipients.all().length} recipients now)`,
+    );
   }
 
   private error(peer: Peer, invokeId: number, service: number, error: PropertyError): void {

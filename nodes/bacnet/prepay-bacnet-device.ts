@@ -39,10 +39,13 @@ export = function register(RED: NodeAPI): void {
         overrides: settings.overrides,
         overrideMinutes: settings.overrideMinutes,
         notificationClass: settings.notificationClass,
+        recipientWrites: settings.recipientWrites,
         clock: runtimeClock(RED.settings),
       });
       for (const problem of host.loadProblems) node.warn(`prepay-bacnet-device: ${problem}`);
       host.on('warn', (text: string) => node.warn(`prepay-bacnet-device: ${text}`));
+      // A BEMS's change to the alarm recipients is logged with its address (BACnet has no login).
+      host.on('audit', (text: string) => node.log(text));
       node.host = host;
       activeDevices.set(node.id, host);
       void host.start().then(() => {

@@ -12,13 +12,14 @@ import {
   type PropertyError,
   type ReadResult,
 } from '../core/bacnet/properties';
+import { AnswerTable } from './answer-table';
 import { DecodeError, Reader, RejectReason, Writer } from './codec';
 
 const ARRAY_ALL = 0xffffffff;
 
 export interface PropertyReference {
   id: number;
-  index?: number;
+  index?: number | undefined;
 }
 
 export interface ReadAccessSpec {
@@ -28,7 +29,7 @@ export interface ReadAccessSpec {
    * One or two whole properties (no index), as a BEMS polls: a number naming that list, so the cached answer for
    * it is found by one comparison.
    */
-  key?: number;
+  key?: number | undefined;
 }
 
 const ID_SPACE = 4_194_304;
@@ -56,27 +57,38 @@ export function decodeReadProperty(buf: Buffer, start: number, end: number): Rea
   return { object, properties: [arrayIndex === undefined ? { id } : { id, index: arrayIndex }] };
 }
 
-export function decodeReadPropertyMultiple(buf: Buffer, start: number, end: number): ReadAccessSpec[] {
-  const reader = new Reader(buf, start, end);
-  const specs: ReadAccessSpec[] = [];
-  while (reader.remaining > 0) {
-    const object = reader.contextOid(0);
-    reader.expectOpening(1);
-    const properties: PropertyReference[] = [];
-    while (!reader.isClosing(1)) {
-      const id = reader.contextUnsigned(0);
-      const arrayIndex = index(reader, 1);
-      properties.push(arrayIndex === undefined ? { id } : { id, index: arrayIndex });
+/**
+ * One read access specification of a ReadPropertyMultiple, decoded into `spec`, whose object, list and property
+ * references are reused from one specification to the next: a request of 20 objects is answered as it is decoded,
+ * without a hundred small objects per request. The caller answers `spec` before decoding the next.
+ */
+function decodeSpecInto(reader: Reader, spec: ReadAccessSpec, pool: PropertyReference[]): void {
+  const oid = reader.contextOid(0);
+  spec.object.type = oid.type;
+  spec.object.instance = oid.instance;
+  reader.expectOpening(1);
+  const properties = spec.properties;
+  let count = 0;
+  while (!reader.isClosing(1)) {
+    const id = reader.contextUnsigned(0);
+    const arrayIndex = index(reader, 1);
+    let ref = pool[count];
+    if (!ref) {
+      ref = { id: 0, index: undefined };
+      pool.push(ref);
     }
-    reader.expectClosing(1);
-    if (properties.length === 0)
-      throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, 'no property references');
-    const key = shapeKey(properties);
-    specs.push(key === undefined ? { object, properties } : { object, properties, key });
+    ref.id = id;
+    ref.index = arrayIndex;
+    properties[count++] = ref;
   }
-  if (specs.length === 0)
-    throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, 'no read access spec');
-  return specs;
+  properties.length = count;
+  reader.expectClosing(1);
+  if (count === 0) throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, 'no property references');
+  spec.key = shapeKey(properties);
+}
+
+function newSpec(): ReadAccessSpec {
+  return { object: { type: 0, instance: 0 }, properties: [], key: undefined };
 }
 
 const SPECIAL = new Map<number, 'all' | 'required' | 'optional'>([
@@ -114,6 +126,10 @@ export class PropertyEncoder {
   private readonly scratch = new Writer(2048);
   private arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
   private arenaPos = 0;
+  private readonly table = new AnswerTable();
+  /** The specification being answered, and its property references, reused by every request. */
+  private readonly spec = newSpec();
+  private readonly references: PropertyReference[] = [];
 
   constructor(private readonly lookup: (type: number, instance: number) => BacnetObject | undefined) {}
 
@@ -151,62 +167,118 @@ export class PropertyEncoder {
     const object = this.lookup(spec.object.type, spec.object.instance);
     if (!object) return UNKNOWN_OBJECT;
     const ref = spec.properties[0] as PropertyReference;
+    const id = ref.id;
     // ALL, REQUIRED and OPTIONAL belong to ReadPropertyMultiple only.
-    if (SPECIAL.has(ref.id)) return UNKNOWN_PROPERTY;
-    const value = this.encoded(object, ref.id, ref.index);
-    if (!Buffer.isBuffer(value)) return value;
+    if (id === P.ALL || id === P.REQUIRED || id === P.OPTIONAL) return UNKNOWN_PROPERTY;
     // The answer names the object as it is, also when asked as device 4194303.
-    w.ctxOid(0, object.type, object.instance);
-    w.ctxEnum(1, ref.id);
-    if (ref.index !== undefined) w.ctxUnsigned(2, ref.index);
-    w.opening(3);
-    w.bytes(value);
-    w.closing(3);
+    if (ref.index === undefined && !object.isVolatile(id)) {
+      const region = this.table.region(object);
+      if (region >= 0) {
+        const start = w.pos;
+        w.ctxOid(0, object.type, object.instance);
+        w.ctxEnum(1, id);
+        w.opening(3);
+        if (this.table.writeRp(w, region, object.version, id)) {
+          w.closing(3);
+          return undefined;
+        }
+        w.pos = start;
+        const value = this.encoded(object, id, undefined);
+        if (!Buffer.isBuffer(value)) return value;
+        this.table.keepRp(region, object.version, id, value);
+        this.writeRpAck(w, object, id, undefined, value);
+        return undefined;
+      }
+    }
+    const value = this.encoded(object, id, ref.index);
+    if (!Buffer.isBuffer(value)) return value;
+    this.writeRpAck(w, object, id, ref.index, value);
     return undefined;
   }
 
-  /** ReadPropertyMultiple-ACK service data into `w`: every result, errors included per property. */
-  readPropertyMultipleAck(w: Writer, specs: ReadAccessSpec[]): void {
-    for (const spec of specs) {
-      const object = this.lookup(spec.object.type, spec.object.instance);
-      if (!object) {
-        w.ctxOid(0, spec.object.type, spec.object.instance);
-        w.opening(1);
-        for (const ref of spec.properties) this.result(w, ref.id, ref.index, UNKNOWN_OBJECT);
-        w.closing(1);
-        continue;
-      }
-      const entry = this.entry(object);
-      const refs = spec.properties;
-      if (spec.key !== undefined && entry.answerKey === spec.key && entry.arena) {
-        w.bytes(entry.arena, entry.answerAt, entry.answerAt + entry.answerLength);
-        continue;
-      }
-      const start = w.pos;
-      let cacheable = true;
-      if (!entry.head) {
-        this.scratch.reset();
-        this.scratch.ctxOid(0, object.type, object.instance);
-        this.scratch.opening(1);
-        entry.head = this.scratch.take();
-      }
-      w.bytes(entry.head);
-      for (const ref of refs) {
-        const id = ref.id;
-        if (id === P.ALL || id === P.REQUIRED || id === P.OPTIONAL) {
-          cacheable = false;
-          for (const each of object.propertyIds(SPECIAL.get(id) as 'all'))
-            this.cachedResult(w, object, entry, each);
-        } else if (ref.index !== undefined || object.isVolatile(ref.id)) {
-          cacheable = false;
-          this.result(w, ref.id, ref.index, this.encoded(object, ref.id, ref.index));
-        } else {
-          this.cachedResult(w, object, entry, ref.id);
-        }
-      }
-      w.closing(1);
-      if (cacheable && spec.key !== undefined) this.keep(entry, spec.key, w.buf, start, w.pos);
+  private writeRpAck(
+    w: Writer,
+    object: BacnetObject,
+    id: number,
+    arrayIndex: number | undefined,
+    value: Buffer,
+  ): void {
+    w.ctxOid(0, object.type, object.instance);
+    w.ctxEnum(1, id);
+    if (arrayIndex !== undefined) w.ctxUnsigned(2, arrayIndex);
+    w.opening(3);
+    w.bytes(value);
+    w.closing(3);
+  }
+
+  /**
+   * ReadPropertyMultiple-ACK service data into `w` for the request in `buf[start, end)`, each specification
+   * answered as soon as it is decoded (a DecodeError, which rejects the request, leaves `w` to be discarded).
+   */
+  readPropertyMultipleAckFrom(w: Writer, buf: Buffer, start: number, end: number): void {
+    const reader = new Reader(buf, start, end);
+    const spec = this.spec;
+    let count = 0;
+    while (reader.remaining > 0) {
+      decodeSpecInto(reader, spec, this.references);
+      this.answer(w, spec);
+      count += 1;
     }
+    if (count === 0) throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, 'no read access spec');
+  }
+
+  /** One object's ReadPropertyMultiple result: every property's, errors included per property. */
+  private answer(w: Writer, spec: ReadAccessSpec): void {
+    const object = this.lookup(spec.object.type, spec.object.instance);
+    if (!object) {
+      w.ctxOid(0, spec.object.type, spec.object.instance);
+      w.opening(1);
+      for (const ref of spec.properties) this.result(w, ref.id, ref.index, UNKNOWN_OBJECT);
+      w.closing(1);
+      return;
+    }
+    const refs = spec.properties;
+    let region = -1;
+    let first = 0;
+    let second = 0;
+    if (spec.key !== undefined) {
+      region = this.table.region(object);
+      first = (refs[0] as PropertyReference).id;
+      second = refs.length > 1 ? (refs[1] as PropertyReference).id : -1;
+      if (region >= 0 && this.table.writeRpm(w, region, object.version, first, second)) return;
+    }
+    const entry = this.entry(object);
+    if (spec.key !== undefined && entry.answerKey === spec.key && entry.arena) {
+      w.bytes(entry.arena, entry.answerAt, entry.answerAt + entry.answerLength);
+      return;
+    }
+    const start = w.pos;
+    let cacheable = true;
+    if (!entry.head) {
+      this.scratch.reset();
+      this.scratch.ctxOid(0, object.type, object.instance);
+      this.scratch.opening(1);
+      entry.head = this.scratch.take();
+    }
+    w.bytes(entry.head);
+    for (const ref of refs) {
+      const id = ref.id;
+      if (id === P.ALL || id === P.REQUIRED || id === P.OPTIONAL) {
+        cacheable = false;
+        for (const each of object.propertyIds(SPECIAL.get(id) as 'all'))
+          this.cachedResult(w, object, entry, each);
+      } else if (ref.index !== undefined || object.isVolatile(ref.id)) {
+        cacheable = false;
+        this.result(w, ref.id, ref.index, this.encoded(object, ref.id, ref.index));
+      } else {
+        this.cachedResult(w, object, entry, ref.id);
+      }
+    }
+    w.closing(1);
+    if (!cacheable || spec.key === undefined) return;
+    // Short answers (a value and its status flags) go to the flat table, longer ones to the arena.
+    if (region < 0 || !this.table.keepRpm(region, object.version, first, second, w.buf, start, w.pos))
+      this.keep(entry, spec.key, w.buf, start, w.pos);
   }
 
   /** Copies an object's answer into the arena (a new arena when this one is full; old answers keep theirs). */

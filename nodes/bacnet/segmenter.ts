@@ -53,7 +53,8 @@ export class Segmenter {
 
   /** True while a segmented answer to this request is being sent (a repeated request is then ignored). */
   busy(peer: Peer, invokeId: number): boolean {
-    return this.transactions.has(`${peerKey(peer)}#${invokeId}`);
+    // Asked of every read: with nothing being segmented, no key is built.
+    return this.transactions.size > 0 && this.transactions.has(`${peerKey(peer)}#${invokeId}`);
   }
 
   get active(): number {

@@ -55,6 +55,11 @@ export interface Consumption extends Reading {
   rollover?: boolean;
   /** The baseline was moved just before this consumption: its `start` does not join the one before. */
   after?: { event: 'rebaselined' | 'replaced'; at: number; text?: string };
+  /**
+   * Quantities the account declares for tariff items priced per them ({"kVA": "63"}), from the meter table's
+   * `declared` column.
+   */
+  declared?: Record<string, string>;
 }
 
 export interface ChargeLine {
@@ -91,6 +96,28 @@ export interface Charge {
    * kept by the ledger, so the daily reconciliation can check each meter's chain of charges.
    */
   register?: RegisterMovement;
+}
+
+/**
+ * Money a tariff gives back to an account: at a move-out, the part of the fixed items raised in advance (on the
+ * 1st, or for days the move-out message came after) that the tenant does not owe. A charge never credits an
+ * account, so a credit is posted with the ledger's `adjust` command, once by its reference.
+ */
+export interface Credit {
+  kind: 'credit';
+  /** The ledger posting's reference, `move-out:<account>:<utility>:<date>`: the same however often raised. */
+  reference: string;
+  accountId: string;
+  utility?: Utility;
+  tariff: string;
+  /** Whole minor units (what `adjust` takes): the exact total of the lines, rounded once by the tariff's rounding. */
+  amount: number;
+  currency: string;
+  /** What is credited, each line's exact amount in sub-minor units. */
+  breakdown: ChargeLine[];
+  /** The move-out date (the last day occupied). */
+  date: string;
+  reason: string;
 }
 
 /** Where a consumption's register stood at its start and end, and what happened to the chain before it. */

@@ -163,6 +163,11 @@ export = function register(RED: NodeAPI): void {
           done();
           return;
         }
+        // A move-out's credit (the tariff's output, for the ledger): no spending to forecast from.
+        if (p && p.kind === 'credit') {
+          done();
+          return;
+        }
         if (
           p &&
           typeof p.readingId === 'string' &&

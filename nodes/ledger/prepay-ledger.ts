@@ -215,15 +215,14 @@ export = function register(RED: NodeAPI): void {
 
     // Producers of charges (tariff nodes) learn here which of their charges this ledger holds for good.
     const receiver: ChargeReceiver = {
-      holds: async (readingIds) => {
-        const references = readingIds.map((id) => `charge:${id}`);
+      holds: async (references) => {
         const held = new Set<string>();
         const unknown: string[] = [];
-        references.forEach((reference, i) => {
-          if (journal.holds(reference)) held.add(readingIds[i] as string);
+        for (const reference of references) {
+          if (journal.holds(reference)) held.add(reference);
           else unknown.push(reference);
-        });
-        for (const reference of await ledger.existingReferences(unknown)) held.add(reference.slice(7));
+        }
+        for (const reference of await ledger.existingReferences(unknown)) held.add(reference);
         return held;
       },
     };

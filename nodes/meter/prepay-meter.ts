@@ -281,6 +281,10 @@ export = function register(RED: NodeAPI): void {
 
     const deliver = (outcome: DeltaOutcome, values?: Record<string, number>): void => {
       savedMeters.markChanged(outcome.reading.meterId);
+      // The account's declared quantities (the table's declared column) ride on each consumption, kept ones too.
+      const declared = meters.get(outcome.reading.meterId)?.row.declared;
+      if (declared)
+        for (const consumption of outcome.consumptions) consumption.declared = Object.assign({}, declared);
       keep(outcome);
       for (const consumption of outcome.consumptions) {
         counts.consumption += 1;

@@ -6,8 +6,11 @@
  * commit). Ledger nodes register here while they run; the ledger ignores a charge it holds already.
  */
 export interface ChargeReceiver {
-  /** Of the given reading ids, those whose charges this receiver holds durably. */
-  holds(readingIds: readonly string[]): Promise<ReadonlySet<string>>;
+  /**
+   * Of the given posting references (`charge:<reading id>` for a charge, a credit's own reference), those this
+   * receiver holds durably.
+   */
+  holds(references: readonly string[]): Promise<ReadonlySet<string>>;
 }
 
 const receivers = new Set<ChargeReceiver>();
@@ -23,11 +26,11 @@ export const chargeReceipts = {
   get receivers(): number {
     return receivers.size;
   },
-  /** The reading ids any running ledger holds; a ledger that cannot answer now confirms nothing. */
-  async held(readingIds: readonly string[]): Promise<Set<string>> {
+  /** The posting references any running ledger holds; a ledger that cannot answer now confirms nothing. */
+  async held(references: readonly string[]): Promise<Set<string>> {
     const held = new Set<string>();
-    if (readingIds.length === 0) return held;
-    const answers = await Promise.allSettled([...receivers].map((receiver) => receiver.holds(readingIds)));
+    if (references.length === 0) return held;
+    const answers = await Promise.allSettled([...receivers].map((receiver) => receiver.holds(references)));
     for (const answer of answers) {
       if (answer.status === 'fulfilled') for (const id of answer.value) held.add(id);
     }

@@ -5,7 +5,7 @@
  * day raised per account).
  */
 import { Clock, TimerHandle } from '../core/clock';
-import { Charge } from '../core/messages';
+import { Charge, Credit } from '../core/messages';
 import { TariffEngine } from '../core/tariff/engine';
 import { dayInfo, dayNumberOf } from '../core/tariff/calendar';
 import { CompiledTariff } from '../core/tariff/types';
@@ -32,7 +32,7 @@ export class CalendarScheduler {
     private readonly clock: Clock,
     private readonly engine: TariffEngine,
     private readonly tariffs: () => Map<string, CompiledTariff>,
-    private readonly emit: (charges: Charge[]) => void,
+    private readonly emit: (charges: Charge[], credits: Credit[]) => void,
   ) {}
 
   start(): void {
@@ -57,17 +57,26 @@ export class CalendarScheduler {
       const tariff = name === undefined ? undefined : tariffs.get(name);
       if (!tariff) continue;
       const today = until ?? localDate(tariff.zone, now);
-      const last = this.engine.state.accounts[key]?.lastDay;
+      const state = this.engine.state.accounts[key];
+      const last = state?.lastDay;
       const todayNumber = dayNumberOf(today);
-      let dayNumber =
-        last === undefined ? todayNumber : Math.max(dayNumberOf(last) + 1, todayNumber - MAX_CATCH_UP_DAYS);
+      // A new account's calendar starts on its move-in day (its first reading's), that day's items included.
+      const start =
+        last !== undefined
+          ? dayNumberOf(last) + 1
+          : state?.moveIn !== undefined
+            ? dayNumberOf(state.moveIn)
+            : todayNumber;
+      let dayNumber = Math.max(start, todayNumber - MAX_CATCH_UP_DAYS);
       for (; dayNumber <= todayNumber; dayNumber++) {
         const date = dayInfo(tariff, dayNumber).date;
         const accountId = account.startsWith('meter:') ? undefined : account;
         charges.push(...this.engine.calendarCharges(tariff, account, date, { accountId, utility }));
       }
     }
-    if (charges.length > 0) this.emit(charges);
+    // Credits of move-outs whose last day was raised now.
+    const credits = this.engine.takeCredits();
+    if (charges.length + credits.length > 0) this.emit(charges, credits);
     this.arm(now, tariffs);
     return charges;
   }

@@ -1,17 +1,25 @@
 /**
- * Charges a tariff node has sent and no ledger has confirmed yet. They are saved with the node's state and
+ * Charges (and credits) a tariff node has sent and no ledger has confirmed yet. They are saved with the node's state and
  * sent again after a restart (a charge is idempotent by its reading id, so a ledger that has it ignores it),
  * and dropped once a ledger in the runtime confirms it holds them (see shared/charge-receipts). Where no
  * ledger runs in the same Node-RED to confirm, consumption charges are kept for `consumptionKeepMs` of wall
  * time and calendar charges (few, and only raised once) for `calendarKeepMs` of building time.
  */
-import type { Charge } from '../core/messages';
+import type { Charge, Credit } from '../core/messages';
 
-/** As saved: [reading id, charge, building time raised, wall time sent, times sent again]. */
-export type SavedOutboxEntry = [string, Charge, number, number, number?];
+/** What an outbox holds: a charge, or a credit (posted with the ledger's `adjust`). */
+export type OutboxItem = Charge | Credit;
+
+/** As saved: [ledger reference, item, building time raised, wall time sent, times sent again]. */
+export type SavedOutboxEntry = [string, OutboxItem, number, number, number?];
+
+/** The reference a ledger posts an item under: `charge:<reading id>`, or the credit's own. */
+export function ledgerReference(item: OutboxItem): string {
+  return item.kind === 'credit' ? item.reference : `charge:${item.readingId}`;
+}
 
 interface Entry {
-  charge: Charge;
+  charge: OutboxItem;
   /** Building time the charge was raised (retention of calendar charges). */
   raisedAt: number;
   /** Wall time it was last sent (confirmation is asked once it had time to arrive). */
@@ -47,21 +55,23 @@ export class ChargeOutbox {
   }
 
   load(saved: readonly SavedOutboxEntry[] | undefined): void {
-    for (const [readingId, charge, raisedAt, sentAt, resent] of saved ?? [])
-      this.entries.set(readingId, { charge, raisedAt, sentAt, resent: resent ?? 0 });
+    // Keyed by ledger reference (saved states before credits were keyed by reading id).
+    for (const [, charge, raisedAt, sentAt, resent] of saved ?? [])
+      this.entries.set(ledgerReference(charge), { charge, raisedAt, sentAt, resent: resent ?? 0 });
   }
 
-  add(charge: Charge, now: number, wallNow: number): void {
-    this.entries.delete(charge.readingId); // re-added at the end: the order stays the order sent
-    this.entries.set(charge.readingId, { charge, raisedAt: now, sentAt: wallNow, resent: 0 });
+  add(charge: OutboxItem, now: number, wallNow: number): void {
+    const key = ledgerReference(charge);
+    this.entries.delete(key); // re-added at the end: the order stays the order sent
+    this.entries.set(key, { charge, raisedAt: now, sentAt: wallNow, resent: 0 });
   }
 
   /**
    * Charges to send again now: a ledger runs in this Node-RED and has not confirmed them (it refused them,
    * or they were lost on the way), each after its backoff. They count as sent now.
    */
-  resendDue(wallNow: number): Charge[] {
-    const out: Charge[] = [];
+  resendDue(wallNow: number): OutboxItem[] {
+    const out: OutboxItem[] = [];
     for (const entry of this.entries.values()) {
       const wait = Math.min(RESEND_MAX_MS, RESEND_FIRST_MS * 2 ** entry.resent);
       if (wallNow - entry.sentAt < wait) continue;
@@ -74,15 +84,16 @@ export class ChargeOutbox {
 
   /** The waiting charge of a reading, if any. */
   find(readingId: string): Charge | undefined {
-    return this.entries.get(readingId)?.charge;
+    const item = this.entries.get(`charge:${readingId}`)?.charge;
+    return item?.kind === 'credit' ? undefined : item;
   }
 
-  /** Every charge waiting, oldest first (to send again after a restart). */
-  charges(): Charge[] {
+  /** Every item waiting, oldest first (to send again after a restart). */
+  charges(): OutboxItem[] {
     return [...this.entries.values()].map((entry) => entry.charge);
   }
 
-  /** Reading ids sent at least `settleMs` ago: a ledger should have them by now. */
+  /** Ledger references of items sent at least `settleMs` ago: a ledger should have them by now. */
   due(wallNow: number, settleMs: number, limit: number): string[] {
     const out: string[] = [];
     for (const [readingId, entry] of this.entries) {
@@ -92,10 +103,10 @@ export class ChargeOutbox {
     return out;
   }
 
-  /** Forgets charges a ledger holds; returns how many. */
-  confirm(readingIds: Iterable<string>): number {
+  /** Forgets items a ledger holds (by ledger reference); returns how many. */
+  confirm(references: Iterable<string>): number {
     let removed = 0;
-    for (const readingId of readingIds) if (this.entries.delete(readingId)) removed += 1;
+    for (const reference of references) if (this.entries.delete(reference)) removed += 1;
     return removed;
   }
 
@@ -103,7 +114,7 @@ export class ChargeOutbox {
   expire(now: number, wallNow: number): number {
     let removed = 0;
     for (const [readingId, entry] of this.entries) {
-      const calendar = entry.charge.kind === 'standing' || entry.charge.kind === 'monthly';
+      const calendar = entry.charge.kind !== 'consumption';
       const old = calendar
         ? now - entry.raisedAt > this.options.calendarKeepMs
         : wallNow - entry.sentAt > this.options.consumptionKeepMs;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { Clock } from '../core/clock';
 import { runtimeClock } from '../shared/runtime-clock';
-import { Charge } from '../core/messages';
+import { Charge, Credit, Utility } from '../core/messages';
 import { formatSubMinor } from '../core/money';
 import { CarbonSignal, PriceSignal, TariffEngine } from '../core/tariff/engine';
 import { emptyEngineState, parseEngineState, TariffEngineState } from '../core/tariff/state';
@@ -15,9 +15,9 @@ import { StartGate } from '../shared/start-gate';
 import { StateFile } from '../shared/state-file';
 import { degradedStatus, faultStatus, okStatus, throttledStatus } from '../shared/status';
 import { CalendarScheduler } from './calendar-scheduler';
-import { ChargeOutbox, SavedOutboxEntry } from './charge-outbox';
+import { ChargeOutbox, ledgerReference, OutboxItem, SavedOutboxEntry } from './charge-outbox';
 import { registerTariffAdminRoutes } from './tariff-admin';
-import { readCarbonSignal, readConsumption, readPriceSignal } from './tariff-messages';
+import { readCarbonSignal, readConsumption, readOccupancy, readPriceSignal } from './tariff-messages';
 import { TariffSet } from './tariff-set';
 
 interface TariffNodeDef extends NodeDef {
@@ -39,6 +39,23 @@ type TariffNodeState = TariffEngineState & { outbox?: SavedOutboxEntry[] };
 /** A sent charge is asked after once it had this long to reach a ledger. */
 const CONFIRM_AFTER_MS = 1000;
 const CONFIRM_EVERY_MS = 2000;
+
+/**
+ * The message that posts an outbox item: a charge as it is, a credit as the ledger's `adjust` of the balance
+ * (its reference makes it post once however often it is sent).
+ */
+function itemMessage(item: OutboxItem, replay = false): NodeMessage {
+  const msg: NodeMessage & { replay?: boolean } =
+    item.kind === 'credit'
+      ? { topic: 'adjust', payload: creditPayload(item) }
+      : { topic: 'charge', payload: item };
+  if (replay) msg.replay = true;
+  return msg;
+}
+
+function creditPayload(credit: Credit): object {
+  return Object.assign({ command: 'adjust', register: 'balance' }, credit);
+}
 
 function evaluate(RED: NodeAPI, node: Node, value: string, type: string, msg: NodeMessage): Promise<unknown> {
   if (!value && type !== 'env') return Promise.resolve(undefined);
@@ -139,12 +156,13 @@ export = function register(RED: NodeAPI): void {
     const showStatus = (last?: Charge): void => status.show(() => renderStatus(last));
     showStatus();
 
-    const emitCalendar = (charges: Charge[]): void => {
+    const emitCalendar = (charges: Charge[], credits: Credit[] = []): void => {
       const now = clock.now();
-      for (const charge of charges) outbox.add(charge, now, Date.now());
+      const items: OutboxItem[] = [...charges, ...credits];
+      for (const item of items) outbox.add(item, now, Date.now());
       persist();
       gate.run(() => {
-        for (const charge of charges) node.send({ topic: 'charge', payload: charge });
+        for (const item of items) node.send(itemMessage(item));
       });
     };
 
@@ -162,7 +180,7 @@ export = function register(RED: NodeAPI): void {
           const again = gate.open ? outbox.resendDue(Date.now()) : [];
           if (again.length > 0) {
             changed = true;
-            node.send([again.map((charge) => ({ topic: 'charge', payload: charge, replay: true }))]);
+            node.send([again.map((item) => itemMessage(item, true))]);
           }
         }
         if (changed) persist();
@@ -178,13 +196,13 @@ export = function register(RED: NodeAPI): void {
       const waiting = outbox.charges();
       if (waiting.length === 0) return;
       const resend = (held: ReadonlySet<string>): void => {
-        const again = waiting.filter((charge) => !held.has(charge.readingId));
+        const again = waiting.filter((item) => !held.has(ledgerReference(item)));
         outbox.confirm(held);
-        for (const charge of again) node.send({ topic: 'charge', payload: charge, replay: true });
+        for (const item of again) node.send(itemMessage(item, true));
         if (again.length > 0) node.log(`prepay-tariff: ${again.length} unconfirmed charge(s) sent again`);
       };
       if (chargeReceipts.receivers === 0) return resend(new Set());
-      chargeReceipts.held(waiting.map((charge) => charge.readingId)).then(resend, () => resend(new Set()));
+      chargeReceipts.held(waiting.map(ledgerReference)).then(resend, () => resend(new Set()));
     });
     const scheduler =
       config.calendar === false
@@ -226,6 +244,10 @@ export = function register(RED: NodeAPI): void {
         }
         if (!scheduler) throw new Error('calendar charges are turned off in this node');
         scheduler.runDue(date as string | undefined);
+        return;
+      }
+      if (msg.topic === 'move-in' || msg.topic === 'move-out') {
+        occupancy(msg.topic, msg.payload);
         return;
       }
 
@@ -279,6 +301,37 @@ export = function register(RED: NodeAPI): void {
         }
       }
       showStatus(last);
+    }
+
+    /**
+     * A move-in or move-out of an account, for one utility or (without one) every utility this node prices for
+     * it. A move-out raises the final items at once when its last day has been raised (else at that midnight).
+     */
+    function occupancy(topic: 'move-in' | 'move-out', payload: unknown): void {
+      const { accountId, utility, date } = readOccupancy(payload, topic);
+      const known = engine
+        .knownAccounts()
+        .filter((a) => a.account === accountId && (utility === undefined || a.utility === utility));
+      const targets: Array<{ utility?: Utility; tariff?: string }> =
+        known.length > 0 ? known : topic === 'move-in' ? [{ utility, tariff: undefined }] : [];
+      if (targets.length === 0)
+        throw new Error(
+          `move-out: account "${accountId}" has no ${utility ?? ''} consumption priced by this node`,
+        );
+      const charges: Charge[] = [];
+      for (const target of targets) {
+        const tariff =
+          (target.tariff === undefined ? undefined : tariffSet.tariffs.get(target.tariff)) ??
+          tariffSet.choose(undefined, accountId, target.utility);
+        const meta = { accountId, utility: target.utility ?? tariff.utility };
+        if (topic === 'move-in') engine.moveIn(tariff, accountId, date, meta.utility);
+        else charges.push(...engine.moveOut(tariff, accountId, date, meta));
+      }
+      // Whatever is due now (the days up to today, a move-out's final items) goes at once.
+      const due = scheduler ? [] : engine.takeCredits();
+      emitCalendar(charges, due);
+      scheduler?.runDue();
+      node.status(okStatus(`${topic} ${accountId} ${date}`));
     }
 
     node.on('close', (_removed: boolean, done: () => void) => {

@@ -157,3 +157,28 @@ export function readCarbonSignal(payload: unknown, now: number): CarbonSignal {
   const issuedAt = payload.issuedAt === undefined ? now : toTime(payload.issuedAt, 'issuedAt');
   return { issuedAt, intervals: intervals.sort((a, b) => a.from - b.from) };
 }
+
+/** A move-in or move-out: `{accountId, utility?, date}`, the date local ("YYYY-MM-DD") in the tariff's zone. */
+export interface Occupancy {
+  accountId: string;
+  utility?: Utility;
+  date: string;
+}
+
+export function readOccupancy(payload: unknown, topic: 'move-in' | 'move-out'): Occupancy {
+  if (!isObject(payload))
+    throw new ConsumptionError('payload', `${topic} must be an object {accountId, utility?, date}`);
+  const accountId = payload.accountId ?? payload.account;
+  if (typeof accountId !== 'string' || accountId === '')
+    throw new ConsumptionError('accountId', 'is required');
+  const utility = payload.utility;
+  if (utility !== undefined && !UTILITIES.includes(utility as Utility))
+    throw new ConsumptionError('utility', `must be one of ${UTILITIES.join(', ')}`);
+  const date = payload.date;
+  if (typeof date !== 'string' || !/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/.test(date))
+    throw new ConsumptionError(
+      'date',
+      'must be a local date "YYYY-MM-DD" (the last day occupied, for a move-out)',
+    );
+  return utility === undefined ? { accountId, date } : { accountId, utility: utility as Utility, date };
+}

@@ -261,6 +261,27 @@ describe('bacnet device on loopback', function () {
     model.apply(account('T0007', 1006, 'ok', { daysLeft: 10 }));
   });
 
+  it('answers a repeated ReadProperty from its cache until the object changes, by the model or by an event', async () => {
+    const balance = model.point('T0008.Balance')!;
+    const alarm = model.point('T0008.CreditState')!;
+    const read = async (object: { type: number; instance: number }, id: number): Promise<unknown> =>
+      (await peer.client.readProperty(address, object, id)).values[0]!.value;
+    assert.equal(await read(balance, P.PRESENT_VALUE), Math.fround(10.07));
+    assert.equal(await read(balance, P.PRESENT_VALUE), Math.fround(10.07), 'the cached value is the same');
+    assert.equal(await read(balance, P.OBJECT_NAME), 'T0008.Balance', 'another property of the same object');
+    assert.equal(await read(balance, P.PRESENT_VALUE), Math.fround(10.07));
+    model.apply(account('T0008', 2508, 'ok', { daysLeft: 10 }));
+    assert.equal(await read(balance, P.PRESENT_VALUE), Math.fround(25.08));
+    // Credit exhausted raises an alarm on the credit state: its event state moves, seen through its cached answers.
+    assert.deepEqual(await read(alarm, P.STATUS_FLAGS), { value: [0], bitsUsed: 4 });
+    assert.equal(await read(alarm, P.EVENT_STATE), 0);
+    model.apply(account('T0008', -100, 'exhausted', { daysLeft: 0 }));
+    assert.notEqual(await read(alarm, P.EVENT_STATE), 0, 'the alarm is reported');
+    assert.deepEqual(await read(alarm, P.STATUS_FLAGS), { value: [1], bitsUsed: 4 }, 'in alarm');
+    model.apply(account('T0008', 1007, 'ok', { daysLeft: 10 }));
+    assert.equal(await read(balance, P.PRESENT_VALUE), Math.fround(10.07));
+  });
+
   it('answers ReadProperty errors with the error class and code the standard names', async () => {
     await assert.rejects(
       peer.client.readProperty(

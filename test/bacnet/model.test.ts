@@ -615,7 +615,8 @@ describe('bacnet core: object model', function () {
     assert.equal(model.apply(account('T1', 0, 'exhausted')).events, undefined);
     assert.equal(model.apply(account('T1', 50, 'low')).events, undefined);
 
-    // A restart: still in alarm, so reported again once the device is up (acknowledgements are not kept).
+    // A restart without the events file (the first after upgrading): still in alarm, so reported again once the
+    // device is up (event-state.test.ts restores from that file).
     const again = new PointModel(
       {
         device: DEVICE,

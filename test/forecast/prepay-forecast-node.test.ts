@@ -166,6 +166,17 @@ describe('prepay-forecast node', function () {
     });
     forecast.receive({ payload: { hello: 'world' } });
     forecast.receive({ topic: 'carbon', payload: { from: 'last month' } });
+    // A move-out's credit from the tariff passes without an error.
+    forecast.receive({
+      topic: 'adjust',
+      payload: {
+        command: 'adjust',
+        kind: 'credit',
+        reference: 'move-out:T1:2024-06-20',
+        accountId: 'T1',
+        amount: 1200,
+      },
+    });
     await sleep(100);
     assert.equal(states[0]!.payload.daysLeft, undefined);
     assert.deepEqual(

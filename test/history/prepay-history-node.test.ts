@@ -470,3 +470,26 @@ describe('prepay-history node with a real influxd', function () {
     assert.deepEqual(deadLetters(userDir), []);
   });
 });
+
+describe('history points of a move-out credit', function () {
+  it('writes a credit as what it is, in minor units', function () {
+    const point = pointOf(
+      {
+        command: 'adjust',
+        kind: 'credit',
+        reference: 'move-out:T1:electricity:2024-06-20',
+        accountId: 'T1',
+        utility: 'electricity',
+        tariff: 'office',
+        amount: 1200,
+        currency: 'GBP',
+        breakdown: [],
+      },
+      1_000,
+    );
+    assert.deepEqual(
+      [point.measurement, point.fields, point.tags.accountId, point.timestamp],
+      ['credit', { amount: 1200 }, 'T1', 1_000],
+    );
+  });
+});

@@ -217,7 +217,8 @@ describe('prepay-ledger node (SQLite store)', function () {
         },
       });
     }
-    await sleep(150);
+    // The open, the top-up and the four charges answered (a fixed pause was too short on a busy machine).
+    for (let waited = 0; results.length < 6 && waited < 10_000; waited += 10) await sleep(10);
     // 4 x 10 Wh at 24.50 p/kWh = 0.98p: posted through the running total as 1p in all, never 0p or 4p.
     const balances = results.map((m) => (m.payload as { balance: number }).balance);
     assert.equal(balances[balances.length - 1], 10_000 - 1);

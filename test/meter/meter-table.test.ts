@@ -50,6 +50,32 @@ describe('meter table CSV', () => {
     assert.deepEqual(meterTableFromCsv(meterTableToCsv(rows), context), rows);
   });
 
+  it('reads the declared column (quantities for tariff items priced per them) and writes it back', () => {
+    const rows = meterTableFromCsv(
+      'meterId,unitId,profile,declared\nE-1,1,eastron-sdm630,"kVA=63;fittings=3"\nE-2,2,eastron-sdm630,RT = 120.5\nE-3,3,eastron-sdm630,\n',
+      context,
+    );
+    assert.deepEqual(
+      rows.map((r) => r.declared),
+      [{ kVA: '63', fittings: '3' }, { RT: '120.5' }, undefined],
+    );
+    assert.deepEqual(meterTableFromCsv(meterTableToCsv(rows), context), rows);
+    const header = 'meterId,unitId,profile,declared\n';
+    for (const [value, message] of [
+      ['kVA', /must be name=value/],
+      ['kVA=-1', /kVA: "-1" must be a plain decimal/],
+      ['kVA=1e3', /must be a plain decimal/],
+      ['kVA=100000', /at most 5 digits/],
+      ['"kVA=1;kVA=2"', /"kVA" is given twice/],
+      ['=3', /must be name=value/],
+    ] as Array<[string, RegExp]>) {
+      const error = tableError(`${header}E-1,1,eastron-sdm630,${value}\n`);
+      assert.equal(error.column, 'declared', error.message);
+      assert.match(error.message, message);
+      assert.match(error.message, /^row 2, column declared: /);
+    }
+  });
+
   it('names the row and column of each kind of bad row', () => {
     const header = 'meterId,unitId,profile,utility,accountId,relay\n';
     const cases: Array<[string, number, string, RegExp]> = [

@@ -616,6 +616,41 @@ describe('prepay-meter node with readings from upstream nodes', function () {
     assert.ok(events.some((m) => m.payload.type === 'comm-loss' && m.payload.meterId === 'W-7'));
   });
 
+  it('carries the declared quantities of its table on every consumption it sends, and refuses a bad one at deploy', async () => {
+    const row = {
+      meterId: 'E-9',
+      unitId: 9,
+      profile: 'eastron-sdm630',
+      utility: 'electricity',
+      accountId: 'T0909',
+      declared: 'kVA=63; fittings=3',
+    };
+    await helper.load([meterNode, catchNode], upstream({ table: [row] }));
+    const consumption = collect(helper.getNode('consumption')) as Msg[];
+    const meter = helper.getNode('meter');
+    const t = Date.UTC(2026, 10, 2, 8, 0);
+    for (const [i, value] of [100, 101.5, 103].entries())
+      meter.receive({ payload: { meterId: 'E-9', value, ts: t + i * 60_000 } });
+    await sleep(300);
+    assert.deepEqual(
+      consumption.map((m) => [m.payload.accountId, m.payload.delta, m.payload.declared]),
+      [
+        ['T0909', 1.5, { kVA: '63', fittings: '3' }],
+        ['T0909', 1.5, { kVA: '63', fittings: '3' }],
+      ],
+    );
+    await helper.unload();
+
+    await helper.load([meterNode, catchNode], upstream({ table: [{ ...row, declared: 'kVA=63;fittings' }] }));
+    const caught = collect(helper.getNode('caught'));
+    helper.getNode('meter').receive({ payload: { meterId: 'E-9', value: 104, ts: t + 180_000 } });
+    await sleep(100);
+    assert.match(
+      (caught[0]?.error as { message: string }).message,
+      /row 1, column declared: "fittings" must be name=value/,
+    );
+  });
+
   it('rebaselines a meter for an operator on the admin API: recorded, on disk, then answered', async () => {
     await helper.load([meterNode, catchNode], upstream());
     const consumption = collect(helper.getNode('consumption')) as Msg[];

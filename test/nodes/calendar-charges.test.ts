@@ -179,8 +179,11 @@ describe('calendar charges per account and utility (tariff and ledger nodes)', f
     await sleep(200);
     await toDay(2);
     await sleep(300);
+    // From the move-in day (the first reading's, 5 June) on.
     assert.deepEqual(await standingEntries(userDir, 'R01'), [
+      ['standing:R01:cooling:2024-06-05', -800],
       ['standing:R01:cooling:2024-06-06', -800],
+      ['standing:R01:gas:2024-06-05', -150],
       ['standing:R01:gas:2024-06-06', -150],
     ]);
     // The ledger confirmed every charge it holds: nothing is left to send again after a restart.

@@ -359,8 +359,11 @@ describe('prepay-tariff node', function () {
       .map((m) => m.payload as { kind: string; accountId: string; breakdown: Array<Record<string, unknown>> })
       .filter((c) => c.kind === 'monthly')
       .map((c) => [c.accountId, c.breakdown.map((l) => [l.component, l.quantity, l.unit, l.amount])]);
+    // Both moved in on 1 October (their first readings): October's items as well as November's.
     assert.deepEqual(monthly, [
       ['T0101', [['fixed.fittings', '6', 'fittings', 7_500_000]]],
+      ['T0101', [['fixed.fittings', '6', 'fittings', 7_500_000]]],
+      ['T0102', [['fixed.fittings', '2', 'fittings', 2_500_000]]],
       ['T0102', [['fixed.fittings', '2', 'fittings', 2_500_000]]],
     ]);
   });

@@ -169,6 +169,13 @@ const CORPUS_VALID: Record<string, unknown> = {
   'sewerage on 100.000% of the water': flat('1', {
     surcharges: [{ name: 'sewer', rate: '1', share: '100.000' }],
   }),
+  'a partial-month policy for move-in and move-out': flat('1', {
+    fixedMonthly: [{ name: 'meter', amount: '30' }],
+    minimumMonthly: '50',
+    partialMonth: { moveIn: 'whole-month', moveOut: 'none' },
+  }),
+  'a partial-month policy for move-out only': flat('1', { partialMonth: { moveOut: 'pro-rata' } }),
+  'an empty partial-month policy (both pro-rata)': flat('1', { partialMonth: {} }),
 };
 
 /** Documents both must refuse (each was accepted by one and refused by the other, or by both). */
@@ -241,6 +248,11 @@ const CORPUS_INVALID: Record<string, unknown> = {
     capacity: { contracted: '10', unit: 5, ratePerYear: '10' },
   }),
   'a description that is not a string': flat('1', { description: 5 }),
+  'an unknown partial-month policy': flat('1', { partialMonth: { moveIn: 'half-month' } }),
+  'a partial-month policy that is not an object': flat('1', { partialMonth: 'pro-rata' }),
+  'an unknown key in the partial-month policy': flat('1', {
+    partialMonth: { moveIn: 'none', onMove: 'none' },
+  }),
   'a time-of-use period with a bad name': {
     currency: 'GBP',
     energy: { type: 'tou', rates: { 'a/b': '1' }, default: 'a/b', schedule: [] },

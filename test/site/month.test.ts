@@ -500,7 +500,7 @@ describe('reference site: a building month with restarts, an outage, bad stamps 
       const firstPriced = new Map<string, number>();
       for (const i of intervals) {
         const key = `${i.accountId} ${i.utility}`;
-        firstPriced.set(key, Math.min(firstPriced.get(key) ?? Infinity, i.to));
+        firstPriced.set(key, Math.min(firstPriced.get(key) ?? Infinity, i.from));
       }
       for (const e of entries.filter((x) => x.kind === 'standing')) {
         const key = `${e.account_id} ${String(e.meta.utility)}`;
@@ -521,10 +521,11 @@ describe('reference site: a building month with restarts, an outage, bad stamps 
           const key = `${accountId} ${tariff.utility}`;
           const first = firstPriced.get(key);
           if (first === undefined) continue;
-          // A standing charge for every day after the day the account's utility was first priced, to the last.
+          // A standing charge for every day from the day the account's utility was first priced (its move-in, that
+          // day included) to the last.
           const days = standingDays.get(key) ?? new Set<string>();
           const wanted: string[] = [];
-          for (let t = first + DAY; localDate(t) <= localDate(stoppedAt); t += DAY) wanted.push(localDate(t));
+          for (let t = first; localDate(t) <= localDate(stoppedAt); t += DAY) wanted.push(localDate(t));
           if ([...days].sort().join() !== wanted.join())
             writeFileSync(
               join(ARTIFACTS, 'month-standing.json'),

@@ -15,6 +15,9 @@ import { EventState, EventType, NotifyType, ObjectType, PropertyId as P, Reliabi
 import type { Point } from './points';
 import { arrayRead, NOT_AN_ARRAY, UNKNOWN_PROPERTY, type PropertyValue, type ReadResult } from './properties';
 import type { TimeZone } from '../tariff/zone';
+import { RecipientList, windowOf, type AddedRecipient, type Recipient } from './recipients';
+
+export type { Recipient } from './recipients';
 
 /** Transitions in the order of Acked_Transitions, Event_Time_Stamps and Priority: to-offnormal, to-fault, to-normal. */
 export const TO_OFFNORMAL = 0;
@@ -55,16 +58,6 @@ export interface EventRecord {
   /** When each transition last happened (ms), and as the wall clock that goes on the wire. */
   times: [number | undefined, number | undefined, number | undefined];
   stamps: [WallStamp | undefined, WallStamp | undefined, WallStamp | undefined];
-}
-
-/** One recipient of the notification class (a BACnetDestination on the local network). */
-export interface Recipient {
-  host: string;
-  port: number;
-  processId: number;
-  confirmed: boolean;
-  /** Which transitions it hears: to-offnormal, to-fault, to-normal. */
-  transitions: [boolean, boolean, boolean];
 }
 
 export interface NotificationClassSettings {
@@ -108,7 +101,6 @@ export class NotificationClassObject {
   readonly instance = NOTIFICATION_CLASS;
   readonly name: string;
   readonly supportsCov = false;
-  version = 1;
   encodings: unknown = undefined;
   private static readonly REQUIRED = [
     P.OBJECT_IDENTIFIER,
@@ -125,8 +117,15 @@ export class NotificationClassObject {
   constructor(
     deviceName: string,
     readonly settings: NotificationClassSettings,
+    /** The configured recipients and those a BEMS added (Recipient_List). */
+    readonly recipients: RecipientList,
   ) {
     this.name = `${deviceName}.Alarms`;
+  }
+
+  /** Moves when the recipient list changes, so cached encodings are made again. */
+  get version(): number {
+    return 1 + this.recipients.version;
   }
 
   propertyIds(which: 'all' | 'required' | 'optional'): readonly number[] {
@@ -173,14 +172,20 @@ export class NotificationClassObject {
       case P.RECIPIENT_LIST:
         return {
           t: 'list',
-          items: this.settings.recipients.map((r) => ({
-            t: 'destination',
-            host: r.host,
-            port: r.port,
-            processId: r.processId,
-            confirmed: r.confirmed,
-            transitions: bitsOf(r.transitions),
-          })),
+          items: this.recipients.all().map((r) => {
+            const window = windowOf(r);
+            return {
+              t: 'destination',
+              host: r.host,
+              port: r.port,
+              processId: r.processId,
+              confirmed: r.confirmed,
+              transitions: bitsOf(r.transitions),
+              days: bitsOf(window.days),
+              from: window.from,
+              to: window.to,
+            };
+          }),
         };
     }
     return UNKNOWN_PROPERTY;
@@ -256,12 +261,22 @@ export function eventPropertyIds(kind: Point['kind']): number[] {
 export class EventReporter {
   readonly nc: NotificationClassObject;
 
+  readonly recipients: RecipientList;
+
   constructor(
     deviceName: string,
     settings: NotificationClassSettings,
     private readonly zone: TimeZone,
+    added: readonly AddedRecipient[] = [],
   ) {
-    this.nc = new NotificationClassObject(deviceName, settings);
+    this.recipients = new RecipientList(settings.recipients, added);
+    this.nc = new NotificationClassObject(deviceName, settings, this.recipients);
+  }
+
+  /** The recipients that hear `transition` at `now` (their valid days and times, in the device's zone). */
+  recipientsFor(transition: number, now: number): Recipient[] {
+    const stamp = this.stamp(now);
+    return this.recipients.hearing(transition, stamp.weekday, stamp);
   }
 
   /** The state a point's values call for now. */

@@ -87,6 +87,8 @@ export interface ModelOptions {
   maxSubscriptions: number;
   /** Priorities, acknowledgements and recipients of the alarm notifications (default: none configured). */
   notificationClass?: NotificationClassSettings;
+  /** A BEMS may write the notification class's recipient list (WriteProperty, AddListElement, RemoveListElement). */
+  recipientWrites?: boolean;
 }
 
 /** What a change did: points whose values moved (for COV) and the object set (for the database revision). */

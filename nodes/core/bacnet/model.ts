@@ -13,6 +13,8 @@ import { EngineeringUnits, ObjectType, PropertyId as P, Reliability } from './co
 import { CovTable } from './cov';
 import { DeviceObject } from './device-object';
 import { DEFAULT_NOTIFICATION_CLASS, EventReporter, type EventNotice } from './events';
+import { eventsSnapshot, restoreEvent, type EventsSnapshot } from './event-state';
+import type { ListElement, ListOutcome, Recipient } from './recipients';
 import { NetworkPortObject } from './network-port';
 import { InstanceRegistry, type RegistrySnapshot } from './instances';
 import { parsePointName, pointKey, pointName, type PointIdentity } from './names';
@@ -84,6 +86,7 @@ export class PointModel {
     private readonly now: () => number,
     registry?: RegistrySnapshot,
     values?: ValuesSnapshot,
+    events?: EventsSnapshot,
   ) {
     this.registry = new InstanceRegistry(registry);
     this.overrides = new OverrideSlots(options.overrideMinutes);
@@ -93,6 +96,7 @@ export class PointModel {
       options.device.name,
       options.notificationClass ?? DEFAULT_NOTIFICATION_CLASS,
       this.zone,
+      events?.recipients,
     );
     this.networkPort = new NetworkPortObject(options.device.name, options.device.maxApdu);
     this.device = new DeviceObject(options.device, {
@@ -102,7 +106,7 @@ export class PointModel {
       subscriptions: () => this.cov.views(Date.now()),
       now: this.now,
     });
-    this.restore(registry, values);
+    this.restore(registry, values, events);
   }
 
   // --- reading -------------------------------------------------------------------------------------------
@@ -150,6 +154,28 @@ export class PointModel {
   /** The transitions of restored points (already in alarm or fault when the model came up), once. */
   takeStartupEvents(): EventNotice[] {
     return this.startupEvents.splice(0);
+  }
+
+  /** The notification class's recipients that hear `transition` now (valid days and times). */
+  recipientsFor(transition: number): Recipient[] {
+    return this.events.recipientsFor(transition, this.now());
+  }
+
+  /**
+   * A BEMS's change to the notification class's Recipient_List (WriteProperty of the whole list,
+   * AddListElement, RemoveListElement), refused with write-access-denied unless the device allows it.
+   */
+  changeRecipients(
+    how: 'write' | 'add' | 'remove',
+    elements: readonly ListElement[],
+    by: string,
+  ): ListOutcome {
+    if (!this.options.recipientWrites) return { ok: false, error: WRITE_ACCESS_DENIED, element: 0 };
+    const list = this.events.recipients;
+    const at = this.now();
+    if (how === 'write') return list.write(elements, by, at);
+    if (how === 'add') return list.add(elements, by, at);
+    return list.remove(elements);
   }
 
   /** Who-Has by name. */
@@ -831,7 +857,16 @@ export class PointModel {
     };
   }
 
-  private restore(registry: RegistrySnapshot | undefined, values: ValuesSnapshot | undefined): void {
+  /** Event states, acknowledgements and stamps, and the recipients a BEMS added (the events state file). */
+  eventsSnapshot(): EventsSnapshot {
+    return eventsSnapshot(this.points.values(), this.events.recipients.saved());
+  }
+
+  private restore(
+    registry: RegistrySnapshot | undefined,
+    values: ValuesSnapshot | undefined,
+    events: EventsSnapshot | undefined,
+  ): void {
     for (const [name, , , retired] of registry?.entries ?? []) {
       if (retired === 1) continue;
       const identity = parsePointName(name);
@@ -874,6 +909,10 @@ export class PointModel {
           this.ensure({ kind: 'override', accountId: info.accountId, utility: info.utility }, change);
       this.finish(change);
     }
+    // The event records as they were; a point whose values now call for another state makes a transition,
+    // notified as the device comes up (it happened while the device was down). Without a record (a new file, or
+    // a point never in alarm) a point starts normal and acknowledged, so one in alarm now is notified too.
+    for (const point of this.points.values()) restoreEvent(point, events?.points[point.name]);
     const now = this.now();
     for (const point of this.points.values()) {
       const notice = point.event ? this.events.evaluate(point, now) : undefined;

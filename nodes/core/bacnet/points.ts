@@ -151,16 +151,18 @@ export interface PointInit {
 }
 
 export class Point implements BacnetObject {
+  // Declared first, so that a read's look at an object (its version, type and instance) stays within the first
+  // octets of the object, beside its map: a BEMS's poll of 20 of 18,000 points is bound by such memory reads.
+  version = 1;
   readonly type: number;
-  readonly kind: PointKind;
   readonly instance: number;
+  readonly kind: PointKind;
   readonly name: string;
   readonly key: string;
   readonly accountId?: string;
   readonly utility?: string;
   readonly meterId?: string;
   readonly supportsCov = true;
-  version = 1;
   encodings: unknown = undefined;
   description: string;
   units: number;

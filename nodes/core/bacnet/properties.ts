@@ -5,6 +5,7 @@
  */
 import { ErrorClass, ErrorCode } from './constants';
 import type { WallStamp } from './events';
+import type { TimeOfDay } from './recipients';
 
 export type PropertyValue =
   | { t: 'null' }
@@ -27,7 +28,7 @@ export type PropertyValue =
   | { t: 'host-n-port'; host: readonly number[]; port: number }
   /** A BACnetTimeStamp (the dateTime choice); unset: every field unspecified. */
   | { t: 'timestamp'; stamp: WallStamp | undefined }
-  /** A BACnetDestination: every day, all day, to an IPv4 address and port on the local network. */
+  /** A BACnetDestination to an IPv4 address and port on the local network. */
   | {
       t: 'destination';
       host: string;
@@ -36,6 +37,10 @@ export type PropertyValue =
       confirmed: boolean;
       /** Transitions (0 to-offnormal, 1 to-fault, 2 to-normal) it hears. */
       transitions: readonly number[];
+      /** Valid days (0 Monday .. 6 Sunday) and the window of the day. */
+      days: readonly number[];
+      from: TimeOfDay;
+      to: TimeOfDay;
     }
   /** Active-COV-Subscriptions: a list of BACnetCOVSubscription. */
   | { t: 'cov-subscriptions'; items: readonly CovSubscriptionView[] };

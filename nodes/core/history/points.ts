@@ -108,6 +108,15 @@ export function pointOf(payload: unknown, now: number): Point {
       timestamp: time(p, 'to', now, now),
     };
   }
+  if (p.kind === 'credit' && typeof p.reference === 'string' && finite(p.amount)) {
+    // A move-out's credit (sent to the ledger as an adjust): its amount is already in minor units.
+    return {
+      measurement: 'credit',
+      tags: tags(p, ['accountId', 'utility', 'tariff', 'currency']),
+      fields: { amount: p.amount },
+      timestamp: now,
+    };
+  }
   if (typeof p.accountId === 'string' && typeof p.state === 'string' && finite(p.available)) {
     const fields: Point['fields'] = { available: p.available };
     if (finite(p.balance)) fields.balance = p.balance;

@@ -3,11 +3,14 @@
  * building is a handful of nodes with long tables, not thousands of nodes.
  *
  * CSV columns (header row required, any order, extra columns ignored, comma or semicolon):
- *   meterId, unitId, profile, utility, accountId, relay
+ *   meterId, unitId, profile, utility, accountId, relay, declared
  * `relay` is empty (no relay), `builtin` (the meter's own relay, from its profile) or `<unitId>/<channel>`
- * (a channel of a relay-output module on the same link).
+ * (a channel of a relay-output module on the same link). `declared` is the quantities the account declares for
+ * tariff items priced per them, `name=value` pairs separated by ";" (`kVA=63;fittings=3`; quoted in CSV):
+ * carried on every consumption of the meter, so the tariff prices them without a function node.
  */
 import { UTILITIES, type Utility } from '../messages';
+import { DECLARED_FORMAT, figurePattern } from '../tariff/rules';
 
 export interface RelayRef {
   kind: 'builtin' | 'module';
@@ -22,6 +25,8 @@ export interface MeterRow {
   utility: Utility;
   accountId?: string;
   relay?: RelayRef;
+  /** Declared quantities by name ({"kVA": "63", "fittings": "3"}), as decimal text. */
+  declared?: Record<string, string>;
 }
 
 export class MeterTableError extends Error {
@@ -35,7 +40,15 @@ export class MeterTableError extends Error {
   }
 }
 
-export const CSV_COLUMNS = ['meterId', 'unitId', 'profile', 'utility', 'accountId', 'relay'] as const;
+export const CSV_COLUMNS = [
+  'meterId',
+  'unitId',
+  'profile',
+  'utility',
+  'accountId',
+  'relay',
+  'declared',
+] as const;
 const REQUIRED = ['meterId', 'unitId', 'profile'] as const;
 
 /** RFC 4180 CSV: quoted fields, doubled quotes, CRLF or LF; returns rows of fields with their line numbers. */
@@ -185,8 +198,48 @@ export function validateMeterTable(
     if (accountId) row.accountId = accountId;
     const relay = text(record.relay);
     if (relay) row.relay = parseRelay(relay, line, profile.hasRelay, maxUnit);
+    const declared = text(record.declared);
+    if (declared) row.declared = parseDeclared(declared, line);
     return row;
   });
+}
+
+/** A tariff item's name (as the tariff document's `per`). */
+const DECLARED_NAME = /^[A-Za-z0-9_-][A-Za-z0-9 _.-]{0,39}$/;
+const DECLARED_VALUE = new RegExp(figurePattern(DECLARED_FORMAT));
+
+/** The declared column: `name=value` pairs separated by ";", each value a plain decimal below 100,000. */
+export function parseDeclared(value: string, line: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of value.split(';')) {
+    const pair = part.trim();
+    if (pair === '') continue;
+    const at = pair.indexOf('=');
+    const name = at < 0 ? '' : pair.slice(0, at).trim();
+    const amount = at < 0 ? '' : pair.slice(at + 1).trim();
+    if (!DECLARED_NAME.test(name))
+      throw new MeterTableError(
+        line,
+        'declared',
+        `"${pair}" must be name=value (a name of letters, digits, space, "_", "-" or "."), pairs separated by ";" as in "kVA=63;fittings=3"`,
+      );
+    if (!DECLARED_VALUE.test(amount))
+      throw new MeterTableError(
+        line,
+        'declared',
+        `${name}: "${amount}" must be a plain decimal of at most 5 digits before the point and 6 after, such as 63`,
+      );
+    if (out[name] !== undefined) throw new MeterTableError(line, 'declared', `"${name}" is given twice`);
+    out[name] = amount;
+  }
+  return out;
+}
+
+/** The declared column as written in CSV and in the editor. */
+export function declaredText(declared: Record<string, string> | undefined): string {
+  return Object.entries(declared ?? {})
+    .map(([name, amount]) => `${name}=${amount}`)
+    .join(';');
 }
 
 function parseRelay(value: string, line: number, profileHasRelay: boolean, maxUnit: number): RelayRef {
@@ -238,6 +291,7 @@ export function meterTableRecord(row: MeterRow): Record<string, string | number>
     utility: row.utility,
     accountId: row.accountId ?? '',
     relay: relayText(row.relay),
+    declared: declaredText(row.declared),
   };
 }
 
@@ -251,6 +305,7 @@ export function meterTableToCsv(rows: readonly MeterRow[]): string {
       row.utility,
       row.accountId ?? '',
       relayText(row.relay),
+      declaredText(row.declared),
     ];
     lines.push(fields.map(csvField).join(','));
   }

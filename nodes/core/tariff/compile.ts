@@ -28,6 +28,9 @@ import {
   MAX_BLOCKS,
   moneyFormat,
   moneyRuleAt,
+  DEFAULT_PARTIAL_MONTH,
+  PARTIAL_MONTH_POLICIES,
+  PartialMonthPolicy,
   PLAIN_DECIMAL,
 } from './rules';
 
@@ -204,7 +207,7 @@ class Checker {
 const TOP_LEVEL_KEYS = [
   '$schema', 'name', 'description', 'currency', 'priceUnit', 'utility', 'unit', 'timezone', 'rounding',
   'holidays', 'seasons', 'conversion', 'energy', 'surcharges', 'standingCharge', 'fixedMonthly',
-  'minimumMonthly', 'demand', 'capacity', 'taxes', 'carbon',
+  'minimumMonthly', 'partialMonth', 'demand', 'capacity', 'taxes', 'carbon',
 ]; // prettier-ignore
 
 /**
@@ -361,6 +364,28 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
   const minimumMonthly =
     doc.minimumMonthly !== undefined ? c.price(doc, doc.minimumMonthly, 'minimumMonthly') : undefined;
 
+  const partialMonth: CompiledTariff['partialMonth'] = {
+    moveIn: DEFAULT_PARTIAL_MONTH,
+    moveOut: DEFAULT_PARTIAL_MONTH,
+  };
+  if (doc.partialMonth !== undefined) {
+    const pm = c.object(doc.partialMonth, 'partialMonth');
+    if (pm) {
+      c.unknownKeys(pm, ['moveIn', 'moveOut'], 'partialMonth');
+      for (const key of ['moveIn', 'moveOut'] as const) {
+        const value = pm[key];
+        if (value === undefined) continue;
+        if ((PARTIAL_MONTH_POLICIES as readonly unknown[]).includes(value))
+          partialMonth[key] = value as PartialMonthPolicy;
+        else
+          c.fail(
+            `partialMonth.${key}`,
+            `must be one of ${PARTIAL_MONTH_POLICIES.map((p) => `"${p}"`).join(', ')}`,
+          );
+      }
+    }
+  }
+
   let demand: CompiledTariff['demand'];
   if (doc.demand !== undefined) {
     const d = c.object(doc.demand, 'demand');
@@ -480,6 +505,7 @@ export function compileTariff(document: unknown, name: string): CompiledTariff {
     standingPerDay,
     fixedMonthly,
     minimumMonthly,
+    partialMonth,
     demand,
     capacity,
     declared: [

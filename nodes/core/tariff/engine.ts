@@ -10,8 +10,8 @@
  */
 import { divRound, formatScaled, parseDecimal, toScaledRounded, toSafeNumber } from '../decimal';
 import { DECLARED_FORMAT, figurePattern } from './rules';
-import { Charge, ChargeLine, RegisterMovement, Utility } from '../messages';
-import { CumulativeRounder, formatSubMinor, PICO_PER_SUB_MINOR } from '../money';
+import { Charge, ChargeLine, Credit, RegisterMovement, Utility } from '../messages';
+import { CumulativeRounder, formatSubMinor, PICO_PER_SUB_MINOR, SUB_MINOR_PER_MINOR } from '../money';
 import {
   blockPeriodKey,
   dayInfo,
@@ -22,6 +22,7 @@ import {
   segmentInterval,
 } from './calendar';
 import { accountStateKey, AccountTariffState, big, emptyEngineState, TariffEngineState } from './state';
+import { monthShare, owedShare } from './occupancy';
 import { CompiledTariff, DayCount, Ratio } from './types';
 import { unitFactor, canonicalUnit } from './units';
 import { extend } from '../shapes';
@@ -228,6 +229,8 @@ export class TariffEngine {
 
     const key = input.accountId ?? `meter:${input.meterId}`;
     const declared = this.checkDeclared(tariff, key, input);
+    const utilityKey = accountStateKey(key, input.utility ?? tariff.utility);
+    const fresh = this.state.accounts[utilityKey] === undefined && this.state.legacy?.[key] === undefined;
     const account = this.account(key, input.utility ?? tariff.utility, tariff);
     if (declared) account.declared = Object.assign(account.declared ?? {}, declared);
     const lines = new Lines();
@@ -244,6 +247,8 @@ export class TariffEngine {
       divRound(before * factor.num, factor.den, 'half-even');
     const duration = BigInt(input.to - input.from);
     const segments = this.segments(tariff, input.from, input.to, ctx);
+    // An account's first reading is its move-in, unless a move-in message said otherwise before.
+    if (fresh) account.moveIn = (segments[0] as Segment).day.date;
     let carbonMg = 0n;
     let blockAllocated = 0n;
     let elapsed = 0n;
@@ -358,6 +363,13 @@ export class TariffEngine {
     const account = this.account(accountKey, utility, tariff);
     const idPart = utility === undefined ? accountKey : `${accountKey}:${utility}`;
     if (account.lastDay !== undefined && account.lastDay >= date) return [];
+    // Nothing before the tenant moved in, nothing after the tenant moved out.
+    if (account.moveIn !== undefined && date < account.moveIn) return [];
+    if (account.moveOut !== undefined && date > account.moveOut) {
+      const final = account.movedOut ? [] : this.finalItems(tariff, account, accountKey, idPart, meta);
+      account.lastDay = date;
+      return final;
+    }
     const day = dayInfo(tariff, dayNumberOf(date));
     const from = tariff.zone.wallToInstant(day.year, day.monthNumber, day.dayOfMonth);
     const next = dayInfo(tariff, day.dayNumber + 1);
@@ -367,8 +379,124 @@ export class TariffEngine {
     if (day.dayOfMonth === 1 && account.lastMonth !== day.month) {
       const monthly = this.monthlyCharge(tariff, account, accountKey, idPart, day, meta, from);
       if (monthly) charges.push(monthly);
+    } else if (date === account.moveIn && day.dayOfMonth !== 1) {
+      // Moved in after the 1st: the fixed items of the rest of the month, as the move-in policy says.
+      const lines = new Lines();
+      this.openMonth(tariff, account, day, lines);
+      const moveIn = this.emitMonthly(
+        tariff,
+        account,
+        accountKey,
+        meta,
+        day,
+        lines,
+        `monthly:${idPart}:${date}`,
+        from,
+      );
+      if (moveIn) charges.push(moveIn);
     }
 
+    const lines = this.dayLines(tariff, account, day);
+    account.lastDay = date;
+    const all = lines.all();
+    if (all.length > 0) {
+      const breakdown = this.emit(tariff, account, all);
+      this.addToMonth(account, day.month, sumAmounts(breakdown), false);
+      breakdown.push(...this.taxLines(tariff, account, breakdown));
+      charges.push(
+        this.periodicCharge(
+          tariff,
+          accountKey,
+          meta,
+          `standing:${idPart}:${date}`,
+          'standing',
+          breakdown,
+          from,
+          to,
+        ),
+      );
+    }
+    if (date === account.moveOut) charges.push(...this.finalItems(tariff, account, accountKey, idPart, meta));
+    return charges;
+  }
+
+  /**
+   * Records that the tenant of an account moves in on local date `date`: calendar items start that day, and the
+   * fixed items of the month follow the tariff's move-in policy. For an account not billed yet (its first
+   * reading may come before or after), or one that moved out before `date` (a new tenancy of the same account).
+   */
+  moveIn(tariff: CompiledTariff, accountKey: string, date: string, utility?: Utility): void {
+    checkDate(date);
+    const key = accountStateKey(accountKey, utility ?? tariff.utility);
+    const known = this.state.accounts[key];
+    if (known && known.lastDay !== undefined) {
+      if (known.moveOut === undefined)
+        throw new ConsumptionError(
+          'date',
+          `account "${accountKey}" is billed since ${known.moveIn ?? 'before'} up to ${known.lastDay}: send its move-out first`,
+        );
+      if (date <= known.moveOut)
+        throw new ConsumptionError('date', `must be after the move-out of ${known.moveOut}`);
+    }
+    const account = this.account(accountKey, utility ?? tariff.utility, tariff);
+    account.moveIn = date;
+    delete account.moveOut;
+    delete account.movedOut;
+    // A new tenancy: its calendar starts on its move-in day.
+    if (account.lastDay !== undefined && account.lastDay >= date)
+      account.lastDay = dayInfo(tariff, dayNumberOf(date) - 1).date;
+  }
+
+  /**
+   * Records that the tenant of an account moves out on local date `date` (the last day occupied): no calendar
+   * item is raised after it, and its final items come once the calendar has raised that day (at once when it
+   * has): the close of the month (maximum demand, the minimum as the move-out policy says) and a credit of
+   * what was raised in advance and is not owed. Returns what is raised now; the same date again returns
+   * nothing. A move-out in a month already closed is refused (its items are settled).
+   */
+  moveOut(
+    tariff: CompiledTariff,
+    accountKey: string,
+    date: string,
+    meta: { accountId?: string; meterId?: string; utility?: Utility } = {},
+  ): Charge[] {
+    checkDate(date);
+    const utility = meta.utility ?? tariff.utility;
+    const known = this.state.accounts[accountStateKey(accountKey, utility)];
+    if (!known)
+      throw new ConsumptionError(
+        'accountId',
+        `"${accountKey}" has no ${utility ?? ''} consumption priced here`,
+      );
+    if (known.moveOut !== undefined) {
+      if (known.moveOut === date) return [];
+      throw new ConsumptionError('date', `"${accountKey}" moved out on ${known.moveOut} already`);
+    }
+    if (known.moveIn !== undefined && date < known.moveIn)
+      throw new ConsumptionError('date', `must not be before the move-in of ${known.moveIn}`);
+    if (known.lastMonth !== undefined && date.slice(0, 7) < known.lastMonth)
+      throw new ConsumptionError(
+        'date',
+        `is in a month already closed (items are raised to ${known.lastDay ?? known.lastMonth}); credit by hand`,
+      );
+    const account = this.account(accountKey, utility, tariff);
+    account.moveOut = date;
+    if (account.lastDay === undefined || account.lastDay < date) return [];
+    const idPart = utility === undefined ? accountKey : `${accountKey}:${utility}`;
+    return this.finalItems(tariff, account, accountKey, idPart, meta);
+  }
+
+  /** Credits raised since last taken (by a move-out), to post with the ledger's `adjust`. */
+  takeCredits(): Credit[] {
+    const credits = this.credits;
+    this.credits = [];
+    return credits;
+  }
+
+  private credits: Credit[] = [];
+
+  /** The standing and capacity lines of one day. */
+  private dayLines(tariff: CompiledTariff, account: AccountTariffState, day: DayInfo): Lines {
     const lines = new Lines();
     if (tariff.standingPerDay !== undefined) {
       lines.add(
@@ -398,26 +526,7 @@ export class TariffEngine {
         pico,
       );
     }
-    account.lastDay = date;
-    const all = lines.all();
-    if (all.length > 0) {
-      const breakdown = this.emit(tariff, account, all);
-      this.addToMonth(account, day.month, sumAmounts(breakdown), false);
-      breakdown.push(...this.taxLines(tariff, account, breakdown));
-      charges.push(
-        this.periodicCharge(
-          tariff,
-          accountKey,
-          meta,
-          `standing:${idPart}:${date}`,
-          'standing',
-          breakdown,
-          from,
-          to,
-        ),
-      );
-    }
-    return charges;
+    return lines;
   }
 
   private monthlyCharge(
@@ -431,9 +540,25 @@ export class TariffEngine {
   ): Charge | undefined {
     const previous = dayInfo(tariff, day.dayNumber - 1).month;
     const lines = new Lines();
+    this.closeMonth(tariff, account, previous, lines);
+    this.openMonth(tariff, account, day, lines);
+    return this.emitMonthly(
+      tariff,
+      account,
+      accountKey,
+      meta,
+      day,
+      lines,
+      `monthly:${idPart}:${day.month}`,
+      at,
+    );
+  }
+
+  /** The maximum demand of a month that ended, and any shortfall under its minimum (as much of it as is owed). */
+  private closeMonth(tariff: CompiledTariff, account: AccountTariffState, month: string, lines: Lines): void {
     if (tariff.demand && account.demand) {
-      this.closeDemandIntervals(tariff, account, Number.POSITIVE_INFINITY, previous);
-      const peak = big(account.demand.peaks[previous]);
+      this.closeDemandIntervals(tariff, account, Number.POSITIVE_INFINITY, month);
+      const peak = big(account.demand.peaks[month]);
       if (peak > 0n) {
         lines.add(
           'demand',
@@ -443,67 +568,184 @@ export class TariffEngine {
           peak * tariff.demand.rate * PICO_PER_MICRO_SUBMINOR,
         );
       }
-      delete account.demand.peaks[previous];
+      delete account.demand.peaks[month];
     }
-    const months = account.months ?? {};
-    const closed = months[previous];
-    if (tariff.minimumMonthly !== undefined && closed?.full) {
-      const shortfall = tariff.minimumMonthly - big(closed.subtotal) - this.peekLines(lines);
-      if (shortfall > 0n)
-        lines.add('minimum', 'month', NANO_PER_MICRO * MICRO, undefined, shortfall * PICO_PER_SUB_MINOR);
-    }
-    delete months[previous];
-    for (const item of tariff.fixedMonthly) {
-      if (item.per) {
-        // Per unit of what the account declared: 3 fittings x 2.50 a month.
-        const quantity = declaredRatio(account, item.per);
-        if (!quantity) continue;
+    const months = (account.months ??= {});
+    const closed = months[month];
+    const share = closed && monthShare(closed);
+    if (tariff.minimumMonthly !== undefined && share && share.num > 0n) {
+      // The minimum for the part of the month owed (all of it for a whole month), exact until this one rounding.
+      const owed = divRound(tariff.minimumMonthly * PICO_PER_SUB_MINOR * share.num, share.den, 'half-even');
+      const shortfall = owed - big(closed.subtotal) * PICO_PER_SUB_MINOR - this.peekLines(lines);
+      if (shortfall > 0n) {
+        const rate = share.num === share.den ? undefined : tariff.minimumMonthly;
         lines.add(
-          `fixed.${item.name}`,
-          item.per,
-          divRound(quantity.num * NANO_PER_MICRO * MICRO, quantity.den, 'half-even'),
-          item.amount,
-          divRound(quantity.num * item.amount * PICO_PER_SUB_MINOR, quantity.den, 'half-even'),
+          'minimum',
+          'month',
+          divRound(share.num * NANO_PER_MICRO * MICRO, share.den, 'half-even'),
+          rate,
+          shortfall,
         );
-        continue;
       }
+    }
+    delete months[month];
+  }
+
+  /** The fixed items of the month starting on `day` (the 1st, or the move-in day), for the share owed. */
+  private openMonth(tariff: CompiledTariff, account: AccountTariffState, day: DayInfo, lines: Lines): void {
+    const share = owedShare(tariff.partialMonth, day.month, account.moveIn, account.moveOut);
+    this.fixedLines(tariff, account, share, lines);
+    const months = (account.months ??= {});
+    // Consumption of the new month may have been priced before this midnight job ran.
+    months[day.month] = {
+      subtotal: months[day.month]?.subtotal ?? '0',
+      full: share.num === share.den,
+      share: { num: share.num, den: share.den },
+    };
+    account.lastMonth = day.month;
+  }
+
+  /** Fixed monthly items for `share` of a month (amounts, or rates per declared quantity). */
+  private fixedLines(tariff: CompiledTariff, account: AccountTariffState, share: Ratio, lines: Lines): void {
+    if (share.num === 0n) return;
+    for (const item of tariff.fixedMonthly) {
+      // Per unit of what the account declared (3 fittings x 2.50 a month), or one a month.
+      const quantity = item.per ? declaredRatio(account, item.per) : { num: 1n, den: 1n };
+      if (!quantity) continue;
+      const q = mulRatio(quantity, share);
       lines.add(
         `fixed.${item.name}`,
-        'month',
-        NANO_PER_MICRO * MICRO,
+        item.per ?? 'month',
+        divRound(q.num * NANO_PER_MICRO * MICRO, q.den, 'half-even'),
         item.amount,
-        item.amount * PICO_PER_SUB_MINOR,
+        divRound(q.num * item.amount * PICO_PER_SUB_MINOR, q.den, 'half-even'),
       );
     }
-    account.months = months;
-    // Consumption of the new month may have been priced before this midnight job ran.
-    months[day.month] = { subtotal: months[day.month]?.subtotal ?? '0', full: true };
-    account.lastMonth = day.month;
+  }
+
+  private emitMonthly(
+    tariff: CompiledTariff,
+    account: AccountTariffState,
+    accountKey: string,
+    meta: { accountId?: string; meterId?: string; utility?: Utility },
+    day: DayInfo,
+    lines: Lines,
+    readingId: string,
+    at: number,
+  ): Charge | undefined {
     const all = lines.all();
     if (all.length === 0) return undefined;
     const breakdown = this.emit(tariff, account, all);
-    this.addToMonth(
-      account,
-      day.month,
-      sumAmounts(breakdown.filter((l) => l.component.startsWith('fixed.'))),
-      true,
-    );
+    const fixed = sumAmounts(breakdown.filter((l) => l.component.startsWith('fixed.')));
+    if (fixed !== 0n) this.addToMonth(account, day.month, fixed, true);
     breakdown.push(...this.taxLines(tariff, account, breakdown));
-    return this.periodicCharge(
+    return this.periodicCharge(tariff, accountKey, meta, readingId, 'monthly', breakdown, at, at);
+  }
+
+  /**
+   * A move-out's final items, once the calendar has raised its last day: the credit of what was raised in
+   * advance and is not owed (fixed items beyond the share the move-out policy leaves, and standing and capacity
+   * of days after the move-out when the message came late), and the close of its month (demand, minimum).
+   */
+  private finalItems(
+    tariff: CompiledTariff,
+    account: AccountTariffState,
+    accountKey: string,
+    idPart: string,
+    meta: { accountId?: string; meterId?: string; utility?: Utility },
+  ): Charge[] {
+    const date = account.moveOut as string;
+    account.movedOut = true;
+    const day = dayInfo(tariff, dayNumberOf(date));
+    const months = (account.months ??= {});
+    const entry = months[day.month];
+    const credit = new Lines();
+    // Days raised after the move-out (the message came after their midnight): standing and capacity back.
+    const lastDay = account.lastDay ?? date;
+    for (let n = day.dayNumber + 1; n <= dayNumberOf(lastDay); n++) {
+      for (const line of this.dayLines(tariff, account, dayInfo(tariff, n)).all())
+        credit.add(
+          line.component,
+          line.unit.startsWith('day') ? 'day' : line.unit,
+          line.quantity,
+          line.rate,
+          line.pico,
+        );
+    }
+    // Fixed items raised for more of the month than is owed now the move-out is known.
+    const charged = entry && monthShare(entry);
+    if (charged && charged.num > 0n) {
+      const owed = owedShare(tariff.partialMonth, day.month, account.moveIn, account.moveOut);
+      const back = { num: charged.num * owed.den - owed.num * charged.den, den: charged.den * owed.den };
+      if (back.num > 0n) this.fixedLines(tariff, account, back, credit);
+      if (entry) entry.share = { num: owed.num, den: owed.den };
+    }
+    const creditLines = credit.all();
+    let creditPico = creditLines.reduce((sum, line) => sum + line.pico, 0n);
+    if (entry) entry.subtotal = big(entry.subtotal) - creditPico / PICO_PER_SUB_MINOR;
+    const breakdown: ChargeLine[] = creditLines.map((line) => ({
+      component: line.component,
+      quantity: quantityText(divRound(line.quantity, NANO_PER_MICRO, 'half-even'), 6),
+      unit: line.unit,
+      rate: line.rate === undefined ? '' : this.rateText(line.rate, tariff.currency),
+      amount: toSafeNumber(
+        divRound(line.pico, PICO_PER_SUB_MINOR, tariff.rounding),
+        `${line.component} credit`,
+      ),
+    }));
+    for (const tax of tariff.taxes) {
+      const applies = tax.appliesTo;
+      const base = creditLines
+        .filter((l) => !applies || applies.some((p) => l.component === p || l.component.startsWith(`${p}.`)))
+        .reduce((sum, l) => sum + l.pico, 0n);
+      if (base === 0n) continue;
+      const pico = divRound(base * tax.percent.num, tax.percent.den, 'half-even');
+      creditPico += pico;
+      breakdown.push({
+        component: tax.component,
+        quantity: formatSubMinor(divRound(base, PICO_PER_SUB_MINOR, 'half-even'), tariff.currency),
+        unit: tariff.currency,
+        rate: tax.rateText,
+        amount: toSafeNumber(divRound(pico, PICO_PER_SUB_MINOR, tariff.rounding), `${tax.component} credit`),
+      });
+    }
+    const minor = divRound(creditPico, PICO_PER_SUB_MINOR * SUB_MINOR_PER_MINOR, tariff.rounding);
+    const accountId = meta.accountId ?? (accountKey.startsWith('meter:') ? undefined : accountKey);
+    if (minor > 0n && accountId !== undefined) {
+      this.credits.push({
+        kind: 'credit',
+        reference: `move-out:${idPart}:${date}`,
+        accountId,
+        utility: meta.utility ?? tariff.utility,
+        tariff: tariff.name,
+        amount: toSafeNumber(minor, 'credit amount'),
+        currency: tariff.currency,
+        breakdown,
+        date,
+        reason: `move-out ${date}: ${tariff.partialMonth.moveOut} fixed items and days after it given back`,
+      });
+    }
+    // The month's close now, not on the 1st: the account may be closed before then.
+    const lines = new Lines();
+    this.closeMonth(tariff, account, day.month, lines);
+    account.lastMonth = day.month;
+    const at = tariff.zone.wallToInstant(day.year, day.monthNumber, day.dayOfMonth);
+    const close = this.emitMonthly(
       tariff,
+      account,
       accountKey,
       meta,
-      `monthly:${idPart}:${day.month}`,
-      'monthly',
-      breakdown,
-      at,
+      day,
+      lines,
+      `move-out:${idPart}:${date}`,
       at,
     );
+    return close ? [close] : [];
   }
 
   /** Sub-minor total of lines not yet emitted (demand counts toward the minimum charge). */
   private peekLines(lines: Lines): bigint {
-    return lines.all().reduce((sum, line) => sum + line.pico, 0n) / PICO_PER_SUB_MINOR;
+    return lines.all().reduce((sum, line) => sum + line.pico, 0n);
   }
 
   private periodicCharge(
@@ -841,6 +1083,11 @@ function declaredRatio(account: AccountTariffState, name: string): Ratio | undef
   if (text === undefined) return undefined;
   const { units, scale } = parseDecimal(text);
   return { num: units, den: 10n ** BigInt(scale) };
+}
+
+function checkDate(date: string): void {
+  if (typeof date !== 'string' || !/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/.test(date))
+    throw new ConsumptionError('date', 'must be a local date "YYYY-MM-DD"');
 }
 
 function checkInput(input: ConsumptionInput): void {

@@ -150,3 +150,19 @@ export const RUNTIME_ONLY_RULES: readonly string[] = [
   'timezone: an IANA time zone the runtime knows',
   'JSON numbers: at most the decimals allowed for the field (write figures as strings to have them checked by the schema as well)',
 ];
+
+/**
+ * How the fixed monthly items and the minimum monthly charge of a month the tenant occupies only in part
+ * (moved in after the 1st, or out before the last day) are billed: `none` (nothing for that month),
+ * `pro-rata` (the days occupied over the days of the month, exact, the move-in and move-out days counted as
+ * occupied) or `whole-month` (as if occupied all month). Standing and capacity charges are daily and run from
+ * the move-in day to the move-out day whatever the policy.
+ */
+export const PARTIAL_MONTH_POLICIES = ['none', 'pro-rata', 'whole-month'] as const;
+export type PartialMonthPolicy = (typeof PARTIAL_MONTH_POLICIES)[number];
+/**
+ * Pro-rata unless the tariff says: it bills fixed items the way standing charges already are (by the days
+ * occupied), so the outgoing and the incoming tenant of a unit together pay exactly one month, and neither
+ * pays for days the other occupied.
+ */
+export const DEFAULT_PARTIAL_MONTH: PartialMonthPolicy = 'pro-rata';

@@ -15,6 +15,8 @@ import {
   MAX_BLOCKS,
   MONEY_FIELDS,
   moneyFormat,
+  DEFAULT_PARTIAL_MONTH,
+  PARTIAL_MONTH_POLICIES,
   RUNTIME_ONLY_RULES,
 } from './rules';
 import { DAY_COUNTS, DAY_TYPES } from './types';
@@ -299,6 +301,16 @@ export function buildTariffSchema(): Schema {
         },
       },
       minimumMonthly: looseMoney(false),
+      partialMonth: {
+        type: 'object',
+        description:
+          'How fixed monthly items and the minimum of a month occupied in part are billed, at move-in and move-out.',
+        additionalProperties: false,
+        properties: {
+          moveIn: { enum: [...PARTIAL_MONTH_POLICIES], default: DEFAULT_PARTIAL_MONTH },
+          moveOut: { enum: [...PARTIAL_MONTH_POLICIES], default: DEFAULT_PARTIAL_MONTH },
+        },
+      },
       demand: {
         type: 'object',
         required: ['rate', 'intervalMinutes'],

@@ -30,14 +30,21 @@ export interface AccountTariffState {
   /** Block tariff position: the reset period and micro-units used in it. */
   block?: { period: string; used: Big };
   /**
-   * Pre-tax sub-minor totals of recent local months, for the minimum monthly charge; `full` when
-   * the month was open from its first day (a tenant who moved in mid-month owes no minimum).
+   * Pre-tax sub-minor totals of recent local months, for the minimum monthly charge. `share` is the part of
+   * the month the account owes fixed items and the minimum for (1 when occupied all month; the move-in and
+   * move-out policy otherwise); a month kept without one owes all (`full`) or nothing.
    */
-  months?: Record<string, { subtotal: Big; full: boolean }>;
+  months?: Record<string, { subtotal: Big; full: boolean; share?: { num: Big; den: Big } }>;
   /** Maximum demand: peaks per month in micro-kW, and integration intervals still open (micro-kWh). */
   demand?: { peaks: Record<string, Big>; open: Array<{ start: number; month: string; energy: Big }> };
   /** Quantities the account declared (fittings, kVA...), as decimal text, for items priced per them. */
   declared?: Record<string, string>;
+  /** First local date the tenant occupies: the date of the first reading priced, or of a move-in message. */
+  moveIn?: string;
+  /** Last local date the tenant occupies (a move-out message): no calendar item is raised after it. */
+  moveOut?: string;
+  /** The move-out's final items (the month's close, the credit of what was raised in advance) are raised. */
+  movedOut?: boolean;
   /** Last local date standing charges were raised for. */
   lastDay?: string;
   /** Last local month monthly items were raised for. */

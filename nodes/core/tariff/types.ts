@@ -7,6 +7,7 @@
 import { RoundingMode } from '../decimal';
 import { Utility } from '../messages';
 import { TimeZone } from './zone';
+import type { PartialMonthPolicy } from './rules';
 
 export type Decimal = string | number;
 
@@ -89,6 +90,11 @@ export interface TariffDocument {
   /** A fixed `amount`, or a `rate` per unit of a quantity the account declares (`per`: "fittings", "kVA"). */
   fixedMonthly?: Array<{ name: string; amount?: Decimal; per?: string; rate?: Decimal }>;
   minimumMonthly?: Decimal;
+  /**
+   * How the fixed monthly items and the minimum of a month occupied in part are billed, at move-in and at
+   * move-out (see PARTIAL_MONTH_POLICIES); pro-rata when absent.
+   */
+  partialMonth?: { moveIn?: PartialMonthPolicy; moveOut?: PartialMonthPolicy };
   demand?: { rate: Decimal; intervalMinutes: 15 | 30; periods?: string[] };
   /** Contracted capacity: `contracted` in the tariff, or `per` a quantity each account declares. */
   capacity?: { contracted?: Decimal; per?: string; unit?: string; ratePerYear: Decimal; dayCount: DayCount };
@@ -151,6 +157,7 @@ export interface CompiledTariff {
   /** `amount` is per month, or per unit of the declared quantity `per`. */
   fixedMonthly: Array<{ name: string; amount: bigint; per?: string }>;
   minimumMonthly?: bigint;
+  partialMonth: { moveIn: PartialMonthPolicy; moveOut: PartialMonthPolicy };
   demand?: { rate: bigint; intervalMs: number; periods?: Set<string> };
   capacity?: { contracted?: Ratio; per?: string; unit: string; ratePerYear: bigint; dayCount: DayCount };
   /** Quantities each account must declare for the items priced `per` them. */
