@@ -2,7 +2,7 @@
  * What arrives at the cutoff node: account states (the ledger's second output), the meter reader's news
  * (comm loss, estimated consumption) and operator overrides. Each error names the field at fault.
  */
-import type { Override } from '../core/cutoff/policy';
+import type { LoadLimit, Override } from '../core/cutoff/policy';
 import type { AccountState, CreditState } from '../core/messages';
 
 export class CutoffInputError extends Error {
@@ -26,11 +26,49 @@ export type CutoffInput =
   | { kind: 'account'; state: AccountState }
   | { kind: 'meter'; meterId: string; commLoss?: boolean; estimated?: boolean }
   | { kind: 'override'; meterId: string; override?: Override; by?: string }
+  | ({ kind: 'limit' } & LoadLimitInput)
   | { kind: 'ignore' };
+
+/** A load-control limit request: one meter or every meter of an account; `limit` undefined releases it. */
+export interface LoadLimitInput {
+  meterId?: string;
+  accountId?: string;
+  limit?: LoadLimit;
+  reason: string;
+  by: string;
+}
+
+/** The answer to a limit request, on the second output (topic "limit"). */
+export interface LoadLimitAnswer {
+  meterId?: string;
+  accountId?: string;
+  /** applied: every meter limited as asked; released: the limit is gone; held: kept, but the policy's own
+   * decision wins for now (the limit applies once it allows); refused: never applies here. */
+  outcome: 'applied' | 'released' | 'held' | 'refused';
+  limitW: number | null;
+  reason: string;
+  by: string;
+  ts: number;
+  policy: string;
+  cutoff: { id: string; name: string };
+  error?: string;
+  meters: Array<{
+    meterId: string;
+    outcome: 'applied' | 'released' | 'held' | 'refused';
+    text: string;
+    supply?: string | null;
+    limitW?: number;
+  }>;
+}
+
+/** A limit lapses after this unless renewed: a load controller that stops never leaves a tenant limited. */
+const DEFAULT_LIMIT_MINUTES = 60;
+const MAX_LIMIT_MS = 24 * 3600_000;
 
 /** Sorts out one payload. `now` resolves relative override expiries. */
 export function readCutoffInput(topic: unknown, payload: unknown, now: number): CutoffInput {
   if (topic === 'override') return readOverride(payload, now);
+  if (topic === 'limit') return readLoadLimit(payload, now);
   if (!isObject(payload))
     throw new CutoffInputError(
       'payload',
@@ -120,4 +158,48 @@ function readOverride(payload: unknown, now: number): CutoffInput {
   if (by === undefined) return { kind: 'override', meterId: payload.meterId, override };
   override.by = by;
   return { kind: 'override', meterId: payload.meterId, override, by };
+}
+
+function readLoadLimit(payload: unknown, now: number): CutoffInput {
+  if (!isObject(payload))
+    throw new CutoffInputError(
+      'payload',
+      'a limit request is {meterId or accountId, limitW (W > 0, or null to release), reason, by, minutes?}',
+    );
+  const meterId = typeof payload.meterId === 'string' && payload.meterId !== '' ? payload.meterId : undefined;
+  const accountId =
+    typeof payload.accountId === 'string' && payload.accountId !== '' ? payload.accountId : undefined;
+  if (meterId === undefined && accountId === undefined)
+    throw new CutoffInputError('meterId', 'a limit names a meterId or an accountId');
+  if (typeof payload.by !== 'string' || payload.by.trim() === '')
+    throw new CutoffInputError('by', 'is required: every limit is audited with who asked for it');
+  const by = payload.by.trim();
+  const reason =
+    typeof payload.reason === 'string' && payload.reason.trim() !== '' ? payload.reason.trim() : '';
+  const target = meterId !== undefined ? { meterId } : { accountId: accountId! };
+  if (payload.limitW === null || payload.limitW === undefined)
+    return { kind: 'limit', ...target, reason: reason || 'released', by };
+  if (typeof payload.limitW !== 'number' || !(payload.limitW > 0) || !Number.isFinite(payload.limitW))
+    throw new CutoffInputError('limitW', 'must be a power in W above 0, or null to release the limit');
+  if (reason.length < 3)
+    throw new CutoffInputError('reason', 'is required: every limit is audited with its reason');
+  let until: number;
+  if (payload.until !== undefined) {
+    until = typeof payload.until === 'number' ? payload.until : Date.parse(String(payload.until));
+    if (!Number.isFinite(until)) throw new CutoffInputError('until', 'must be a time (epoch ms or ISO 8601)');
+  } else {
+    const minutes = payload.minutes === undefined ? DEFAULT_LIMIT_MINUTES : Number(payload.minutes);
+    if (!(minutes > 0)) throw new CutoffInputError('minutes', 'must be a positive number');
+    until = now + minutes * 60_000;
+  }
+  if (until <= now) throw new CutoffInputError('until', 'is already past');
+  if (until - now > MAX_LIMIT_MS)
+    throw new CutoffInputError('until', 'is more than 24 hours away: renew limits instead');
+  return {
+    kind: 'limit',
+    ...target,
+    limit: { limitW: Math.round(payload.limitW), reason, by, until },
+    reason,
+    by,
+  };
 }

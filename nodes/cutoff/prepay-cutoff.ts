@@ -3,13 +3,15 @@
  * the meter reader's news, decides per meter by an explicit policy (nodes/core/cutoff/policy.ts), drives the
  * relays through a shared prepay-modbus link with read-back (or only emits relay commands for other actuators),
  * and writes every command and override to the supply audit log in the ledger store.
- * Output 1: relay commands as carried out. Output 2: alarms and warnings.
+ * Load-control limits (topic "limit", from prepay-loadcontrol's demand limiting) limit a tenant's supply where the
+ * policy wants it connected (nodes/core/cutoff/policy.ts rule 6).
+ * Output 1: relay commands as carried out. Output 2: alarms, warnings, override and limit answers.
  */
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
 import type { TimerHandle } from '../core/clock';
 import { CutoffController, type Outcome, type SavedMeter } from '../core/cutoff/controller';
-import { overrideRefusal, type Override } from '../core/cutoff/policy';
+import { loadLimitRefusal, overrideRefusal, type Override } from '../core/cutoff/policy';
 import type { AuditRecord, LedgerStore } from '../core/ledger/store';
 import type { ModbusConfigNode } from '../modbus/link-config';
 import { runtimeClock } from '../shared/runtime-clock';
@@ -18,7 +20,12 @@ import { StateFile } from '../shared/state-file';
 import { degradedStatus, faultStatus, okStatus, throttledStatus } from '../shared/status';
 import type { StoreNode } from '../store/store-config';
 import { readCutoffSettings, type CutoffNodeDef, type CutoffSettings } from './cutoff-config';
-import { CutoffInputError, readCutoffInput } from './cutoff-messages';
+import {
+  CutoffInputError,
+  readCutoffInput,
+  type LoadLimitAnswer,
+  type LoadLimitInput,
+} from './cutoff-messages';
 import {
   cutoffRelays,
   registerCutoffAdminRoutes,
@@ -128,6 +135,7 @@ export = function register(RED: NodeAPI): void {
             accountId: row.accountId,
             utility: row.utility,
             action: view.commanded,
+            ...(view.commanded === 'limit' ? { limitW: view.commandedLimitW ?? settings.policy.limitW } : {}),
             at: view.commandedAt,
             reason: 'as commanded before the start',
             policy: settings.policy.name,
@@ -169,7 +177,8 @@ export = function register(RED: NodeAPI): void {
         policy: command.policy,
       };
       if (command.by !== undefined) record.actor = command.by;
-      if (detail) record.detail = detail;
+      const limited = command.limitW !== undefined ? { limitW: command.limitW } : undefined;
+      if (detail || limited) record.detail = { ...limited, ...detail };
       return record;
     };
 
@@ -254,7 +263,7 @@ export = function register(RED: NodeAPI): void {
         };
       const at = clock.now();
       if (!driver) {
-        controller.commanded(command.meterId, command.action, at);
+        controller.commanded(command.meterId, command.action, at, command.limitW);
         persist();
         emit([{ topic: command.meterId, payload: { ...command, at } }, null]);
         const record = commandRecord(command, at);
@@ -275,7 +284,7 @@ export = function register(RED: NodeAPI): void {
         if (closed) return;
         const done = clock.now();
         if (result.confirmed) {
-          controller.commanded(command.meterId, command.action, done);
+          controller.commanded(command.meterId, command.action, done, command.limitW);
           persist();
           if (activeAlarms.has(`${command.meterId}:relay-not-confirming`))
             alarm(command.meterId, command.accountId, 'relay-not-confirming', 'relay confirmed', false);
@@ -537,6 +546,76 @@ export = function register(RED: NodeAPI): void {
       },
     });
 
+    // --- load-control limits (demand limiting): checked, applied where the policy allows, answered ---------
+    const applyLoadLimit = async (input: LoadLimitInput): Promise<LoadLimitAnswer> => {
+      const now = clock.now();
+      const meterIds = input.meterId !== undefined ? [input.meterId] : controller.metersOf(input.accountId!);
+      const base = {
+        ...(input.meterId !== undefined ? { meterId: input.meterId } : { accountId: input.accountId! }),
+        limitW: input.limit?.limitW ?? null,
+        by: input.by,
+        reason: input.reason,
+        ts: now,
+        policy: settings.policy.name,
+        cutoff: self,
+      };
+      if (meterIds.length === 0 || !meterIds.every((id) => controller.has(id)))
+        return {
+          ...base,
+          outcome: 'refused',
+          error:
+            input.meterId !== undefined
+              ? `unknown meter "${input.meterId}"`
+              : `unknown account "${input.accountId}"`,
+          meters: [],
+        };
+      const meters: LoadLimitAnswer['meters'] = [];
+      for (const meterId of meterIds) {
+        const info = controller.info(meterId)!;
+        const refusal = input.limit ? loadLimitRefusal(settings.policy, info) : undefined;
+        if (refusal) {
+          meters.push({ meterId, outcome: 'refused', text: refusal });
+          continue;
+        }
+        const [outcome] = controller.setLoadLimit(meterId, input.limit, now, {
+          by: input.by,
+          reason: input.reason,
+        });
+        persist();
+        const carried = outcome && (await carryOut(outcome));
+        if (carried) await carried.audited;
+        const view = controller.view(meterId)!;
+        const limitedTo =
+          view.commanded === 'limit' ? (view.commandedLimitW ?? settings.policy.limitW) : undefined;
+        // A release always releases; the supply is then what the policy wants (reported under `supply`).
+        const applied = input.limit ? limitedTo === input.limit.limitW : true;
+        meters.push({
+          meterId,
+          outcome: applied ? (input.limit ? 'applied' : 'released') : 'held',
+          text: carried?.relay.text ?? `no relay command due: ${outcome?.decision.reason ?? 'nothing to do'}`,
+          supply: view.commanded ?? null,
+          ...(limitedTo !== undefined ? { limitW: limitedTo } : {}),
+        });
+      }
+      showStatus();
+      const refused = meters.filter((m) => m.outcome === 'refused');
+      const answer: LoadLimitAnswer = {
+        ...base,
+        outcome:
+          refused.length === meters.length
+            ? 'refused'
+            : meters.every((m) => m.outcome === 'applied' || m.outcome === 'released')
+              ? input.limit
+                ? 'applied'
+                : 'released'
+              : 'held',
+        meters,
+      };
+      if (answer.outcome === 'refused')
+        answer.error = refused.map((m) => `${m.meterId}: ${m.text}`).join('; ');
+      return answer;
+    };
+
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
       try {
         const now = clock.now();
@@ -562,6 +641,12 @@ export = function register(RED: NodeAPI): void {
             if (input.estimated !== undefined) health.estimated = input.estimated;
             carryOutAll(controller.meterHealth(input.meterId, health, now));
           }
+        } else if (input.kind === 'limit') {
+          void applyLoadLimit(input).then((answer) => {
+            emit([null, { topic: 'limit', payload: answer }]);
+            done(answer.outcome === 'refused' ? new Error(`limit refused: ${answer.error}`) : undefined);
+          }, done);
+          return;
         } else if (input.kind === 'override') {
           const refused = checkOverride(input);
           if (refused?.ok === false) {

@@ -3,6 +3,10 @@
  * account is closed (unit vacant) or its supply is cut for exhausted credit, the unit's HVAC objects (the
  * mapping table) are commanded to unoccupied; a reconnection or a move-in restores them. The rule is pure code
  * (nodes/core/loadcontrol/vacancy.ts); the BACnet commander writes, reads back and relinquishes.
+ * Demand limiting and price rules (demand-config.ts, demand-runner.ts): site readings keep each demand window
+ * under a target by shedding the shed table's steps (tenant limits on output 2, for prepay-cutoff; BEMS writes
+ * through the same commander); price and carbon signals move the price rules' setpoints.
+ * Outputs: 1 BEMS command outcomes, 2 limit requests (topic "limit"), 3 demand window reports and decisions.
  */
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
@@ -14,14 +18,19 @@ import {
   readVacancySnapshot,
   type VacancySnapshot,
 } from '../core/loadcontrol/vacancy';
+import type { TimerHandle } from '../core/clock';
+import type { CreditState } from '../core/messages';
 import { appendOperatorLog } from '../shared/operator-log';
+import { runtimeClock } from '../shared/runtime-clock';
 import { StateFile } from '../shared/state-file';
 import { degradedStatus, faultStatus, okStatus, throttledStatus } from '../shared/status';
 import { BacnetCommander, type CommandEvent } from './bacnet-commander';
 import { loadControlNodes, registerLoadControlRoutes, type ReleaseAnswer } from './loadcontrol-admin';
 import type { BacnetClientConfigNode } from './client-handle';
+import { readDemandConfig, readSignal, type DemandNodeDef } from './demand-config';
+import { DemandRunner } from './demand-runner';
 
-interface LoadControlNodeDef {
+interface LoadControlNodeDef extends DemandNodeDef {
   client?: string;
   priority?: string | number;
   table?: string;
@@ -61,6 +70,14 @@ export = function register(RED: NodeAPI): void {
       return fail(
         `table: line ${elsewhere.line}: device ${elsewhere.target.device}: the client commands device ${settings.device} only`,
       );
+
+    let demand: ReturnType<typeof readDemandConfig>;
+    try {
+      demand = readDemandConfig(config, settings.device, priority);
+    } catch (error) {
+      return fail((error as Error).message);
+    }
+    const clock = runtimeClock(RED.settings);
 
     const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
     const stateFile = new StateFile<VacancySnapshot>(
@@ -120,9 +137,42 @@ export = function register(RED: NodeAPI): void {
       return Promise.all(commands.map((command) => c.set(command)));
     };
 
+    // --- demand limiting and price rules -----------------------------------------------------------------
+    const runner = demand.active
+      ? new DemandRunner({
+          ...demand.options,
+          by: `load control ${node.name || node.id}`,
+          sendLimit: (payload) => node.send([null, { topic: 'limit', payload }, null]),
+          sendCommand: (command) => {
+            carryOut([command]).catch((error: Error) =>
+              node.warn(`prepay-loadcontrol: ${command.reason}: ${error.message}`),
+            );
+          },
+          sendReport: (topic, payload) => node.send([null, null, { topic, payload }]),
+        })
+      : undefined;
+    let tickTimer: TimerHandle | undefined;
+    const tick = (): void => {
+      runner?.tick(clock.now());
+      tickTimer = clock.setTimeout(tick, demand.checkMs);
+    };
+    if (runner) tickTimer = clock.setTimeout(tick, demand.checkMs);
+
     node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: (err?: Error) => void) => {
       let commands: DesiredCommand[];
       try {
+        if (runner) {
+          const now = clock.now();
+          if (msg.topic === 'price' || msg.topic === 'carbon') {
+            const signal = readSignal(msg.topic, msg.payload, demand.prices, now);
+            runner.priceSignal(signal.kind, signal.signal, now);
+            return done();
+          }
+          const payload = msg.payload as Record<string, unknown> | null;
+          if (payload && typeof payload === 'object' && runner.meterMessage(payload, now)) return done();
+          if (payload && typeof payload.accountId === 'string' && typeof payload.state === 'string')
+            runner.accountState(payload.accountId, payload.state as CreditState);
+        }
         const input = readVacancyInput(msg.payload);
         if (input.kind !== 'ignore' && !rule.maps(input.accountId)) {
           rule.apply(input); // followed, so a later table row knows the unit's state
@@ -207,6 +257,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       loadControlNodes.delete(node.id);
+      if (tickTimer !== undefined) clock.clearTimeout(tickTimer);
       status.stop();
       try {
         stateFile.flush();

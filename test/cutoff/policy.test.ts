@@ -12,6 +12,7 @@ import {
   friendlyWindowEnd,
   friendlyWindowWithin,
   inFriendlyWindow,
+  loadLimitRefusal,
   overrideRefusal,
   type CutoffPolicy,
   type MeterView,
@@ -183,6 +184,120 @@ describe('cutoff policy rules', () => {
       'connect',
       'an expired override no longer applies',
     );
+  });
+
+  it('applies a load-control limit only where the policy wants the supply on and nothing protects the meter', () => {
+    const loadLimit = { limitW: 3000, reason: 'demand window', by: 'loadcontrol', until: MONDAY_11 + HOUR };
+    const ok = { state: 'ok' as CreditState, available: 9999, receivedAt: MONDAY_11 };
+    const on = meter({ canLimit: true, loadLimit });
+    const limited = decide(policy, on, ok, MONDAY_11);
+    assert.deepEqual([limited.action, limited.limitW, limited.by], ['limit', 3000, 'loadcontrol']);
+    assert.equal(limited.recheckAt, MONDAY_11 + HOUR, 'evaluated again when the lease lapses');
+    // Already limited to that power: nothing to do; another power: a new command, without the minimum off time.
+    const held = meter({
+      canLimit: true,
+      loadLimit,
+      commanded: 'limit',
+      commandedLimitW: 3000,
+      commandedAt: MONDAY_11,
+    });
+    assert.equal(decide(policy, held, ok, MONDAY_11).action, undefined);
+    const lower = decide(policy, { ...held, loadLimit: { ...loadLimit, limitW: 2000 } }, ok, MONDAY_11);
+    assert.deepEqual([lower.action, lower.limitW], ['limit', 2000]);
+    // Released (or lapsed): back to what the policy wants, after the minimum off time as any return to full supply.
+    const released = { ...held, commandedAt: MONDAY_11 - HOUR };
+    delete released.loadLimit;
+    assert.equal(decide(policy, released, ok, MONDAY_11).action, 'connect');
+    assert.equal(
+      decide(
+        policy,
+        { ...released, loadLimit },
+        { ...ok, receivedAt: MONDAY_11 + 2 * HOUR },
+        MONDAY_11 + 2 * HOUR,
+      ).action,
+      'connect',
+      'lapsed',
+    );
+    // Never a switch-only relay, never water, never a meter in comm loss or on estimates.
+    assert.equal(decide(policy, meter({ loadLimit }), ok, MONDAY_11).action, undefined);
+    assert.equal(
+      decide(policy, meter({ canLimit: true, loadLimit, utility: 'water' }), ok, MONDAY_11).action,
+      undefined,
+    );
+    assert.equal(
+      decide(policy, meter({ canLimit: true, loadLimit, commLoss: true }), ok, MONDAY_11).action,
+      undefined,
+    );
+    assert.equal(
+      decide(policy, meter({ canLimit: true, loadLimit, estimated: true }), ok, MONDAY_11).action,
+      undefined,
+    );
+    const evening = Date.UTC(2026, 10, 2, 17, 0);
+    const friendly = { ...loadLimit, until: evening + HOUR };
+    assert.equal(
+      decide(policy, meter({ canLimit: true, loadLimit: friendly }), { ...ok, receivedAt: evening }, evening)
+        .action,
+      undefined,
+      'friendly-credit hours',
+    );
+    assert.match(loadLimitRefusal(policy, { utility: 'electricity', canLimit: false }) ?? '', /cannot limit/);
+    assert.match(loadLimitRefusal(policy, { utility: 'water', canLimit: true }) ?? '', /never limits/);
+    // The policy's own decisions win: exhausted after grace goes off; its emergency limit is its own power.
+    const exhausted = {
+      state: 'exhausted' as CreditState,
+      available: -10,
+      receivedAt: MONDAY_11,
+      exhaustedSince: MONDAY_11 - 3 * HOUR,
+    };
+    assert.equal(decide(policy, held, exhausted, MONDAY_11).action, 'disconnect');
+    const emergency = { state: 'emergency' as CreditState, available: 200, receivedAt: MONDAY_11 };
+    const policyLimit = decide({ ...policy, emergency: 'limit', limitW: 1000 }, held, emergency, MONDAY_11);
+    assert.deepEqual([policyLimit.action, policyLimit.limitW, policyLimit.by], ['limit', 1000, undefined]);
+    // A disconnected tenant is not reconnected by a limit until the credit allows it.
+    const off = meter({ canLimit: true, loadLimit, commanded: 'disconnect', commandedAt: MONDAY_11 - HOUR });
+    assert.equal(decide(policy, off, { ...ok, available: 100 }, MONDAY_11).action, undefined);
+    assert.equal(decide(policy, off, ok, MONDAY_11).action, 'limit');
+    // An operator's override wins over a limit.
+    const override = {
+      action: 'connect' as const,
+      reason: 'tenant event',
+      until: MONDAY_11 + HOUR,
+      by: 'ops',
+    };
+    assert.equal(decide(policy, { ...held, override }, ok, MONDAY_11).action, 'connect');
+  });
+
+  it('keeps a load-control limit and the power commanded across a restart, and drops it once its lease lapses', () => {
+    const controller = new CutoffController(policy);
+    controller.addMeter({ meterId: 'E-1', accountId: 'T1', utility: 'electricity', canLimit: true });
+    const ok: AccountState = {
+      accountId: 'T1',
+      balance: 9999,
+      available: 9999,
+      currency: 'GBP',
+      state: 'ok',
+      changedAt: MONDAY_11,
+    };
+    controller.accountState(ok, MONDAY_11);
+    const loadLimit = { limitW: 2500, reason: 'demand window', by: 'loadcontrol', until: MONDAY_11 + HOUR };
+    const [outcome] = controller.setLoadLimit('E-1', loadLimit, MONDAY_11);
+    assert.deepEqual(
+      [outcome!.command?.action, outcome!.command?.limitW, outcome!.command?.by],
+      ['limit', 2500, 'loadcontrol'],
+    );
+    controller.commanded('E-1', 'limit', MONDAY_11, 2500);
+    const restarted = new CutoffController(policy);
+    restarted.addMeter(
+      { meterId: 'E-1', accountId: 'T1', utility: 'electricity', canLimit: true },
+      controller.snapshot()['E-1'],
+    );
+    restarted.accountState(ok, MONDAY_11 + MIN);
+    assert.equal(restarted.evaluate('E-1', MONDAY_11 + MIN).command, undefined, 'still limited as before');
+    const lapsed = restarted.evaluate('E-1', MONDAY_11 + 2 * HOUR);
+    assert.equal(lapsed.command, undefined, 'stale account state: holding');
+    restarted.accountState({ ...ok, changedAt: MONDAY_11 + 2 * HOUR }, MONDAY_11 + 2 * HOUR);
+    assert.equal(restarted.view('E-1')?.loadLimit, undefined);
+    assert.equal(restarted.evaluate('E-1', MONDAY_11 + 2 * HOUR).command?.action, 'connect');
   });
 
   it('keeps the states of its own meters’ accounts only (every cutoff node of a site hears every account)', () => {

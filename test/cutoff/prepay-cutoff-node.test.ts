@@ -678,6 +678,142 @@ describe('prepay-cutoff node in output-only mode', function () {
     }
   });
 
+  it('limits a tenant on a load-control request where the policy wants it on, answers each request, audits it and keeps it across a restart', async () => {
+    const userDir = tempUserDir();
+    helper.settings({ userDir });
+    await startServer();
+    const row = (n: number, utility = 'electricity') => ({
+      meterId: `E-${n}`,
+      unitId: n,
+      profile: 'eastron-sdm630',
+      utility,
+      accountId: `T${n}`,
+      relay: '',
+    });
+    const flow = [
+      { id: 'store', type: 'prepay-store', backend: 'sqlite', file: 'audit.db', synchronous: 'FULL' },
+      {
+        id: 'cutoff',
+        type: 'prepay-cutoff',
+        mode: 'output',
+        store: 'store',
+        table: [row(5), row(6), row(7, 'water')],
+        ...IMMEDIATE,
+        emergency: 'limit',
+        limitW: '1500',
+        canLimit: true,
+        wires: [['commands'], ['alarms']],
+      },
+      ...OUTPUTS,
+    ];
+    const limit = (payload: Record<string, unknown>) => ({
+      topic: 'limit',
+      payload: { by: 'demand limiting', reason: 'window over target', ...payload },
+    });
+    try {
+      await helper.load([storeNode, cutoffNode, catchNode], flow);
+      let commands = collect(helper.getNode('commands')) as Msg[];
+      let alarms = collect(helper.getNode('alarms')) as Msg[];
+      const caught = collect(helper.getNode('caught')) as Msg[];
+      let cutoff = helper.getNode('cutoff');
+      const answers = (): Array<Record<string, unknown>> =>
+        alarms.filter((m) => m.topic === 'limit').map((m) => m.payload);
+      cutoff.receive(state('T5', 'ok', 5000));
+      cutoff.receive(state('T6', 'exhausted', 0));
+      cutoff.receive(state('T7', 'ok', 5000));
+      await until(() => commands.length === 3);
+      cutoff.receive(limit({ meterId: 'E-5', limitW: 3000 }));
+      await until(() => answers().length === 1);
+      assert.deepEqual(
+        [commands[3]?.payload.action, commands[3]?.payload.limitW, commands[3]?.payload.by],
+        ['limit', 3000, 'demand limiting'],
+      );
+      assert.equal(answers()[0]!.outcome, 'applied');
+      // The policy's own decision wins: an exhausted tenant stays off; water is never limited; unknown meters
+      // and bad requests are refused to Catch.
+      cutoff.receive(limit({ accountId: 'T6', limitW: 3000 }));
+      cutoff.receive(limit({ meterId: 'E-7', limitW: 3000 }));
+      cutoff.receive(limit({ meterId: 'E-99', limitW: 3000 }));
+      cutoff.receive(limit({ meterId: 'E-5', limitW: 0 }));
+      await until(() => answers().length === 4 && caught.length === 3);
+      assert.deepEqual(
+        answers()
+          .map((a) => `${String(a.meterId ?? a.accountId)} ${String(a.outcome)}`)
+          .sort(),
+        ['E-5 applied', 'E-7 refused', 'E-99 refused', 'T6 held'],
+      );
+      assert.match(
+        String(answers().find((a) => a.meterId === 'E-7')!.error),
+        /never limits or disconnects water/,
+      );
+      assert.ok(
+        caught.some((m) =>
+          /limitW: must be a power in W above 0/.test(String((m.error as { message?: string })?.message)),
+        ),
+        'the invalid request reaches Catch',
+      );
+      assert.equal(commands.length, 4, 'no command for the held, refused or invalid requests');
+      // A top-up brings the exhausted tenant back: at the limit asked for, not at full power.
+      cutoff.receive(state('T6', 'ok', 5000));
+      await until(() => commands.length === 5);
+      assert.deepEqual(
+        [commands[4]!.payload.meterId, commands[4]!.payload.action, commands[4]!.payload.limitW],
+        ['E-6', 'limit', 3000],
+      );
+      // Emergency credit: the policy's own limit wins.
+      cutoff.receive(state('T5', 'emergency', 100));
+      await until(() => commands.length === 6);
+      assert.deepEqual([commands[5]!.payload.action, commands[5]!.payload.limitW], ['limit', 1500]);
+      cutoff.receive(state('T5', 'ok', 5000));
+      await until(() => commands.length === 7);
+      assert.deepEqual([commands[6]!.payload.action, commands[6]!.payload.limitW], ['limit', 3000]);
+
+      // Node-RED restarts: the limits are still in force (the window they protect goes on).
+      await helper.unload();
+      await helper.load([storeNode, cutoffNode, catchNode], flow);
+      commands = collect(helper.getNode('commands')) as Msg[];
+      alarms = collect(helper.getNode('alarms')) as Msg[];
+      cutoff = helper.getNode('cutoff');
+      await until(() => commands.length === 3);
+      assert.deepEqual(
+        commands.map((m) => [m.payload.meterId, m.payload.action, m.payload.limitW, m.payload.restored]),
+        [
+          ['E-5', 'limit', 3000, true],
+          ['E-6', 'limit', 3000, true],
+          ['E-7', 'connect', undefined, true],
+        ],
+      );
+      cutoff.receive(state('T5', 'ok', 5000));
+      cutoff.receive(state('T6', 'ok', 5000));
+      await sleep(200);
+      assert.equal(commands.length, 3, 'still limited as before the restart: nothing to command');
+      // Released: back to what the policy wants.
+      cutoff.receive(limit({ accountId: 'T5', limitW: null, reason: 'window over' }));
+      await until(() => answers().length === 1 && commands.length === 4);
+      assert.deepEqual([commands[3]!.payload.action, answers()[0]!.outcome], ['connect', 'released']);
+      await helper.unload();
+      const store = new SqliteLedgerStore({ path: join(userDir, 'audit.db') });
+      await store.init();
+      try {
+        const log = await store.auditLog({ meterId: 'E-5' });
+        const limited = log.filter(
+          (r) => r.kind === 'command' && r.action === 'limit' && r.actor === 'demand limiting',
+        );
+        assert.equal(limited.length, 2);
+        assert.equal((limited[0]!.detail as Record<string, unknown>).limitW, 3000);
+        assert.ok(
+          log.some((r) => r.kind === 'command' && r.action === 'connect' && r.actor === 'demand limiting'),
+        );
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await helper.unload();
+      await stopServer();
+      helper.settings({});
+    }
+  });
+
   it('says at start what each relay was last commanded (restored, not a new command), so a restart shows the relays as they are', async () => {
     const userDir = tempUserDir();
     helper.settings({ userDir });

@@ -48,6 +48,36 @@ const checks: Record<string, (userDir: string) => Promise<void>> = {
     assert.equal(values.points['T0102.Balance']?.v, Math.fround(3.8));
     assert.equal(values.points['T0101.Electricity.Supply']?.v, 1, 'connected by the cutoff');
   },
+  'loadcontrol-demand': async (userDir) => {
+    // The site's readings crossed the (deliberately low) target: both tenants were limited through the cutoff,
+    // never cut, and the vacant unit was set back.
+    const cutoff = JSON.parse(
+      readFileSync(join(userDir, 'prepay', 'cutoff-exAcut00000001.json'), 'utf8'),
+    ) as {
+      meters: Record<string, { commanded?: string; commandedLimitW?: number; loadLimit?: { by: string } }>;
+    };
+    assert.deepEqual(
+      [cutoff.meters['E-T0001']?.commanded, cutoff.meters['E-T0001']?.commandedLimitW],
+      ['limit', 800],
+    );
+    assert.deepEqual(
+      [cutoff.meters['E-T0002']?.commanded, cutoff.meters['E-T0002']?.commandedLimitW],
+      ['limit', 500],
+    );
+    assert.match(String(cutoff.meters['E-T0001']?.loadLimit?.by), /load control demand limiting/);
+    const state = JSON.parse(
+      readFileSync(join(userDir, 'prepay', 'loadcontrol-exAlc000000001.json'), 'utf8'),
+    ) as { accounts: Record<string, { mode?: string }> };
+    assert.equal(state.accounts.T0003?.mode, 'setback');
+    const base = join(userDir, 'prepay', 'bacnet-client-exAbc000000001');
+    if (existsSync(`${base}-watchdog.pid`)) {
+      try {
+        process.kill(Number(readFileSync(`${base}-watchdog.pid`, 'utf8')), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  },
   'loadcontrol-vacancy': async (userDir) => {
     // Both units were set back (the rule's state is on disk before a command is sent); no BEMS answered here, so
     // the commands sent stayed in the lease file for the watchdog, which this check stops.
@@ -201,7 +231,11 @@ const checks: Record<string, (userDir: string) => Promise<void>> = {
 };
 
 /** Examples that need longer than 4 s to show their output. */
-const SETTLE_MS: Record<string, number> = { 'building-in-one-tab': 16_000, 'savings-evidence': 7000 };
+const SETTLE_MS: Record<string, number> = {
+  'building-in-one-tab': 16_000,
+  'savings-evidence': 7000,
+  'loadcontrol-demand': 20_000,
+};
 
 describe('examples: each imports and runs at once in Node-RED 4.1', function () {
   this.timeout(120_000);

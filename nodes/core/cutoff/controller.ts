@@ -9,6 +9,7 @@ import {
   type AccountView,
   type CutoffPolicy,
   type Decision,
+  type LoadLimit,
   type MeterView,
   type Override,
   type SupplyAction,
@@ -37,7 +38,10 @@ export interface Outcome {
 export interface SavedMeter {
   commanded?: SupplyAction;
   commandedAt?: number;
+  commandedLimitW?: number;
   override?: Override;
+  /** Kept across a restart with its lease: the demand window it protects goes on while the node restarts. */
+  loadLimit?: LoadLimit;
 }
 
 export class CutoffController {
@@ -60,7 +64,9 @@ export class CutoffController {
     };
     if (saved?.commanded) view.commanded = saved.commanded;
     if (saved?.commandedAt !== undefined) view.commandedAt = saved.commandedAt;
+    if (saved?.commandedLimitW !== undefined) view.commandedLimitW = saved.commandedLimitW;
     if (saved?.override) view.override = saved.override;
+    if (saved?.loadLimit) view.loadLimit = saved.loadLimit;
     this.meters.set(info.meterId, { info, view });
     this.byAccount.set(info.accountId, [...(this.byAccount.get(info.accountId) ?? []), info.meterId]);
   }
@@ -91,7 +97,9 @@ export class CutoffController {
       const saved: SavedMeter = {};
       if (view.commanded) saved.commanded = view.commanded;
       if (view.commandedAt !== undefined) saved.commandedAt = view.commandedAt;
+      if (view.commandedLimitW !== undefined) saved.commandedLimitW = view.commandedLimitW;
       if (view.override) saved.override = view.override;
+      if (view.loadLimit) saved.loadLimit = view.loadLimit;
       out[meterId] = saved;
     }
     return out;
@@ -133,12 +141,39 @@ export class CutoffController {
     return [this.evaluate(meterId, now)];
   }
 
+  /** Meters of an account (in table order). */
+  metersOf(accountId: string): string[] {
+    return this.byAccount.get(accountId) ?? [];
+  }
+
+  /** Sets (or, with undefined, releases) a meter's load-control limit; returns what to do about it. */
+  setLoadLimit(
+    meterId: string,
+    limit: LoadLimit | undefined,
+    now: number,
+    releasedBy?: { by: string; reason: string },
+  ): Outcome[] {
+    const meter = this.meters.get(meterId);
+    if (!meter) return [];
+    if (limit) meter.view.loadLimit = limit;
+    else delete meter.view.loadLimit;
+    const outcome = this.evaluate(meterId, now);
+    // The command a release leads to is audited as the release it is, with who asked.
+    if (!limit && releasedBy && outcome.command) {
+      outcome.command.by = releasedBy.by;
+      outcome.command.reason = `load-control limit released (${releasedBy.reason}): ${outcome.command.reason}`;
+    }
+    return [outcome];
+  }
+
   /** The relay was commanded (and, for real relays, confirmed): the policy's minimum times count from now. */
-  commanded(meterId: string, action: SupplyAction, now: number): void {
+  commanded(meterId: string, action: SupplyAction, now: number, limitW?: number): void {
     const meter = this.meters.get(meterId);
     if (!meter) return;
     meter.view.commanded = action;
     meter.view.commandedAt = now;
+    if (action === 'limit' && limitW !== undefined) meter.view.commandedLimitW = limitW;
+    else delete meter.view.commandedLimitW;
   }
 
   evaluateAll(now: number): Outcome[] {
@@ -152,6 +187,7 @@ export class CutoffController {
   evaluate(meterId: string, now: number): Outcome {
     const meter = this.meters.get(meterId)!;
     if (meter.view.override && meter.view.override.until <= now) delete meter.view.override;
+    if (meter.view.loadLimit && meter.view.loadLimit.until <= now) delete meter.view.loadLimit;
     const decision = decide(this.policy, meter.view, this.accounts.get(meter.info.accountId), now);
     const outcome: Outcome = { meterId, accountId: meter.info.accountId, decision };
     if (decision.action) {
@@ -163,7 +199,7 @@ export class CutoffController {
         reason: decision.reason,
         policy: this.policy.name,
       };
-      if (decision.action === 'limit') command.limitW = this.policy.limitW;
+      if (decision.action === 'limit') command.limitW = decision.limitW ?? this.policy.limitW;
       if (decision.by !== undefined) command.by = decision.by;
       outcome.command = command;
     }

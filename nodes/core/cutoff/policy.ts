@@ -14,6 +14,12 @@
  *    relay must have switched, read-back and retries included, before the window begins), never while the meter is in communication
  *    loss or its consumption is estimated, and never before the relay has been on for `minOnMs`.
  * 5. Turning back on needs available credit above `reconnectAboveMinor` and the relay off for `minOffMs`.
+ * 6. A load-control limit (demand limiting asks the tenant's supply to be limited for a while) applies only
+ *    where everything above wants the supply connected and the device can limit: never a disconnection, never
+ *    for a never-disconnect utility, never in friendly-credit hours, never on a meter in communication loss or
+ *    estimated, and the policy's own
+ *    decisions (off when exhausted, its emergency limit) win. Released or lapsed, the supply returns to what the
+ *    policy wants.
  */
 import type { CreditState, Utility } from '../messages';
 import { TimeZone } from '../tariff/zone';
@@ -65,6 +71,15 @@ export interface Override {
   by?: string;
 }
 
+/** A load-control request to limit a meter's supply (demand limiting), with the lease it lapses at. */
+export interface LoadLimit {
+  limitW: number;
+  reason: string;
+  by: string;
+  /** The request lapses by itself then: a load controller that stops never leaves a tenant limited. */
+  until: number;
+}
+
 export interface MeterView {
   meterId: string;
   utility: Utility;
@@ -72,14 +87,19 @@ export interface MeterView {
   /** What the relay was last commanded to (undefined: never commanded since start). */
   commanded?: SupplyAction;
   commandedAt?: number;
+  /** The power the relay was last limited to (undefined: the policy's `limitW`). */
+  commandedLimitW?: number;
   commLoss: boolean;
   estimated: boolean;
   override?: Override;
+  loadLimit?: LoadLimit;
 }
 
 export interface Decision {
   /** The action to command now, or undefined to leave the relay as it is. */
   action?: SupplyAction;
+  /** With `action` "limit": the power to limit to. */
+  limitW?: number;
   reason: string;
   /** An alarm to raise (stale state). */
   alarm?: string;
@@ -179,8 +199,14 @@ export function decide(
   now: number,
 ): Decision {
   const current = meter.commanded;
-  const command = (action: SupplyAction, reason: string, extra: Partial<Decision> = {}): Decision =>
-    action === current ? { reason, ...extra } : { action, reason, ...extra };
+  const currentLimitW = meter.commandedLimitW ?? policy.limitW;
+  const command = (action: SupplyAction, reason: string, extra: Partial<Decision> = {}): Decision => {
+    if (action !== 'limit') return action === current ? { reason, ...extra } : { action, reason, ...extra };
+    const limitW = extra.limitW ?? policy.limitW;
+    const same = current === 'limit' && currentLimitW === limitW;
+    const { limitW: _ignored, ...rest } = extra;
+    return same ? { reason, ...rest } : { action, reason, ...rest, limitW };
+  };
 
   // 1. Operator override.
   if (meter.override && meter.override.until > now) {
@@ -272,8 +298,16 @@ export function decide(
     return command(wanted, reason, { warn });
   }
 
-  // 5. Turning back on.
-  if (wanted === 'connect' && current !== undefined && current !== 'connect') {
+  // 6. A load-control limit, where the policy wants the supply connected and nothing protects the meter.
+  const load = wanted === 'connect' ? applicableLoadLimit(policy, meter, now) : undefined;
+
+  // 5. Turning back on (moving from one load-control limit to another is not turning back on).
+  if (
+    wanted === 'connect' &&
+    current !== undefined &&
+    current !== 'connect' &&
+    !(load && current === 'limit')
+  ) {
     if (current === 'disconnect' && account.available <= policy.reconnectAboveMinor) {
       return hold(
         `${reason}, but available credit ${account.available} is not above ${policy.reconnectAboveMinor}`,
@@ -285,5 +319,39 @@ export function decide(
       return hold(`${reason}, waiting for the minimum off time`, { warn, recheckAt: at });
     }
   }
+  if (load) {
+    return command('limit', `${reason}; limited to ${load.limitW} W by ${load.by}: ${load.reason}`, {
+      warn,
+      limitW: load.limitW,
+      recheckAt: load.until,
+      by: load.by,
+    });
+  }
   return command(wanted, reason, { warn, ...(recheckAt ? { recheckAt } : {}) });
+}
+
+/** The meter's load-control limit when it applies now (rule 6), else undefined. */
+export function applicableLoadLimit(
+  policy: CutoffPolicy,
+  meter: MeterView,
+  now: number,
+): LoadLimit | undefined {
+  const load = meter.loadLimit;
+  if (!load || load.until <= now) return undefined;
+  if (loadLimitRefusal(policy, meter) !== undefined) return undefined;
+  if (meter.commLoss || meter.estimated) return undefined;
+  // Friendly-credit hours protect a tenant from the supply being cut down as well as off.
+  if (inFriendlyWindow(policy.friendly, now)) return undefined;
+  return load;
+}
+
+/** Why a load-control limit can never apply to this meter, or undefined when it may. */
+export function loadLimitRefusal(
+  policy: CutoffPolicy,
+  meter: Pick<MeterView, 'utility' | 'canLimit'>,
+): string | undefined {
+  if (!meter.canLimit) return 'the relay of this meter cannot limit power (it can only switch)';
+  if (policy.neverDisconnect.includes(meter.utility))
+    return `policy "${policy.name}" never limits or disconnects ${meter.utility}`;
+  return undefined;
 }
