@@ -61,6 +61,7 @@ const ROWS: Record<string, Row> = {
       { id: 'browserbacnetc01', type: 'prepay-bacnet-client', device: '1234', address: '127.0.0.1:47808' },
     ],
   },
+  'prepay-savings': { field: 'baselineFrom', invalid: '1 Dec 2026' },
 };
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
