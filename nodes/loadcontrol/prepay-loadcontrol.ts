@@ -6,12 +6,21 @@
  * Demand limiting and price rules (demand-config.ts, demand-runner.ts): site readings keep each demand window
  * under a target by shedding the shed table's steps (tenant limits on output 2, for prepay-cutoff; BEMS writes
  * through the same commander); price and carbon signals move the price rules' setpoints.
+ * The cutoff's answers to the limit requests come back in (topic "limit", prepay-cutoff output 2): a held or
+ * refused step relieves nothing and the next step goes in. A tariff document (topic "tariff") sets the demand
+ * windows from its demand charge. Units flagged medical or critical (the protected units table) are left alone.
+ * Demand limiting's steps in force survive a restart (prepay/loadcontrol-<id>-demand.json).
  * Outputs: 1 BEMS command outcomes, 2 limit requests (topic "limit"), 3 demand window reports and decisions.
  */
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { slotKey, type DesiredCommand } from '../core/loadcontrol/commands';
 import { allowedPriority, parseHvacMap, type HvacRow } from '../core/loadcontrol/hvac-map';
+import {
+  accountOfObject,
+  parseProtectedUnits,
+  type ProtectedUnit,
+} from '../core/loadcontrol/protected-units';
 import {
   VacancyRule,
   readVacancyInput,
@@ -28,13 +37,15 @@ import { BacnetCommander, type CommandEvent } from './bacnet-commander';
 import { loadControlNodes, registerLoadControlRoutes, type ReleaseAnswer } from './loadcontrol-admin';
 import type { BacnetClientConfigNode } from './client-handle';
 import { readDemandConfig, readSignal, type DemandNodeDef } from './demand-config';
-import { DemandRunner } from './demand-runner';
+import { DemandRunner, readRunnerSnapshot, type RunnerSnapshot } from './demand-runner';
 
 interface LoadControlNodeDef extends DemandNodeDef {
   client?: string;
   priority?: string | number;
   table?: string;
   verify?: string | number;
+  /** CSV: account, meter, flag (medical | critical), vacancySetback (yes | no). */
+  protectedUnits?: string;
 }
 
 const MAX_RELEASE_MINUTES = 31 * 24 * 60;
@@ -71,12 +82,34 @@ export = function register(RED: NodeAPI): void {
         `table: line ${elsewhere.line}: device ${elsewhere.target.device}: the client commands device ${settings.device} only`,
       );
 
+    let protectedUnits: Map<string, ProtectedUnit>;
+    try {
+      protectedUnits = parseProtectedUnits(config.protectedUnits ?? '');
+    } catch (error) {
+      return fail((error as Error).message);
+    }
+
     let demand: ReturnType<typeof readDemandConfig>;
     try {
       demand = readDemandConfig(config, settings.device, priority);
     } catch (error) {
       return fail((error as Error).message);
     }
+    // A BEMS step or price rule on an object of the HVAC table is that unit's: its flags apply to it.
+    for (const step of demand.options.demand?.steps ?? [])
+      if (step.action.kind === 'command' && step.action.account === undefined) {
+        const account = accountOfObject(rows, step.action.target);
+        if (account !== undefined) step.action.account = account;
+      }
+    demand.options.priceRules = demand.options.priceRules.filter((rule) => {
+      const account = accountOfObject(rows, rule.target);
+      const flagged = account === undefined ? undefined : protectedUnits.get(account);
+      if (!flagged) return true;
+      node.warn(
+        `prepay-loadcontrol: price rule "${rule.name}" commands the HVAC of account ${account}, flagged ${flagged.flag}: left alone`,
+      );
+      return false;
+    });
     const clock = runtimeClock(RED.settings);
 
     const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
@@ -87,7 +120,7 @@ export = function register(RED: NodeAPI): void {
     );
     const loaded = stateFile.load();
     if (loaded.problem) node.warn(`prepay-loadcontrol: ${loaded.problem}`);
-    const rule = new VacancyRule(rows, loaded.value);
+    const rule = new VacancyRule(rows, loaded.value, protectedUnits);
     const operatorLog = join(userDir, 'prepay', `loadcontrol-${node.id}-operator.jsonl`);
     const keysOf = (account: string): string[] =>
       rows.filter((r) => r.account === account).map((r) => slotKey(r.target, r.priority));
@@ -110,6 +143,8 @@ export = function register(RED: NodeAPI): void {
       });
 
     let commander: BacnetCommander | undefined;
+    /** BEMS writes of demand steps still in force after a restart: asserted with the vacancy setbacks. */
+    let resumed: DesiredCommand[] = [];
     let releaseOwner: (() => void) | undefined;
     const ready = clientNode.ready.then((handle) => {
       releaseOwner = handle.acquire(node.id);
@@ -126,7 +161,7 @@ export = function register(RED: NodeAPI): void {
           node.send({ topic: 'loadcontrol', payload: { ...event, account: accountByKey.get(event.key) } });
         },
       });
-      commander.start(rule.desired());
+      commander.start([...rule.desired(), ...resumed]);
       showStatus();
       return commander;
     });
@@ -138,9 +173,28 @@ export = function register(RED: NodeAPI): void {
     };
 
     // --- demand limiting and price rules -----------------------------------------------------------------
+    const demandFile = new StateFile<RunnerSnapshot>(
+      join(userDir, 'prepay', `loadcontrol-${node.id}-demand.json`),
+      readRunnerSnapshot,
+      1000,
+    );
+    // Reports made while the node starts wait until the flow is up.
+    let reportsHeld: Array<{ topic: string; payload: unknown }> | undefined = [];
+    const report = (topic: string, payload: unknown): void => {
+      if (reportsHeld) reportsHeld.push({ topic, payload });
+      else node.send([null, null, { topic, payload }]);
+    };
     const runner = demand.active
       ? new DemandRunner({
           ...demand.options,
+          protectedUnits,
+          onStateChange: () => {
+            try {
+              demandFile.save(() => runner!.snapshot(clock.now()));
+            } catch (error) {
+              node.warn(`prepay-loadcontrol: demand state not saved: ${(error as Error).message}`);
+            }
+          },
           by: `load control ${node.name || node.id}`,
           sendLimit: (payload) => node.send([null, { topic: 'limit', payload }, null]),
           sendCommand: (command) => {
@@ -148,9 +202,19 @@ export = function register(RED: NodeAPI): void {
               node.warn(`prepay-loadcontrol: ${command.reason}: ${error.message}`),
             );
           },
-          sendReport: (topic, payload) => node.send([null, null, { topic, payload }]),
+          sendReport: report,
         })
       : undefined;
+    if (runner) {
+      const saved = demandFile.load();
+      if (saved.problem) node.warn(`prepay-loadcontrol: ${saved.problem}`);
+      if (saved.value) resumed = runner.resume(saved.value, clock.now());
+    }
+    const startReports = clock.setTimeout(() => {
+      const held = reportsHeld ?? [];
+      reportsHeld = undefined;
+      for (const r of held) node.send([null, null, r]);
+    }, 0);
     let tickTimer: TimerHandle | undefined;
     const tick = (): void => {
       runner?.tick(clock.now());
@@ -161,8 +225,30 @@ export = function register(RED: NodeAPI): void {
     node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: (err?: Error) => void) => {
       let commands: DesiredCommand[];
       try {
+        if (!runner && (msg.topic === 'limit' || msg.topic === 'tariff'))
+          throw new Error(`${msg.topic}: no demand limiting configured (no target and shed steps)`);
         if (runner) {
           const now = clock.now();
+          if (msg.topic === 'limit') {
+            runner.limitAnswer(msg.payload, now);
+            return done();
+          }
+          if (msg.topic === 'tariff') {
+            const taken = runner.tariffDocument(msg.payload, now);
+            const target = runner.demandNow()!.targetKw;
+            report('demand-tariff', {
+              at: now,
+              tariff: taken.tariff,
+              intervalMinutes: taken.intervalMinutes,
+              ...(taken.periods ? { periods: taken.periods } : {}),
+              targetKw: target,
+              targetFrom: taken.targetKw !== undefined ? 'message' : 'node',
+            });
+            node.log(
+              `prepay-loadcontrol: demand windows of ${taken.intervalMinutes} min from tariff "${taken.tariff}", target ${target} kW`,
+            );
+            return done();
+          }
           if (msg.topic === 'price' || msg.topic === 'carbon') {
             const signal = readSignal(msg.topic, msg.payload, demand.prices, now);
             runner.priceSignal(signal.kind, signal.signal, now);
@@ -258,7 +344,14 @@ export = function register(RED: NodeAPI): void {
     node.on('close', (_removed: boolean, done: () => void) => {
       loadControlNodes.delete(node.id);
       if (tickTimer !== undefined) clock.clearTimeout(tickTimer);
+      clock.clearTimeout(startReports);
       status.stop();
+      try {
+        if (runner) demandFile.save(() => runner.snapshot(clock.now()));
+        demandFile.flush();
+      } catch (error) {
+        node.warn(`prepay-loadcontrol: demand state not saved: ${(error as Error).message}`);
+      }
       try {
         stateFile.flush();
       } catch (error) {
