@@ -160,6 +160,7 @@ export class DemandRunner {
         at: now,
         action: outcome,
         step,
+        ...this.stepFacts(this.options.demand!.steps.findIndex((s) => s.id === step)),
         reliefKw: 0,
         reason: `the cutoff ${outcome} the limit of step "${step}": ${answer.reason}`,
       });
@@ -325,8 +326,20 @@ export class DemandRunner {
       this.options.sendReport('demand-window', report satisfies WindowReport);
   }
 
+  /** The unit a step acts on and its expected relief, for the savings evidence. */
+  private stepFacts(index: number): { account?: string; meter?: string; reliefKw: number } {
+    const step = this.options.demand?.steps[index];
+    if (!step) return { reliefKw: 0 };
+    const action = step.action;
+    return {
+      ...(action.account !== undefined ? { account: action.account } : {}),
+      ...(action.kind === 'limit' && action.meter !== undefined ? { meter: action.meter } : {}),
+      reliefKw: step.reliefKw,
+    };
+  }
+
   private carryOut(decision: DemandDecision, now: number): void {
-    this.options.sendReport('demand-decision', decision);
+    this.options.sendReport('demand-decision', { ...decision, ...this.stepFacts(decision.index) });
     if (decision.command) this.options.sendCommand(decision.command);
     const limit = decision.limit;
     if (!limit) return;

@@ -265,6 +265,12 @@ export = function register(RED: NodeAPI): void {
           return done();
         }
         commands = rule.apply(input);
+        if (commands.length > 0 && input.kind !== 'ignore') {
+          // For the savings evidence (prepay-savings): when each unit was set back and restored.
+          const mode = rule.modeOfAccount(input.accountId);
+          if (mode.mode)
+            report('setback', { account: input.accountId, mode: mode.mode, at: clock.now(), why: mode.why });
+        }
       } catch (error) {
         return done(error as Error);
       }

@@ -171,7 +171,14 @@ describe('demand limiting: the runner hears the cutoff', function () {
     const read = (minute: number, kw: number): void => {
       kWh += kw / 60;
       r.meterMessage(
-        { meterId: 'M', utility: 'electricity', value: kWh, unit: 'kWh', ts: T0 + minute * MIN, quality: 'good' },
+        {
+          meterId: 'M',
+          utility: 'electricity',
+          value: kWh,
+          unit: 'kWh',
+          ts: T0 + minute * MIN,
+          quality: 'good',
+        },
         T0 + minute * MIN,
       );
     };
@@ -185,7 +192,10 @@ describe('demand limiting: the runner hears the cutoff', function () {
     assert.deepEqual(x.r.inForce(), ['T1']);
     assert.equal(x.commands.length, 0);
     // Someone else's answer, or one for another limit, changes nothing.
-    assert.equal(x.r.limitAnswer(answer('refused', { meterId: 'E-1' }, 3000, 'no', 'operator'), T0 + MIN), false);
+    assert.equal(
+      x.r.limitAnswer(answer('refused', { meterId: 'E-1' }, 3000, 'no', 'operator'), T0 + MIN),
+      false,
+    );
     assert.equal(x.r.limitAnswer(answer('refused', { meterId: 'E-1' }, 2000, 'no'), T0 + MIN), false);
     assert.equal(
       x.r.limitAnswer(answer('refused', { meterId: 'E-1' }, 3000, 'the relay cannot limit power'), T0 + MIN),
@@ -254,7 +264,10 @@ describe('demand limiting: the runner hears the cutoff', function () {
     x.read(1, 125);
     x.r.limitAnswer(answer('held', { meterId: 'E-1' }, 3000, 'friendly-credit hours'), T0 + MIN);
     const saved = readRunnerSnapshot(JSON.parse(JSON.stringify(x.r.snapshot(T0 + MIN))));
-    assert.deepEqual(saved.controller!.active[0]!.held, { reason: 'E-1: friendly-credit hours', at: T0 + MIN });
+    assert.deepEqual(saved.controller!.active[0]!.held, {
+      reason: 'E-1: friendly-credit hours',
+      at: T0 + MIN,
+    });
   });
 
   it('takes the demand window and target from a tariff document, keeping its own when there is no demand charge', function () {
@@ -272,7 +285,9 @@ describe('demand limiting: the runner hears the cutoff', function () {
     // window (the node's own) would have ended at 90 kW.
     x.read(0, 0);
     for (let m = 1; m <= 30; m += 1) x.read(m, m <= 15 ? 90 : 60);
-    const windows = x.reports.filter((r) => r.topic === 'demand-window').map((r) => r.payload as { end: number });
+    const windows = x.reports
+      .filter((r) => r.topic === 'demand-window')
+      .map((r) => r.payload as { end: number });
     assert.equal(windows.length, 1);
     assert.equal(windows[0]!.end - (windows[0] as { start: number } & { end: number }).start, 30 * MIN);
     assert.throws(
@@ -307,7 +322,8 @@ describe('demand limiting: the runner hears the cutoff', function () {
     assert.throws(() => demandFromTariff({ currency: 'XXX', energy: {} }), /is not valid: currency/);
     assert.throws(() => demandFromTariff('{'), /not JSON/);
     assert.throws(
-      () => demandFromTariff({ tariff: { currency: 'GBP', energy: { type: 'flat', rate: '1' } }, targetKw: -1 }),
+      () =>
+        demandFromTariff({ tariff: { currency: 'GBP', energy: { type: 'flat', rate: '1' } }, targetKw: -1 }),
       /targetKw/,
     );
   });
@@ -335,7 +351,10 @@ describe('demand limiting: protected units', function () {
     };
     assert.equal(bad('T1,,vip,'), 'protected units line 2, flag: "vip" is not medical or critical');
     assert.equal(bad(',,medical,'), 'protected units line 2, account: is required');
-    assert.equal(bad('T1,,medical,maybe'), 'protected units line 2, vacancySetback: "maybe" is not yes or no');
+    assert.equal(
+      bad('T1,,medical,maybe'),
+      'protected units line 2, vacancySetback: "maybe" is not yes or no',
+    );
     assert.match(bad('T1,,medical,\nT1,,critical,'), /line 3, flag: account T1 is flagged medical on line 2/);
     assert.throws(() => parseProtectedUnits('account,meter\nT1,E'), /line 1, flag: missing from the header/);
   });
@@ -361,9 +380,7 @@ describe('demand limiting: protected units', function () {
       siteMeters: new Set(),
       by: 'load control',
       limitMinutes: 20,
-      protectedUnits: parseProtectedUnits(
-        'account,meter,flag\nT2,E-2,critical\nT1,,medical\nT3,,critical\n',
-      ),
+      protectedUnits: parseProtectedUnits('account,meter,flag\nT2,E-2,critical\nT1,,medical\nT3,,critical\n'),
       sendLimit: (l) => limits.push(l),
       sendCommand: (c) => commands.push(c),
       sendReport: () => undefined,
@@ -401,7 +418,13 @@ describe('demand limiting: protected units', function () {
     );
     const closed = (accountId: string) => rule.apply({ kind: 'account', accountId, state: 'closed' });
     const cut = (accountId: string) =>
-      rule.apply({ kind: 'relay', accountId, meterId: `${accountId}-E`, action: 'disconnect', forced: false });
+      rule.apply({
+        kind: 'relay',
+        accountId,
+        meterId: `${accountId}-E`,
+        action: 'disconnect',
+        forced: false,
+      });
     assert.deepEqual(closed('MED'), []);
     assert.deepEqual(cut('MED'), []);
     assert.deepEqual(cut('COLD'), [], 'a cut never sets back a flagged unit');

@@ -42,8 +42,7 @@ export function parseProtectedUnits(text: string): Map<string, ProtectedUnit> {
     const account = at('account');
     if (account === '') fail('account', 'is required');
     const flag = at('flag').toLowerCase();
-    if (flag !== 'medical' && flag !== 'critical')
-      fail('flag', `"${at('flag')}" is not medical or critical`);
+    if (flag !== 'medical' && flag !== 'critical') fail('flag', `"${at('flag')}" is not medical or critical`);
     const setbackText = at('vacancySetback').toLowerCase();
     if (!YES.includes(setbackText) && !NO.includes(setbackText))
       fail('vacancySetback', `"${at('vacancySetback')}" is not yes or no`);
