@@ -154,7 +154,6 @@ export class DemandRunner {
     const [step] = entry;
     if (answer.outcome === 'refused') this.limits.delete(step);
     const outcome = answer.outcome;
-    this.handle(this.controller.answer(step, outcome, answer.reason, now), now);
     if (outcome !== 'applied')
       this.options.sendReport('demand-decision', {
         at: now,
@@ -164,6 +163,7 @@ export class DemandRunner {
         reliefKw: 0,
         reason: `the cutoff ${outcome} the limit of step "${step}": ${answer.reason}`,
       });
+    this.handle(this.controller.answer(step, outcome, answer.reason, now), now);
     this.changed(now);
     return true;
   }

@@ -31,6 +31,7 @@ import type { TimerHandle } from '../core/clock';
 import type { CreditState } from '../core/messages';
 import { appendOperatorLog } from '../shared/operator-log';
 import { runtimeClock } from '../shared/runtime-clock';
+import { StartGate } from '../shared/start-gate';
 import { StateFile } from '../shared/state-file';
 import { degradedStatus, faultStatus, okStatus, throttledStatus } from '../shared/status';
 import { BacnetCommander, type CommandEvent } from './bacnet-commander';
@@ -178,12 +179,10 @@ export = function register(RED: NodeAPI): void {
       readRunnerSnapshot,
       1000,
     );
-    // Reports made while the node starts wait until the flow is up.
-    let reportsHeld: Array<{ topic: string; payload: unknown }> | undefined = [];
-    const report = (topic: string, payload: unknown): void => {
-      if (reportsHeld) reportsHeld.push({ topic, payload });
-      else node.send([null, null, { topic, payload }]);
-    };
+    // Reports made while the node starts (the state carried over a restart) wait until the flows have started.
+    const gate = new StartGate(RED);
+    const report = (topic: string, payload: unknown): void =>
+      gate.run(() => node.send([null, null, { topic, payload }]));
     const runner = demand.active
       ? new DemandRunner({
           ...demand.options,
@@ -210,11 +209,7 @@ export = function register(RED: NodeAPI): void {
       if (saved.problem) node.warn(`prepay-loadcontrol: ${saved.problem}`);
       if (saved.value) resumed = runner.resume(saved.value, clock.now());
     }
-    const startReports = clock.setTimeout(() => {
-      const held = reportsHeld ?? [];
-      reportsHeld = undefined;
-      for (const r of held) node.send([null, null, r]);
-    }, 0);
+
     let tickTimer: TimerHandle | undefined;
     const tick = (): void => {
       runner?.tick(clock.now());
@@ -350,7 +345,7 @@ export = function register(RED: NodeAPI): void {
     node.on('close', (_removed: boolean, done: () => void) => {
       loadControlNodes.delete(node.id);
       if (tickTimer !== undefined) clock.clearTimeout(tickTimer);
-      clock.clearTimeout(startReports);
+      gate.close();
       status.stop();
       try {
         if (runner) demandFile.save(() => runner.snapshot(clock.now()));
