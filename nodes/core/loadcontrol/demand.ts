@@ -254,7 +254,7 @@ export class DemandController {
         return {
           step: this.settings.steps[i]!.id,
           shedAt: state.shedAt!,
-          ...(state.held ? { held: { ...state.held } } : {}),
+          ...(state.held ? { held: { reason: state.held.reason, at: state.held.at } } : {}),
         };
       }),
       rests: [],
@@ -299,7 +299,7 @@ export class DemandController {
       }
       this.active.push(i);
       this.state[i]!.shedAt = saved.shedAt;
-      if (saved.held) this.state[i]!.held = { ...saved.held };
+      if (saved.held) this.state[i]!.held = { reason: saved.held.reason, at: saved.held.at };
       kept.push(step);
     }
     for (const rest of snapshot.rests) {

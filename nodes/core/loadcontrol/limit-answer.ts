@@ -47,12 +47,8 @@ export function readLimitAnswer(payload: unknown): LimitAnswer {
       : notApplied.length > 0
         ? notApplied.join('; ')
         : String(outcome);
-  return {
-    ...(meterId !== undefined ? { meterId } : {}),
-    ...(accountId !== undefined ? { accountId } : {}),
-    outcome: outcome as LimitAnswer['outcome'],
-    limitW,
-    by: payload.by,
-    reason,
-  };
+  const answer: LimitAnswer = { outcome: outcome as LimitAnswer['outcome'], limitW, by: payload.by, reason };
+  if (meterId !== undefined) answer.meterId = meterId;
+  if (accountId !== undefined) answer.accountId = accountId;
+  return answer;
 }
