@@ -154,15 +154,22 @@ export class DemandRunner {
     const [step] = entry;
     if (answer.outcome === 'refused') this.limits.delete(step);
     const outcome = answer.outcome;
-    if (outcome !== 'applied')
-      this.options.sendReport('demand-decision', {
-        at: now,
-        action: outcome,
-        step,
-        ...this.stepFacts(this.options.demand!.steps.findIndex((s) => s.id === step)),
-        reliefKw: 0,
-        reason: `the cutoff ${outcome} the limit of step "${step}": ${answer.reason}`,
-      });
+    // A renewal answered held again, or applied for a step never held, changes nothing to report.
+    const wasHeld = this.controller.isHeld(step);
+    if ((outcome === 'held' && wasHeld) || (outcome === 'applied' && !wasHeld)) return true;
+    const facts = this.stepFacts(this.options.demand!.steps.findIndex((s) => s.id === step));
+    this.options.sendReport('demand-decision', {
+      at: now,
+      action: outcome,
+      step,
+      ...facts,
+      // Held or refused: it relieves nothing; applied after a hold: its relief counts again.
+      reliefKw: outcome === 'applied' ? facts.reliefKw : 0,
+      reason:
+        outcome === 'applied'
+          ? `the cutoff applied the limit of step "${step}" it held`
+          : `the cutoff ${outcome} the limit of step "${step}": ${answer.reason}`,
+    });
     this.handle(this.controller.answer(step, outcome, answer.reason, now), now);
     this.changed(now);
     return true;

@@ -258,7 +258,7 @@ describe('demand limiting: the runner hears the cutoff', function () {
     assert.match(state.dropped[0]!.reason, /lapsed at the cutoff at 2026-06-01T09:21:00.000Z/);
   });
 
-  it('keeps a held step held across a restart, and a refusal until the window ends', function () {
+  it('keeps a held step held across a restart, reports a renewal held again once, and an apply after it', function () {
     const x = runner();
     x.read(0, 0);
     x.read(1, 125);
@@ -268,6 +268,25 @@ describe('demand limiting: the runner hears the cutoff', function () {
       reason: 'E-1: friendly-credit hours',
       at: T0 + MIN,
     });
+    const decisions = () =>
+      x.reports
+        .filter((r) => r.topic === 'demand-decision')
+        .map((r) => r.payload as { action: string; step: string; reliefKw: number });
+    const before = decisions().length;
+    // The renewal is answered held again: nothing new.
+    x.r.limitAnswer(answer('held', { meterId: 'E-1' }, 3000, 'friendly-credit hours'), T0 + 11 * MIN);
+    assert.equal(decisions().length, before);
+    // Applied at last: its relief counts again, and is reported (for the savings evidence).
+    x.r.limitAnswer(answer('applied', { meterId: 'E-1' }, 3000, 'applied'), T0 + 12 * MIN);
+    assert.deepEqual(
+      decisions()
+        .slice(before)
+        .map((d) => [d.action, d.step, d.reliefKw]),
+      [['applied', 'T1', 30]],
+    );
+    // Applied again at the next renewal: nothing new.
+    x.r.limitAnswer(answer('applied', { meterId: 'E-1' }, 3000, 'applied'), T0 + 22 * MIN);
+    assert.equal(decisions().length, before + 1);
   });
 
   it('takes the demand window and target from a tariff document, keeping its own when there is no demand charge', function () {

@@ -64,6 +64,17 @@ describe('savings: load control actions per day', function () {
     assert.equal(day.stepMs, 2 * H + 2 * H, 'A for 2 h, B from its shed to now');
     // A relieved 2.5 kW for half an hour (then held), B 1 kW for 2 h: 1.25 + 2 kWh, in W·ms.
     assert.equal(day.reliefWms, 2500n * BigInt(H / 2) + 1000n * BigInt(2 * H));
+    // Applied an hour after the hold: A relieves again from then to its restore (half an hour more).
+    const applied = attributeActions(
+      [
+        ...actions,
+        { kind: 'step', account: 'T1', step: 'A', action: 'applied', at: t + 1.5 * H, reliefW: 2500 },
+      ],
+      london,
+      ['2026-06-01'],
+      t + 3 * H,
+    ).get('2026-06-01')!;
+    assert.equal(applied.reliefWms, 2500n * BigInt(H) + 1000n * BigInt(2 * H));
   });
 
   it('reads prepay-loadcontrol reports and leaves the rest', function () {

@@ -234,6 +234,8 @@ export class DemandController {
       delete state.held;
       return this.evaluate(now);
     }
+    // The answer to a renewal of a limit already held says nothing new.
+    if (outcome === 'held' && state.held) return this.evaluate(now);
     this.track?.refused.push({ step: stepId, outcome, reason, at: now });
     if (outcome === 'held') state.held = { reason, at: now };
     else {
@@ -244,6 +246,12 @@ export class DemandController {
       state.restWhy = `refused by the cutoff (${reason})`;
     }
     return this.evaluate(now);
+  }
+
+  /** Whether a step in force is held by the cutoff (in force, relieving nothing). */
+  isHeld(stepId: string): boolean {
+    const i = this.settings.steps.findIndex((s) => s.id === stepId);
+    return i >= 0 && this.active.includes(i) && this.state[i]!.held !== undefined;
   }
 
   /** What a restart needs to carry on: the steps in force with since when, rests, the last restore. */

@@ -20,7 +20,7 @@ export type LoadControlAction =
       account: string;
       meter?: string;
       step: string;
-      action: 'shed' | 'restore' | 'held' | 'refused';
+      action: 'shed' | 'restore' | 'held' | 'refused' | 'applied';
       at: number;
       /** Expected relief, whole W. */
       reliefW: number;
@@ -67,8 +67,14 @@ export function readLoadControlAction(topic: unknown, payload: unknown): LoadCon
   }
   if (typeof payload.account !== 'string' || payload.account === '') return undefined;
   const action = payload.action;
-  if (action !== 'shed' && action !== 'restore' && action !== 'held' && action !== 'refused')
-    throw new Error('action: must be shed, restore, held or refused');
+  if (
+    action !== 'shed' &&
+    action !== 'restore' &&
+    action !== 'held' &&
+    action !== 'refused' &&
+    action !== 'applied'
+  )
+    throw new Error('action: must be shed, restore, held, refused or applied');
   if (typeof payload.step !== 'string' || payload.step === '') throw new Error('step: is required');
   const reliefKw = payload.reliefKw === undefined ? 0 : Number(payload.reliefKw);
   if (!Number.isFinite(reliefKw) || reliefKw < 0) throw new Error('reliefKw: must be kW, 0 or more');
@@ -145,6 +151,11 @@ export function attributeActions(
     }
     if (a.action === 'held' || a.action === 'refused') on(a.at, (day) => (day.notApplied += 1));
     if (!open) continue;
+    if (a.action === 'applied') {
+      // Applied after a hold: relieving again from now.
+      if (open.relievingSince === undefined) open.relievingSince = a.at;
+      continue;
+    }
     closeRelief(open, a.at);
     if (a.action === 'held') continue;
     add(open.at, a.at, (day, ms) => (day.stepMs += ms));
