@@ -35,7 +35,9 @@ export class ReceiptRegistry {
   async held(references: readonly string[]): Promise<Set<string>> {
     const held = new Set<string>();
     if (references.length === 0) return held;
-    const answers = await Promise.allSettled([...this.receivers].map((receiver) => receiver.holds(references)));
+    const answers = await Promise.allSettled(
+      [...this.receivers].map((receiver) => receiver.holds(references)),
+    );
     for (const answer of answers) {
       if (answer.status === 'fulfilled') for (const id of answer.value) held.add(id);
     }
