@@ -212,6 +212,30 @@ describe('ledger: day summaries confirmed once on disk, sent again until then', 
     assert.equal(summaries(events).filter((s) => s.date === '2026-06-01').length, 1);
   });
 
+  it('with no ledger in the runtime sends each summary once, as before, and keeps none waiting', async function () {
+    const alone = flow().filter((n) => n.type === 'prepay-meter' || n.id === 'events');
+    alone[0]!.wires = [[], [], ['events']];
+    await helper.load([meterNode], alone);
+    let events = collect(helper.getNode('events'));
+    while (clock.now() < DAY1 + DAY + QUARTER) await read();
+    await sleep(300);
+    assert.deepEqual(
+      summaries(events).map((s) => s.date),
+      ['2026-05-31', '2026-06-01'],
+    );
+    await helper.unload();
+    await helper.load([meterNode], alone);
+    events = collect(helper.getNode('events'));
+    await sleep(500);
+    assert.deepEqual(summaries(events), [], 'nothing sent again');
+    await helper.unload();
+    const state = JSON.parse(readFileSync(join(userDir, 'prepay', 'meter-meter.json'), 'utf8')) as {
+      meters: Record<string, { days?: Record<string, { receipt?: string }> }>;
+    };
+    const waiting = Object.values(state.meters['E-1']?.days ?? {}).filter((d) => d.receipt !== undefined);
+    assert.deepEqual(waiting, [], 'no summary waits for a receipt');
+  });
+
   it('does not send a summary again that the ledger confirmed before a stop', async function () {
     await silentOverMidnight();
     await helper.unload(); // a clean stop: the ledger's file has the summary
