@@ -257,7 +257,8 @@ export = function register(RED: NodeAPI): void {
     const startedAt = Date.now();
     let checking = false;
     const checkReceipts = async (restart: boolean): Promise<void> => {
-      if (checking || closed) return;
+      // Not before the flows have started: a ledger built later in the deploy is not registered yet.
+      if (checking || closed || !gate.open) return;
       checking = true;
       try {
         let changed = false;
