@@ -10,8 +10,17 @@
  * address, it also hears that subnet's broadcast Who-Is). A datagram that does not parse is
  * dropped and counted, never thrown; an unknown confirmed service is rejected.
  */
+import { createSocket } from 'node:dgram';
 import { DecodeError, Reader, RejectReason, Writer } from '../bacnet/codec';
-import { beginFrame, finishFrame, parseConfirmed, parseDatagram, Pdu, Service, type Peer } from '../bacnet/pdu';
+import {
+  beginFrame,
+  finishFrame,
+  parseConfirmed,
+  parseDatagram,
+  Pdu,
+  Service,
+  type Peer,
+} from '../bacnet/pdu';
 import { decodeReadProperty } from '../bacnet/read-service';
 import { UdpTransport } from '../bacnet/udp-transport';
 import { ErrorClass, ErrorCode } from '../core/bacnet/constants';
@@ -131,7 +140,8 @@ function isError(value: ReadResult): value is { error: [number, number] } {
 }
 
 /** A primitive application value of a WriteProperty: null, a number (REAL, enumerated, unsigned), a boolean. */
-type WriteValue = { t: 'null' } | { t: 'real' | 'enum' | 'unsigned' | 'signed'; v: number } | { t: 'bool'; v: boolean };
+type WriteValue =
+  { t: 'null' } | { t: 'real' | 'enum' | 'unsigned' | 'signed'; v: number } | { t: 'bool'; v: boolean };
 
 /** The one application-tagged primitive in buf[start, end); undefined when it is not one (or more follows). */
 function decodeWriteValue(buf: Buffer, start: number, end: number): WriteValue | undefined {
@@ -179,6 +189,18 @@ function decodeWriteValue(buf: Buffer, start: number, end: number): WriteValue |
   }
 }
 
+/** A UDP port free on `address` now (port 0 asks for one: the broadcast listener needs the number). */
+function freePort(address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createSocket('udp4');
+    probe.once('error', reject);
+    probe.bind(0, address, () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 export class SimulatedBemsController {
   private transport: UdpTransport | undefined;
   private readonly objects = new Map<string, BemsObject>();
@@ -189,7 +211,11 @@ export class SimulatedBemsController {
   private readonly name: string;
 
   constructor(private readonly options: BemsControllerOptions) {
-    if (!Number.isInteger(options.deviceInstance) || options.deviceInstance < 0 || options.deviceInstance > 4194302)
+    if (
+      !Number.isInteger(options.deviceInstance) ||
+      options.deviceInstance < 0 ||
+      options.deviceInstance > 4194302
+    )
       throw new Error('device instance must be 0-4194302');
     this.name = options.name ?? `simulated-bems-${options.deviceInstance}`;
     for (const spec of options.objects) {
@@ -215,9 +241,11 @@ export class SimulatedBemsController {
   }
 
   /** Binds the socket; resolves with the address it listens on. */
-  start(): Promise<{ address: string; port: number }> {
+  async start(): Promise<{ address: string; port: number }> {
+    const port =
+      this.options.port === 0 ? await freePort(this.options.address ?? '127.0.0.1') : this.options.port;
     const transport = new UdpTransport({
-      port: this.options.port,
+      port,
       address: this.options.address ?? '127.0.0.1',
       route: (datagram, host, port) => {
         this.receive(datagram, host, port);
@@ -307,7 +335,11 @@ export class SimulatedBemsController {
       if (value.t === 'bool') return [ErrorClass.PROPERTY, ErrorCode.INVALID_DATA_TYPE];
       // What the wire holds: a REAL is single precision.
       next = Math.fround(value.v);
-      if (!Number.isFinite(next) || (object.min !== undefined && next < object.min) || (object.max !== undefined && next > object.max))
+      if (
+        !Number.isFinite(next) ||
+        (object.min !== undefined && next < object.min) ||
+        (object.max !== undefined && next > object.max)
+      )
         return [ErrorClass.PROPERTY, ErrorCode.VALUE_OUT_OF_RANGE];
     } else if (isBinary(object.type)) {
       if (value.t !== 'enum' && !lenient) return [ErrorClass.PROPERTY, ErrorCode.INVALID_DATA_TYPE];
@@ -326,7 +358,8 @@ export class SimulatedBemsController {
     object.slots[priority - 1] = next;
     this.counters.writes += 1;
     const after = this.valueOf(object);
-    if (after !== before) for (const listener of this.listeners) listener(object.type, object.instance, after);
+    if (after !== before)
+      for (const listener of this.listeners) listener(object.type, object.instance, after);
     return undefined;
   }
 
@@ -419,7 +452,10 @@ export class SimulatedBemsController {
         case P.PROTOCOL_OBJECT_TYPES_SUPPORTED:
           return { t: 'bits', length: 60, set: [1, 2, 4, 5, 8, 19] };
         case P.OBJECT_LIST: {
-          const objects = [{ type, instance: device }, ...this.order.map((o) => ({ type: o.type, instance: o.instance }))];
+          const objects = [
+            { type, instance: device },
+            ...this.order.map((o) => ({ type: o.type, instance: o.instance })),
+          ];
           if (index === undefined) return { t: 'object-list', objects };
           if (index === 0) return { t: 'unsigned', v: objects.length };
           const ref = objects[index - 1];
@@ -465,7 +501,9 @@ export class SimulatedBemsController {
         return { t: 'bool', v: false };
       case P.PRIORITY_ARRAY:
         return this.array(
-          object.slots.map((slot): PropertyValue => (slot === null ? { t: 'null' } : this.valueEncoding(object, slot))),
+          object.slots.map((slot): PropertyValue =>
+            slot === null ? { t: 'null' } : this.valueEncoding(object, slot),
+          ),
           index,
         );
       case P.RELINQUISH_DEFAULT:
@@ -607,7 +645,13 @@ export class SimulatedBemsController {
     this.finish(peer, invokeId, w.pos - start + 3, maxApdu);
   }
 
-  private readPropertyMultiple(buf: Buffer, body: number, peer: Peer, invokeId: number, maxApdu: number): void {
+  private readPropertyMultiple(
+    buf: Buffer,
+    body: number,
+    peer: Peer,
+    invokeId: number,
+    maxApdu: number,
+  ): void {
     const reader = new Reader(buf, body, buf.length);
     // Decoded whole first: a malformed request is rejected before anything is answered.
     const specs: Array<{ type: number; instance: number; refs: Array<{ id: number; index?: number }> }> = [];
@@ -626,13 +670,15 @@ export class SimulatedBemsController {
       specs.push({ type: oid.type, instance: oid.instance, refs });
       if (specs.length > 256) throw new DecodeError(RejectReason.TOO_MANY_ARGUMENTS, 'too many objects');
     }
-    if (specs.length === 0) throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, 'no read access spec');
+    if (specs.length === 0)
+      throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, 'no read access spec');
     const w = this.w;
     this.complexAck(peer, invokeId, Service.READ_PROPERTY_MULTIPLE);
     const start = w.pos;
     for (const spec of specs) {
       const known = this.propertyList(spec.type, spec.instance, P.ALL) !== undefined;
-      const named = spec.type === BemsObjectType.DEVICE && known ? this.options.deviceInstance : spec.instance;
+      const named =
+        spec.type === BemsObjectType.DEVICE && known ? this.options.deviceInstance : spec.instance;
       w.ctxOid(0, spec.type, named);
       w.opening(1);
       for (const ref of spec.refs) {
@@ -641,7 +687,12 @@ export class SimulatedBemsController {
           for (const id of this.propertyList(spec.type, spec.instance, ref.id) ?? [])
             this.result(w, id, undefined, this.read(spec.type, spec.instance, id, undefined));
         } else {
-          this.result(w, ref.id, ref.index, known ? this.read(spec.type, spec.instance, ref.id, ref.index) : UNKNOWN_OBJECT);
+          this.result(
+            w,
+            ref.id,
+            ref.index,
+            known ? this.read(spec.type, spec.instance, ref.id, ref.index) : UNKNOWN_OBJECT,
+          );
         }
       }
       w.closing(1);
@@ -685,11 +736,19 @@ export class SimulatedBemsController {
       const device =
         oid.type === BemsObjectType.DEVICE &&
         (oid.instance === this.options.deviceInstance || oid.instance === 4194303);
-      return fail(device ? [ErrorClass.PROPERTY, ErrorCode.WRITE_ACCESS_DENIED] : [ErrorClass.OBJECT, ErrorCode.UNKNOWN_OBJECT]);
+      return fail(
+        device
+          ? [ErrorClass.PROPERTY, ErrorCode.WRITE_ACCESS_DENIED]
+          : [ErrorClass.OBJECT, ErrorCode.UNKNOWN_OBJECT],
+      );
     }
     if (property !== P.PRESENT_VALUE) {
       const known = this.objectProperties(object).includes(property);
-      return fail(known ? [ErrorClass.PROPERTY, ErrorCode.WRITE_ACCESS_DENIED] : [ErrorClass.PROPERTY, ErrorCode.UNKNOWN_PROPERTY]);
+      return fail(
+        known
+          ? [ErrorClass.PROPERTY, ErrorCode.WRITE_ACCESS_DENIED]
+          : [ErrorClass.PROPERTY, ErrorCode.UNKNOWN_PROPERTY],
+      );
     }
     if (index !== undefined && index !== ARRAY_ALL) return fail([ErrorClass.PROPERTY, 50]);
     const value = decodeWriteValue(buf, start, end);
@@ -704,7 +763,12 @@ export class SimulatedBemsController {
     this.send(finishFrame(w), peer);
   }
 
-  private error(peer: Peer, invokeId: number, service: number, value: { error: [number, number] } | ReadResult): void {
+  private error(
+    peer: Peer,
+    invokeId: number,
+    service: number,
+    value: { error: [number, number] } | ReadResult,
+  ): void {
     const error = isError(value) ? value.error : [ErrorClass.DEVICE, ErrorCode.OTHER];
     const w = this.w;
     beginFrame(w, peer);

@@ -203,7 +203,9 @@ export = function register(RED: NodeAPI): void {
     const controller = bems;
     Promise.all([running.start(), controller?.start()]).then(
       ([ports, bound]) => {
-        const bemsText = bound ? `, BEMS ${controller?.deviceInstance} on ${bound.address}:${bound.port}` : '';
+        const bemsText = bound
+          ? `, BEMS ${controller?.deviceInstance} on ${bound.address}:${bound.port}`
+          : '';
         node.status(okStatus(`${running.specs.length} meters on 127.0.0.1:${ports.join(',')}${bemsText}`));
         gate.run(() => node.send(describe()));
       },
@@ -301,7 +303,14 @@ export = function register(RED: NodeAPI): void {
           case 'snapshot': {
             const meters = running.specs.map((spec) => {
               const meter = running.meter(spec.meterId);
-              return { meterId: spec.meterId, value: meter.counterValue(), supplyOn: meter.supplyOn };
+              // The power the meter's power register shows now (kW; m³/h for water and gas).
+              const powerKw = meter.supplyOn ? meter.demandAt(running.now) : 0;
+              return {
+                meterId: spec.meterId,
+                value: meter.counterValue(),
+                supplyOn: meter.supplyOn,
+                powerKw,
+              };
             });
             send({ ...msg, payload: { ts: running.now, meters } });
             break;
