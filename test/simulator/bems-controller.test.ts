@@ -30,7 +30,6 @@ const clientNode = loadBuiltNode('loadcontrol/prepay-bacnet-client.js');
 const loadControlNode = loadBuiltNode('loadcontrol/prepay-loadcontrol.js');
 
 const MIN = 60_000;
-const H = 60 * MIN;
 const ZONE = 'Asia/Kuala_Lumpur';
 /** Monday 2026-06-01 11:00 in Kuala Lumpur: every unit is open. */
 const ELEVEN = Date.parse('2026-06-01T11:00:00+08:00');
