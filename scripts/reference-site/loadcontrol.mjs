@@ -29,20 +29,17 @@ export const DEMAND_TARGET_KW = 1600;
 const SETBACK = { mode: 2, zone: 28, priority: 10 };
 
 /**
- * The shed table: BEMS setpoints on the simulated controller first (warmer chilled water, then a slower air
- * handler: every unit's air conditioning draws less), then power limits on the two biggest restaurants through
- * their cutoff nodes (never below 5 kW: demand limiting never cuts).
+ * The shed table: BEMS setpoints on the simulated controller (warmer chilled water, then a slower air handler:
+ * every unit's air conditioning draws less). Tenant power limits (`power-limit` rows) go to the cutoff nodes through
+ * the link below, but this site's Modbus relays only switch: its cutoff nodes would refuse every limit, so the table
+ * has none (a site whose relays can limit adds them after the BEMS steps, as the loadcontrol-demand example does).
  */
-function shedTable(tenants) {
-  const restaurants = tenants.filter((t) => t.kind === 'restaurant' && t.utilities.includes('electricity'));
+function shedTable() {
   return [
     'step,kind,target,value,reliefKw,minHoldMinutes,maxHoldMinutes',
     '# shed top to bottom, restored bottom first',
     'chilled water 10 C,bacnet,analog-output:1,10,50,10,120',
     'AHU fan 70 %,bacnet,analog-output:2,70,100,10,120',
-    ...restaurants
-      .slice(0, 2)
-      .map((t) => `limit ${t.accountId},power-limit,${t.accountId}/E-${t.accountId},5000,5,10,60`),
   ].join('\n');
 }
 
@@ -74,7 +71,7 @@ function loadControlNodes({ tenants, site }) {
       info: [
         `The simulator hosts a BEMS controller (BACnet device ${site.bemsDevice}, UDP 127.0.0.1:${site.bemsPort}): per unit N an occupancy mode (multi-state-value:N, 1 occupied, 2 unoccupied) and a zone setpoint (analog-value:N), and the site's chilled-water setpoint (analog-output:1) and air-handler fan speed (analog-output:2). Their present values drive each unit's air conditioning, so the meters show what load control does.`,
         `Vacancy setback: a closed account (vacant unit) or a supply cut for exhausted credit sets the unit's mode to unoccupied and its zone to ${SETBACK.zone} C at priority ${SETBACK.priority}; a move-in or reconnection relinquishes them.`,
-        `Demand limiting: every electricity meter's readings make the site demand; each 30-minute window is kept under ${DEMAND_TARGET_KW} kW by shedding the shed table's steps (BEMS setpoints first, then limits on two restaurants through their cutoff node, whose answers come back on the link from the supply alarms). The Modbus relays of this site only switch, so the cutoff nodes refuse the limits and say so.`,
+        `Demand limiting: every electricity meter's readings make the site demand; each 30-minute window is kept under ${DEMAND_TARGET_KW} kW by shedding the shed table's steps: the chilled-water setpoint, then the air-handler fan. Tenant power limits would go to the cutoff nodes (the link on the right; their answers come back from the supply alarms), but this site's Modbus relays only switch, so the table has none.`,
         'Read the controller with bacnet-stack: bacrp --mac 127.0.0.1:' +
           site.bemsPort +
           ' --dnet 0 ' +
@@ -133,7 +130,7 @@ function loadControlNodes({ tenants, site }) {
       windowMinutes: '30',
       marginKw: '50',
       siteMeters: '',
-      shedTable: shedTable(tenants),
+      shedTable: shedTable(),
       priceRules: '',
       currency: site.currency,
       priceUnit: 'major',
