@@ -93,7 +93,7 @@ function referenceSite(site) {
  * simulator port, BACnet port and ledger file apart from the reference site's.
  */
 function buildingExample() {
-  const site = { ...SITE, tenants: 8, waterEvery: 3, firstPort: 5031, npmStart: false };
+  const site = { ...SITE, tenants: 8, waterEvery: 3, firstPort: 5031, npmStart: false, bems: false };
   const { tables, tenants } = plan(site);
   const nodes = [...buildingTab({ tables, tenants, site }), ...bemsTab({ site })].filter(
     (n) => n.type !== 'tab',

@@ -154,3 +154,105 @@ export class HvacPlant implements RateSource {
     return cooling / cop + fan;
   }
 }
+
+export interface UnitHvacOptions {
+  /** Share of the unit's electricity that is its air conditioning at nominal settings (default 0.4). */
+  share?: number;
+  nominalZone?: number;
+  /** Share of the cooling load that goes per degree warmer zone (default 0.08). */
+  sensitivity?: number;
+  nominalChilledWater?: number;
+  /** Efficiency gain per degree of warmer chilled water (default 0.03). */
+  copPerDegree?: number;
+  /** Share of the air conditioning that is fan power, following the cube of the fan speed (default 0.25). */
+  fanShare?: number;
+  /** What the air conditioning draws in each occupancy mode: occupied, unoccupied, standby. */
+  modeFactors?: readonly [number, number, number];
+}
+
+/**
+ * A tenant unit's air conditioning as part of its electricity load, answering the BEMS's commands for the unit
+ * (zone setpoint, occupancy mode) and the site's (chilled-water setpoint, air-handler fan speed):
+ *
+ *   demand = base * (1 - share + share * mode * (1 - sensitivity * (zone - nominal)) * fan / cop)
+ *
+ * At nominal settings the factor is exactly 1 and the unit draws its load model's demand unchanged. A change
+ * applies from the moment it is made: `beforeChange` lets the meter count what flowed until then at the old
+ * settings (SimulatedMeter.settle).
+ */
+export class UnitHvac implements RateSource {
+  private readonly o: Required<UnitHvacOptions>;
+  private zoneSetpoint: number;
+  private mode = 1;
+  private chilledWater: number;
+  private fanSpeed = 100;
+  private factor = 1;
+  beforeChange: () => void = () => undefined;
+
+  constructor(
+    private readonly base: RateSource,
+    options: UnitHvacOptions = {},
+  ) {
+    this.o = {
+      share: options.share ?? 0.4,
+      nominalZone: options.nominalZone ?? 24,
+      sensitivity: options.sensitivity ?? 0.08,
+      nominalChilledWater: options.nominalChilledWater ?? 7,
+      copPerDegree: options.copPerDegree ?? 0.03,
+      fanShare: options.fanShare ?? 0.25,
+      modeFactors: options.modeFactors ?? [1, 0.1, 0.5],
+    };
+    this.zoneSetpoint = this.o.nominalZone;
+    this.chilledWater = this.o.nominalChilledWater;
+  }
+
+  /** Zone setpoint, degrees C (null: nominal). */
+  setZoneSetpoint(value: number | null): void {
+    this.change(() => (this.zoneSetpoint = value ?? this.o.nominalZone));
+  }
+
+  /** Occupancy mode: 1 occupied, 2 unoccupied, 3 standby (null: occupied). */
+  setMode(mode: number | null): void {
+    this.change(() => (this.mode = mode ?? 1));
+  }
+
+  setChilledWater(value: number | null): void {
+    this.change(() => (this.chilledWater = value ?? this.o.nominalChilledWater));
+  }
+
+  setFanSpeed(percent: number | null): void {
+    this.change(() => (this.fanSpeed = Math.min(100, Math.max(0, percent ?? 100))));
+  }
+
+  get settings(): { zoneSetpoint: number; mode: number; chilledWater: number; fanSpeed: number } {
+    return {
+      zoneSetpoint: this.zoneSetpoint,
+      mode: this.mode,
+      chilledWater: this.chilledWater,
+      fanSpeed: this.fanSpeed,
+    };
+  }
+
+  /** What the air conditioning draws against nominal (1 at nominal settings). */
+  get hvacFactor(): number {
+    return this.factor;
+  }
+
+  rate(t: number): number {
+    const base = this.base.rate(t);
+    if (this.factor === 1) return base;
+    return base * (1 - this.o.share + this.o.share * this.factor);
+  }
+
+  private change(apply: () => void): void {
+    this.beforeChange();
+    apply();
+    const o = this.o;
+    const mode = o.modeFactors[this.mode - 1] ?? 1;
+    const zone = Math.max(0, 1 - o.sensitivity * (this.zoneSetpoint - o.nominalZone));
+    const cop = 1 + o.copPerDegree * (this.chilledWater - o.nominalChilledWater);
+    const fan = 1 - o.fanShare + o.fanShare * (this.fanSpeed / 100) ** 3;
+    const factor = (mode * zone * fan) / cop;
+    this.factor = Math.abs(factor - 1) < 1e-12 ? 1 : factor;
+  }
+}

@@ -4,6 +4,10 @@
  * CSV) so a meter reader can be pointed at it; `msg.topic = "fault"` makes a unit silent, answer with an
  * exception or answer late; `"gateway"` stops or starts a gateway; `"snapshot"` sends every register.
  *
+ * With "BEMS controller" on, it also hosts a simulated BACnet/IP BEMS controller (bems-controller.ts): commandable
+ * setpoints and occupancy modes with real priority arrays, whose present values drive the cooling plant and each
+ * unit's air conditioning (bems-site.ts), so load control's writes show in the meters.
+ *
  * Like a real building's meters, the simulated ones do not start again from their first readings when
  * Node-RED restarts or is killed: registers and relays are saved in the user directory every few seconds and at
  * once when a relay switches, and a restart continues from there as if the meters had run on meanwhile.
@@ -19,6 +23,8 @@ import { faultStatus, okStatus, degradedStatus } from '../shared/status';
 import { builtInProfiles } from '../meter/profile-registry';
 import { planSite, siteMeterTable, SimulatedSite, type SiteCheckpoint } from './site';
 import { StateFile } from '../shared/state-file';
+import { SimulatedBemsController } from './bems-controller';
+import { driveSite, siteBemsObjects } from './bems-site';
 
 /** Registers are saved at least this often (wall time), and within this after a relay switches. */
 const SAVE_EVERY_MS = 5_000;
@@ -50,6 +56,10 @@ interface SimulatorDef extends NodeDef {
   gasForRestaurants?: boolean;
   hvacPlant?: boolean;
   registerLog?: boolean;
+  bems?: boolean;
+  bemsAddress?: string;
+  bemsPort?: string | number;
+  bemsDevice?: string | number;
 }
 
 function num(value: unknown, fallback: number, field: string, min: number, max: number): number {
@@ -65,6 +75,7 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     let site: SimulatedSite | undefined;
+    let bems: SimulatedBemsController | undefined;
     let problem: string | undefined;
     try {
       const tenants = num(config.tenants, 8, 'tenants', 1, 10_000);
@@ -101,8 +112,21 @@ export = function register(RED: NodeAPI): void {
         host: '127.0.0.1',
         ...(ports ? { ports } : {}),
       });
+      if (config.bems === true) {
+        const address = (config.bemsAddress ?? '').trim() || '127.0.0.1';
+        if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(address))
+          throw new Error('BEMS bind address must be an IPv4 address');
+        bems = new SimulatedBemsController({
+          deviceInstance: num(config.bemsDevice, 1001, 'BEMS device instance', 0, 4194302),
+          address,
+          port: num(config.bemsPort, 47810, 'BEMS UDP port', 0, 65535),
+          objects: siteBemsObjects(site.units.keys()),
+        });
+        driveSite(site, bems);
+      }
     } catch (error) {
       problem = (error as Error).message;
+      site = undefined;
     }
     if (!site) {
       node.status(faultStatus(problem ?? 'not started'));
@@ -163,13 +187,26 @@ export = function register(RED: NodeAPI): void {
         table: siteMeterTable(running.specs, gateway),
         csv: meterTableToCsv(siteMeterTable(running.specs, gateway)),
       }));
-      return { topic: 'meters', payload: { meters: running.specs.length, gateways } };
+      const bound = controller?.address();
+      const payload: Record<string, unknown> = { meters: running.specs.length, gateways };
+      if (controller && bound)
+        payload.bems = {
+          device: controller.deviceInstance,
+          host: bound.address,
+          port: bound.port,
+          objects: controller.objectCount,
+        };
+      return { topic: 'meters', payload };
     };
     // The meter table goes out once the deploy's nodes exist (the simulator often starts before them).
     const gate = new StartGate(RED);
-    running.start().then(
-      (ports) => {
-        node.status(okStatus(`${running.specs.length} meters on 127.0.0.1:${ports.join(',')}`));
+    const controller = bems;
+    Promise.all([running.start(), controller?.start()]).then(
+      ([ports, bound]) => {
+        const bemsText = bound
+          ? `, BEMS ${controller?.deviceInstance} on ${bound.address}:${bound.port}`
+          : '';
+        node.status(okStatus(`${running.specs.length} meters on 127.0.0.1:${ports.join(',')}${bemsText}`));
         gate.run(() => node.send(describe()));
       },
       (error: Error) => {
@@ -266,7 +303,14 @@ export = function register(RED: NodeAPI): void {
           case 'snapshot': {
             const meters = running.specs.map((spec) => {
               const meter = running.meter(spec.meterId);
-              return { meterId: spec.meterId, value: meter.counterValue(), supplyOn: meter.supplyOn };
+              // The power the meter's power register shows now (kW; m³/h for water and gas).
+              const powerKw = meter.supplyOn ? meter.demandAt(running.now) : 0;
+              return {
+                meterId: spec.meterId,
+                value: meter.counterValue(),
+                supplyOn: meter.supplyOn,
+                powerKw,
+              };
             });
             send({ ...msg, payload: { ts: running.now, meters } });
             break;
@@ -290,7 +334,7 @@ export = function register(RED: NodeAPI): void {
       } catch (error) {
         node.warn(`prepay-simulator: cannot save the registers: ${(error as Error).message}`);
       }
-      running.stop().then(
+      Promise.all([running.stop(), controller?.stop()]).then(
         () => done(),
         () => done(),
       );

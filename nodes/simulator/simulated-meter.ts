@@ -257,8 +257,11 @@ export class SimulatedMeter implements ModbusDevice {
     }
   }
 
-  /** Just before the supply switches: what flowed in this minute until now counts at the old state. */
-  private settle(): void {
+  /**
+   * Just before the supply switches (or the load changes): what flowed in this minute until now counts at the
+   * old state.
+   */
+  settle(): void {
     this.advance();
     const now = this.clock.now();
     if (now <= this.since) return;

@@ -7,7 +7,7 @@ import type { Clock } from '../core/clock';
 import type { MeterRow } from '../core/meter/meter-table';
 import type { MeterProfile } from '../core/meter/profile';
 import type { Utility } from '../core/messages';
-import { HvacPlant } from './hvac-model';
+import { HvacPlant, UnitHvac } from './hvac-model';
 import {
   hashSeed,
   LoadModel,
@@ -260,6 +260,8 @@ export class SimulatedSite {
   readonly relayModules: SimulatedRelayModule[] = [];
   /** The central cooling plant, when the site has one (SiteOptions.hvacPlant). */
   readonly hvac: HvacPlant | undefined;
+  /** Each tenant unit's air conditioning, part of its electricity load, by account (BEMS-commandable). */
+  readonly units = new Map<string, UnitHvac>();
 
   constructor(
     readonly specs: SimMeterSpec[],
@@ -294,7 +296,15 @@ export class SimulatedSite {
           { kind: spec.kind, utility: spec.utility, peak: spec.peak, seed: hashSeed(spec.meterId) },
           options.timeZone ?? 'UTC',
         );
+      // A tenant unit's electricity includes its air conditioning, which the BEMS's commands change.
+      let unit: UnitHvac | undefined;
+      if (spec.utility === 'electricity' && spec.load !== 'hvac-plant' && !this.units.has(spec.accountId)) {
+        unit = new UnitHvac(load);
+        this.units.set(spec.accountId, unit);
+        load = unit;
+      }
       const meter = new SimulatedMeter(spec.meterId, profile, load, clock, spec.start, undefined);
+      if (unit) unit.beforeChange = () => meter.settle();
       this.meters.set(spec.meterId, meter);
       this.devices[spec.gateway]!.set(spec.unitId, meter);
       if (spec.relay && spec.relay !== 'builtin' && relayProfile) {

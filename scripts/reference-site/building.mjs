@@ -12,6 +12,9 @@ export const SITE = {
   coolingEvery: 10,
   gasForRestaurants: true,
   firstPort: 5021,
+  // The simulator's BEMS controller (BACnet/IP): apart from the site's own BACnet device on 47808.
+  bemsDevice: 412100,
+  bemsPort: 47810,
   currency: 'MYR',
   // Fixed-date public holidays in Kuala Lumpur (moving feasts are added each year by the operator).
   holidays: [
@@ -261,6 +264,12 @@ export function buildingTab({ tables, tenants, site = SITE }) {
       waterEvery: site.waterEvery,
       coolingEvery: site.coolingEvery,
       gasForRestaurants: site.gasForRestaurants,
+      // The simulated BEMS controller the load-control tab commands: setpoints and occupancy modes that drive
+      // each unit's air conditioning (and so its meter).
+      bems: site.bems !== false,
+      bemsAddress: '127.0.0.1',
+      bemsPort: site.bemsPort,
+      bemsDevice: site.bemsDevice,
       x: 150,
       y: 100,
       wires: [[id('debug-tables'), id('out:simulator')]],

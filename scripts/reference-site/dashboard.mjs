@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { embedCoreMethods } from '../tenant-api/core-source.mjs';
 import { OUT } from './building.mjs';
 import { id, TAB } from './ids.mjs';
-import { SAVINGS_OUT } from './loadcontrol.mjs';
+import { LOADCONTROL_OUT, SAVINGS_OUT } from './loadcontrol.mjs';
 
 const z = TAB.dashboard;
 
@@ -124,6 +124,7 @@ const groups = {
   operator: group('ui-group:operator', 'Operator', 6, 5),
   reconciliation: group('ui-group:reconciliation', 'Daily reconciliation', 12, 6),
   savings: group('ui-group:savings', 'Savings', 12, 7),
+  loadcontrol: group('ui-group:loadcontrol', 'Load control', 12, 8),
 };
 
 function chart(key, label, yLabel, order, y, groupId = groups.demand.id) {
@@ -355,6 +356,51 @@ const RECONCILIATION_BOARD = [
 ];
 
 /**
+ * prepay-loadcontrol's outputs: each demand window (actual and predicted peak against the target) to the chart,
+ * the shed steps in force to the text, and the last outcome of each BEMS command to the table.
+ */
+const loadControlBoard = (timeZone) => [
+  `const wall = new Intl.DateTimeFormat('en-CA', { timeZone: ${JSON.stringify(timeZone)}, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });`,
+  'const when = (ts) => {',
+  '    const part = Object.fromEntries(wall.formatToParts(new Date(ts || Date.now())).map((x) => [x.type, x.value]));',
+  "    return part.month + '-' + part.day + ' ' + part.hour + ':' + part.minute;",
+  '};',
+  'const p = msg.payload || {};',
+  "if (msg.topic === 'demand-window') {",
+  '    const round = (kw) => Math.round(kw * 10) / 10;',
+  '    return [[',
+  "        { topic: 'actual kW', payload: { x: p.end, y: round(p.actualKw) } },",
+  "        { topic: 'predicted peak kW', payload: { x: p.end, y: round(p.peakPredictedKw) } },",
+  "        { topic: 'target kW', payload: { x: p.end, y: round(p.targetKw) } },",
+  '    ], null, null];',
+  '}',
+  "if (msg.topic === 'demand-decision') {",
+  "    const steps = context.get('steps') || [];",
+  '    const rest = steps.filter((s) => s !== p.step);',
+  "    const now = p.action === 'shed' ? rest.concat([p.step]) : rest;",
+  "    context.set('steps', now);",
+  "    const text = now.length ? now.join(', ') + ' (last: ' + p.action + ' ' + p.step + ' at ' + when(p.at) + ')' : 'none (last: ' + p.action + ' ' + p.step + ' at ' + when(p.at) + ')';",
+  '    return [null, { payload: text }, null];',
+  '}',
+  "if (msg.topic === 'loadcontrol' && typeof p.target === 'string') {",
+  "    const rows = context.get('rows') || {};",
+  '    rows[p.key || p.target] = {',
+  '        at: when(p.at),',
+  '        target: p.target,',
+  '        priority: p.priority,',
+  "        value: p.value === null ? 'relinquish' : String(p.value),",
+  '        outcome: p.outcome,',
+  "        reason: p.reason || '',",
+  "        text: p.text || '',",
+  '    };',
+  "    context.set('rows', rows);",
+  '    const list = Object.values(rows).sort((a, b) => (a.at < b.at ? 1 : -1)).slice(0, 50);',
+  '    return [null, null, { payload: list }];',
+  '}',
+  'return null;',
+];
+
+/**
  * The operator panel's Vue component, with the building ledger's node id and the package's own amount parser
  * (a ui-template cannot import the package: the `// @core-method` line takes the core function's compiled code).
  */
@@ -544,6 +590,41 @@ export function dashboardTab({ ledgerId, timeZone }) {
       width: 12,
     },
     text('savings-text', groups.savings.id, 'last month savings', 'Last month', 560),
+    linkIn('dash:loadcontrol', 'load-control reports', [LOADCONTROL_OUT], 140, 640, [
+      id('loadcontrol-board'),
+    ]),
+    fn(
+      'loadcontrol-board',
+      'load control',
+      loadControlBoard(timeZone),
+      360,
+      640,
+      [[id('demand-chart')], [id('steps-text')], [id('commands-table')]],
+      3,
+    ),
+    {
+      ...chart('demand-chart', 'Demand windows (30 min)', 'kW', 2, 620, groups.loadcontrol.id),
+      width: 12,
+    },
+    text('steps-text', groups.loadcontrol.id, 'shed steps in force', 'Steps in force', 660),
+    table(
+      'commands-table',
+      groups.loadcontrol.id,
+      'BEMS commands',
+      [
+        ['at', 'At'],
+        ['target', 'Object'],
+        ['priority', 'Priority', 'end'],
+        ['value', 'Value'],
+        ['outcome', 'Outcome'],
+        ['reason', 'Why'],
+        ['text', 'Detail'],
+      ],
+      10,
+      3,
+      620,
+      700,
+    ),
     {
       id: id('operator-panel'),
       type: 'ui-template',

@@ -50,7 +50,7 @@ const checks: Record<string, (userDir: string) => Promise<void>> = {
   },
   'loadcontrol-demand': async (userDir) => {
     // The site's readings crossed the (deliberately low) target: both tenants were limited through the cutoff,
-    // never cut, and the vacant unit was set back.
+    // never cut, and the vacant unit was set back on the simulator's BEMS controller.
     const cutoff = JSON.parse(
       readFileSync(join(userDir, 'prepay', 'cutoff-exAcut00000001.json'), 'utf8'),
     ) as {
@@ -70,6 +70,15 @@ const checks: Record<string, (userDir: string) => Promise<void>> = {
     ) as { accounts: Record<string, { mode?: string }> };
     assert.equal(state.accounts.T0003?.mode, 'setback');
     const base = join(userDir, 'prepay', 'bacnet-client-exAbc000000001');
+    // The setback and the shed chilled-water setpoint landed on the controller: held in the lease file.
+    const lease = JSON.parse(readFileSync(`${base}-lease.json`, 'utf8')) as {
+      entries: Array<{ key: string }>;
+    };
+    assert.deepEqual(lease.entries.map((e) => e.key).sort(), [
+      '1234/analog-value:3@12',
+      '1234/multi-state-value:3@12',
+      'demand:chilled water +3 C',
+    ]);
     if (existsSync(`${base}-watchdog.pid`)) {
       try {
         process.kill(Number(readFileSync(`${base}-watchdog.pid`, 'utf8')), 'SIGKILL');
@@ -79,22 +88,21 @@ const checks: Record<string, (userDir: string) => Promise<void>> = {
     }
   },
   'loadcontrol-vacancy': async (userDir) => {
-    // Both units were set back (the rule's state is on disk before a command is sent); no BEMS answered here, so
-    // the commands sent stayed in the lease file for the watchdog, which this check stops.
+    // Both units were set back (the rule's state is on disk before a command is sent) on the simulator's BEMS
+    // controller: the three commands in force are held in the lease file for the watchdog, which this check stops.
     const state = JSON.parse(
       readFileSync(join(userDir, 'prepay', 'loadcontrol-ex9lc000000001.json'), 'utf8'),
     ) as {
       accounts: Record<string, { mode?: string; why: string }>;
     };
-    assert.equal(state.accounts.T0101?.mode, 'setback');
-    assert.equal(state.accounts.T0102?.mode, 'setback');
-    assert.match(state.accounts.T0102!.why, /exhausted credit/);
+    assert.equal(state.accounts.T0001?.mode, 'setback');
+    assert.equal(state.accounts.T0002?.mode, 'setback');
+    assert.match(state.accounts.T0002!.why, /exhausted credit/);
     const base = join(userDir, 'prepay', 'bacnet-client-ex9bc000000001');
     const lease = JSON.parse(readFileSync(`${base}-lease.json`, 'utf8')) as {
       entries: Array<{ key: string }>;
     };
-    // One request at a time goes to a controller: those sent before the stop (2 s each unanswered) are held.
-    assert.ok(lease.entries.length > 0 && lease.entries.length <= 3, `${lease.entries.length} held`);
+    assert.equal(lease.entries.length, 3, `${lease.entries.length} held`);
     const pid = Number(readFileSync(`${base}-watchdog.pid`, 'utf8'));
     try {
       process.kill(pid, 'SIGKILL');

@@ -1,7 +1,8 @@
 /**
  * The reference site dashboard's function nodes, as the generator writes them into flows/reference.json, run
  * in the test runtime: alarm times on the site's wall clock (Kuala Lumpur), supplies off counted from the relay
- * states the cutoff nodes restore at start, and a tenant without a forecast yet shown as such, not blank.
+ * states the cutoff nodes restore at start, a tenant without a forecast yet shown as such, not blank, and load
+ * control's demand windows, shed steps in force and last command outcomes.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -107,5 +108,65 @@ describe('reference site dashboard boards', function () {
       ],
     );
     assert.match(String(outputs[1]!.at(-1)!.payload), /3 tenants: .*; 2 supplies off$/);
+  });
+  it('charts each demand window against its target, lists the steps in force and the last outcome per command', async function () {
+    const { id, outputs } = await load('load control');
+    const end = Date.UTC(2026, 11, 7, 4, 30);
+    helper.getNode(id).receive({
+      topic: 'demand-window',
+      payload: { start: end - 1_800_000, end, targetKw: 1600, actualKw: 1623.44, peakPredictedKw: 1702.06 },
+    });
+    const decision = (action: string, step: string, at: number) => ({
+      topic: 'demand-decision',
+      payload: { at, action, step, index: 0, reason: 'predicted over the target' },
+    });
+    helper.getNode(id).receive(decision('shed', 'chilled water 10 C', end - 600_000));
+    helper.getNode(id).receive(decision('shed', 'AHU fan 70 %', end - 300_000));
+    helper.getNode(id).receive(decision('restore', 'AHU fan 70 %', end));
+    const event = (value: number | null, outcome: string, at: number) => ({
+      topic: 'loadcontrol',
+      payload: {
+        key: 'demand:chilled water 10 C',
+        target: '412100/analog-output:1',
+        priority: 10,
+        value,
+        outcome,
+        reason: 'demand limiting',
+        text: 'read back',
+        attempts: 1,
+        at,
+      },
+    });
+    helper.getNode(id).receive(event(10, 'landed', end - 590_000));
+    helper.getNode(id).receive(event(null, 'released', end));
+    await sleep(200);
+    assert.deepEqual(
+      outputs[0]!.map((m) => [m.topic, (m.payload as { x: number; y: number }).y]),
+      [
+        ['actual kW', 1623.4],
+        ['predicted peak kW', 1702.1],
+        ['target kW', 1600],
+      ],
+    );
+    assert.deepEqual(
+      outputs[1]!.map((m) => m.payload),
+      [
+        'chilled water 10 C (last: shed chilled water 10 C at 12-07 12:20)',
+        'chilled water 10 C, AHU fan 70 % (last: shed AHU fan 70 % at 12-07 12:25)',
+        'chilled water 10 C (last: restore AHU fan 70 % at 12-07 12:30)',
+      ],
+    );
+    const rows = JSON.parse(JSON.stringify(outputs[2]!.at(-1)!.payload)) as Array<Record<string, unknown>>;
+    assert.deepEqual(rows, [
+      {
+        at: '12-07 12:30',
+        target: '412100/analog-output:1',
+        priority: 10,
+        value: 'relinquish',
+        outcome: 'released',
+        reason: 'demand limiting',
+        text: 'read back',
+      },
+    ]);
   });
 });

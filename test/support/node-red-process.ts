@@ -90,6 +90,16 @@ export async function onFreePorts(flows: Array<{ type: string; port?: unknown }>
   const original = Number(simulator.port);
   simulator.port = base;
   for (const link of links) link.port = base + (Number(link.port) - original);
+  // The simulator's BEMS controller to a free UDP port, and the BACnet clients that command it with it.
+  const bems = simulator as { bems?: unknown; bemsPort?: unknown };
+  if (bems.bems === true) {
+    const before = `127.0.0.1:${String(bems.bemsPort)}`;
+    bems.bemsPort = String(await freeUdpPort());
+    for (const client of flows.filter((n) => n.type === 'prepay-bacnet-client') as Array<{
+      address?: unknown;
+    }>)
+      if (client.address === before) client.address = `127.0.0.1:${bems.bemsPort as string}`;
+  }
   return base;
 }
 
@@ -107,10 +117,14 @@ export async function flowOnFreePorts(
     device.port = String(await freeUdpPort());
     device.portType = 'num';
   }
-  // A load-control example's BEMS controller: moved to a free port, where nothing answers (the example's
-  // commands then fail to its Catch node) rather than to whatever BACnet device listens on 47808 here.
+  // A BACnet client's BEMS controller: the simulator's own when it commands that one (onFreePorts moved both);
+  // any other moved to a free port, where nothing answers (the example's commands then fail to its Catch node)
+  // rather than to whatever BACnet device listens on 47808 here.
+  const simulated = (flows as Array<{ type: string; bems?: unknown; bemsPort?: unknown }>)
+    .filter((n) => n.type === 'prepay-simulator' && n.bems === true)
+    .map((n) => `127.0.0.1:${String(n.bemsPort)}`);
   for (const client of flows.filter((n) => n.type === 'prepay-bacnet-client') as Array<{ address?: unknown }>)
-    client.address = `127.0.0.1:${await freeUdpPort()}`;
+    if (!simulated.includes(String(client.address))) client.address = `127.0.0.1:${await freeUdpPort()}`;
 }
 
 export class NodeRedProcess {
