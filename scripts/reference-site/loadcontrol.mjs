@@ -138,8 +138,9 @@ function loadControlNodes({ tenants, site }) {
       checkSeconds: '15',
       x: 620,
       y: 420,
-      // 1: command outcomes; 2: limit requests for the cutoff nodes; 3: demand windows and decisions.
-      wires: [[LOADCONTROL_OUT], [id('lc:to-cutoff')], [LOADCONTROL_OUT]],
+      // 1: command outcomes; 2: limit requests for the cutoff nodes; 3: demand windows and decisions, and the
+      // setbacks and demand steps the savings evidence attributes to each unit.
+      wires: [[LOADCONTROL_OUT], [id('lc:to-cutoff')], [LOADCONTROL_OUT, id('savings')]],
     },
     {
       id: id('lc:to-cutoff'),
@@ -217,7 +218,8 @@ export function loadControlTab({ tables, tenants, site = SITE }) {
         'savings against the baseline period (IPMVP option C), reported at midnight and on the 1st. CSV: ' +
         'GET /prepay-savings/<node id>/report?from=&to=&format=csv (permission prepay-savings.read). Offices keep ' +
         'office hours (and close on public holidays), shops 10:00-22:00, restaurants 07:00-23:00, the plant 09:00-22:00.\n' +
-        'Load control: vacancy setback and demand limiting on the simulated BEMS controller (see the comment).',
+        'Load control: vacancy setback and demand limiting on the simulated BEMS controller (see the comment); ' +
+        'the savings evidence counts the hours each unit was set back and the demand steps taken.',
     },
     ...loadControlNodes({ tenants, site }),
     {
