@@ -26,7 +26,8 @@ import { BenchResult, lowerIsBetter, median, percentile } from './harness';
 
 const root = join(__dirname, '..', '..');
 const PER_GATEWAY = METERS_PER_GATEWAY;
-const ROUNDS = 10;
+/** BENCH_METER_RED_ROUNDS: more rounds (for profiling). */
+const ROUNDS = Number(process.env.BENCH_METER_RED_ROUNDS) || 10;
 const CPU_WINDOW_MS = 45_000;
 const BILLING_MS = 300_000;
 /** When building time crosses a billing boundary, after Node-RED is started (ms). */
@@ -376,7 +377,9 @@ export async function run(): Promise<BenchResult[]> {
       const each = f.prepay.map((p, i) => f.raw[i]! / p);
       return `round by round ${median(each).toFixed(2)}x (${fmt(each, 2)})`;
     };
-    for (const meters of only === 'cycles' ? [1000] : [100, 1000]) {
+    // BENCH_METER_RED_METERS=100 (with ONLY=cycles) measures the cycles of that many meters only.
+    const sizes = process.env.BENCH_METER_RED_METERS ? [Number(process.env.BENCH_METER_RED_METERS)] : [1000];
+    for (const meters of only === 'cycles' ? sizes : [100, 1000]) {
       const f = await cycles(sim.ports, meters, 5);
       results.push(
         lowerIsBetter(
@@ -389,6 +392,7 @@ export async function run(): Promise<BenchResult[]> {
         ),
       );
     }
+    if (only === 'cycles' && process.env.BENCH_METER_RED_METERS) return results;
     // Billing every value: every cycle also writes 1,000 meters' state and sends consumption after it.
     const f = await cycles(sim.ports, 1000, 0);
     results.push(

@@ -6,12 +6,21 @@
  * Demand limiting and price rules (demand-config.ts, demand-runner.ts): site readings keep each demand window
  * under a target by shedding the shed table's steps (tenant limits on output 2, for prepay-cutoff; BEMS writes
  * through the same commander); price and carbon signals move the price rules' setpoints.
+ * The cutoff's answers to the limit requests come back in (topic "limit", prepay-cutoff output 2): a held or
+ * refused step relieves nothing and the next step goes in. A tariff document (topic "tariff") sets the demand
+ * windows from its demand charge. Units flagged medical or critical (the protected units table) are left alone.
+ * Demand limiting's steps in force survive a restart (prepay/loadcontrol-<id>-demand.json).
  * Outputs: 1 BEMS command outcomes, 2 limit requests (topic "limit"), 3 demand window reports and decisions.
  */
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { slotKey, type DesiredCommand } from '../core/loadcontrol/commands';
 import { allowedPriority, parseHvacMap, type HvacRow } from '../core/loadcontrol/hvac-map';
+import {
+  accountOfObject,
+  parseProtectedUnits,
+  type ProtectedUnit,
+} from '../core/loadcontrol/protected-units';
 import {
   VacancyRule,
   readVacancyInput,
@@ -22,19 +31,22 @@ import type { TimerHandle } from '../core/clock';
 import type { CreditState } from '../core/messages';
 import { appendOperatorLog } from '../shared/operator-log';
 import { runtimeClock } from '../shared/runtime-clock';
+import { StartGate } from '../shared/start-gate';
 import { StateFile } from '../shared/state-file';
 import { degradedStatus, faultStatus, okStatus, throttledStatus } from '../shared/status';
 import { BacnetCommander, type CommandEvent } from './bacnet-commander';
 import { loadControlNodes, registerLoadControlRoutes, type ReleaseAnswer } from './loadcontrol-admin';
 import type { BacnetClientConfigNode } from './client-handle';
 import { readDemandConfig, readSignal, type DemandNodeDef } from './demand-config';
-import { DemandRunner } from './demand-runner';
+import { DemandRunner, readRunnerSnapshot, type RunnerSnapshot } from './demand-runner';
 
 interface LoadControlNodeDef extends DemandNodeDef {
   client?: string;
   priority?: string | number;
   table?: string;
   verify?: string | number;
+  /** CSV: account, meter, flag (medical | critical), vacancySetback (yes | no). */
+  protectedUnits?: string;
 }
 
 const MAX_RELEASE_MINUTES = 31 * 24 * 60;
@@ -71,12 +83,34 @@ export = function register(RED: NodeAPI): void {
         `table: line ${elsewhere.line}: device ${elsewhere.target.device}: the client commands device ${settings.device} only`,
       );
 
+    let protectedUnits: Map<string, ProtectedUnit>;
+    try {
+      protectedUnits = parseProtectedUnits(config.protectedUnits ?? '');
+    } catch (error) {
+      return fail((error as Error).message);
+    }
+
     let demand: ReturnType<typeof readDemandConfig>;
     try {
       demand = readDemandConfig(config, settings.device, priority);
     } catch (error) {
       return fail((error as Error).message);
     }
+    // A BEMS step or price rule on an object of the HVAC table is that unit's: its flags apply to it.
+    for (const step of demand.options.demand?.steps ?? [])
+      if (step.action.kind === 'command' && step.action.account === undefined) {
+        const account = accountOfObject(rows, step.action.target);
+        if (account !== undefined) step.action.account = account;
+      }
+    demand.options.priceRules = demand.options.priceRules.filter((rule) => {
+      const account = accountOfObject(rows, rule.target);
+      const flagged = account === undefined ? undefined : protectedUnits.get(account);
+      if (!flagged) return true;
+      node.warn(
+        `prepay-loadcontrol: price rule "${rule.name}" commands the HVAC of account ${account}, flagged ${flagged.flag}: left alone`,
+      );
+      return false;
+    });
     const clock = runtimeClock(RED.settings);
 
     const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
@@ -87,7 +121,7 @@ export = function register(RED: NodeAPI): void {
     );
     const loaded = stateFile.load();
     if (loaded.problem) node.warn(`prepay-loadcontrol: ${loaded.problem}`);
-    const rule = new VacancyRule(rows, loaded.value);
+    const rule = new VacancyRule(rows, loaded.value, protectedUnits);
     const operatorLog = join(userDir, 'prepay', `loadcontrol-${node.id}-operator.jsonl`);
     const keysOf = (account: string): string[] =>
       rows.filter((r) => r.account === account).map((r) => slotKey(r.target, r.priority));
@@ -110,6 +144,8 @@ export = function register(RED: NodeAPI): void {
       });
 
     let commander: BacnetCommander | undefined;
+    /** BEMS writes of demand steps still in force after a restart: asserted with the vacancy setbacks. */
+    let resumed: DesiredCommand[] = [];
     let releaseOwner: (() => void) | undefined;
     const ready = clientNode.ready.then((handle) => {
       releaseOwner = handle.acquire(node.id);
@@ -126,7 +162,7 @@ export = function register(RED: NodeAPI): void {
           node.send({ topic: 'loadcontrol', payload: { ...event, account: accountByKey.get(event.key) } });
         },
       });
-      commander.start(rule.desired());
+      commander.start([...rule.desired(), ...resumed]);
       showStatus();
       return commander;
     });
@@ -138,9 +174,26 @@ export = function register(RED: NodeAPI): void {
     };
 
     // --- demand limiting and price rules -----------------------------------------------------------------
+    const demandFile = new StateFile<RunnerSnapshot>(
+      join(userDir, 'prepay', `loadcontrol-${node.id}-demand.json`),
+      readRunnerSnapshot,
+      1000,
+    );
+    // Reports made while the node starts (the state carried over a restart) wait until the flows have started.
+    const gate = new StartGate(RED);
+    const report = (topic: string, payload: unknown): void =>
+      gate.run(() => node.send([null, null, { topic, payload }]));
     const runner = demand.active
       ? new DemandRunner({
           ...demand.options,
+          protectedUnits,
+          onStateChange: () => {
+            try {
+              demandFile.save(() => runner!.snapshot(clock.now()));
+            } catch (error) {
+              node.warn(`prepay-loadcontrol: demand state not saved: ${(error as Error).message}`);
+            }
+          },
           by: `load control ${node.name || node.id}`,
           sendLimit: (payload) => node.send([null, { topic: 'limit', payload }, null]),
           sendCommand: (command) => {
@@ -148,9 +201,15 @@ export = function register(RED: NodeAPI): void {
               node.warn(`prepay-loadcontrol: ${command.reason}: ${error.message}`),
             );
           },
-          sendReport: (topic, payload) => node.send([null, null, { topic, payload }]),
+          sendReport: report,
         })
       : undefined;
+    if (runner) {
+      const saved = demandFile.load();
+      if (saved.problem) node.warn(`prepay-loadcontrol: ${saved.problem}`);
+      if (saved.value) resumed = runner.resume(saved.value, clock.now());
+    }
+
     let tickTimer: TimerHandle | undefined;
     const tick = (): void => {
       runner?.tick(clock.now());
@@ -161,8 +220,30 @@ export = function register(RED: NodeAPI): void {
     node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: (err?: Error) => void) => {
       let commands: DesiredCommand[];
       try {
+        if (!runner && (msg.topic === 'limit' || msg.topic === 'tariff'))
+          throw new Error(`${msg.topic}: no demand limiting configured (no target and shed steps)`);
         if (runner) {
           const now = clock.now();
+          if (msg.topic === 'limit') {
+            runner.limitAnswer(msg.payload, now);
+            return done();
+          }
+          if (msg.topic === 'tariff') {
+            const taken = runner.tariffDocument(msg.payload, now);
+            const target = runner.demandNow()!.targetKw;
+            report('demand-tariff', {
+              at: now,
+              tariff: taken.tariff,
+              intervalMinutes: taken.intervalMinutes,
+              ...(taken.periods ? { periods: taken.periods } : {}),
+              targetKw: target,
+              targetFrom: taken.targetKw !== undefined ? 'message' : 'node',
+            });
+            node.log(
+              `prepay-loadcontrol: demand windows of ${taken.intervalMinutes} min from tariff "${taken.tariff}", target ${target} kW`,
+            );
+            return done();
+          }
           if (msg.topic === 'price' || msg.topic === 'carbon') {
             const signal = readSignal(msg.topic, msg.payload, demand.prices, now);
             runner.priceSignal(signal.kind, signal.signal, now);
@@ -179,6 +260,12 @@ export = function register(RED: NodeAPI): void {
           return done();
         }
         commands = rule.apply(input);
+        if (commands.length > 0 && input.kind !== 'ignore') {
+          // For the savings evidence (prepay-savings): when each unit was set back and restored.
+          const mode = rule.modeOfAccount(input.accountId);
+          if (mode.mode)
+            report('setback', { account: input.accountId, mode: mode.mode, at: clock.now(), why: mode.why });
+        }
       } catch (error) {
         return done(error as Error);
       }
@@ -258,7 +345,14 @@ export = function register(RED: NodeAPI): void {
     node.on('close', (_removed: boolean, done: () => void) => {
       loadControlNodes.delete(node.id);
       if (tickTimer !== undefined) clock.clearTimeout(tickTimer);
+      gate.close();
       status.stop();
+      try {
+        if (runner) demandFile.save(() => runner.snapshot(clock.now()));
+        demandFile.flush();
+      } catch (error) {
+        node.warn(`prepay-loadcontrol: demand state not saved: ${(error as Error).message}`);
+      }
       try {
         stateFile.flush();
       } catch (error) {

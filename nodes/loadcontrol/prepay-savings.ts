@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { TimerHandle } from '../core/clock';
+import { readLoadControlAction } from '../core/loadcontrol/savings-actions';
 import type { SavingsReport } from '../core/loadcontrol/savings-report';
 import {
   addDays,
@@ -27,6 +28,14 @@ type Done = (err?: Error) => void;
 type Send = (msg: NodeMessage | Array<NodeMessage | null>) => void;
 
 const TEMPERATURE_TOPIC = 'outdoor-temperature';
+/** prepay-loadcontrol's third output: actions are kept, the rest of its reports ignored. */
+const LOAD_CONTROL_TOPICS = new Set([
+  'setback',
+  'demand-decision',
+  'demand-window',
+  'demand-state',
+  'demand-tariff',
+]);
 
 export = function register(RED: NodeAPI): void {
   registerSavingsAdminRoutes(RED);
@@ -55,7 +64,7 @@ export = function register(RED: NodeAPI): void {
     }
     const zone = TimeZone.get(settings.timeZone);
     const unitIds = settings.units.map((u) => u.unit);
-    const counts = { counted: 0, duplicates: 0, ignored: 0, temperatures: 0 };
+    const counts = { counted: 0, duplicates: 0, ignored: 0, temperatures: 0, actions: 0 };
     let lastTemperature: string | null = null;
     const status = throttledStatus(node);
     let reportedProblems = 0;
@@ -64,6 +73,7 @@ export = function register(RED: NodeAPI): void {
         node.warn(`prepay-savings: ${recorder.problems[reportedProblems]}`);
       const text =
         `${unitIds.length} units · ${counts.counted} counted` +
+        (counts.actions > 0 ? ` · ${counts.actions} actions` : '') +
         (lastTemperature === null ? '' : ` · ${lastTemperature}`);
       status.show(() =>
         recorder.problems.length > 0 ? degradedStatus(`${text} · see warnings`) : okStatus(text),
@@ -83,7 +93,9 @@ export = function register(RED: NodeAPI): void {
       if (unit !== undefined && (typeof unit !== 'string' || !unitIds.includes(unit)))
         throw new RangeError(`unit: "${String(unit)}" is not in the units table`);
       const units = unit === undefined ? unitIds : [unit as string];
-      const reports: SavingsReport[] = units.map((u) => recorder.report(u, period.from, period.to));
+      const reports: SavingsReport[] = units.map((u) =>
+        recorder.report(u, period.from, period.to, clock.now()),
+      );
       const topic = `savings/${period.period}`;
       if (format === 'csv') {
         return {
@@ -176,6 +188,17 @@ export = function register(RED: NodeAPI): void {
           const period = reportPeriod(request, today());
           const out = reportMessage(period, request.format, request.unit);
           send(period.period === 'day' ? [{ ...msg, ...out }, null] : [null, { ...msg, ...out }]);
+          done();
+          return;
+        }
+        if (LOAD_CONTROL_TOPICS.has(String(msg.topic))) {
+          // prepay-loadcontrol's output 3: its setbacks and demand steps, attributed per unit and day.
+          const action = readLoadControlAction(msg.topic, msg.payload);
+          const outcome = action ? recorder.recordAction(action) : undefined;
+          if (outcome?.counted) counts.actions += 1;
+          else if (outcome?.duplicate) counts.duplicates += 1;
+          else counts.ignored += 1; // a window report, a plant step, a unit not in the table
+          showStatus();
           done();
           return;
         }

@@ -12,7 +12,7 @@ import type { SavingsRecorderOptions, SavingsUnitConfig } from './savings-record
 export interface SavingsNodeSettings {
   timeZone?: string;
   /** Rows of the units table: a unit id, its meters (separated by commas or spaces), its schedule. */
-  units?: Array<{ unit?: unknown; meters?: unknown; schedule?: unknown }>;
+  units?: Array<{ unit?: unknown; meters?: unknown; schedule?: unknown; accounts?: unknown }>;
   baselineFrom?: string;
   baselineTo?: string;
   cvRmse?: string | number;
@@ -42,6 +42,7 @@ export function checkSettings(config: SavingsNodeSettings): CheckedSettings {
   const units: SavingsUnitConfig[] = [];
   const seenUnits = new Map<string, number>();
   const seenMeters = new Map<string, number>();
+  const seenAccounts = new Map<string, number>();
   rows.forEach((row, index) => {
     const n = index + 1;
     const unit = typeof row.unit === 'string' ? row.unit.trim() : '';
@@ -67,7 +68,18 @@ export function checkSettings(config: SavingsNodeSettings): CheckedSettings {
     } catch (error) {
       throw new Error(`${where}: schedule: ${(error as Error).message}`);
     }
-    units.push({ unit, meters, schedule });
+    // The ledger accounts whose load-control actions are the unit's: the unit's id when none are given.
+    const accounts = (
+      Array.isArray(row.accounts) ? row.accounts.map(String) : String(row.accounts ?? '').split(/[\s,;]+/)
+    )
+      .map((a) => a.trim())
+      .filter((a) => a !== '');
+    for (const account of accounts) {
+      const other = seenAccounts.get(account);
+      if (other !== undefined) throw new Error(`${where}: account "${account}" is also on row ${other}`);
+      seenAccounts.set(account, n);
+    }
+    units.push(accounts.length > 0 ? { unit, meters, schedule, accounts } : { unit, meters, schedule });
   });
   const from = (config.baselineFrom ?? '').trim();
   const to = (config.baselineTo ?? '').trim();

@@ -13,7 +13,12 @@
  * it and is refused (a conflict, for the node to report); a consumption across months is checked in every month
  * before any is changed, so it counts in all or none (a crash between two months' writes leaves the later month
  * uncounted, and the consumption counts there when it is sent again).
+ *
+ * Load control's actions (prepay-loadcontrol's setbacks and demand steps) are kept per unit and local month of
+ * the action, `units/u-<unit>/<YYYY-MM>-actions.json`, keyed by what, whose and when: an action sent again is
+ * the same key and counts once. Reports attribute them per day beside the energy (savings-actions.ts).
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fitBaseline, type BaselineOptions } from '../core/loadcontrol/baseline';
 import {
@@ -25,6 +30,7 @@ import {
 } from '../core/loadcontrol/occupancy';
 import { celsius, dailyMeanTemperature, SLOT_MS } from '../core/loadcontrol/outdoor';
 import { consumptionInput, splitConsumption } from '../core/loadcontrol/savings';
+import { actionKey, attributeActions, type LoadControlAction } from '../core/loadcontrol/savings-actions';
 import {
   baselineDays,
   buildSavingsReport,
@@ -45,6 +51,8 @@ export interface SavingsUnitConfig {
   schedule: string;
   /** Baseline period, local dates inclusive (overrides the recorder's). */
   baseline?: { from: string; to: string };
+  /** The ledger accounts whose load-control actions are the unit's (default: the unit's id). */
+  accounts?: string[];
 }
 
 export interface SavingsRecorderOptions {
@@ -81,6 +89,15 @@ interface UnitMonth {
   instants: Record<string, number[]>;
 }
 
+interface ActionsMonth {
+  version: 1;
+  /** Actions by key (a resent action is the same key). */
+  actions: Record<string, LoadControlAction>;
+}
+
+/** How far back a report looks for a setback or step still open at its first day. */
+const ACTIONS_LOOKBACK_MONTHS = 12;
+
 interface OutdoorMonth {
   version: 1;
   /** Per local date, the five-minute slot index → °C. */
@@ -98,7 +115,11 @@ export class SavingsRecorder {
   private readonly zone: TimeZone;
   private readonly units = new Map<string, Unit>();
   private readonly unitOfMeter = new Map<string, Unit>();
-  private readonly files = new Map<string, { file: StateFile<unknown>; value: UnitMonth | OutdoorMonth }>();
+  private readonly unitOfAccount = new Map<string, Unit>();
+  private readonly files = new Map<
+    string,
+    { file: StateFile<unknown>; value: UnitMonth | OutdoorMonth | ActionsMonth }
+  >();
   /** Problems met loading documents (a damaged file restored from its copy): for the node to warn about. */
   readonly problems: string[] = [];
 
@@ -127,7 +148,40 @@ export class SavingsRecorder {
           throw new RangeError(`meter "${meter}" is in units "${other.config.unit}" and "${config.unit}"`);
         this.unitOfMeter.set(meter, unit);
       }
+      for (const account of config.accounts ?? [config.unit]) {
+        const other = this.unitOfAccount.get(account);
+        if (other)
+          throw new RangeError(
+            `account "${account}" is in units "${other.config.unit}" and "${config.unit}"`,
+          );
+        this.unitOfAccount.set(account, unit);
+      }
     }
+  }
+
+  /**
+   * Keeps one of load control's actions on its unit (by account, or by the meter a limit names). An action
+   * already kept (sent again, replayed) counts nothing.
+   */
+  recordAction(action: LoadControlAction): RecordOutcome {
+    const unit =
+      this.unitOfAccount.get(action.account) ??
+      (action.kind === 'step' && action.meter !== undefined ? this.unitOfMeter.get(action.meter) : undefined);
+    if (!unit) return { counted: false, reason: `account "${action.account}" is in no unit` };
+    const date = localDay(this.zone, localDayNumber(this.zone, action.at)).date;
+    const key = this.actionsKey(unit.config.unit, date.slice(0, 7));
+    const doc = this.actionsMonth(key);
+    const id = actionKey(action);
+    if (doc.actions[id])
+      return {
+        counted: false,
+        duplicate: true,
+        unit: unit.config.unit,
+        reason: `action ${id} is already counted`,
+      };
+    doc.actions[id] = action;
+    this.save(key);
+    return { counted: true, unit: unit.config.unit, dates: [date] };
   }
 
   /** Counts a consumption message (README "Message contracts") in its unit's days. */
@@ -204,7 +258,7 @@ export class SavingsRecorder {
   }
 
   /** The unit's report over local dates `from` to `to` inclusive (see savings-report.ts). */
-  report(unitId: string, from: string, to: string): SavingsReport {
+  report(unitId: string, from: string, to: string, now = Date.now()): SavingsReport {
     const unit = this.units.get(unitId);
     if (!unit) throw new RangeError(`no unit "${unitId}"`);
     checkPeriod({ from, to }, 'the report period');
@@ -219,7 +273,9 @@ export class SavingsRecorder {
       this.options.baselineOptions,
     );
     if (!period) choice.note = `no baseline period configured; ${choice.note}`;
+    const actions = this.actionsFor(unit.config.unit, dates);
     return buildSavingsReport({
+      ...(actions.length > 0 ? { actions: attributeActions(actions, this.zone, dates, now) } : {}),
       unit: unit.config.unit,
       timeZone: this.zone.name,
       scheduleText: unit.config.schedule,
@@ -261,6 +317,40 @@ export class SavingsRecorder {
     this.files.clear();
   }
 
+  /** The unit's actions from the look-back before `dates` to their last month. */
+  private actionsFor(unit: string, dates: string[]): LoadControlAction[] {
+    const first = dates[0];
+    const last = dates[dates.length - 1];
+    if (first === undefined || last === undefined) return [];
+    const out: LoadControlAction[] = [];
+    let [y, m] = first.split('-').map(Number) as [number, number];
+    m -= ACTIONS_LOOKBACK_MONTHS;
+    while (m < 1) {
+      m += 12;
+      y -= 1;
+    }
+    for (let month = `${y}-${String(m).padStart(2, '0')}`; month <= last.slice(0, 7);) {
+      const key = this.actionsKey(unit, month);
+      if (this.files.has(key) || existsSync(join(this.options.directory, key)))
+        out.push(...Object.values(this.actionsMonth(key).actions));
+      m += 1;
+      if (m > 12) {
+        m = 1;
+        y += 1;
+      }
+      month = `${y}-${String(m).padStart(2, '0')}`;
+    }
+    return out;
+  }
+
+  private actionsKey(unit: string, month: string): string {
+    return join('units', `u-${encodeURIComponent(unit)}`, `${month}-actions.json`);
+  }
+
+  private actionsMonth(key: string): ActionsMonth {
+    return this.document<ActionsMonth>(key, () => ({ version: 1, actions: {} }), checkActionsMonth);
+  }
+
   private unitKey(unit: string, month: string): string {
     // The prefix keeps ids such as "." or ".." from naming a directory; encoding keeps "/" out of them.
     return join('units', `u-${encodeURIComponent(unit)}`, `${month}.json`);
@@ -273,7 +363,7 @@ export class SavingsRecorder {
     return [Math.max(from, start), Math.min(to, end)];
   }
 
-  private document<T extends UnitMonth | OutdoorMonth>(
+  private document<T extends UnitMonth | OutdoorMonth | ActionsMonth>(
     key: string,
     empty: () => T,
     check: (v: unknown) => T,
@@ -404,6 +494,12 @@ function checkUnitMonth(value: unknown): UnitMonth {
     ...(value as unknown as UnitMonth),
     instants: isRecord(value['instants']) ? (value['instants'] as UnitMonth['instants']) : {},
   };
+}
+
+function checkActionsMonth(value: unknown): ActionsMonth {
+  if (!isRecord(value) || value['version'] !== 1 || !isRecord(value['actions']))
+    throw new TypeError('not a load-control actions document (version 1)');
+  return value as unknown as ActionsMonth;
 }
 
 function checkOutdoorMonth(value: unknown): OutdoorMonth {

@@ -83,8 +83,11 @@ interface UnitHealth {
   reason: string;
 }
 
+/** How a request hands its outcome on (in the turn its answer arrives, for reads). */
+type Outcome = (error: Error | undefined, value: unknown) => void;
+
 interface Job {
-  run: () => Promise<unknown>;
+  start: (outcome: Outcome) => void;
   unitId: number;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
@@ -161,22 +164,25 @@ export class ModbusLink extends EventEmitter {
   }
 
   read(unitId: number, code: ReadCode, address: number, length: number): Promise<number[]> {
-    return this.enqueue(this.normal, unitId, () =>
-      this.transport.read(unitId, code, address, length, this.options.timeoutMs),
+    return this.enqueue(this.normal, unitId, (outcome) =>
+      this.transport.readThen(unitId, code, address, length, this.options.timeoutMs, outcome),
     ) as Promise<number[]>;
   }
 
   /** Writes go ahead of queued reads: a relay command should not wait for a whole poll cycle. */
   write(unitId: number, code: WriteCode, address: number, values: number[]): Promise<void> {
-    return this.enqueue(this.high, unitId, () =>
-      this.transport.write(unitId, code, address, values, this.options.timeoutMs),
+    return this.enqueue(this.high, unitId, (outcome) =>
+      this.transport.write(unitId, code, address, values, this.options.timeoutMs).then(
+        () => outcome(undefined, undefined),
+        (error: Error) => outcome(error, undefined),
+      ),
     ) as Promise<void>;
   }
 
   /** A read that jumps the queue (relay read-back after a write). */
   readNow(unitId: number, code: ReadCode, address: number, length: number): Promise<number[]> {
-    return this.enqueue(this.high, unitId, () =>
-      this.transport.read(unitId, code, address, length, this.options.timeoutMs),
+    return this.enqueue(this.high, unitId, (outcome) =>
+      this.transport.readThen(unitId, code, address, length, this.options.timeoutMs, outcome),
     ) as Promise<number[]>;
   }
 
@@ -190,7 +196,7 @@ export class ModbusLink extends EventEmitter {
     this.emit('state', this.state);
   }
 
-  private enqueue(queue: Job[], unitId: number, run: () => Promise<unknown>): Promise<unknown> {
+  private enqueue(queue: Job[], unitId: number, start: (outcome: Outcome) => void): Promise<unknown> {
     if (this.state === 'closed') return Promise.reject(new LinkDownError(`link ${this.name} is closed`));
     if (this.state === 'down') {
       void this.connect();
@@ -201,7 +207,7 @@ export class ModbusLink extends EventEmitter {
     const health = this.units.get(unitId);
     if (health && health.retryAt > this.now()) return Promise.reject(this.backedOff(unitId, health));
     return new Promise((resolve, reject) => {
-      queue.push({ run, unitId, resolve, reject });
+      queue.push({ start, unitId, resolve, reject });
       this.pump();
     });
   }
@@ -212,61 +218,53 @@ export class ModbusLink extends EventEmitter {
     const job = this.high.shift() ?? this.normal.shift();
     if (!job) return;
     this.busy = true;
-    // The next request goes on the wire before the caller of this one hears its answer: what the caller does
-    // with it (decoding, billing, sending messages) then overlaps the next round trip instead of delaying it.
-    void this.execute(job).then((settle) => {
-      this.busy = false;
-      if (this.options.pauseMs > 0 && this.high.length + this.normal.length > 0) {
-        setTimeout(() => this.pump(), this.options.pauseMs);
-      } else {
-        this.pump();
+    this.attempt(job, 0);
+  }
+
+  /** Runs a request (attempt 0, or a retry); its outcome comes to settle() in the turn its answer arrives. */
+  private attempt(job: Job, attempt: number): void {
+    if (this.state !== 'connected') return this.settle(job, new LinkDownError(`link ${this.name} is down`));
+    const health = this.units.get(job.unitId);
+    if (health && health.retryAt > this.now()) return this.settle(job, this.backedOff(job.unitId, health));
+    this.counters.requests += 1;
+    job.start((error, value) => {
+      if (!error) {
+        this.unitAnswered(job.unitId);
+        return this.settle(job, undefined, value);
       }
-      settle();
+      this.counters.failures += 1;
+      this.lastError = error.message;
+      if (error instanceof ModbusExceptionError) {
+        this.counters.exceptions += 1;
+        this.unitAnswered(job.unitId);
+        return this.settle(job, error);
+      }
+      if (error instanceof ModbusTimeoutError) {
+        this.counters.timeouts += 1;
+        if (attempt < this.options.retries && this.state === 'connected')
+          return this.attempt(job, attempt + 1);
+        this.unitSilent(job.unitId, error.message);
+        return this.settle(job, error);
+      }
+      // The link itself failed: fail this request, reconnect in the background.
+      this.lost(error.message);
+      return this.settle(job, error instanceof LinkDownError ? error : new LinkDownError(error.message));
     });
   }
 
-  /** Runs a request (with its retries); returns how to settle its promise. Never rejects. */
-  private async execute(job: Job): Promise<() => void> {
-    if (this.state !== 'connected') {
-      const error = new LinkDownError(`link ${this.name} is down`);
-      return () => job.reject(error);
+  /**
+   * The next request goes on the wire before the caller of this one hears its answer: what the caller does
+   * with it (decoding, billing, sending messages) then overlaps the next round trip instead of delaying it.
+   */
+  private settle(job: Job, error: Error | undefined, value?: unknown): void {
+    this.busy = false;
+    if (this.options.pauseMs > 0 && this.high.length + this.normal.length > 0) {
+      setTimeout(() => this.pump(), this.options.pauseMs);
+    } else {
+      this.pump();
     }
-    const health = this.units.get(job.unitId);
-    if (health && health.retryAt > this.now()) {
-      const error = this.backedOff(job.unitId, health);
-      return () => job.reject(error);
-    }
-    let attempt = 0;
-    for (;;) {
-      this.counters.requests += 1;
-      try {
-        const result = await job.run();
-        this.unitAnswered(job.unitId);
-        return () => job.resolve(result);
-      } catch (error) {
-        this.counters.failures += 1;
-        const failure = error as Error;
-        this.lastError = failure.message;
-        if (failure instanceof ModbusExceptionError) {
-          this.counters.exceptions += 1;
-          this.unitAnswered(job.unitId);
-          return () => job.reject(failure);
-        }
-        if (failure instanceof ModbusTimeoutError) {
-          this.counters.timeouts += 1;
-          if (attempt < this.options.retries && this.state === 'connected') {
-            attempt += 1;
-            continue;
-          }
-          this.unitSilent(job.unitId, failure.message);
-          return () => job.reject(failure);
-        }
-        // The link itself failed: fail this request, reconnect in the background.
-        this.lost(failure.message);
-        const down = failure instanceof LinkDownError ? failure : new LinkDownError(failure.message);
-        return () => job.reject(down);
-      }
-    }
+    if (error) job.reject(error);
+    else job.resolve(value);
   }
 
   private unitAnswered(unitId: number): void {

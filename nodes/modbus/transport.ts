@@ -32,11 +32,26 @@ export interface ModbusTransport {
   connect(timeoutMs: number): Promise<void>;
   /** Registers as 16-bit words; coils and inputs as 0/1. */
   read(unitId: number, code: ReadCode, address: number, length: number, timeoutMs: number): Promise<number[]>;
+  /**
+   * The same read, its outcome handed to `done` in the turn the answer arrives (no promise between): the
+   * link puts its next request on the wire from there. `done` is called once, never from within this call.
+   */
+  readThen(
+    unitId: number,
+    code: ReadCode,
+    address: number,
+    length: number,
+    timeoutMs: number,
+    done: ReadDone,
+  ): void;
   write(unitId: number, code: WriteCode, address: number, values: number[], timeoutMs: number): Promise<void>;
   close(): Promise<void>;
   /** Called once when the connection drops after it was open. */
   onClose(listener: () => void): void;
 }
+
+/** A read's outcome: the error, or the words. */
+export type ReadDone = (error: Error | undefined, words: number[] | undefined) => void;
 
 export class ModbusExceptionError extends Error {
   constructor(
@@ -188,34 +203,79 @@ export class ModbusSerialTransport implements ModbusTransport {
     });
   }
 
-  async read(
+  read(
     unitId: number,
     code: ReadCode,
     address: number,
     length: number,
     timeoutMs: number,
   ): Promise<number[]> {
-    const client = this.ready(unitId, timeoutMs);
+    return new Promise((resolve, reject) =>
+      this.readThen(unitId, code, address, length, timeoutMs, (error, words) =>
+        error ? reject(error) : resolve(words!),
+      ),
+    );
+  }
+
+  readThen(
+    unitId: number,
+    code: ReadCode,
+    address: number,
+    length: number,
+    timeoutMs: number,
+    done: ReadDone,
+  ): void {
+    let client: ModbusRTU;
+    try {
+      client = this.ready(unitId, timeoutMs);
+    } catch (error) {
+      queueMicrotask(() => done(error as Error, undefined));
+      return;
+    }
     const transaction = nextTransactionId(client);
+    // modbus-serial's callback API: the answer comes to `answered` from the socket's data event, where the
+    // promise API would add a turn of the microtask queue per request.
+    let inCall = true;
+    let settled = false;
+    const answered = (error: Error | null, result: { data: number[] | boolean[] }): void => {
+      if (settled) return;
+      settled = true;
+      forgetTransaction(client, transaction);
+      const outcome = error
+        ? this.translate(
+            error as ModbusSerialError,
+            unitId,
+            `read of ${length} from ${address} (function ${code})`,
+          )
+        : undefined;
+      const words =
+        outcome || !result
+          ? undefined
+          : code <= 2
+            ? bitsToNumbers(result.data as boolean[], length)
+            : (result.data as number[]);
+      if (inCall) queueMicrotask(() => done(outcome, words));
+      else done(outcome, words);
+    };
     try {
       switch (code) {
         case 1:
-          return bitsToNumbers((await client.readCoils(address, length)).data, length);
+          client.writeFC1(unitId, address, length, answered);
+          break;
         case 2:
-          return bitsToNumbers((await client.readDiscreteInputs(address, length)).data, length);
+          client.writeFC2(unitId, address, length, answered);
+          break;
         case 3:
-          return (await client.readHoldingRegisters(address, length)).data;
+          client.writeFC3(unitId, address, length, answered);
+          break;
         case 4:
-          return (await client.readInputRegisters(address, length)).data;
+          client.writeFC4(unitId, address, length, answered);
+          break;
       }
     } catch (error) {
-      throw this.translate(
-        error as ModbusSerialError,
-        unitId,
-        `read of ${length} from ${address} (function ${code})`,
-      );
+      answered(error as Error, { data: [] });
     } finally {
-      forgetTransaction(client, transaction);
+      inCall = false;
     }
   }
 

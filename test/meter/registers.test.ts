@@ -9,6 +9,7 @@ import {
   decodeValue,
   encodeValue,
   registerCount,
+  shortestByText,
   shortestFloat32,
   type DataType,
   type Encoding,
@@ -58,6 +59,33 @@ describe('register decoding', () => {
     assert.equal(shortestFloat32(Math.fround(1234.57)), 1234.57);
     assert.equal(shortestFloat32(Math.fround(0.1)), 0.1);
     assert.notEqual(Math.fround(1234.57), 1234.57);
+  });
+
+  it('finds the shortest decimal with arithmetic exactly as toPrecision does, ties and powers of ten included', () => {
+    const bits = new Uint32Array(1);
+    const single = new Float32Array(bits.buffer);
+    const values: number[] = [];
+    // Every 16,411th float32 (about 260,000, every exponent), decimal ties, and the neighbours of powers of ten.
+    for (let pattern = 0; pattern < 2 ** 32; pattern += 16411) {
+      bits[0] = pattern;
+      values.push(single[0]!);
+    }
+    for (let exponent = -12; exponent <= 14; exponent += 1) {
+      for (let digit = 1; digit < 100; digit += 1) values.push((digit + 0.5) * 10 ** exponent);
+      single[0] = 10 ** exponent;
+      const at = bits[0]!;
+      for (let step = -20; step <= 20; step += 1) {
+        bits[0] = at + step;
+        values.push(single[0]!);
+      }
+    }
+    let differ = 0;
+    for (const value of values) {
+      const f = Math.fround(value);
+      if (!Number.isFinite(f) || f === 0) continue;
+      if (!Object.is(shortestFloat32(f), shortestByText(f))) differ += 1;
+    }
+    assert.equal(differ, 0);
   });
 
   it('scales without binary artefacts: 12345 x 0.1 = 1234.5, 3 x 0.1 = 0.3', () => {

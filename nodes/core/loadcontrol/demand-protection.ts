@@ -24,8 +24,8 @@ export interface UnitFacts {
 export type StepKind = 'limit' | 'command';
 
 export interface DemandProtections {
-  /** Why `account` may not be shed by a step of `kind` at `now`, or undefined when it may. */
-  refusal(account: string, kind: StepKind, now: number): string | undefined;
+  /** Why `account` (or its `meter`) may not be shed by a step of `kind` at `now`, or undefined when it may. */
+  refusal(account: string, kind: StepKind, now: number, meter?: string): string | undefined;
 }
 
 /** The protections of a cutoff policy and the site's unit list. */

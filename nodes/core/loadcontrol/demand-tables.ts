@@ -51,11 +51,11 @@ export const PRICE_RULE_COLUMNS = [
   'priority',
 ] as const;
 
-interface Table {
+export interface Table {
   rows: Array<{ line: number; at: (column: string) => string }>;
 }
 
-function readTable(
+export function readTable(
   name: string,
   text: string,
   required: readonly string[],

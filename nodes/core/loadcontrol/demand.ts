@@ -103,7 +103,12 @@ export interface WindowReport {
   exhausted: boolean;
   /** Steps shed during the window, in order. */
   shed: string[];
-  /** Relief expected from the steps in force when the window ended, kW. */
+  /**
+   * Steps the cutoff held or refused during the window, with its reason: they were counted at no relief, and
+   * the steps after them were shed instead.
+   */
+  refused: StepAnswer[];
+  /** Relief expected from the steps in force when the window ended (held ones count nothing), kW. */
   reliefKw: number;
   reason: string;
 }
@@ -118,8 +123,30 @@ export interface DemandUpdate {
   problems: string[];
 }
 
+/** What the cutoff said of a limit step it did not apply as asked. */
+export interface StepAnswer {
+  step: string;
+  /** held: kept, but the policy's own decision wins for now; refused: never applies there. */
+  outcome: 'held' | 'refused';
+  reason: string;
+  at: number;
+}
+
+/** The controller's steps in force and rests, as kept across a restart. */
+export interface DemandSnapshot {
+  /** Steps in force, in the order they were shed. */
+  active: Array<{ step: string; shedAt: number; held?: { reason: string; at: number } }>;
+  /** Steps resting after their maximum hold, or refused for the rest of a window. */
+  rests: Array<{ step: string; until: number; why?: string }>;
+  lastRestoreAt?: number;
+}
+
 interface StepState {
   shedAt?: number;
+  /** The cutoff holds it without applying it: in force, but relieving nothing. */
+  held?: { reason: string; at: number };
+  /** Why the step may not be shed until `restUntil` when not its maximum hold (the cutoff refused it). */
+  restWhy?: string;
   restoredAt?: number;
   /** Released at its maximum hold: resting until then. */
   restUntil?: number;
@@ -130,10 +157,10 @@ interface WindowTrack {
   peakPredictedKw: number;
   exhausted: boolean;
   shed: string[];
+  refused: StepAnswer[];
 }
 
 export class DemandController {
-  private readonly energy: WindowEnergy;
   private readonly state: StepState[];
   /** Indices of steps in force, in the order they were shed. */
   private readonly active: number[] = [];
@@ -141,6 +168,8 @@ export class DemandController {
   private readonly closed: WindowTrack[] = [];
   private lastRestoreAt = Number.NEGATIVE_INFINITY;
   private problems: string[] = [];
+  private energy: WindowEnergy;
+  private window: DemandWindow;
   targetKw: number;
 
   constructor(private readonly settings: DemandSettings) {
@@ -159,6 +188,7 @@ export class DemandController {
     if (!(settings.targetKw > 0)) throw new Error('target demand must be above 0 kW');
     if (settings.window.intervalMs <= 0) throw new Error('demand window must be longer than 0');
     this.targetKw = settings.targetKw;
+    this.window = settings.window;
     this.energy = new WindowEnergy(settings.window.intervalMs);
     this.state = settings.steps.map(() => ({}));
   }
@@ -166,6 +196,128 @@ export class DemandController {
   /** Steps in force now, in the order they were shed. */
   inForce(): string[] {
     return this.active.map((i) => this.settings.steps[i]!.id);
+  }
+
+  /** The demand windows and target now in use. */
+  windowNow(): { window: DemandWindow; targetKw: number } {
+    return { window: this.window, targetKw: this.targetKw };
+  }
+
+  /**
+   * Takes new demand windows (a tariff's demand charge) and, when given, a new target. A new window length
+   * starts the energy tally afresh from the next reading (the window under way is not reported); steps in force
+   * stay in force and come back as usual.
+   */
+  retarget(window: DemandWindow, targetKw?: number): void {
+    if (!(window.intervalMs > 0)) throw new Error('demand window must be longer than 0');
+    if (targetKw !== undefined && !(targetKw > 0)) throw new Error('target demand must be above 0 kW');
+    if (window.intervalMs !== this.window.intervalMs) {
+      this.energy = new WindowEnergy(window.intervalMs);
+      this.track = undefined;
+      this.closed.length = 0;
+    }
+    this.window = window;
+    if (targetKw !== undefined) this.targetKw = targetKw;
+  }
+
+  /**
+   * The cutoff's answer to a limit step's request. `held` (kept, but the policy's own decision wins for now)
+   * leaves the step in force relieving nothing; `refused` (never applies there) takes it out of force, not to be
+   * shed again before the window ends; `applied` counts its relief again. Either way the controller looks again
+   * at once, so the next step in the shed order goes in if the window is still predicted over.
+   */
+  answer(stepId: string, outcome: 'applied' | 'held' | 'refused', reason: string, now: number): DemandUpdate {
+    const i = this.settings.steps.findIndex((s) => s.id === stepId);
+    if (i < 0 || !this.active.includes(i)) return this.evaluate(now);
+    const state = this.state[i]!;
+    if (outcome === 'applied') {
+      delete state.held;
+      return this.evaluate(now);
+    }
+    // The answer to a renewal of a limit already held says nothing new.
+    if (outcome === 'held' && state.held) return this.evaluate(now);
+    this.track?.refused.push({ step: stepId, outcome, reason, at: now });
+    if (outcome === 'held') state.held = { reason, at: now };
+    else {
+      delete state.held;
+      this.active.splice(this.active.indexOf(i), 1);
+      const end = windowStartOf(this.energy.dataAt ?? now, this.window.intervalMs) + this.window.intervalMs;
+      state.restUntil = Math.max(end, now);
+      state.restWhy = `refused by the cutoff (${reason})`;
+    }
+    return this.evaluate(now);
+  }
+
+  /** Whether a step in force is held by the cutoff (in force, relieving nothing). */
+  isHeld(stepId: string): boolean {
+    const i = this.settings.steps.findIndex((s) => s.id === stepId);
+    return i >= 0 && this.active.includes(i) && this.state[i]!.held !== undefined;
+  }
+
+  /** What a restart needs to carry on: the steps in force with since when, rests, the last restore. */
+  snapshot(): DemandSnapshot {
+    const snapshot: DemandSnapshot = {
+      active: this.active.map((i) => {
+        const state = this.state[i]!;
+        return {
+          step: this.settings.steps[i]!.id,
+          shedAt: state.shedAt!,
+          ...(state.held ? { held: { reason: state.held.reason, at: state.held.at } } : {}),
+        };
+      }),
+      rests: [],
+    };
+    this.settings.steps.forEach((step, i) => {
+      const state = this.state[i]!;
+      if (state.restUntil !== undefined)
+        snapshot.rests.push({
+          step: step.id,
+          until: state.restUntil,
+          ...(state.restWhy ? { why: state.restWhy } : {}),
+        });
+    });
+    if (Number.isFinite(this.lastRestoreAt)) snapshot.lastRestoreAt = this.lastRestoreAt;
+    return snapshot;
+  }
+
+  /**
+   * Carries on from a snapshot (at start, before any reading). `keep` says whether a step in force is still in
+   * force (a limit whose lease lapsed at the cutoff is not); a step no longer in the shed table is dropped.
+   * Returns the steps taken back into force and those dropped, with why.
+   */
+  adopt(
+    snapshot: DemandSnapshot,
+    keep: (step: ShedStep, shedAt: number) => string | undefined,
+  ): { kept: ShedStep[]; dropped: Array<{ step: string; reason: string }> } {
+    const kept: ShedStep[] = [];
+    const dropped: Array<{ step: string; reason: string }> = [];
+    const indexOf = (id: string): number => this.settings.steps.findIndex((s) => s.id === id);
+    for (const saved of snapshot.active) {
+      const i = indexOf(saved.step);
+      if (i < 0) {
+        dropped.push({ step: saved.step, reason: 'no longer in the shed table' });
+        continue;
+      }
+      if (this.active.includes(i)) continue;
+      const step = this.settings.steps[i]!;
+      const lapsed = keep(step, saved.shedAt);
+      if (lapsed) {
+        dropped.push({ step: saved.step, reason: lapsed });
+        continue;
+      }
+      this.active.push(i);
+      this.state[i]!.shedAt = saved.shedAt;
+      if (saved.held) this.state[i]!.held = { reason: saved.held.reason, at: saved.held.at };
+      kept.push(step);
+    }
+    for (const rest of snapshot.rests) {
+      const i = indexOf(rest.step);
+      if (i < 0) continue;
+      this.state[i]!.restUntil = rest.until;
+      if (rest.why) this.state[i]!.restWhy = rest.why;
+    }
+    if (snapshot.lastRestoreAt !== undefined) this.lastRestoreAt = snapshot.lastRestoreAt;
+    return { kept, dropped };
   }
 
   /** A cumulative site energy reading (kWh) at `at`, optionally with the site's demand now (kW). */
@@ -188,16 +340,16 @@ export class DemandController {
     this.problems = [];
     const dataAt = this.energy.dataAt;
     if (dataAt === undefined) return update;
-    const intervalMs = this.settings.window.intervalMs;
+    const intervalMs = this.window.intervalMs;
     const start = windowStartOf(dataAt, intervalMs);
     if (this.track && this.track.start !== start) this.closed.push(this.track);
     if (!this.track || this.track.start !== start)
-      this.track = { start, peakPredictedKw: 0, exhausted: false, shed: [] };
+      this.track = { start, peakPredictedKw: 0, exhausted: false, shed: [], refused: [] };
     update.reports = this.reportsUpTo(dataAt);
 
     this.releaseForced(now, update);
 
-    const charged = this.settings.window.charged?.(start) ?? true;
+    const charged = this.window.charged?.(start) ?? true;
     const targetKw = charged ? this.targetKw : Number.POSITIVE_INFINITY;
     const end = start + intervalMs;
     const soFar = this.energy.of(start).kWh;
@@ -238,9 +390,12 @@ export class DemandController {
         }
         const rest = this.state[i]!.restUntil;
         if (rest !== undefined && now < rest) {
+          const why = this.state[i]!.restWhy;
           update.skipped.push({
             step: step.id,
-            reason: `resting after its maximum hold until ${new Date(rest).toISOString()}`,
+            reason: why
+              ? `${why}: not shed again before ${new Date(rest).toISOString()}`
+              : `resting after its maximum hold until ${new Date(rest).toISOString()}`,
           });
           continue;
         }
@@ -275,7 +430,8 @@ export class DemandController {
   private refusal(step: ShedStep, now: number): string | undefined {
     const account = step.action.account;
     if (account === undefined || !this.settings.protections) return undefined;
-    return this.settings.protections.refusal(account, step.action.kind, now);
+    const meter = step.action.kind === 'limit' ? step.action.meter : undefined;
+    return this.settings.protections.refusal(account, step.action.kind, now, meter);
   }
 
   /** Steps in force that must come back whatever the demand: a protection began, or the maximum hold ran out. */
@@ -287,6 +443,7 @@ export class DemandController {
       else if (step.maxHoldMs !== undefined && now - this.state[i]!.shedAt! >= step.maxHoldMs) {
         this.restore(i, now, `maximum hold of ${step.maxHoldMs / 60_000} min reached`, update);
         this.state[i]!.restUntil = now + (step.restMs ?? step.minHoldMs);
+        delete this.state[i]!.restWhy;
       }
     }
   }
@@ -297,7 +454,8 @@ export class DemandController {
     let kw = 0;
     this.settings.steps.forEach((step, i) => {
       const state = this.state[i]!;
-      if (this.active.includes(i) && now - state.shedAt! < response) kw -= step.reliefKw;
+      // A step the cutoff holds relieves nothing: only what is applied is counted.
+      if (this.active.includes(i) && !state.held && now - state.shedAt! < response) kw -= step.reliefKw;
       if (!this.active.includes(i) && state.restoredAt !== undefined && now - state.restoredAt < response)
         kw += step.restoreKw ?? step.reliefKw;
     });
@@ -308,6 +466,7 @@ export class DemandController {
     const step = this.settings.steps[i]!;
     this.active.push(i);
     this.state[i]!.shedAt = now;
+    delete this.state[i]!.held;
     this.track?.shed.push(step.id);
     const reason = `demand limiting: ${why}; step "${step.id}" sheds about ${round(step.reliefKw)} kW`;
     const decision: DemandDecision = { at: now, action: 'shed', step: step.id, index: i, reason };
@@ -330,6 +489,7 @@ export class DemandController {
     const step = this.settings.steps[i]!;
     this.active.splice(this.active.indexOf(i), 1);
     this.state[i]!.restoredAt = now;
+    delete this.state[i]!.held;
     this.lastRestoreAt = now;
     const reason = `demand limiting: step "${step.id}" restored: ${why}`;
     const decision: DemandDecision = { at: now, action: 'restore', step: step.id, index: i, reason };
@@ -350,22 +510,28 @@ export class DemandController {
 
   /** Reports of every window the readings have gone past. */
   private reportsUpTo(dataAt: number): WindowReport[] {
-    const intervalMs = this.settings.window.intervalMs;
-    const reliefKw = this.active.reduce((sum, i) => sum + this.settings.steps[i]!.reliefKw, 0);
+    const intervalMs = this.window.intervalMs;
+    const reliefKw = this.active.reduce(
+      (sum, i) => sum + (this.state[i]!.held ? 0 : this.settings.steps[i]!.reliefKw),
+      0,
+    );
     return this.energy.takeEndedBy(dataAt).map((window) => {
       const track = this.closed.find((t) => t.start === window.start);
       if (track) this.closed.splice(this.closed.indexOf(track), 1);
-      const charged = this.settings.window.charged?.(window.start) ?? true;
+      const charged = this.window.charged?.(window.start) ?? true;
       const actualKw = (window.kWh * HOUR_MS) / intervalMs;
       const over = charged && actualKw > this.targetKw;
       const exhausted = track?.exhausted ?? false;
       let reason: string;
+      const refused = track?.refused ?? [];
       if (!charged) reason = 'demand is not charged in this window';
       else if (!over) reason = `under the target by ${round(this.targetKw - actualKw)} kW`;
       else if (exhausted)
         reason = `over the target by ${round(actualKw - this.targetKw)} kW: the sheddable load was not enough`;
       else
         reason = `over the target by ${round(actualKw - this.targetKw)} kW: the load rose too late in the window`;
+      if (refused.length > 0)
+        reason += `; the cutoff ${refused.map((r) => `${r.outcome} "${r.step}" (${r.reason})`).join(', ')}`;
       return {
         start: window.start,
         end: window.start + intervalMs,
@@ -378,6 +544,7 @@ export class DemandController {
         shortfallKw: over ? actualKw - this.targetKw : 0,
         exhausted,
         shed: track?.shed ?? [],
+        refused: track?.refused ?? [],
         reliefKw,
         reason,
       };

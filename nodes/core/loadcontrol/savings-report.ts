@@ -13,6 +13,21 @@ import { divRound, formatScaled } from '../decimal';
 import { predict, savingsUncertainty, type BaselineChoice, type BaselineDay } from './baseline';
 import { dayTypeOf, type DayType, type OccupancySchedule } from './occupancy';
 import { ENERGY_SCALE } from './savings';
+import { hoursOf, reliefKwhOf, type DayActions } from './savings-actions';
+
+/** What load control did on a unit in a day or month (prepay-loadcontrol's actions), beside the energy. */
+export interface LoadControlFigures {
+  /** Hours the unit's HVAC was set back (vacancy), 3 decimals. */
+  setbackHours: number;
+  /** Demand steps shed on the unit. */
+  shedSteps: number;
+  /** Steps the cutoff held or refused (they relieved nothing). */
+  notApplied: number;
+  /** Hours its demand steps were in force, 3 decimals. */
+  stepHours: number;
+  /** The relief the steps were expected to give while applied, kWh, 3 decimals (an estimate, not measured). */
+  estimatedReliefKWh: number;
+}
 
 /** A unit's exact tally for one local day. */
 export interface DayTally {
@@ -47,6 +62,8 @@ export interface DayRow {
   baselineKWh: number | null;
   savingsKWh: number | null;
   uncertaintyKWh: number | null;
+  /** Present when the recorder is fed prepay-loadcontrol's actions. */
+  loadControl?: LoadControlFigures;
 }
 
 export interface MonthRow {
@@ -66,6 +83,8 @@ export interface MonthRow {
   uncertaintyKWh: number | null;
   /** Savings as a percentage of the adjusted baseline (two decimals). */
   savingsPercent: number | null;
+  /** The sums of the days' figures as shown. */
+  loadControl?: LoadControlFigures;
 }
 
 export interface SavingsReport {
@@ -99,6 +118,31 @@ export interface ReportInput {
   baselinePeriod: { from: string; to: string } | null;
   baseline: BaselineChoice;
   confidence: number;
+  /** Load control's actions per date, when known. */
+  actions?: Map<string, DayActions>;
+}
+
+function figuresOf(day: DayActions | undefined): LoadControlFigures {
+  return {
+    setbackHours: hoursOf(day?.setbackMs ?? 0),
+    shedSteps: day?.shed ?? 0,
+    notApplied: day?.notApplied ?? 0,
+    stepHours: hoursOf(day?.stepMs ?? 0),
+    estimatedReliefKWh: reliefKwhOf(day?.reliefWms ?? 0n),
+  };
+}
+
+/** Sums figures shown to 3 decimals exactly (in thousandths). */
+function sumFigures(rows: readonly LoadControlFigures[]): LoadControlFigures {
+  const milli = (pick: (f: LoadControlFigures) => number): number =>
+    rows.reduce((a, f) => a + Math.round(pick(f) * 1000), 0) / 1000;
+  return {
+    setbackHours: milli((f) => f.setbackHours),
+    shedSteps: rows.reduce((a, f) => a + f.shedSteps, 0),
+    notApplied: rows.reduce((a, f) => a + f.notApplied, 0),
+    stepHours: milli((f) => f.stepHours),
+    estimatedReliefKWh: milli((f) => f.estimatedReliefKWh),
+  };
 }
 
 /** Millionths of a kWh → watt-hours, half-even. */
@@ -168,6 +212,7 @@ export function buildSavingsReport(input: ReportInput): SavingsReport {
       savingsKWh: b === null ? null : kwhOf(b - e),
       uncertaintyKWh:
         b === null || !model ? null : kwhOf(roundAway(savingsUncertainty(model, 1, input.confidence) * 1000)),
+      ...(input.actions ? { loadControl: figuresOf(input.actions.get(date)) } : {}),
       wh: { e, i, o, s, b },
     });
   }
@@ -197,6 +242,7 @@ export function buildSavingsReport(input: ReportInput): SavingsReport {
         m === 0 || baselineWh === 0
           ? null
           : Math.round(((baselineWh - actualWh) / baselineWh) * 10_000) / 100,
+      ...(input.actions ? { loadControl: sumFigures(rows.map((d) => d.loadControl!)) } : {}),
     });
   }
   return {
@@ -232,6 +278,15 @@ const CSV_HEADER = [
   'baseline_model',
 ];
 
+/** Columns added when the report carries load control's actions. */
+const CSV_LOAD_CONTROL = [
+  'setback_hours',
+  'shed_steps',
+  'not_applied_steps',
+  'step_hours',
+  'estimated_relief_kwh',
+];
+
 /**
  * The report as CSV: one row per day, then one per month (period "day" or "month"), the unit's id neutralised
  * against formula injection and every figure a number. The model's details stay in the JSON report.
@@ -242,7 +297,18 @@ export function savingsReportCsv(report: SavingsReport): string {
   const model = report.baseline.model
     ? `${report.baseline.model.kind} (passes Guideline 14)`
     : `none: ${report.baseline.note}`;
-  const lines = [csvRow(CSV_HEADER)];
+  const withActions = report.days.some((d) => d.loadControl !== undefined);
+  const actions = (f: LoadControlFigures | undefined): unknown[] =>
+    !withActions
+      ? []
+      : [
+          csvNumber((f?.setbackHours ?? 0).toFixed(3)),
+          csvNumber(f?.shedSteps ?? 0),
+          csvNumber(f?.notApplied ?? 0),
+          csvNumber((f?.stepHours ?? 0).toFixed(3)),
+          csvNumber((f?.estimatedReliefKWh ?? 0).toFixed(3)),
+        ];
+  const lines = [csvRow(withActions ? [...CSV_HEADER, ...CSV_LOAD_CONTROL] : CSV_HEADER)];
   for (const d of report.days) {
     lines.push(
       csvRow([
@@ -261,6 +327,7 @@ export function savingsReportCsv(report: SavingsReport): string {
         kwh(d.uncertaintyKWh),
         '',
         model,
+        ...actions(d.loadControl),
       ]),
     );
   }
@@ -282,6 +349,7 @@ export function savingsReportCsv(report: SavingsReport): string {
         kwh(m.uncertaintyKWh),
         num(m.savingsPercent),
         model,
+        ...actions(m.loadControl),
       ]),
     );
   }

@@ -6,10 +6,12 @@
  * other state after it a move-in) and the cutoff node's relay commands (a `disconnect` decided by the policy is a
  * cut; `connect` or `limit` a reconnection). A disconnect an operator forced (`by` set) is not a cut for
  * exhausted credit and sets nothing back. An account nothing has been heard of is left as the BEMS runs it.
+ * A unit flagged medical or critical is never set back for a cut, and for a vacancy only when its row allows it.
  */
 import type { CreditState } from '../messages';
 import { slotKey, type DesiredCommand } from './commands';
 import { rowsByAccount, type HvacRow } from './hvac-map';
+import type { ProtectedUnits } from './protected-units';
 
 export type UnitMode = 'setback' | 'occupied';
 
@@ -88,12 +90,22 @@ export class VacancyRule {
   private readonly units = new Map<string, UnitState>();
   private readonly rows: Map<string, HvacRow[]>;
 
-  constructor(rows: readonly HvacRow[], snapshot?: VacancySnapshot) {
+  constructor(
+    rows: readonly HvacRow[],
+    snapshot?: VacancySnapshot,
+    private readonly protectedUnits: ProtectedUnits = new Map(),
+  ) {
     this.rows = rowsByAccount(rows);
     for (const [account, saved] of Object.entries(snapshot?.accounts ?? {})) {
       const unit: UnitState = { cut: new Set(saved.cut), why: saved.why };
       if (saved.credit) unit.credit = saved.credit;
       if (saved.mode) unit.mode = saved.mode;
+      // A unit flagged since it was set back comes back at the next start.
+      const wanted = this.modeOf(account, unit);
+      if (wanted.mode !== undefined && wanted.mode !== unit.mode) {
+        unit.mode = wanted.mode;
+        unit.why = wanted.why || 'restored';
+      }
       this.units.set(account, unit);
     }
   }
@@ -115,14 +127,23 @@ export class VacancyRule {
     } else if (input.action === 'disconnect') {
       if (!input.forced) unit.cut.add(input.meterId);
     } else if (unit.cut.delete(input.meterId)) restoreWhy = `meter ${input.meterId} reconnected`;
-    const wanted = this.modeOf(unit);
+    const wanted = this.modeOf(input.accountId, unit);
     if (wanted.mode === undefined || wanted.mode === unit.mode) return [];
     unit.mode = wanted.mode;
-    unit.why = wanted.mode === 'setback' ? wanted.why : restoreWhy || 'restored';
+    unit.why = wanted.mode === 'setback' ? wanted.why : restoreWhy || wanted.why || 'restored';
     return this.commandsOf(input.accountId, unit);
   }
 
-  private modeOf(unit: UnitState): { mode?: UnitMode; why: string } {
+  private modeOf(account: string, unit: UnitState): { mode?: UnitMode; why: string } {
+    const flagged = this.protectedUnits.get(account);
+    if (flagged) {
+      // The safe way round: a flagged unit's HVAC keeps running unless its row allows a vacant unit's setback.
+      if (unit.credit === 'closed' && flagged.vacancySetback)
+        return { mode: 'setback', why: `vacant (account closed; flagged ${flagged.flag}, setback allowed)` };
+      return unit.mode === undefined
+        ? { why: '' }
+        : { mode: 'occupied', why: `flagged ${flagged.flag}: never set back` };
+    }
     if (unit.credit === 'closed') return { mode: 'setback', why: 'vacant (account closed)' };
     if (unit.cut.size > 0)
       return { mode: 'setback', why: `supply cut for exhausted credit (meter ${[...unit.cut].join(', ')})` };

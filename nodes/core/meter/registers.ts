@@ -192,6 +192,51 @@ function clampInt(value: number, min: number, max: number): number {
 export function shortestFloat32(value: number): number {
   if (!Number.isFinite(value) || value === 0) return value;
   const single = Math.fround(value);
+  const magnitude = Math.abs(single);
+  // The decimal exponent of the leading digit: Math.log10 can be one off next to a power of ten, exact
+  // comparisons settle it.
+  let exponent = Math.floor(Math.log10(magnitude));
+  if (exponent < MIN_EXPONENT - 1 || exponent > MAX_EXPONENT + 1) return shortestByText(single);
+  const scaled = exponent >= 0 ? magnitude / POWERS[exponent]! : magnitude * POWERS[-exponent]!;
+  if (scaled < 1) exponent -= 1;
+  else if (scaled >= 10) exponent += 1;
+  if (exponent < MIN_EXPONENT || exponent > MAX_EXPONENT) return shortestByText(single);
+  // Most meter values (volts, amps, kWh, power factors) are here: the same search with arithmetic.
+  const fits = (digits: number): boolean => Math.fround(rounded(single, exponent, digits)) === single;
+  const seven = fits(7);
+  let low = seven ? 1 : 8;
+  let high = seven ? 7 : 9;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (fits(mid)) high = mid;
+    else low = mid + 1;
+  }
+  return rounded(single, exponent, low);
+}
+
+/**
+ * Scaling a float32 (a 24-bit mantissa) by 10^k, |k| <= 12, leaves it so far from any other half-integer
+ * (at least 2^-24 of it) that the one rounding of the product or quotient cannot move it across one (at
+ * most 2^-53): Math.round then takes the n that toPrecision takes (both the larger on a tie), and n / 10^k or
+ * n * 10^-k is the correctly rounded double of that decimal, as Number() of toPrecision's text is. Exponents
+ * MIN_EXPONENT..MAX_EXPONENT keep k = p - 1 - exponent within 12 for every p in 1..9.
+ */
+const MAX_SCALE = 12;
+const MIN_EXPONENT = 8 - MAX_SCALE;
+const MAX_EXPONENT = MAX_SCALE;
+const POWERS = Array.from({ length: MAX_SCALE + 2 }, (_, k) => 10 ** k);
+
+/** `single` rounded to `digits` significant digits, as Number(single.toPrecision(digits)) (see POWERS). */
+function rounded(single: number, exponent: number, digits: number): number {
+  const k = digits - 1 - exponent;
+  const magnitude = Math.abs(single);
+  const n = k >= 0 ? Math.round(magnitude * POWERS[k]!) : Math.round(magnitude / POWERS[-k]!);
+  const result = k >= 0 ? n / POWERS[k]! : n * POWERS[-k]!;
+  return single < 0 ? -result : result;
+}
+
+/** The fewest significant digits (1..9) whose toPrecision reads back as the same float32. */
+export function shortestByText(single: number): number {
   // If p significant digits read back as the same float32, so do p + 1: search the fewest in 1..9, starting
   // at 7 (where most meter values land), so two or three conversions do instead of four.
   const seven = Math.fround(Number(single.toPrecision(7))) === single;
