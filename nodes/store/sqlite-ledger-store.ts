@@ -37,7 +37,6 @@ import { BackupReport, onlineBackup } from './sqlite-backup';
 import { SQLITE_MIGRATIONS } from './sqlite-schema';
 import { SqliteAccessTokens } from './sqlite-access-tokens';
 import type { AccessTokenStore } from '../core/tenant/access-tokens';
-import { extend } from '../core/shapes';
 
 export interface SqliteOptions {
   path: string;
@@ -390,12 +389,27 @@ export class SqliteLedgerStore implements LedgerStore {
 
   /** Moves the account from the version the posting was prepared from; false when it is no longer there. */
   private updateAccount(account: AccountRecord, expected: number | undefined): boolean {
+    // Positional parameters: binding by name looks every one of them up on an object built for the purpose.
     const changed = this.statement(
-      `UPDATE accounts SET status = @status, balance = @balance, debt = @debt, emergency_active = @emergency,
-          charge_sub_total = @chargeSubTotal, state = @state, state_changed_at = @stateChangedAt, seq = @seq,
-          last_hash = @lastHash, version = @version, policy = @policy, closed_at = @closedAt
-         WHERE id = @id AND version = @expected`,
-    ).run(extend(accountParams(account), { expected }));
+      `UPDATE accounts SET status = ?, balance = ?, debt = ?, emergency_active = ?, charge_sub_total = ?, state = ?,
+          state_changed_at = ?, seq = ?, last_hash = ?, version = ?, policy = ?, closed_at = ?
+         WHERE id = ? AND version = ?`,
+    ).run(
+      account.status,
+      account.balance,
+      account.debt,
+      account.emergencyActive ? 1 : 0,
+      account.chargeSubTotal,
+      account.state,
+      account.stateChangedAt,
+      account.seq,
+      account.lastHash,
+      account.version,
+      policyToJson(account.policy),
+      account.closedAt ?? null,
+      account.id,
+      expected,
+    );
     return changed.changes > 0;
   }
 
@@ -450,7 +464,9 @@ export class SqliteLedgerStore implements LedgerStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const keyring = this.integrity?.keyring;
-    for (const e of posting.entries) {
+    const texts = posting.metaJson?.length === posting.entries.length ? posting.metaJson : undefined;
+    for (let i = 0; i < posting.entries.length; i++) {
+      const e = posting.entries[i] as EntryRecord;
       try {
         insertEntry.run(
           e.accountId,
@@ -465,7 +481,7 @@ export class SqliteLedgerStore implements LedgerStore {
           e.currency,
           e.postedAt,
           e.effectiveAt,
-          metaJson(e.meta),
+          texts?.[i] ?? metaJson(e.meta),
           e.prevHash,
           e.hash,
           keyring?.sealEntry(e.hash) ?? null,

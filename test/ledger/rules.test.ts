@@ -1262,6 +1262,50 @@ describe('ledger rules: hash chain', function () {
     assert.equal(canonicalJson({ b: 1, a: { d: [1, 'x'], c: undefined } }), '{"a":{"d":[1,"x"]},"b":1}');
   });
 
+  it('writes canonical JSON as sorted JSON.stringify: escapes, surrogates, numbers, holes, many keys', function () {
+    // The reference: keys sorted, undefined left out, every leaf and key through JSON.stringify.
+    const reference = (value: unknown): string => {
+      if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+      if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`;
+      const record = value as Record<string, unknown>;
+      return `{${Object.keys(record)
+        .filter((key) => record[key] !== undefined)
+        .sort()
+        .map((key) => `${JSON.stringify(key)}:${reference(record[key])}`)
+        .join(',')}}`;
+    };
+    const odd = [
+      'a"b',
+      'back\\slash',
+      'ctl\u0001',
+      'nl\n',
+      'lone\ud800',
+      'pair\ud83d\ude00',
+      '\u2028',
+      'é',
+      '',
+      'Z',
+      '10',
+      '2',
+    ];
+    const many = Object.fromEntries(odd.map((key, i) => [key, i % 2 === 0 ? key : i]));
+    const holes = [1, 2, 3];
+    delete holes[1];
+    const values: unknown[] = [
+      many,
+      {
+        ...many,
+        nested: [many, [1.5, -0, NaN, -Infinity, 1e21, 0.1], null, true, false, undefined, () => 1],
+      },
+      // A hole (which JSON never makes) stays empty.
+      {
+        holes,
+        keys: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${(i * 7) % 20}`, i])),
+      },
+    ];
+    for (const value of values) assert.equal(canonicalJson(value), reference(value));
+  });
+
   it('reports edits, deletions in the middle and at the end, reordering and a swapped chain', function () {
     const book = sample();
     const account = book.current;

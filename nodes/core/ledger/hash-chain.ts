@@ -8,47 +8,94 @@
  * hash under a key the database never holds, seal.ts) and the checkpoints kept outside the database
  * (checkpoint.ts) are what `verifyChain` checks when it is given them.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { AccountCheckpoint } from './checkpoint';
 import type { Keyring } from './seal';
 import type { PostingsAudit } from './store';
 import { AccountRecord, EntryRecord } from './types';
 
+/**
+ * SHA-256 of a text (UTF-8), in hex. Node's one-shot `crypto.hash` (Node 20.12 and later) skips the Hash
+ * object and its algorithm lookup, which cost more than hashing an entry; older versions take the long way.
+ */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+export const sha256Hex: (text: string) => string =
+  typeof oneShotHash === 'function'
+    ? (text) => oneShotHash('sha256', text, 'hex')
+    : (text) => crypto.createHash('sha256').update(text).digest('hex');
+
 /** The first link of an account's chain: derived from the account id, so chains cannot be swapped. */
 export function genesisHash(accountId: string): string {
-  return createHash('sha256').update(`prepay-ledger/genesis/${accountId}`).digest('hex');
+  return sha256Hex(`prepay-ledger/genesis/${accountId}`);
+}
+
+/**
+ * A string as JSON: quoted as it is when it has nothing JSON escapes (quote, backslash, controls,
+ * surrogates, which JSON.stringify escapes when lone), as JSON.stringify writes it otherwise. The same text
+ * as JSON.stringify in every case; a call to it costs more than hashing the whole entry's meta.
+ */
+function stringJson(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(text);
+  }
+  return `"${text}"`;
+}
+
+/** Keys in code-unit order, as `sort()` puts them (by insertion for the few keys meta has). */
+function sortedKeys(record: Record<string, unknown>): string[] {
+  const keys = Object.keys(record);
+  if (keys.length > 12) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i] as string;
+    let j = i - 1;
+    while (j >= 0 && (keys[j] as string) > key) {
+      keys[j + 1] = keys[j] as string;
+      j--;
+    }
+    keys[j + 1] = key;
+  }
+  return keys;
 }
 
 /** JSON with sorted keys, so the same meta always hashes the same. */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  switch (typeof value) {
+    case 'string':
+      return stringJson(value);
+    case 'number':
+      // As JSON.stringify: the shortest text (String gives the same; -0 as 0), null when not finite.
+      return Number.isFinite(value) ? String(value) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object':
+      if (value === null) return 'null';
+      break;
+    default:
+      // undefined, a function or a symbol: null; a bigint throws, as JSON.stringify does.
+      return JSON.stringify(value) ?? 'null';
+  }
+  if (Array.isArray(value)) {
+    let text = '[';
+    // A hole stays empty, as it always has (JSON never makes one).
+    for (let i = 0; i < value.length; i++)
+      text += (i === 0 ? '' : ',') + (i in value ? canonicalJson(value[i]) : '');
+    return `${text}]`;
+  }
   const record = value as Record<string, unknown>;
-  return `{${Object.keys(record)
-    .filter((key) => record[key] !== undefined)
-    .sort()
-    .map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`)
-    .join(',')}}`;
+  let text = '{';
+  for (const key of sortedKeys(record)) {
+    const item = record[key];
+    if (item === undefined) continue;
+    text += `${text.length === 1 ? '' : ','}${stringJson(key)}:${canonicalJson(item)}`;
+  }
+  return `${text}}`;
 }
 
 export function entryHash(entry: Omit<EntryRecord, 'hash' | 'seal'>): string {
-  const content = [
-    entry.prevHash,
-    entry.accountId,
-    entry.seq,
-    entry.kind,
-    entry.reference,
-    entry.part,
-    entry.amount.toString(),
-    entry.debtDelta.toString(),
-    entry.balanceAfter.toString(),
-    entry.debtAfter.toString(),
-    entry.currency,
-    entry.postedAt,
-    entry.effectiveAt,
-    canonicalJson(entry.meta),
-  ].join('|');
-  return createHash('sha256').update(content).digest('hex');
+  return sha256Hex(
+    `${entry.prevHash}|${entry.accountId}|${entry.seq}|${entry.kind}|${entry.reference}|${entry.part}|${entry.amount}|${entry.debtDelta}|${entry.balanceAfter}|${entry.debtAfter}|${entry.currency}|${entry.postedAt}|${entry.effectiveAt}|${canonicalJson(entry.meta)}`,
+  );
 }
 
 export interface ChainReport {

@@ -50,13 +50,99 @@ export interface LedgerResponse {
   repriced?: { original: string; attempted: string };
 }
 
-interface Pending {
-  request: Extract<LedgerRequest, { reference: string }>;
-  resolve: (response: LedgerResponse) => void;
-  reject: (error: Error) => void;
-  attempts: number;
+/** A posting waiting for the store, answered once (a batch retried after an outage skips those answered). */
+class Pending {
+  attempts = 0;
   /** Answered already (a batch retried after an outage must not process it again). */
-  settled?: boolean;
+  settled = false;
+  /** Taken by the flush in progress and not answered yet: counted in `flight` (against maxQueue). */
+  inFlight = false;
+
+  constructor(
+    readonly request: Extract<LedgerRequest, { reference: string }>,
+    private readonly onResolve: (response: LedgerResponse) => void,
+    private readonly onReject: (error: Error) => void,
+    private readonly flight: { count: number },
+  ) {}
+
+  resolve(response: LedgerResponse): void {
+    this.settle();
+    this.onResolve(response);
+  }
+
+  reject(error: Error): void {
+    this.settle();
+    this.onReject(error);
+  }
+
+  private settle(): void {
+    this.settled = true;
+    if (this.inFlight) {
+      this.inFlight = false;
+      this.flight.count -= 1;
+    }
+  }
+}
+
+/**
+ * The postings waiting, in order: taken from the front in groups without moving the rest (a group of one
+ * from an array of thousands would otherwise shift them all, for every posting).
+ */
+class PendingQueue {
+  private items: Pending[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(pending: Pending): void {
+    this.items.push(pending);
+  }
+
+  /** The first `count` postings, or up to and including the first bind or unbind among them. */
+  take(count: number): Pending[] {
+    const items = this.items;
+    const start = this.head;
+    let end = Math.min(start + count, items.length);
+    for (let i = start; i < end; i++) {
+      const command = (items[i] as Pending).request.command;
+      if (command === 'bind' || command === 'unbind') {
+        end = i + 1;
+        break;
+      }
+    }
+    const taken = items.slice(start, end);
+    this.head = end;
+    if (this.head === items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= items.length) {
+      this.items = items.slice(this.head);
+      this.head = 0;
+    }
+    return taken;
+  }
+
+  /** Puts postings back at the front, in their order. */
+  unshift(list: Pending[]): void {
+    if (list.length === 0) return;
+    if (list.length <= this.head) {
+      this.head -= list.length;
+      for (let i = 0; i < list.length; i++) this.items[this.head + i] = list[i] as Pending;
+    } else {
+      this.items = list.concat(this.items.slice(this.head));
+      this.head = 0;
+    }
+  }
+
+  /** Empties the queue, returning what it held. */
+  drain(): Pending[] {
+    const all = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    return all;
+  }
 }
 
 const MAX_STALE_RETRIES = 50;
@@ -75,22 +161,6 @@ export function accountState(account: AccountRecord): AccountState {
   } as AccountState;
 }
 
-/** Marks a pending posting as answered when it resolves or rejects. */
-function settleOnce(pending: Pending): Pending {
-  if (pending.settled !== undefined) return pending;
-  const { resolve, reject } = pending;
-  pending.settled = false;
-  pending.resolve = (response) => {
-    pending.settled = true;
-    resolve(response);
-  };
-  pending.reject = (error) => {
-    pending.settled = true;
-    reject(error);
-  };
-  return pending;
-}
-
 export function summaryJson(row: SummaryRow): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' ? toSafeNumber(v, k) : v]),
@@ -102,12 +172,15 @@ export class Ledger {
   private readonly rounding: RoundingMode;
   private readonly accounts = new Map<string, AccountRecord>();
   private readonly bindings = new Map<string, { at: number; list: BindingRecord[] }>();
-  private queue: Pending[] = [];
+  private readonly queue = new PendingQueue();
   private timer: TimerHandle | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private flushing = false;
-  /** Postings taken from the queue by the flush in progress (still waiting for the store). */
-  private inFlight = 0;
+  /**
+   * Postings taken from the queue by the flush in progress and still waiting for the store (one answered
+   * is not: its caller may go on before the flush ends).
+   */
+  private readonly flight = { count: 0 };
   private down = false;
   private backoffMs = 0;
   private closed = false;
@@ -126,7 +199,22 @@ export class Ledger {
   }
 
   /** Runs a command or posts a charge; resolves once it is committed (or known from before). */
-  async execute(request: LedgerRequest): Promise<LedgerResponse> {
+  execute(request: LedgerRequest): Promise<LedgerResponse> {
+    // Postings go straight to the queue: no async layer of their own between the caller and the commit.
+    switch (request.command) {
+      case 'balance':
+      case 'statement':
+      case 'summary':
+      case 'verify':
+      case 'checkpoint':
+      case 'close':
+        return this.query(request);
+      default:
+        return this.enqueue(request);
+    }
+  }
+
+  private async query(request: LedgerRequest): Promise<LedgerResponse> {
     switch (request.command) {
       case 'balance': {
         const account = await this.store.getAccount(request.accountId);
@@ -260,15 +348,14 @@ export class Ledger {
     this.closed = true;
     if (this.timer) this.options.clock.clearTimeout(this.timer);
     if (this.immediate) clearImmediate(this.immediate);
-    for (const pending of this.queue)
+    for (const pending of this.queue.drain())
       pending.reject(new Error('ledger stopped before this posting was stored'));
-    this.queue = [];
   }
 
   private enqueue(request: Extract<LedgerRequest, { reference: string }>): Promise<LedgerResponse> {
     const max = this.options.maxQueue ?? 10_000;
     if (this.closed) return Promise.reject(new Error('ledger is stopped'));
-    if (this.queue.length + this.inFlight >= max) {
+    if (this.queue.length + this.flight.count >= max) {
       return Promise.reject(
         new LedgerError(
           'store',
@@ -278,7 +365,7 @@ export class Ledger {
       );
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ request, resolve, reject, attempts: 0 });
+      this.queue.push(new Pending(request, resolve, reject, this.flight));
       // An idle ledger commits at once (no added latency); a busy one gathers the postings that
       // arrive within the group window into one transaction.
       const window = this.options.groupWindowMs ?? 2;
@@ -287,17 +374,18 @@ export class Ledger {
     });
   }
 
+  private readonly run = (): void => {
+    this.timer = undefined;
+    this.immediate = undefined;
+    void this.flush();
+  };
+
   private schedule(ms: number): void {
     if (this.timer || this.immediate || this.flushing || this.closed) return;
-    const run = (): void => {
-      this.timer = undefined;
-      this.immediate = undefined;
-      void this.flush();
-    };
     // Postings already waiting go on the next turn of the event loop: a 0 ms timer would cost a
     // millisecond per transaction.
-    if (ms <= 0) this.immediate = setImmediate(run);
-    else this.timer = this.options.clock.setTimeout(run, ms);
+    if (ms <= 0) this.immediate = setImmediate(this.run);
+    else this.timer = this.options.clock.setTimeout(this.run, ms);
   }
 
   private async flush(): Promise<void> {
@@ -305,12 +393,9 @@ export class Ledger {
     this.flushing = true;
     // A batch ends with a bind or unbind: postings after it resolve meters by the new binding, which
     // is read from the store, so it must be committed first (messages keep their order).
-    const size = Math.min(this.options.maxGroup ?? 500, this.queue.length);
-    const binding = this.queue
-      .slice(0, size)
-      .findIndex((p) => p.request.command === 'bind' || p.request.command === 'unbind');
-    const batch = this.queue.splice(0, binding >= 0 ? binding + 1 : size).map(settleOnce);
-    this.inFlight = batch.length;
+    const batch = this.queue.take(this.options.maxGroup ?? 500);
+    for (const pending of batch) pending.inFlight = true;
+    this.flight.count = batch.length;
     try {
       await this.process(batch);
       if (this.down) {
@@ -323,7 +408,7 @@ export class Ledger {
         for (const pending of batch) pending.reject(error as Error);
       } else {
         // Keep the unanswered part of the batch, in order, at the head of the queue and try again later.
-        this.queue.unshift(...batch.filter((pending) => !pending.settled));
+        this.queue.unshift(batch.filter((pending) => !pending.settled));
         this.down = true;
         this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 100), 5_000);
         this.accounts.clear();
@@ -332,7 +417,8 @@ export class Ledger {
     } finally {
       this.flushing = false;
       this.lastFlushEnd = performance.now();
-      this.inFlight = 0;
+      for (const pending of batch) pending.inFlight = false;
+      this.flight.count = 0;
     }
     if (this.queue.length > 0) this.schedule(this.down ? this.backoffMs : 0);
   }
@@ -343,7 +429,9 @@ export class Ledger {
     const prepared: Array<{ pending: Pending; posting: PreparedPosting }> = [];
     for (const pending of batch) {
       try {
-        const posting = await this.prepareOne(pending.request, working);
+        // Most postings need nothing from the store (their account is known): prepared at once.
+        const posting =
+          this.prepareKnown(pending.request, working) ?? (await this.prepareOne(pending.request, working));
         prepared.push({ pending, posting });
         if (posting.account) working.set(posting.account.id, posting.account);
       } catch (error) {
@@ -375,7 +463,7 @@ export class Ledger {
         pending.reject(new LedgerError('reference', outcome.reason, 'rejected'));
       }
     });
-    if (retry.length > 0) this.queue.unshift(...retry);
+    this.queue.unshift(retry);
   }
 
   /**
@@ -418,6 +506,39 @@ export class Ledger {
       if (account) this.accounts.set(id, account);
     }
     return account;
+  }
+
+  /** The account a meter is bound to at `at`, when the binding is cached and still fresh. */
+  private cachedAccountOf(meterId: string, at: number): string | undefined {
+    const cached = this.bindings.get(meterId);
+    if (!cached || this.options.clock.now() - cached.at > BINDING_CACHE_MS) return undefined;
+    return cached.list.find((b) => b.from <= at && (b.to === undefined || at < b.to))?.accountId;
+  }
+
+  /**
+   * A posting prepared without the store, when everything it needs is known: its account (in this batch
+   * or cached) and, for a charge by meter, the meter's binding. Undefined otherwise (see `prepareOne`).
+   */
+  private prepareKnown(
+    request: Extract<LedgerRequest, { reference: string }>,
+    working: Map<string, AccountRecord | undefined>,
+  ): PreparedPosting | undefined {
+    if (request.command === 'bind' || request.command === 'unbind' || request.command === 'reverse')
+      return undefined;
+    let accountId = request.accountId;
+    if (accountId === undefined && request.command === 'charge')
+      accountId = this.cachedAccountOf(request.meterId as string, request.effectiveAt);
+    if (accountId === undefined) return undefined;
+    const account = working.has(accountId) ? working.get(accountId) : this.accounts.get(accountId);
+    if (!account) return undefined;
+    const ctx: PrepareContext = {
+      now: this.options.clock.now(),
+      defaults: this.defaults,
+      rounding: this.rounding,
+    };
+    if (request.command === 'charge' && request.accountId === undefined)
+      return prepare(account, extend(request, { accountId }), ctx);
+    return prepare(account, request, ctx);
   }
 
   private async resolveAccount(meterId: string, at: number): Promise<string> {

@@ -79,6 +79,8 @@ export function entryJson(entry: EntryRecord): Record<string, unknown> {
  */
 class Posting {
   readonly entries: EntryRecord[] = [];
+  /** Each entry's meta as JSON text. */
+  private readonly metaJson: string[] = [];
   readonly account: AccountRecord;
 
   constructor(
@@ -99,14 +101,15 @@ class Posting {
     effectiveAt = this.now,
   ): void {
     const account = this.account;
-    // Meta is stored as JSON: keep exactly what JSON keeps, so a re-read result equals the original.
-    const meta = JSON.parse(
-      JSON.stringify(this.by === undefined ? details : extend(details, { by: this.by })),
-    ) as Record<string, unknown>;
+    // Meta is stored as JSON: keep exactly what JSON keeps, so a re-read result equals the original. The
+    // text is kept too: the store writes it (serialising the parsed meta again gives the same text).
+    const text = JSON.stringify(this.by === undefined ? details : extend(details, { by: this.by }));
+    const meta = JSON.parse(text) as Record<string, unknown>;
+    this.metaJson.push(text);
     account.balance += amount;
     account.debt += debtDelta;
     account.seq += 1;
-    const entry: Omit<EntryRecord, 'hash'> = {
+    const entry: EntryRecord = {
       accountId: account.id,
       seq: account.seq,
       kind,
@@ -121,10 +124,11 @@ class Posting {
       effectiveAt,
       meta,
       prevHash: account.lastHash,
+      hash: '',
     };
-    const hash = entryHash(entry);
-    this.entries.push(extend(entry, { hash }));
-    account.lastHash = hash;
+    entry.hash = entryHash(entry);
+    this.entries.push(entry);
+    account.lastHash = entry.hash;
   }
 
   finish(command: string, extra: Record<string, unknown> = {}): PreparedPosting {
@@ -141,7 +145,7 @@ class Posting {
       command,
       reference: this.reference,
       accountId: account.id,
-      entries: this.entries.map(entryJson),
+      entries: this.entriesJson(),
       balance: toSafeNumber(account.balance, 'balance'),
       debt: toSafeNumber(account.debt, 'debt'),
       available: toSafeNumber(availableCredit(account), 'available'),
@@ -157,9 +161,17 @@ class Posting {
       account,
       expectedVersion,
       entries: this.entries,
+      metaJson: this.metaJson,
       result,
       postedAt: this.now,
     };
+  }
+
+  /** The entries for the result (a packed array: JSON.stringify writes it the fast way, `map` makes a holey one). */
+  private entriesJson(): Array<Record<string, unknown>> {
+    const list: Array<Record<string, unknown>> = [];
+    for (const entry of this.entries) list.push(entryJson(entry));
+    return list;
   }
 }
 

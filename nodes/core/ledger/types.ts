@@ -136,6 +136,8 @@ export interface PreparedPosting {
   /** The version the account must still have for the posting to apply (0 for a new account). */
   expectedVersion?: number;
   entries: EntryRecord[];
+  /** Each entry's meta as the JSON text it was made from, when known (the store writes it as it is). */
+  metaJson?: string[];
   bindings?: { add?: BindingRecord; close?: { meterId: string; at: number } };
   /** Reference of the posting this one reverses (each may be reversed once). */
   reverses?: string;
