@@ -13,7 +13,7 @@ import {
   type ReadResult,
 } from '../core/bacnet/properties';
 import { AnswerTable } from './answer-table';
-import { DecodeError, Reader, RejectReason, Writer } from './codec';
+import { DecodeError, Reader, RejectReason, viewOf, Writer } from './codec';
 
 const ARRAY_ALL = 0xffffffff;
 
@@ -252,9 +252,11 @@ export class PropertyEncoder {
     const reader = new Reader(buf, start, end);
     const spec = this.spec;
     let count = 0;
+    // The request's octets are looked at through a DataView: far cheaper per octet than a Buffer's elements.
+    const view = viewOf(buf);
     let at = start;
     while (at < end) {
-      const next = this.keptAnswer(w, buf, at, end);
+      const next = this.keptAnswer(w, view, at, end);
       if (next > 0) at = next;
       else {
         reader.pos = at;
@@ -273,18 +275,19 @@ export class PropertyEncoder {
    * general decoder would read them) and its answer is kept for the object's current version: the offset after
    * it. -1 (nothing written) for anything else, which the general path decodes and answers.
    */
-  private keptAnswer(w: Writer, buf: Buffer, at: number, end: number): number {
-    if (at + 9 > end || buf[at] !== 0x0c || buf[at + 5] !== 0x1e || buf[at + 6] !== 0x09) return -1;
-    const first = buf[at + 7] as number;
+  private keptAnswer(w: Writer, view: DataView, at: number, end: number): number {
+    if (at + 9 > end || view.getUint8(at) !== 0x0c) return -1;
+    if (view.getUint8(at + 5) !== 0x1e || view.getUint8(at + 6) !== 0x09) return -1;
+    const first = view.getUint8(at + 7);
     let second = -1;
     let close = at + 8;
-    if (buf[close] === 0x09) {
+    if (view.getUint8(close) === 0x09) {
       if (close + 2 >= end) return -1;
-      second = buf[close + 1] as number;
+      second = view.getUint8(close + 1);
       close += 2;
     }
-    if (buf[close] !== 0x1f) return -1;
-    const raw = readOid(buf, at + 1);
+    if (view.getUint8(close) !== 0x1f) return -1;
+    const raw = view.getUint32(at + 1);
     const object = this.lookup(raw >>> 22, raw & 0x3fffff);
     if (!object) return -1;
     const region = this.table.region(object);
