@@ -3,6 +3,11 @@
  * meter readers' day summaries it was sent, account totals, what the intake journal took in and settled),
  * runs it for a local day or a period, and keeps the last report. Day summaries and refused charges are kept
  * in a state file in the user directory for two months.
+ *
+ * A day summary that carries a `receipt` is confirmed to its meter reader (through the runtime's receipt
+ * registry) only once it is in that file on disk (written atomically and fsynced, within a quarter second of
+ * its arrival, or at once when its reader asks): a crash before that loses nothing, as the reader sends it again
+ * until it is confirmed. The same summary again is recognised by its receipt and changes nothing.
  */
 import type { Ledger } from '../core/ledger/ledger';
 import type { PostingRequest } from './ledger-intake';
@@ -22,6 +27,16 @@ const DAY = 86_400_000;
 const ANCHOR_MS = 7 * DAY;
 const KEEP_MS = 62 * DAY;
 const MAX_REFUSED_PER_DAY = 1_000;
+/** A received day summary is on disk within this long (sooner when its reader asks for the receipt). */
+const DURABLE_WITHIN_MS = 250;
+
+/** A day summary as saved: with the receipt it was sent under, if any. */
+type SavedMeterDay = MeterDay & { receipt?: string };
+
+/** A meter's day: its meter and the instant it begins. */
+function dayKey(meterId: string, from: number): string {
+  return `${meterId}\u0000${from}`;
+}
 
 function nextDate(date: string): string {
   const [y, m, d] = date.split('-').map(Number) as [number, number, number];
@@ -30,7 +45,7 @@ function nextDate(date: string): string {
 
 interface Saved {
   version: 1;
-  meterDays: MeterDay[];
+  meterDays: SavedMeterDay[];
   refused: Record<string, Array<{ reference: string; error: string }>>;
   last?: ReconciliationReport;
   /** The latest local date reconciled (by the daily run, a catch-up or a request). */
@@ -45,8 +60,18 @@ function parseSaved(value: unknown): Saved {
 }
 
 export class LedgerReconciliation {
-  private readonly state: Saved;
+  private readonly state: Omit<Saved, 'meterDays'>;
   private readonly file: StateFile<Saved>;
+  /** The meter readers' day summaries by meter and day. */
+  private readonly meterDays = new Map<string, SavedMeterDay>();
+  /** The receipts of the summaries held (on disk or not yet). */
+  private readonly receipts = new Set<string>();
+  /** Receipts of summaries not yet on disk: not confirmed. */
+  private readonly unsaved = new Set<string>();
+  /** Receipts in the snapshot being written. */
+  private writing: string[] = [];
+  /** Summaries ending before this were looked at for pruning. */
+  private prunedBefore = -Infinity;
 
   constructor(
     private readonly ledger: Ledger,
@@ -59,7 +84,16 @@ export class LedgerReconciliation {
     this.file.onWriteError = (error) => onProblem(`cannot save the reconciliation state: ${error.message}`);
     const loaded = this.file.load();
     if (loaded.problem) onProblem(loaded.problem);
-    this.state = loaded.value ?? { version: 1, meterDays: [], refused: {} };
+    const { meterDays, ...state } = loaded.value ?? { version: 1, meterDays: [], refused: {} };
+    this.state = state;
+    for (const day of meterDays) {
+      this.meterDays.set(dayKey(day.meterId, day.from), day);
+      if (day.receipt) this.receipts.add(day.receipt);
+    }
+    this.file.onWritten = () => {
+      for (const receipt of this.writing) this.unsaved.delete(receipt);
+      this.writing = [];
+    };
   }
 
   /** The last report (from a daily run or a request). */
@@ -91,13 +125,58 @@ export class LedgerReconciliation {
     return dates.slice(-max);
   }
 
-  addMeterDay(day: MeterDay): void {
-    const kept = this.state.meterDays.filter(
-      (d) => !(d.meterId === day.meterId && d.from === day.from) && d.to > day.to - KEEP_MS,
-    );
-    kept.push(day);
-    this.state.meterDays = kept;
-    this.save();
+  /**
+   * A meter reader's day summary: replaces what the ledger has for that meter and day. With a `receipt`, the
+   * same summary again is a duplicate and changes nothing (returns false).
+   */
+  addMeterDay(day: MeterDay, receipt?: string): boolean {
+    const key = dayKey(day.meterId, day.from);
+    const held = this.meterDays.get(key);
+    if (receipt !== undefined && held?.receipt === receipt) return false;
+    if (held?.receipt) {
+      this.receipts.delete(held.receipt);
+      this.unsaved.delete(held.receipt);
+    }
+    const saved: SavedMeterDay = receipt === undefined ? day : Object.assign({}, day, { receipt });
+    this.meterDays.delete(key); // re-added at the end: the file keeps the order received
+    this.meterDays.set(key, saved);
+    if (receipt !== undefined) {
+      this.receipts.add(receipt);
+      this.unsaved.add(receipt);
+    }
+    // Summaries older than two months are forgotten, looked for once a day (not at each summary).
+    const horizon = day.to - KEEP_MS;
+    if (horizon > this.prunedBefore + DAY) {
+      for (const [k, d] of this.meterDays)
+        if (d.to <= horizon) {
+          this.meterDays.delete(k);
+          if (d.receipt) {
+            this.receipts.delete(d.receipt);
+            this.unsaved.delete(d.receipt);
+          }
+        }
+      this.prunedBefore = horizon;
+    }
+    this.save(receipt === undefined ? undefined : DURABLE_WITHIN_MS);
+    return true;
+  }
+
+  /**
+   * Of the given receipts, those of summaries this ledger holds on disk. Summaries asked about that are not
+   * written yet are written first (a failing write confirms none of them).
+   */
+  holds(receipts: readonly string[]): Set<string> {
+    if (receipts.some((r) => this.unsaved.has(r))) {
+      try {
+        this.file.flush();
+      } catch {
+        // Not on disk: not confirmed; the scheduled write tries again and the reader sends it again.
+      }
+    }
+    const held = new Set<string>();
+    for (const receipt of receipts)
+      if (this.receipts.has(receipt) && !this.unsaved.has(receipt)) held.add(receipt);
+    return held;
   }
 
   /** A posting was refused: refused charges are money not billed, and listed. */
@@ -137,7 +216,7 @@ export class LedgerReconciliation {
       period,
       now,
       charges,
-      meterDays: this.state.meterDays.filter(
+      meterDays: [...this.meterDays.values()].filter(
         (d) =>
           d.from >= period.from - DAY && d.to <= period.to + DAY && d.from < period.to && d.to > period.from,
       ),
@@ -180,7 +259,10 @@ export class LedgerReconciliation {
     return day;
   }
 
-  private save(): void {
-    this.file.save(() => this.state);
+  private save(withinMs?: number): void {
+    this.file.save(() => {
+      this.writing = [...this.unsaved];
+      return Object.assign({}, this.state, { meterDays: [...this.meterDays.values()] });
+    }, withinMs);
   }
 }

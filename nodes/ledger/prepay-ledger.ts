@@ -15,7 +15,7 @@ import { ReferenceConflict } from '../core/ledger/idempotency';
 import { Ledger, LedgerResponse } from '../core/ledger/ledger';
 import { readRequest } from '../core/ledger/requests';
 import { AccountState } from '../core/messages';
-import { chargeReceipts, type ChargeReceiver } from '../shared/charge-receipts';
+import { chargeReceipts, daySummaryReceipts, type ChargeReceiver } from '../shared/charge-receipts';
 import { runtimeClock, wallClock } from '../shared/runtime-clock';
 import { StartGate } from '../shared/start-gate';
 import type { TenantAccess } from '../core/tenant/access-tokens';
@@ -37,6 +37,7 @@ import {
   isReconcileRequest,
   readMeterDay,
   readReconcileRequest,
+  readSummaryReceipt,
 } from './reconciliation-messages';
 import type { ReconciliationReport } from '../core/ledger/reconcile';
 
@@ -227,6 +228,11 @@ export = function register(RED: NodeAPI): void {
       },
     };
     chargeReceipts.add(receiver);
+    // Meter readers learn here which of their day summaries this ledger holds on disk.
+    const summaryReceiver: ChargeReceiver = {
+      holds: (receipts) => Promise.resolve(reconciliation.holds(receipts)),
+    };
+    daySummaryReceipts.add(summaryReceiver);
 
     const jobs = new LedgerJobs(
       clock,
@@ -282,7 +288,8 @@ export = function register(RED: NodeAPI): void {
       // The reconciliation's inputs and requests: a meter reader's day summary, or "reconcile now".
       if (isMeterDay(msg.topic, msg.payload)) {
         try {
-          reconciliation.addMeterDay(readMeterDay(msg.payload));
+          // Kept on disk before it is confirmed to its reader; the same summary again changes nothing.
+          reconciliation.addMeterDay(readMeterDay(msg.payload), readSummaryReceipt(msg.payload));
           return done();
         } catch (error) {
           return done(error as Error);
@@ -366,6 +373,7 @@ export = function register(RED: NodeAPI): void {
       gate.close();
       intake.stop();
       chargeReceipts.remove(receiver);
+      daySummaryReceipts.remove(summaryReceiver);
       ledger.close();
       activeLedgers.delete(node.id);
       operatorLedgers.delete(node.id);

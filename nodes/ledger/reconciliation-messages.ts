@@ -98,6 +98,18 @@ export function readMeterDay(payload: unknown): MeterDay {
   };
 }
 
+/**
+ * The receipt a day summary is confirmed under (`receipt`, set by the meter reader), if it has one: a ledger in
+ * the same runtime confirms it once the summary is on disk, and takes the same summary again as a duplicate.
+ */
+export function readSummaryReceipt(payload: unknown): string | undefined {
+  const receipt = isObject(payload) ? payload.receipt : undefined;
+  if (receipt === undefined) return undefined;
+  if (typeof receipt !== 'string' || receipt === '' || receipt.length > 300)
+    throw new LedgerError('receipt', 'must be a text of at most 300 characters');
+  return receipt;
+}
+
 export interface ReconcileRequest {
   /** A local date "YYYY-MM-DD" (the ledger's time zone), or a period. */
   date?: string;

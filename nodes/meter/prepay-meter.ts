@@ -29,7 +29,8 @@ import type { ModbusConfigNode } from '../modbus/link-config';
 import { describeException } from '../modbus/transport';
 import { IncrementalRecordJson } from '../shared/incremental-json';
 import { StartGate } from '../shared/start-gate';
-import { DayTallies } from '../core/meter/day-tally';
+import { daySummaryReceipts } from '../shared/charge-receipts';
+import { DayTallies, type DaySummary } from '../core/meter/day-tally';
 import { nextLocalMidnight } from '../tariff/calendar-scheduler';
 import { StateFile } from '../shared/state-file';
 import { meterStateWrites } from '../shared/write-budget';
@@ -58,6 +59,9 @@ const RESEND_MS = 10_000;
 
 /** Polls are started in groups at most this often (building time): one timer per group, not per meter. */
 const POLL_TICK_MS = 1000;
+
+/** How often (wall time) a ledger is asked which day summaries it holds, and what it lacks is sent again. */
+const RECEIPTS_EVERY_MS = 60_000;
 
 /** The longest consumption waits for the shared state-write budget before its write goes ahead anyway. */
 const MAX_CONSUMPTION_WAIT_MS = 1000;
@@ -238,9 +242,64 @@ export = function register(RED: NodeAPI): void {
     // --- day summaries for the ledger's reconciliation, and consumption kept to send again ---------------
     const tallies = new DayTallies(settings.zone);
     const summarise = (subject: MeterInfo, state: MeterState, date: string): void => {
-      const summary = tallies.summarise(subject, state, date, clock.now());
+      const summary = tallies.summarise(subject, state, date, clock.now(), Date.now());
       if (summary) raise(summary);
     };
+    /** A summary no ledger confirmed, sent again (with consumption, so it never overtakes what it sums). */
+    const raiseAgain = (summary: DaySummary): void => {
+      pending.events.push({ topic: summary.type, payload: summary, replay: true } as NodeMessage);
+      scheduleFlush();
+    };
+    // --- day summaries wait for a ledger's receipt ------------------------------------------------------
+    // Each stays in the meter's state until a ledger in this runtime says it holds it on disk, and goes again
+    // at start and after 1, 2, 4... minutes (at most hourly) until then; with no ledger in the runtime nothing
+    // waits. Bounded per meter (see core/meter/day-tally).
+    const startedAt = Date.now();
+    let checking = false;
+    const checkReceipts = async (restart: boolean): Promise<void> => {
+      // Not before the flows have started: a ledger built later in the deploy is not registered yet.
+      if (checking || closed || !gate.open) return;
+      checking = true;
+      try {
+        let changed = false;
+        if (daySummaryReceipts.size === 0) {
+          for (const [meterId, state] of engine.states())
+            if (tallies.release(state, clock.now()) > 0) {
+              savedMeters.markChanged(meterId);
+              changed = true;
+            }
+        } else {
+          const asked: string[] = [];
+          for (const [, state] of engine.states()) asked.push(...tallies.awaiting(state));
+          if (asked.length === 0) return;
+          const held = await daySummaryReceipts.held(asked);
+          if (closed) return;
+          for (const [meterId, state] of engine.states()) {
+            let touched = tallies.confirm(state, held, clock.now()) > 0;
+            const again = tallies.resendDue(
+              meterId,
+              state,
+              clock.now(),
+              Date.now(),
+              restart ? startedAt : undefined,
+            );
+            for (const summary of again) raiseAgain(summary);
+            if (again.length > 0) touched = true;
+            if (touched) {
+              savedMeters.markChanged(meterId);
+              changed = true;
+            }
+          }
+        }
+        if (changed) saveState();
+      } catch (error) {
+        node.warn(`prepay-meter: cannot save the day summaries' receipts: ${(error as Error).message}`);
+      } finally {
+        checking = false;
+      }
+    };
+    const receiptTimer = setInterval(() => void checkReceipts(false), RECEIPTS_EVERY_MS);
+    receiptTimer.unref?.();
     /** What changed a meter's days, and what it sent (kept a few seconds, sent again after a restart). */
     const keep = (outcome: DeltaOutcome): void => {
       const reading = outcome.reading;
@@ -592,6 +651,8 @@ export = function register(RED: NodeAPI): void {
     // Days that ended while Node-RED was stopped are summarised now (sent once the flows have started).
     closeDays(clock.now());
     armDays();
+    // Then the summaries no ledger confirmed before the stop go again (those a ledger holds are confirmed).
+    gate.run(() => void checkReceipts(true));
 
     node.on('input', (msg: NodeMessageInFlow, _send: Send, done: Done) => {
       try {
@@ -657,6 +718,7 @@ export = function register(RED: NodeAPI): void {
       clearInterval(statusTimer);
       if (watchdog) clock.clearTimeout(watchdog);
       if (dayTimer) clock.clearTimeout(dayTimer);
+      clearInterval(receiptTimer);
       if (flushTimer) clearTimeout(flushTimer);
       flushTimer = undefined;
       if (readingsTimer) clearImmediate(readingsTimer);

@@ -78,6 +78,9 @@ export class StateFile<T> {
   /** Told when a scheduled write fails (a full disk): the write is tried again later, nothing thrown. */
   onWriteError: ((error: Error) => void) | undefined;
 
+  /** Told after a pending state was written (fsynced and in place): what its snapshot held is durable. */
+  onWritten: (() => void) | undefined;
+
   private flushLater(): void {
     const snapshot = this.pending;
     try {
@@ -97,6 +100,7 @@ export class StateFile<T> {
     this.pending = undefined;
     if (!snapshot) return;
     this.writeText(stringify(snapshot()));
+    this.onWritten?.();
   }
 
   /** Writes `text` (a JSON document) now, atomically, in place of any pending state. */

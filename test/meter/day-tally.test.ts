@@ -118,6 +118,8 @@ describe('meter day tallies', () => {
     feed(engine.reading(info, 1154, now));
     tallies.ensureDay(state, MIDNIGHT + 6 * 24 * 60 * MIN);
     for (const due of tallies.due(state, now)) tallies.summarise(info, state, due.date, now);
+    // With no ledger in the runtime to confirm the summaries, none waits for a receipt.
+    tallies.release(state, now);
     assert.ok(Object.keys(state.days ?? {}).length <= 4, Object.keys(state.days ?? {}).join(', '));
   });
 
@@ -139,7 +141,8 @@ describe('meter day tallies', () => {
         ['2026-06-05', '24', true],
       ],
     );
-    // Summarised again, the days before the baseline are forgotten but for the last few.
+    // Summarised again (and confirmed by a ledger), the days before the baseline are forgotten but for the last few.
+    tallies.confirm(state, new Set(summaries.map((s) => s!.receipt)), now);
     assert.ok(Object.keys(state.days ?? {}).length <= 4, Object.keys(state.days ?? {}).join(', '));
   });
 
@@ -173,5 +176,97 @@ describe('meter day tallies', () => {
     );
     const summary = tallies.summarise(meter, state, day!.date, MIDNIGHT + 24 * 60 * MIN)!;
     assert.equal(summary.pending?.status, 'comm-loss');
+  });
+});
+
+describe('meter day summaries waiting for a ledger receipt', () => {
+  const WALL = 1_000_000_000;
+
+  /** A meter billing 1 kWh an hour, summarised at each of `days` midnights; the clock is left at the last one. */
+  function days(count: number) {
+    let now = NOON - 60 * MIN;
+    const engine = new DeltaEngine({ now: () => now });
+    const tallies = new DayTallies(ZONE);
+    let value = 1000;
+    const first = engine.reading(info, value, now); // the baseline
+    const state = (): NonNullable<ReturnType<DeltaEngine['state']>> => engine.state('E-1')!;
+    tallies.record(state(), first);
+    const sent: string[] = [];
+    for (let day = 0; day < count; day++) {
+      const midnight = MIDNIGHT + day * 24 * 60 * MIN;
+      for (let t = now + 60 * MIN; t <= midnight + 5 * MIN; t += 60 * MIN) {
+        now = t;
+        value += 1;
+        tallies.record(state(), engine.reading(info, value, now));
+      }
+      for (const due of tallies.due(state(), now))
+        sent.push(tallies.summarise(info, state(), due.date, now, WALL)!.receipt);
+    }
+    return { tallies, state: state(), sent, now: () => now };
+  }
+
+  it('names each summary by meter, date and figures: the same figures the same receipt, a change a new one', () => {
+    const { tallies, state, sent, now } = days(1);
+    const [receipt] = sent;
+    assert.match(receipt!, /^day-summary:E-1:2026-06-01:[0-9a-f]{16}$/);
+    // Sent again (no ledger confirmed it), it is the same summary.
+    const [again] = tallies.resendDue('E-1', state, now(), WALL + 60_000);
+    assert.equal(again?.receipt, receipt);
+    assert.equal(again?.billed, state.days?.['2026-06-01']?.billed);
+    // A late consumption in that day makes a new summary with a new receipt.
+    const late = structuredClone(state);
+    late.days!['2026-06-01']!.consumptions += 1;
+    late.days!['2026-06-01']!.billed = '99';
+    assert.notEqual(tallies.summarise(info, late, '2026-06-01', now(), WALL)!.receipt, receipt);
+  });
+
+  it('keeps a summary until a ledger confirms it, sending it again after 1, 2, 4... minutes', () => {
+    const { tallies, state, sent, now } = days(1);
+    assert.deepEqual(tallies.awaiting(state), sent);
+    const resentAt = (wall: number): number => tallies.resendDue('E-1', state, now(), wall).length;
+    assert.equal(resentAt(WALL + 59_000), 0);
+    assert.equal(resentAt(WALL + 60_000), 1);
+    assert.equal(resentAt(WALL + 60_000 + 119_000), 0);
+    assert.equal(resentAt(WALL + 60_000 + 120_000), 1);
+    // After a restart every waiting summary sent before the start goes at once.
+    assert.equal(tallies.resendDue('E-1', state, now(), WALL + 200_000, WALL + 200_000).length, 1);
+    // Confirmed: no longer waiting, never sent again.
+    assert.equal(tallies.confirm(state, new Set(sent), now()), 1);
+    assert.deepEqual(tallies.awaiting(state), []);
+    assert.equal(resentAt(WALL + 10 * 3_600_000), 0);
+  });
+
+  it('keeps unconfirmed summaries past the usual few days, until 7 days after their day', () => {
+    const many = days(14);
+    // Each midnight sent a summary; none confirmed. At 15 June 00:00 the days that ended in the last 7 days
+    // wait (7 June ended exactly 7 days ago); the older ones were given up and forgotten as before.
+    assert.equal(many.sent.length, 14);
+    assert.deepEqual(many.tallies.awaiting(many.state), many.sent.slice(-8));
+    const kept = Object.keys(many.state.days ?? {});
+    assert.ok(kept.length <= 8 + 3 + 1, kept.join(', '));
+    assert.ok(!kept.includes('2026-06-01'));
+  });
+
+  it('keeps at most 10 summaries of a meter waiting (the oldest give up first)', () => {
+    const { tallies, state, now } = days(1);
+    const day = state.days!['2026-06-01']!;
+    for (let k = 1; k <= 12; k++)
+      state.days![`late-${k}`] = Object.assign(structuredClone(day), {
+        date: `late-${k}`,
+        from: day.from - k * MIN,
+        to: day.to - k * MIN,
+        receipt: `r${k}`,
+      });
+    tallies.summarise(info, state, '2026-06-01', now(), WALL);
+    const waiting = tallies.awaiting(state);
+    assert.equal(waiting.length, 10);
+    assert.ok(!waiting.includes('r12') && !waiting.includes('r11') && !waiting.includes('r10'));
+  });
+
+  it('with no ledger to confirm, nothing waits and the days are forgotten as before', () => {
+    const { tallies, state, sent, now } = days(6);
+    assert.equal(tallies.release(state, now()), sent.length);
+    assert.deepEqual(tallies.awaiting(state), []);
+    assert.ok(Object.keys(state.days ?? {}).length <= 4, Object.keys(state.days ?? {}).join(', '));
   });
 });

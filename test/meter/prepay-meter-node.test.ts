@@ -602,7 +602,9 @@ describe('prepay-meter node with readings from upstream nodes', function () {
     }); // duplicate
     meter.receive({ payload: { meterId: 'W-7', value: 'garbage' } });
     meter.receive({ payload: { meterId: 'W-8', value: 3 } }); // unknown meter without utility and unit
-    await sleep(200);
+    // Consumption waits for its state write (slow on a busy disk); then a moment for anything more.
+    await until(() => consumption.length > 0 && caught.length >= 2, 'the consumption and both errors');
+    await sleep(100);
     assert.equal(consumption.length, 1, JSON.stringify(consumption.map((m) => m.payload)));
     assert.equal(consumption[0]!.payload.delta, 0.25);
     assert.deepEqual(
@@ -631,7 +633,8 @@ describe('prepay-meter node with readings from upstream nodes', function () {
     const t = Date.UTC(2026, 10, 2, 8, 0);
     for (const [i, value] of [100, 101.5, 103].entries())
       meter.receive({ payload: { meterId: 'E-9', value, ts: t + i * 60_000 } });
-    await sleep(300);
+    await until(() => consumption.length >= 2, 'both consumptions');
+    await sleep(100);
     assert.deepEqual(
       consumption.map((m) => [m.payload.accountId, m.payload.delta, m.payload.declared]),
       [

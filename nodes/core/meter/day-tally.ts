@@ -8,7 +8,14 @@
  * The tallies live in each meter's state (saved with its baseline, so they stay consistent with it across a
  * crash). At local midnight the reader sends the day's summary; a consumption that arrives later for a day
  * already summarised (a gap billed when a meter answers again) updates that day, and its summary is sent again.
+ *
+ * Each summary carries a `receipt`: the meter, the date and a hash of what it says. Until a ledger in the same
+ * runtime confirms it holds that receipt durably, the day is kept and its summary sent again (at once after a
+ * restart, then after 1, 2, 4... minutes, at most hourly). A day waits at most AWAIT_DAYS after it ended, and a
+ * meter keeps at most MAX_AWAITING days waiting (the oldest give up first); where no ledger runs in the runtime
+ * nothing waits (the summary is sent once, as it always was).
  */
+import { createHash } from 'node:crypto';
 import { addDecimalText } from '../decimal';
 import type { Consumption, MeterDaySummary, Utility } from '../messages';
 import { isoDate, type TimeZone } from '../tariff/zone';
@@ -33,6 +40,13 @@ export interface DayTally extends Pick<
   sent?: boolean;
   /** Changed since its summary went out: its late summary is still to go, so it is not forgotten before. */
   changed?: boolean;
+  /** The receipt of its last summary while no ledger has confirmed it. */
+  receipt?: string;
+  /** Wall time that summary was last sent, and how many times it was sent again. */
+  sentAt?: number;
+  resent?: number;
+  /** The meter as that summary named it (a reader fed by messages knows it again only at its next reading). */
+  subject?: Pick<MeterInfo, 'utility' | 'unit' | 'accountId'>;
 }
 
 /** The day summary a meter reader sends (event type `day-summary`), as the ledger reads it. */
@@ -47,6 +61,8 @@ export interface DaySummary extends MeterDaySummary {
   pending?: { status: string; since?: number };
   /** Sent again because the day changed after its first summary. */
   late?: boolean;
+  /** What a ledger confirms it holds: `day-summary:<meter>:<date>:<hash of the figures>`. */
+  receipt: string;
   [detail: string]: unknown;
 }
 
@@ -54,6 +70,38 @@ export interface DaySummary extends MeterDaySummary {
 const MAX_HELD = 20;
 /** Final days (ended before the baseline) kept after their summary. */
 const KEEP_SENT_DAYS = 3;
+/** A summary no ledger confirmed waits this long after its day ended, then is given up. */
+export const AWAIT_DAYS = 7;
+/** A meter keeps at most this many summaries waiting for a ledger's receipt (the oldest give up first). */
+export const MAX_AWAITING = 10;
+const DAY_MS = 86_400_000;
+/** An unconfirmed summary goes again after a minute, then 2, 4, 8... up to an hour. */
+const RESEND_FIRST_MS = 60_000;
+const RESEND_MAX_MS = 3_600_000;
+
+/**
+ * The receipt of a day summary: the meter, the date, and a hash of every figure the ledger reconciles with, so
+ * that a summary changed by a late consumption is a new one and the same summary sent again is the same.
+ */
+export function summaryReceipt(summary: Omit<DaySummary, 'receipt'>): string {
+  const figures = [
+    summary.meterId,
+    summary.accountId ?? null,
+    summary.unit,
+    summary.from,
+    summary.to,
+    summary.start ?? null,
+    summary.end ?? null,
+    summary.billed,
+    summary.consumptions,
+    summary.held,
+    summary.rebaselines,
+    summary.replacements,
+    summary.rollovers,
+  ];
+  const hash = createHash('sha256').update(JSON.stringify(figures)).digest('hex').slice(0, 16);
+  return `day-summary:${summary.meterId}:${summary.date}:${hash}`;
+}
 
 export class DayTallies {
   constructor(private readonly zone: TimeZone) {}
@@ -138,15 +186,106 @@ export class DayTallies {
     this.tally(state, t);
   }
 
-  /** The summary of one day, marked sent; `late` when it was sent before. */
-  summarise(meter: MeterInfo, state: MeterState, date: string, now: number): DaySummary | undefined {
+  /**
+   * The summary of one day, marked sent and waiting for a ledger's receipt (from `wallNow`); `late` when it was
+   * sent before.
+   */
+  summarise(
+    meter: MeterInfo,
+    state: MeterState,
+    date: string,
+    now: number,
+    wallNow = now,
+  ): DaySummary | undefined {
     const tally = state.days?.[date];
     if (!tally) return undefined;
     const late = tally.sent === true;
     tally.sent = true;
     delete tally.changed;
+    const summary = this.build(meter, state, tally, now);
+    if (late) summary.late = true;
+    tally.receipt = summary.receipt;
+    tally.sentAt = wallNow;
+    tally.resent = 0;
+    tally.subject = { utility: meter.utility, unit: meter.unit };
+    if (meter.accountId !== undefined) tally.subject.accountId = meter.accountId;
     this.prune(state, now);
-    const summary: DaySummary = {
+    return summary;
+  }
+
+  /** Receipts of the summaries of this meter that no ledger has confirmed yet. */
+  awaiting(state: MeterState): string[] {
+    return this.waiting(state).map((tally) => tally.receipt as string);
+  }
+
+  /** A ledger holds these receipts: their days stop waiting. Returns how many. */
+  confirm(state: MeterState, held: ReadonlySet<string>, now: number): number {
+    let confirmed = 0;
+    for (const tally of this.waiting(state)) {
+      if (!held.has(tally.receipt as string)) continue;
+      stopWaiting(tally);
+      confirmed += 1;
+    }
+    if (confirmed > 0) this.prune(state, now);
+    return confirmed;
+  }
+
+  /**
+   * No ledger in the runtime can confirm: nothing waits (each summary was sent once). Returns how many stopped
+   * waiting.
+   */
+  release(state: MeterState, now: number): number {
+    let released = 0;
+    for (const tally of Object.values(state.days ?? {}))
+      if (tally.receipt !== undefined) {
+        stopWaiting(tally);
+        released += 1;
+      }
+    if (released > 0) this.prune(state, now);
+    return released;
+  }
+
+  /**
+   * The summaries to send again: unconfirmed ones whose wait is over (after 1, 2, 4... minutes, at most an hour)
+   * or, with `sentBefore`, every unconfirmed one sent before that wall time (after a restart). They count as sent
+   * now. Each is the same summary (same receipt) as before.
+   */
+  resendDue(
+    meterId: string,
+    state: MeterState,
+    now: number,
+    wallNow: number,
+    sentBefore?: number,
+  ): DaySummary[] {
+    const out: DaySummary[] = [];
+    for (const tally of this.waiting(state)) {
+      if (!tally.subject) continue;
+      const meter: MeterInfo = Object.assign({ meterId }, tally.subject);
+      const sentAt = tally.sentAt ?? 0;
+      const wait = Math.min(RESEND_MAX_MS, RESEND_FIRST_MS * 2 ** (tally.resent ?? 0));
+      const due = sentBefore !== undefined ? sentAt < sentBefore : wallNow - sentAt >= wait;
+      if (!due) continue;
+      const summary = this.build(meter, state, tally, now);
+      if (summary.receipt !== tally.receipt) {
+        // Changed in a way record() did not see (a state from an older version): a new summary.
+        tally.receipt = summary.receipt;
+        tally.resent = 0;
+      } else tally.resent = (tally.resent ?? 0) + 1;
+      tally.sentAt = wallNow;
+      out.push(summary);
+    }
+    return out;
+  }
+
+  private waiting(state: MeterState): DayTally[] {
+    return Object.values(state.days ?? {})
+      .filter((tally) => tally.receipt !== undefined && tally.sent && !tally.changed)
+      .sort((a, b) => a.from - b.from);
+  }
+
+  private build(meter: MeterInfo, state: MeterState, tally: DayTally, now: number): DaySummary {
+    const date = tally.date;
+    const summary: Omit<DaySummary, 'receipt'> & { receipt?: string } = {
       type: 'day-summary',
       meterId: meter.meterId,
       utility: meter.utility,
@@ -168,8 +307,8 @@ export class DayTallies {
     if (tally.start !== undefined) summary.start = tally.start;
     if (tally.end !== undefined) summary.end = tally.end;
     if (state.status !== 'ok') summary.pending = { status: state.status, since: state.since };
-    if (late) summary.late = true;
-    return summary;
+    summary.receipt = summaryReceipt(summary);
+    return summary as DaySummary;
   }
 
   private count(tally: DayTally, c: Consumption): void {
@@ -211,10 +350,29 @@ export class DayTallies {
   private prune(state: MeterState, now: number): void {
     const days = state.days;
     if (!days) return;
+    // A summary waits for a ledger's receipt at most AWAIT_DAYS after its day, and at most MAX_AWAITING a meter.
+    const waiting = Object.values(days)
+      .filter((t) => t.receipt !== undefined)
+      .sort((a, b) => b.from - a.from);
+    waiting.forEach((tally, index) => {
+      if (index >= MAX_AWAITING || now - tally.to > AWAIT_DAYS * DAY_MS) stopWaiting(tally);
+    });
     const final = Math.min(now, state.baseline?.ts ?? now);
     const sent = Object.values(days)
       .filter((t) => t.sent && !t.changed && t.to <= final)
       .sort((a, b) => b.from - a.from);
-    for (const tally of sent.slice(KEEP_SENT_DAYS)) delete days[tally.date];
+    let kept = 0;
+    for (const tally of sent) {
+      if (tally.receipt !== undefined) continue; // waiting for a receipt: kept, and not counted
+      kept += 1;
+      if (kept > KEEP_SENT_DAYS) delete days[tally.date];
+    }
   }
+}
+
+function stopWaiting(tally: DayTally): void {
+  delete tally.subject;
+  delete tally.receipt;
+  delete tally.sentAt;
+  delete tally.resent;
 }
