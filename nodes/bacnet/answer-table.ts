@@ -11,7 +11,7 @@
  * to the caller's other caches.
  */
 import type { BacnetObject } from '../core/bacnet/points';
-import type { Writer } from './codec';
+import { viewOf, type Writer } from './codec';
 
 /** Octets per object: an 8-word header, the ReadPropertyMultiple answer, the ReadProperty value. */
 const REGION = 96;
@@ -40,6 +40,8 @@ function isInt32(value: number): boolean {
 export class AnswerTable {
   private bytes: Buffer;
   private words: Int32Array;
+  /** `bytes` for copying answers out four octets at a time. */
+  private view: DataView;
   /** The object each region belongs to: an object replaced under the same identifier starts afresh. */
   private readonly objects: BacnetObject[] = [];
   /** Per object type: region number + 1 by instance (0: none yet). */
@@ -48,6 +50,7 @@ export class AnswerTable {
   constructor(capacity = 1024) {
     this.bytes = Buffer.alloc(capacity * REGION);
     this.words = new Int32Array(this.bytes.buffer, this.bytes.byteOffset, capacity * WORDS);
+    this.view = viewOf(this.bytes);
   }
 
   /** The object's region, made on first use; -1 for an object not kept here. */
@@ -78,7 +81,7 @@ export class AnswerTable {
     if (length < 0 || words[h + RPM_VERSION] !== version) return false;
     if (words[h + RPM_FIRST] !== first || words[h + RPM_SECOND] !== second) return false;
     const at = region * REGION + RPM_AT;
-    w.bytes(this.bytes, at, at + length);
+    w.copy(this.view, at, at + length);
     return true;
   }
 
@@ -110,7 +113,7 @@ export class AnswerTable {
     const length = (words[h + RP_LENGTH] as number) - 1;
     if (length < 0 || words[h + RP_VERSION] !== version || words[h + RP_PROPERTY] !== property) return false;
     const at = region * REGION + RP_AT;
-    w.bytes(this.bytes, at, at + length);
+    w.copy(this.view, at, at + length);
     return true;
   }
 
@@ -138,5 +141,6 @@ export class AnswerTable {
     this.bytes.copy(bytes);
     this.bytes = bytes;
     this.words = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+    this.view = viewOf(bytes);
   }
 }

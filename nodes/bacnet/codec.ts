@@ -32,12 +32,20 @@ const APP_DATE = 10;
 const APP_TIME = 11;
 const APP_OBJECT_ID = 12;
 
+/** A DataView of exactly the octets of `buf`. */
+export function viewOf(buf: Buffer): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.length);
+}
+
 export class Writer {
   buf: Buffer;
   pos = 0;
+  /** `buf` seen four octets at a time (see `copy`). */
+  private view: DataView;
 
   constructor(size = 1024) {
     this.buf = Buffer.allocUnsafe(size);
+    this.view = viewOf(this.buf);
   }
 
   reset(): void {
@@ -49,6 +57,7 @@ export class Writer {
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + extra));
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
+    this.view = viewOf(next);
   }
 
   u8(value: number): void {
@@ -75,6 +84,20 @@ export class Writer {
     }
     source.copy(this.buf, this.pos, start, end);
     this.pos += length;
+  }
+
+  /**
+   * Octets `[start, end)` of the buffer `source` is a view of, four at a time: for the kept answers a poll copies,
+   * a Buffer's element access costs tens of instructions per octet; a DataView's 32-bit access is one move.
+   */
+  copy(source: DataView, start: number, end: number): void {
+    this.ensure(end - start);
+    const view = this.view;
+    let pos = this.pos;
+    let i = start;
+    for (; i + 4 <= end; i += 4, pos += 4) view.setInt32(pos, source.getInt32(i, true), true);
+    for (; i < end; i++, pos++) view.setUint8(pos, source.getUint8(i));
+    this.pos = pos;
   }
 
   /** A copy of what was written (safe to hand to a socket while the writer is reused). */

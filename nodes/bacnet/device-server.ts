@@ -47,7 +47,7 @@ import {
   type Peer,
 } from './pdu';
 import { decodeListRequest, writeChangeListError, writesRecipientList } from './list-service';
-import { decodeReadProperty, PropertyEncoder } from './read-service';
+import { PropertyEncoder } from './read-service';
 import { Segmenter } from './segmenter';
 import { interfaceOf, splitAddress, UdpTransport, type Routing } from './udp-transport';
 import { inInstanceRange, LibraryServices, type LibraryHost, type Registration } from './library-services';
@@ -474,7 +474,7 @@ export class BacnetDeviceServer extends EventEmitter {
     const dataStart = w.pos;
     try {
       if (header.service === Service.READ_PROPERTY) {
-        error = this.encoder.readPropertyAck(w, decodeReadProperty(datagram, header.body, datagram.length));
+        error = this.encoder.readPropertyAckFrom(w, datagram, header.body, datagram.length);
       } else if (header.service === Service.GET_EVENT_INFORMATION) {
         const after = decodeGetEventInformation(datagram, header.body, datagram.length);
         // One answer fits the client's APDU: the client asks again after the last object it got.

@@ -168,13 +168,16 @@ export function finishFrame(w: Writer): Buffer {
 }
 
 /** The max-APDU-length-accepted code of a confirmed request, in octets. */
+const MAX_APDU_OCTETS: readonly number[] = [50, 128, 206, 480, 1024, 1476];
+const MAX_SEGMENTS: readonly number[] = [64, 2, 4, 8, 16, 32, 64, 255];
+
 export function maxApduOctets(code: number): number {
-  return [50, 128, 206, 480, 1024, 1476][code] ?? 1476;
+  return MAX_APDU_OCTETS[code] ?? 1476;
 }
 
 /** The max-segments-accepted code of a confirmed request (0 unspecified: taken as 64; 7: more than 64). */
 export function maxSegmentsCount(code: number): number {
-  return [64, 2, 4, 8, 16, 32, 64, 255][code & 0x07] as number;
+  return MAX_SEGMENTS[code & 0x07] as number;
 }
 
 export interface ConfirmedHeader {

@@ -13,7 +13,7 @@ import {
   type ReadResult,
 } from '../core/bacnet/properties';
 import { AnswerTable } from './answer-table';
-import { DecodeError, Reader, RejectReason, Writer } from './codec';
+import { DecodeError, Reader, RejectReason, viewOf, Writer } from './codec';
 
 const ARRAY_ALL = 0xffffffff;
 
@@ -41,6 +41,17 @@ function shapeKey(properties: readonly PropertyReference[]): number | undefined 
   if (!second) return -1 - first.id;
   if (second.index !== undefined) return undefined;
   return first.id * ID_SPACE + second.id;
+}
+
+/** The four octets of an object identifier at `buf[at]`, as an unsigned 32-bit number. */
+function readOid(buf: Buffer, at: number): number {
+  return (
+    (((buf[at] as number) << 24) |
+      ((buf[at + 1] as number) << 16) |
+      ((buf[at + 2] as number) << 8) |
+      (buf[at + 3] as number)) >>>
+    0
+  );
 }
 
 function index(reader: Reader, tagNumber: number): number | undefined {
@@ -162,16 +173,38 @@ export class PropertyEncoder {
     return this.scratch.take();
   }
 
+  /**
+   * ReadProperty-ACK service data into `w` for the request in `buf[start, end)`, or the error for an Error PDU.
+   * The request a BEMS sends (an object identifier and a property identifier below 256, no index) is read
+   * straight from its seven octets; anything else goes through the general decoder.
+   */
+  readPropertyAckFrom(w: Writer, buf: Buffer, start: number, end: number): PropertyError | undefined {
+    if (end - start === 7 && buf[start] === 0x0c && buf[start + 5] === 0x19) {
+      const raw = readOid(buf, start + 1);
+      return this.readOne(w, raw >>> 22, raw & 0x3fffff, buf[start + 6] as number, undefined);
+    }
+    return this.readPropertyAck(w, decodeReadProperty(buf, start, end));
+  }
+
   /** ReadProperty-ACK service data into `w`, or the error for an Error PDU. */
   readPropertyAck(w: Writer, spec: ReadAccessSpec): PropertyError | undefined {
-    const object = this.lookup(spec.object.type, spec.object.instance);
-    if (!object) return UNKNOWN_OBJECT;
     const ref = spec.properties[0] as PropertyReference;
-    const id = ref.id;
+    return this.readOne(w, spec.object.type, spec.object.instance, ref.id, ref.index);
+  }
+
+  private readOne(
+    w: Writer,
+    type: number,
+    instance: number,
+    id: number,
+    arrayIndex: number | undefined,
+  ): PropertyError | undefined {
+    const object = this.lookup(type, instance);
+    if (!object) return UNKNOWN_OBJECT;
     // ALL, REQUIRED and OPTIONAL belong to ReadPropertyMultiple only.
     if (id === P.ALL || id === P.REQUIRED || id === P.OPTIONAL) return UNKNOWN_PROPERTY;
     // The answer names the object as it is, also when asked as device 4194303.
-    if (ref.index === undefined && !object.isVolatile(id)) {
+    if (arrayIndex === undefined && !object.isVolatile(id)) {
       const region = this.table.region(object);
       if (region >= 0) {
         const start = w.pos;
@@ -190,9 +223,9 @@ export class PropertyEncoder {
         return undefined;
       }
     }
-    const value = this.encoded(object, id, ref.index);
+    const value = this.encoded(object, id, arrayIndex);
     if (!Buffer.isBuffer(value)) return value;
-    this.writeRpAck(w, object, id, ref.index, value);
+    this.writeRpAck(w, object, id, arrayIndex, value);
     return undefined;
   }
 
@@ -219,12 +252,47 @@ export class PropertyEncoder {
     const reader = new Reader(buf, start, end);
     const spec = this.spec;
     let count = 0;
-    while (reader.remaining > 0) {
-      decodeSpecInto(reader, spec, this.references);
-      this.answer(w, spec);
+    // The request's octets are looked at through a DataView: far cheaper per octet than a Buffer's elements.
+    const view = viewOf(buf);
+    let at = start;
+    while (at < end) {
+      const next = this.keptAnswer(w, view, at, end);
+      if (next > 0) at = next;
+      else {
+        reader.pos = at;
+        decodeSpecInto(reader, spec, this.references);
+        this.answer(w, spec);
+        at = reader.pos;
+      }
       count += 1;
     }
     if (count === 0) throw new DecodeError(RejectReason.MISSING_REQUIRED_PARAMETER, 'no read access spec');
+  }
+
+  /**
+   * The specification at `buf[at]` answered from the answer table without decoding it, when it is the kind a
+   * BEMS polls ([0] object identifier, [1] one or two property identifiers below 256 without index, as the
+   * general decoder would read them) and its answer is kept for the object's current version: the offset after
+   * it. -1 (nothing written) for anything else, which the general path decodes and answers.
+   */
+  private keptAnswer(w: Writer, view: DataView, at: number, end: number): number {
+    if (at + 9 > end || view.getUint8(at) !== 0x0c) return -1;
+    if (view.getUint8(at + 5) !== 0x1e || view.getUint8(at + 6) !== 0x09) return -1;
+    const first = view.getUint8(at + 7);
+    let second = -1;
+    let close = at + 8;
+    if (view.getUint8(close) === 0x09) {
+      if (close + 2 >= end) return -1;
+      second = view.getUint8(close + 1);
+      close += 2;
+    }
+    if (view.getUint8(close) !== 0x1f) return -1;
+    const raw = view.getUint32(at + 1);
+    const object = this.lookup(raw >>> 22, raw & 0x3fffff);
+    if (!object) return -1;
+    const region = this.table.region(object);
+    if (region < 0 || !this.table.writeRpm(w, region, object.version, first, second)) return -1;
+    return close + 1;
   }
 
   /** One object's ReadPropertyMultiple result: every property's, errors included per property. */

@@ -140,12 +140,19 @@ export class UdpTransport extends EventEmitter {
   private createSocket(reuseAddr: boolean, describe: (error: Error) => Error): Socket {
     // Binding stays asynchronous as Node makes it ('listening' after the caller has set up); sends need no tick.
     let bound = false;
+    // The address last looked up: answers go to the asker, so the same address comes again and again, and it
+    // need not be checked again.
+    let last = '';
     const socket = createSocket({
       type: 'udp4',
       reuseAddr,
       lookup: (hostname, _options, callback) => {
-        if (bound) ipLookup(hostname, callback);
-        else process.nextTick(ipLookup, hostname, callback);
+        if (!bound) process.nextTick(ipLookup, hostname, callback);
+        else if (hostname === last) callback(null, hostname, 4);
+        else {
+          ipLookup(hostname, callback);
+          if (isIPv4(hostname)) last = hostname;
+        }
       },
     });
     socket.once('listening', () => (bound = true));

@@ -282,6 +282,57 @@ describe('bacnet device on loopback', function () {
     assert.equal(await read(balance, P.PRESENT_VALUE), Math.fround(10.07));
   });
 
+  it('answers a repeated ReadPropertyMultiple octet for octet as the first time, and a changed value at once', async () => {
+    const raw = await rawSocket();
+    try {
+      const balance = model.point('T0011.Balance')!;
+      const oid = (type: number, instance: number) => {
+        const v = type * 0x400000 + instance;
+        return [0x0c, (v >>> 24) & 0xff, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff];
+      };
+      const real = (value: number) => {
+        const b = Buffer.alloc(5);
+        b[0] = 0x44;
+        b.writeFloatBE(value, 1);
+        return b;
+      };
+      const own = oid(balance.type, balance.instance);
+      // Kept answers for two properties and for one, a property with an index, an unknown object, a property
+      // id of two octets (object-name as 0x0a 0x00 0x4d), and two properties in the other order.
+      const specs = [
+        [...own, 0x1e, 0x09, P.PRESENT_VALUE, 0x09, P.STATUS_FLAGS, 0x1f],
+        [...own, 0x1e, 0x09, P.PRESENT_VALUE, 0x1f],
+        [...own, 0x1e, 0x09, P.PRESENT_VALUE, 0x19, 0x00, 0x1f],
+        [...oid(ObjectType.ANALOG_VALUE, 999_999), 0x1e, 0x09, P.PRESENT_VALUE, 0x1f],
+        [...own, 0x1e, 0x0a, 0x00, P.OBJECT_NAME, 0x09, P.PRESENT_VALUE, 0x1f],
+        [...own, 0x1e, 0x09, P.STATUS_FLAGS, 0x09, P.PRESENT_VALUE, 0x1f],
+      ].flat();
+      let invokeId = 0;
+      const ask = async (): Promise<Buffer> => {
+        invokeId += 1;
+        raw.socket.send(frame([0x02, 0x05, invokeId, 0x0e, ...specs]), port, '127.0.0.1');
+        const answer = await raw.next();
+        assert.deepEqual([...answer.subarray(6, 9)], [0x30, invokeId, 0x0e]);
+        return answer.subarray(9);
+      };
+      const first = await ask();
+      const again = await ask();
+      assert.deepEqual(again, first, 'the kept answers are the answers the general path gives');
+      assert.equal(first.indexOf(real(10.1)) > 0, true);
+      model.apply(account('T0011', 2511, 'ok', { daysLeft: 10 }));
+      const changed = await ask();
+      assert.equal(changed.indexOf(real(10.1)), -1, 'no old value is served');
+      let count = 0;
+      for (let at = changed.indexOf(real(25.11)); at >= 0; at = changed.indexOf(real(25.11), at + 1))
+        count += 1;
+      assert.equal(count, 4, 'the new value, in each of the four results of present-value');
+      assert.deepEqual(await ask(), changed, 'kept again for the new version');
+      assert.deepEqual(changed.length, first.length);
+    } finally {
+      raw.close();
+    }
+  });
+
   it('answers ReadProperty errors with the error class and code the standard names', async () => {
     await assert.rejects(
       peer.client.readProperty(
