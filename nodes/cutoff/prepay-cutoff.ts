@@ -44,6 +44,8 @@ interface SavedState {
 
 /** A relay that disagrees with its command for longer than this is a fault. */
 const FAULT_AFTER_MS = 5000;
+/** How long, after a start, a meter without any account state yet holds before it raises an alarm. */
+const START_QUIET_MS = 120_000;
 
 export = function register(RED: NodeAPI): void {
   registerCutoffAdminRoutes(RED);
@@ -96,7 +98,11 @@ export = function register(RED: NodeAPI): void {
     );
     const loaded = stateFile.load();
     if (loaded.problem) node.warn(`prepay-cutoff: ${loaded.problem}`);
-    const controller = new CutoffController(settings.policy);
+    // At start the ledger's first account states are awaited quietly (holding) for up to two minutes.
+    const controller = new CutoffController(
+      settings.policy,
+      clock.now() + Math.min(settings.policy.maxStateAgeMs, START_QUIET_MS),
+    );
     for (const row of settings.rows) {
       controller.addMeter(
         {

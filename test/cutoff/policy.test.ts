@@ -300,6 +300,25 @@ describe('cutoff policy rules', () => {
     assert.equal(restarted.evaluate('E-1', MONDAY_11 + 2 * HOUR).command?.action, 'connect');
   });
 
+  it('holds quietly at start until the ledger’s first states come, and alarms only once that wait is over', () => {
+    const controller = new CutoffController(policy, MONDAY_11 + 2 * MIN);
+    controller.addMeter({ meterId: 'E-1', accountId: 'T1', utility: 'electricity', canLimit: false });
+    controller.addMeter({ meterId: 'E-2', accountId: 'T2', utility: 'electricity', canLimit: false });
+    const early = controller.evaluate('E-1', MONDAY_11);
+    assert.equal(early.command, undefined, 'held: no command without an account state');
+    assert.equal(early.alarm, undefined, 'no alarm while the first states are on their way');
+    controller.accountState(
+      { accountId: 'T1', balance: 500, available: 500, currency: 'GBP', state: 'ok', changedAt: MONDAY_11 },
+      MONDAY_11 + MIN,
+    );
+    const ok = controller.evaluate('E-1', MONDAY_11 + MIN);
+    assert.equal(ok.alarm, undefined);
+    assert.equal(ok.alarmCleared, undefined, 'nothing to clear: no alarm was raised');
+    const late = controller.evaluate('E-2', MONDAY_11 + 2 * MIN);
+    assert.equal(late.command, undefined);
+    assert.equal(late.alarm, 'no account state received for this meter', 'the wait is over: alarmed');
+  });
+
   it('keeps the states of its own meters’ accounts only (every cutoff node of a site hears every account)', () => {
     const controller = new CutoffController(policy);
     controller.addMeter({ meterId: 'E-1', accountId: 'T1', utility: 'electricity', canLimit: false });

@@ -52,7 +52,15 @@ export class CutoffController {
   private readonly byAccount = new Map<string, string[]>();
   private readonly accounts = new Map<string, AccountView>();
 
-  constructor(private readonly policy: CutoffPolicy) {}
+  /**
+   * @param quietUntil Until then a meter whose account has no state yet holds without an alarm: at start the
+   * ledger's first states are on their way (after a kill its recovery can take a while), and an alarm for every
+   * meter, cleared moments later, would flood the operators' board. The relay is held all the same.
+   */
+  constructor(
+    private readonly policy: CutoffPolicy,
+    private readonly quietUntil = -Infinity,
+  ) {}
 
   addMeter(info: CutoffMeter, saved?: SavedMeter): void {
     const view: MeterView = {
@@ -188,7 +196,12 @@ export class CutoffController {
     const meter = this.meters.get(meterId)!;
     if (meter.view.override && meter.view.override.until <= now) delete meter.view.override;
     if (meter.view.loadLimit && meter.view.loadLimit.until <= now) delete meter.view.loadLimit;
-    const decision = decide(this.policy, meter.view, this.accounts.get(meter.info.accountId), now);
+    const account = this.accounts.get(meter.info.accountId);
+    let decision = decide(this.policy, meter.view, account, now);
+    if (!account && decision.alarm && now < this.quietUntil) {
+      const { alarm: _held, ...quiet } = decision;
+      decision = quiet;
+    }
     const outcome: Outcome = { meterId, accountId: meter.info.accountId, decision };
     if (decision.action) {
       const command: Outcome['command'] = {
