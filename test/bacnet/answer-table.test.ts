@@ -91,6 +91,30 @@ describe('bacnet answer table', () => {
     );
   });
 
+  it('keeps the regions of two tables serving the same object apart', () => {
+    const a = new AnswerTable(4);
+    const b = new AnswerTable(4);
+    const other = object(2, 1);
+    b.region(other); // so that the same object has another region number in each table
+    const point = object(2, 9);
+    const inA = a.region(point);
+    const inB = b.region(point);
+    assert.notEqual(inA, inB);
+    a.keepRp(inA, 1, 85, Buffer.from([1]));
+    b.keepRp(inB, 1, 85, Buffer.from([2]));
+    b.keepRp(b.region(other), 1, 85, Buffer.from([3]));
+    for (let round = 0; round < 2; round++) {
+      assert.deepEqual(
+        written((w) => a.writeRp(w, a.region(point), 1, 85)),
+        Buffer.from([1]),
+      );
+      assert.deepEqual(
+        written((w) => b.writeRp(w, b.region(point), 1, 85)),
+        Buffer.from([2]),
+      );
+    }
+  });
+
   it('keeps its answers as it grows, and refuses answers too long, versions beyond 32 bits and huge instances', () => {
     const table = new AnswerTable(2);
     const objects = Array.from({ length: 300 }, (_, i) => object(i % 3, i * 5));

@@ -132,6 +132,7 @@ export class DeviceObject implements BacnetObject {
   readonly type = ObjectType.DEVICE;
   readonly supportsCov = false;
   encodings: unknown = undefined;
+  answerSlot = 0;
   private changes = 1;
   private readonly zone: TimeZone;
 

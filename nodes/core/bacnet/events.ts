@@ -102,6 +102,7 @@ export class NotificationClassObject {
   readonly name: string;
   readonly supportsCov = false;
   encodings: unknown = undefined;
+  answerSlot = 0;
   private static readonly REQUIRED = [
     P.OBJECT_IDENTIFIER,
     P.OBJECT_NAME,

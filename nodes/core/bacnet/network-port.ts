@@ -58,6 +58,7 @@ export class NetworkPortObject {
   readonly supportsCov = false;
   version = 1;
   encodings: unknown = undefined;
+  answerSlot = 0;
   private binding: PortBinding = { address: '0.0.0.0', port: 47808, mask: '0.0.0.0' };
 
   constructor(

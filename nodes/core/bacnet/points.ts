@@ -64,6 +64,9 @@ export interface BacnetObject {
   readonly supportsCov: boolean;
   /** A slot for the protocol layer's cached encodings of this object (never read by the model). */
   encodings: unknown;
+  /** A slot for the protocol layer: where this object's polled answers are kept, 0 for nowhere yet (never read by
+   * the model). */
+  answerSlot: number;
 }
 
 const COMMON_REQUIRED: number[] = [
@@ -151,11 +154,13 @@ export interface PointInit {
 }
 
 export class Point implements BacnetObject {
-  // Declared first, so that a read's look at an object (its version, type and instance) stays within the first
-  // octets of the object, beside its map: a BEMS's poll of 20 of 18,000 points is bound by such memory reads.
+  // Declared first, so that a read's look at an object (its version, type, instance and where its answers are
+  // kept) stays within the first octets of the object, beside its map: a BEMS's poll of 20 of 18,000 points is
+  // bound by such memory reads.
   version = 1;
   readonly type: number;
   readonly instance: number;
+  answerSlot = 0;
   readonly kind: PointKind;
   readonly name: string;
   readonly key: string;
