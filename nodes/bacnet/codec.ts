@@ -100,6 +100,12 @@ export class Writer {
     this.pos = pos;
   }
 
+  /** Leaves the octets written so far to whoever holds them, and writes on in a buffer of its own. */
+  detach(): void {
+    this.buf = Buffer.allocUnsafe(this.buf.length);
+    this.view = viewOf(this.buf);
+  }
+
   /** A copy of what was written (safe to hand to a socket while the writer is reused). */
   take(from = 0): Buffer {
     const out = Buffer.allocUnsafe(this.pos - from);

@@ -38,6 +38,7 @@ import {
   beginFrame,
   Bvlc,
   finishFrame,
+  finishFrameInPlace,
   parseConfirmed,
   parseDatagram,
   Pdu,
@@ -504,7 +505,10 @@ export class BacnetDeviceServer extends EventEmitter {
     const apduLength = w.pos - apduStart;
     const limit = Math.min(header.maxApdu, this.model.device.info.maxApdu);
     if (apduLength <= limit) {
-      this.transport?.sendTo(finishFrame(w), peer.host, peer.port);
+      // The answer goes out of the writer's own octets, not a copy: a poll's answer is hundreds of octets, and
+      // a copy per answer (and a new pool of them every few answers) is a measurable part of a read.
+      const transport = this.transport;
+      if (transport && !transport.sendFrom(finishFrameInPlace(w), peer.host, peer.port)) w.detach();
       return;
     }
     if (!header.segmentedResponseAccepted) {

@@ -167,6 +167,12 @@ export function finishFrame(w: Writer): Buffer {
   return w.take();
 }
 
+/** Patches the BVLC length and returns the finished datagram in the writer's own octets (not a copy). */
+export function finishFrameInPlace(w: Writer): Buffer {
+  w.buf.writeUInt16BE(w.pos, 2);
+  return w.buf.subarray(0, w.pos);
+}
+
 /** The max-APDU-length-accepted code of a confirmed request, in octets. */
 const MAX_APDU_OCTETS: readonly number[] = [50, 128, 206, 480, 1024, 1476];
 const MAX_SEGMENTS: readonly number[] = [64, 2, 4, 8, 16, 32, 64, 255];

@@ -253,6 +253,18 @@ export class UdpTransport extends EventEmitter {
     this.sendTo(Buffer.from(buffer.subarray(0, length)), target.host, target.port);
   }
 
+  /**
+   * Sends `datagram` and says whether its octets have left for the kernel, so that the caller may write over them
+   * at once. Node hands a send to the kernel there and then when the socket is bound and nothing waits in its
+   * queue; a send the kernel cannot take yet (its buffer full) waits in the queue, still reading the caller's
+   * octets: false then, and the caller must leave them alone.
+   */
+  sendFrom(datagram: Buffer, host: string, port: number): boolean {
+    if (this.closed) return true;
+    this.socket.send(datagram, port, host);
+    return this.bound !== undefined && this.socket.getSendQueueCount() === 0;
+  }
+
   sendTo(datagram: Buffer, host: string, port: number): void {
     if (this.closed) return;
     // No completion callback: Node then sends at once and calls nothing back into JavaScript afterwards (a
