@@ -145,4 +145,14 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; sql: string }> = [
         WHERE kind IN ('charge', 'standing', 'monthly');
     `,
   },
+  {
+    version: 6,
+    sql: `
+      -- Compact postings records: for a posting whose answer its entries can rebuild, the record keeps only what
+      -- they cannot say (see posting-record.ts) and how many entries it wrote. NULL, as on every record written
+      -- before: the result holds the whole answer. A package older than this version refuses the file rather
+      -- than answer a duplicate with a compact record.
+      ALTER TABLE postings ADD COLUMN entry_count INTEGER;
+    `,
+  },
 ];
