@@ -194,7 +194,7 @@ describe('ledger store: compact postings records (SQLite)', function () {
         assert.equal(again.duplicate, true, name);
         assert.deepStrictEqual(answer(again), answer(response), name);
       }
-      const kinds = rig.rows('SELECT command, entry_count FROM postings ORDER BY rowid');
+      const kinds = rig.rows('SELECT command, entry_count FROM postings');
       assert.ok(
         kinds.some((r) => r.entry_count === null),
         'bindings keep their whole answer',
@@ -397,6 +397,17 @@ describe('ledger store: compact postings records (SQLite)', function () {
     const rig = await new Rig(path).init();
     try {
       assert.equal(rig.store.schemaVersion(), SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]?.version);
+      // The records copied as they were, still append-only.
+      assert.deepEqual(
+        rig.rows('SELECT reference FROM postings ORDER BY reference').map((r) => r.reference),
+        ['o-1', 'pay-o'],
+      );
+      const db = rig.store.database();
+      assert.throws(() => db.exec("DELETE FROM postings WHERE reference = 'pay-o'"), /append-only/);
+      assert.throws(
+        () => db.exec("UPDATE postings SET result = '{}' WHERE reference = 'pay-o'"),
+        /append-only/,
+      );
       const [record] = rig.rows("SELECT entry_count FROM postings WHERE reference = 'pay-o'");
       assert.equal(record?.entry_count, null, 'the whole answer is kept as it was');
       const again = await rig.ledger.execute(
