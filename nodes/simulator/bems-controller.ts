@@ -24,6 +24,7 @@ import {
 import { decodeReadProperty } from '../bacnet/read-service';
 import { UdpTransport } from '../bacnet/udp-transport';
 import { ErrorClass, ErrorCode } from '../core/bacnet/constants';
+import { DEVICE_BASE_PROPERTIES } from '../core/bacnet/device-object';
 import type { PropertyValue } from '../core/bacnet/properties';
 
 /** Object types the controller hosts (ASHRAE 135 clause 21, BACnetObjectType). */
@@ -363,29 +364,9 @@ export class SimulatedBemsController {
     return undefined;
   }
 
+  /** The device's properties: the ones every device has; this controller claims nothing more of its own. */
   private deviceProperties(): number[] {
-    return [
-      P.OBJECT_IDENTIFIER,
-      P.OBJECT_NAME,
-      P.OBJECT_TYPE,
-      P.SYSTEM_STATUS,
-      P.VENDOR_NAME,
-      P.VENDOR_IDENTIFIER,
-      P.MODEL_NAME,
-      P.FIRMWARE_REVISION,
-      P.APPLICATION_SOFTWARE_VERSION,
-      P.PROTOCOL_VERSION,
-      P.PROTOCOL_REVISION,
-      P.PROTOCOL_SERVICES_SUPPORTED,
-      P.PROTOCOL_OBJECT_TYPES_SUPPORTED,
-      P.OBJECT_LIST,
-      P.MAX_APDU_LENGTH_ACCEPTED,
-      P.SEGMENTATION_SUPPORTED,
-      P.APDU_TIMEOUT,
-      P.NUMBER_OF_APDU_RETRIES,
-      P.DEVICE_ADDRESS_BINDING,
-      P.DATABASE_REVISION,
-    ];
+    return [...DEVICE_BASE_PROPERTIES];
   }
 
   private objectProperties(object: BemsObject): number[] {

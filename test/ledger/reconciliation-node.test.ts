@@ -5,12 +5,8 @@
  * the hole in that meter's chain and the difference with what its reader billed, as an alarm on output 3.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { ManualClock, SystemClock } from '../../dist/nodes/core/clock';
-import { Ledger } from '../../dist/nodes/core/ledger/ledger';
-import { readRequest } from '../../dist/nodes/core/ledger/requests';
+import { ManualClock } from '../../dist/nodes/core/clock';
 import type { ReconciliationReport } from '../../dist/nodes/core/ledger/reconcile';
-import { SqliteLedgerStore } from '../../dist/nodes/store/sqlite-ledger-store';
 import {
   collect,
   helper,
@@ -19,7 +15,14 @@ import {
   tempUserDir,
   type NodeModule,
 } from '../support/node-red-helper';
-import { ledgerNodeConfig } from '../support/ledger-node';
+import {
+  DAY,
+  DAY1,
+  QUARTER,
+  fundAccount,
+  readQuarters,
+  readerLedgerNodes,
+} from '../support/reader-ledger-flow';
 
 const storeNode = loadBuiltNode('store/prepay-store.js');
 const ledgerNode = loadBuiltNode('ledger/prepay-ledger.js');
@@ -28,37 +31,15 @@ const meterNode = loadBuiltNode('meter/prepay-meter.js');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const functionNode = require('@node-red/nodes/core/function/10-function.js') as NodeModule;
 
-const ZONE = 'Asia/Kuala_Lumpur';
-const DAY1 = Date.parse('2026-06-01T00:00:00+08:00');
-const QUARTER = 900_000;
-const DAY = 86_400_000;
-
 function flow(): Array<Record<string, unknown>> {
+  const [meter, tariff, ledger, store] = readerLedgerNodes({
+    meterEvents: ['ledger'],
+    tariff: ['lossy'],
+    ledger: [['results'], [], ['reports']],
+  });
   return [
-    {
-      id: 'meter',
-      type: 'prepay-meter',
-      source: 'messages',
-      timezone: ZONE,
-      wires: [['tariff'], [], ['ledger']],
-    },
-    {
-      id: 'tariff',
-      type: 'prepay-tariff',
-      tariffs: JSON.stringify({
-        flat: {
-          currency: 'MYR',
-          utility: 'electricity',
-          timezone: ZONE,
-          energy: { type: 'flat', rate: '0.50' },
-        },
-      }),
-      select: '',
-      selectType: 'str',
-      calendar: false,
-      persist: true,
-      wires: [['lossy']],
-    },
+    meter!,
+    tariff!,
     {
       // The wire between the tariff and the ledger, losing the one charge the test names.
       id: 'lossy',
@@ -67,17 +48,10 @@ function flow(): Array<Record<string, unknown>> {
       outputs: 1,
       wires: [['ledger']],
     },
-    ledgerNodeConfig({
-      id: 'ledger',
-      store: 'store',
-      lowThreshold: '100',
-      lowHysteresis: '50',
-      timezone: ZONE,
-      wires: [['results'], [], ['reports']],
-    }),
+    ledger!,
     { id: 'results', type: 'helper' },
     { id: 'reports', type: 'helper' },
-    { id: 'store', type: 'prepay-store', backend: 'sqlite', file: 'ledger.db', synchronous: 'FULL' },
+    store!,
   ];
 }
 
@@ -88,17 +62,7 @@ describe('ledger: the daily reconciliation through the real nodes', function () 
 
   beforeEach(async function () {
     userDir = tempUserDir();
-    const store = new SqliteLedgerStore({ path: join(userDir, 'ledger.db') });
-    await store.init();
-    const ledger = new Ledger(store, { clock: new SystemClock() });
-    await ledger.execute(
-      readRequest(undefined, { command: 'open', accountId: 'T1', currency: 'MYR', reference: 'open-T1' }),
-    );
-    await ledger.execute(
-      readRequest(undefined, { command: 'topup', accountId: 'T1', amount: 100_000, reference: 'pay-1' }),
-    );
-    ledger.close();
-    await store.close();
+    await fundAccount(userDir);
     clock = new ManualClock(DAY1 - QUARTER);
     helper.settings({ userDir, prepay: { clock } });
   });
@@ -109,21 +73,8 @@ describe('ledger: the daily reconciliation through the real nodes', function () 
 
   /** Readings every quarter hour up to `until` (the register rises 1.25 kWh a quarter), the clock with them. */
   async function readUntil(register: { value: number }, until: number): Promise<void> {
-    const meter = helper.getNode('meter');
     while (clock.now() < until) {
-      clock.advance(QUARTER);
-      register.value = Math.round((register.value + 1.25) * 100) / 100;
-      meter.receive({
-        payload: {
-          meterId: 'E-1',
-          accountId: 'T1',
-          utility: 'electricity',
-          unit: 'kWh',
-          value: register.value,
-          ts: clock.now(),
-        },
-      });
-      await sleep(5);
+      await readQuarters(clock, register);
       // At 00:15 the pipeline is given wall time to settle: the reader's day summary (at midnight) and the day's
       // last charge must reach the ledger before its reconciliation at 00:30 (on this clock, the next reading).
       if ((clock.now() - DAY1) % DAY === QUARTER) await sleep(1000);

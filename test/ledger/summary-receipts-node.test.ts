@@ -10,62 +10,37 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ManualClock, SystemClock } from '../../dist/nodes/core/clock';
-import { Ledger } from '../../dist/nodes/core/ledger/ledger';
-import { readRequest } from '../../dist/nodes/core/ledger/requests';
+import { ManualClock } from '../../dist/nodes/core/clock';
 import type { ReconciliationReport } from '../../dist/nodes/core/ledger/reconcile';
-import { SqliteLedgerStore } from '../../dist/nodes/store/sqlite-ledger-store';
 import { collect, helper, loadBuiltNode, sleep, tempUserDir } from '../support/node-red-helper';
-import { ledgerNodeConfig } from '../support/ledger-node';
+import {
+  DAY,
+  DAY1,
+  QUARTER,
+  fundAccount,
+  readQuarters,
+  readerLedgerNodes,
+} from '../support/reader-ledger-flow';
 
 const storeNode = loadBuiltNode('store/prepay-store.js');
 const ledgerNode = loadBuiltNode('ledger/prepay-ledger.js');
 const tariffNode = loadBuiltNode('tariff/prepay-tariff.js');
 const meterNode = loadBuiltNode('meter/prepay-meter.js');
 
-const ZONE = 'Asia/Kuala_Lumpur';
-const DAY1 = Date.parse('2026-06-01T00:00:00+08:00');
-const QUARTER = 900_000;
-const DAY = 86_400_000;
-
 /** The nodes in an order where the ledger comes last: the reader's start-up sends wait for the flows. */
 function flow(): Array<Record<string, unknown>> {
+  const [meter, tariff, ledger, store] = readerLedgerNodes({
+    meterEvents: ['ledger', 'events'],
+    tariff: ['ledger'],
+    ledger: [[], [], ['reports']],
+  });
   return [
-    {
-      id: 'meter',
-      type: 'prepay-meter',
-      source: 'messages',
-      timezone: ZONE,
-      wires: [['tariff'], [], ['ledger', 'events']],
-    },
-    {
-      id: 'tariff',
-      type: 'prepay-tariff',
-      tariffs: JSON.stringify({
-        flat: {
-          currency: 'MYR',
-          utility: 'electricity',
-          timezone: ZONE,
-          energy: { type: 'flat', rate: '0.50' },
-        },
-      }),
-      select: '',
-      selectType: 'str',
-      calendar: false,
-      persist: true,
-      wires: [['ledger']],
-    },
+    meter!,
+    tariff!,
     { id: 'events', type: 'helper' },
     { id: 'reports', type: 'helper' },
-    ledgerNodeConfig({
-      id: 'ledger',
-      store: 'store',
-      lowThreshold: '100',
-      lowHysteresis: '50',
-      timezone: ZONE,
-      wires: [[], [], ['reports']],
-    }),
-    { id: 'store', type: 'prepay-store', backend: 'sqlite', file: 'ledger.db', synchronous: 'FULL' },
+    ledger!,
+    store!,
   ];
 }
 
@@ -86,17 +61,7 @@ describe('ledger: day summaries confirmed once on disk, sent again until then', 
   beforeEach(async function () {
     userDir = tempUserDir();
     register.value = 1000;
-    const store = new SqliteLedgerStore({ path: join(userDir, 'ledger.db') });
-    await store.init();
-    const ledger = new Ledger(store, { clock: new SystemClock() });
-    await ledger.execute(
-      readRequest(undefined, { command: 'open', accountId: 'T1', currency: 'MYR', reference: 'open-T1' }),
-    );
-    await ledger.execute(
-      readRequest(undefined, { command: 'topup', accountId: 'T1', amount: 100_000, reference: 'pay-1' }),
-    );
-    ledger.close();
-    await store.close();
+    await fundAccount(userDir);
     clock = new ManualClock(DAY1 - QUARTER);
     helper.settings({ userDir, prepay: { clock } });
   });
@@ -107,25 +72,8 @@ describe('ledger: day summaries confirmed once on disk, sent again until then', 
 
   const load = (): Promise<void> => helper.load([storeNode, ledgerNode, tariffNode, meterNode], flow());
 
-  /**
-   * A reading `quarters` quarter hours after the last (the register rises 1.25 kWh a quarter); the clock moves
-   * on `advanceMs` (a quarter hour each by default).
-   */
-  async function read(quarters = 1, advanceMs = quarters * QUARTER): Promise<void> {
-    clock.advance(advanceMs);
-    register.value = Math.round((register.value + 1.25 * quarters) * 100) / 100;
-    helper.getNode('meter').receive({
-      payload: {
-        meterId: 'E-1',
-        accountId: 'T1',
-        utility: 'electricity',
-        unit: 'kWh',
-        value: register.value,
-        ts: clock.now(),
-      },
-    });
-    await sleep(5);
-  }
+  const read = (quarters = 1, advanceMs = quarters * QUARTER): Promise<void> =>
+    readQuarters(clock, register, quarters, advanceMs);
 
   const summaries = (events: Array<Record<string, unknown>>): Array<Summary & { replay?: boolean }> =>
     events

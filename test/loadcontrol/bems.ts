@@ -107,3 +107,25 @@ export async function eventually(check: () => Promise<void>, ms: number, every =
     }
   }
 }
+
+/**
+ * The prepay-bacnet-client config node (id `bems`) the load-control flows use to reach this BEMS: bound to the
+ * loopback on a free port, short timeouts, an hour's lease; `fields` changes any of it.
+ */
+export function bemsClientConfig(
+  bems: Pick<Bems, 'device' | 'address'>,
+  fields: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    id: 'bems',
+    type: 'prepay-bacnet-client',
+    device: String(bems.device),
+    address: bems.address,
+    bindAddress: '127.0.0.1',
+    port: '0',
+    apduTimeout: '500',
+    retries: '1',
+    lease: '3600',
+    ...fields,
+  };
+}

@@ -18,7 +18,7 @@ import {
   tempUserDir,
 } from '../support/node-red-helper';
 import { requireBacnetStack } from '../support/bacnet-stack';
-import { AO, eventually, startBems, type Bems } from './bems';
+import { AO, bemsClientConfig, eventually, startBems, type Bems } from './bems';
 
 const clientNode = loadBuiltNode('loadcontrol/prepay-bacnet-client.js');
 const loadControlNode = loadBuiltNode('loadcontrol/prepay-loadcontrol.js');
@@ -30,20 +30,6 @@ type Msg = Record<string, unknown> & { payload: Record<string, unknown>; error?:
 
 const SHED =
   'step,kind,target,value,reliefKw,minHoldMinutes\nlimit T1,power-limit,T1/E-1,3000,30,10\nchw,bacnet,analog-output:1,10,30,10\n';
-
-function client(bems: Bems): Record<string, unknown> {
-  return {
-    id: 'bems',
-    type: 'prepay-bacnet-client',
-    device: String(bems.device),
-    address: bems.address,
-    bindAddress: '127.0.0.1',
-    port: '0',
-    apduTimeout: '500',
-    retries: '1',
-    lease: '3600',
-  };
-}
 
 function loadControl(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -95,7 +81,7 @@ describe('prepay-loadcontrol: cutoff answers, restarts, tariffs and protected un
     await helper.load(
       [clientNode, loadControlNode, cutoffNode, catchNode],
       [
-        client(bems),
+        bemsClientConfig(bems),
         { ...loadControl(), wires: [['outcomes'], ['cutoff'], ['reports']] },
         {
           id: 'cutoff',
@@ -175,7 +161,7 @@ describe('prepay-loadcontrol: cutoff answers, restarts, tariffs and protected un
     helper.settings({ userDir, prepay: { clock } });
     await startServer();
     const nodes = [clientNode, loadControlNode, catchNode];
-    const flow = [client(bems), loadControl(), ...helpers, catcher];
+    const flow = [bemsClientConfig(bems), loadControl(), ...helpers, catcher];
     await helper.load(nodes, flow);
     let lc = helper.getNode('lc');
     lc.receive(reading(0, START));
@@ -228,7 +214,7 @@ describe('prepay-loadcontrol: cutoff answers, restarts, tariffs and protected un
     await startServer();
     await helper.load(
       [clientNode, loadControlNode, catchNode],
-      [client(bems), loadControl(), ...helpers, catcher],
+      [bemsClientConfig(bems), loadControl(), ...helpers, catcher],
     );
     const reports = collect(helper.getNode('reports')) as Msg[];
     const caught = collect(helper.getNode('caught')) as Msg[];
@@ -257,7 +243,7 @@ describe('prepay-loadcontrol: cutoff answers, restarts, tariffs and protected un
     await helper.load(
       [clientNode, loadControlNode, catchNode],
       [
-        client(bems),
+        bemsClientConfig(bems),
         loadControl({ protectedUnits: 'account,flag\nT1,medical\nT2,vip\n' }),
         ...helpers,
         catcher,

@@ -20,7 +20,7 @@ import {
   tempUserDir,
 } from '../support/node-red-helper';
 import { requireBacnetStack } from '../support/bacnet-stack';
-import { AO, startBems, type Bems } from './bems';
+import { AO, bemsClientConfig, startBems, type Bems } from './bems';
 
 const clientNode = loadBuiltNode('loadcontrol/prepay-bacnet-client.js');
 const loadControlNode = loadBuiltNode('loadcontrol/prepay-loadcontrol.js');
@@ -93,17 +93,7 @@ describe('demand limiting through prepay-cutoff and the BEMS, on the simulator',
       await helper.load(
         [clientNode, loadControlNode, cutoffNode, catchNode],
         [
-          {
-            id: 'bems',
-            type: 'prepay-bacnet-client',
-            device: String(bems.device),
-            address: bems.address,
-            bindAddress: '127.0.0.1',
-            port: '0',
-            apduTimeout: '500',
-            retries: '1',
-            lease: '3600',
-          },
+          bemsClientConfig(bems),
           {
             id: 'lc',
             type: 'prepay-loadcontrol',

@@ -17,24 +17,14 @@ import {
 } from '../support/node-red-helper';
 import { requireBacnetStack } from '../support/bacnet-stack';
 import { freeUdpPort } from '../bacnet/support';
-import { AO, eventually, startBems, type Bems } from './bems';
+import { AO, bemsClientConfig, eventually, startBems, type Bems } from './bems';
 
 const clientNode = loadBuiltNode('loadcontrol/prepay-bacnet-client.js');
 const loadControlNode = loadBuiltNode('loadcontrol/prepay-loadcontrol.js');
 
 function flow(address: string, device: number, table: string): unknown[] {
   return [
-    {
-      id: 'bems',
-      type: 'prepay-bacnet-client',
-      device: String(device),
-      address,
-      bindAddress: '127.0.0.1',
-      port: '0',
-      apduTimeout: '300',
-      retries: '0',
-      lease: '60',
-    },
+    bemsClientConfig({ device, address }, { apduTimeout: '300', retries: '0', lease: '60' }),
     {
       id: 'lc',
       type: 'prepay-loadcontrol',

@@ -16,7 +16,7 @@ import {
   tempUserDir,
 } from '../support/node-red-helper';
 import { requireBacnetStack } from '../support/bacnet-stack';
-import { eventually, startBems, type Bems } from './bems';
+import { bemsClientConfig, eventually, startBems, type Bems } from './bems';
 
 const clientNode = loadBuiltNode('loadcontrol/prepay-bacnet-client.js');
 const loadControlNode = loadBuiltNode('loadcontrol/prepay-loadcontrol.js');
@@ -48,17 +48,7 @@ describe('prepay-savings fed by prepay-loadcontrol', function () {
     await helper.load(
       [clientNode, loadControlNode, savingsNode, catchNode],
       [
-        {
-          id: 'bems',
-          type: 'prepay-bacnet-client',
-          device: String(bems.device),
-          address: bems.address,
-          bindAddress: '127.0.0.1',
-          port: '0',
-          apduTimeout: '500',
-          retries: '1',
-          lease: '3600',
-        },
+        bemsClientConfig(bems),
         {
           id: 'lc',
           type: 'prepay-loadcontrol',

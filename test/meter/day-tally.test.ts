@@ -96,6 +96,11 @@ describe('meter day tallies', () => {
     assert.equal(again.late, true);
     assert.equal(again.billed, '2'); // 23:00-24:00 of the two hours' 4 kWh
     assert.equal(again.pending, undefined);
+    // No ledger confirmed it: sent again, it is still the late summary (same receipt, still says late).
+    const [resent] = tallies.resendDue('E-1', state, now, Date.now() + 3_600_000);
+    assert.equal(resent?.receipt, again.receipt);
+    assert.equal(resent?.late, true);
+    assert.equal(first.late, undefined);
   });
 
   it('keeps a summarised day while a late consumption can still end in it: a late summary is the whole day', () => {

@@ -85,7 +85,8 @@ export const SUPPORTED_OBJECT_TYPES = [
   ObjectType.NETWORK_PORT,
 ];
 
-const REQUIRED: number[] = [
+/** The properties every BACnet device object has (ASHRAE 135 clause 12.11), whatever it supports beyond. */
+export const DEVICE_BASE_PROPERTIES: readonly number[] = [
   P.OBJECT_IDENTIFIER,
   P.OBJECT_NAME,
   P.OBJECT_TYPE,
@@ -106,6 +107,9 @@ const REQUIRED: number[] = [
   P.NUMBER_OF_APDU_RETRIES,
   P.DEVICE_ADDRESS_BINDING,
   P.DATABASE_REVISION,
+];
+const REQUIRED: number[] = [
+  ...DEVICE_BASE_PROPERTIES,
   P.PROPERTY_LIST,
   // Required because segmentation and COV are supported:
   P.MAX_SEGMENTS_ACCEPTED,

@@ -42,6 +42,8 @@ export interface DayTally extends Pick<
   changed?: boolean;
   /** The receipt of its last summary while no ledger has confirmed it. */
   receipt?: string;
+  /** That summary was a late one (sent again because the day changed): its resends say so too. */
+  late?: boolean;
   /** Wall time that summary was last sent, and how many times it was sent again. */
   sentAt?: number;
   resent?: number;
@@ -203,7 +205,8 @@ export class DayTallies {
     tally.sent = true;
     delete tally.changed;
     const summary = this.build(meter, state, tally, now);
-    if (late) summary.late = true;
+    if (late) summary.late = tally.late = true;
+    else delete tally.late;
     tally.receipt = summary.receipt;
     tally.sentAt = wallNow;
     tally.resent = 0;
@@ -271,6 +274,7 @@ export class DayTallies {
         tally.receipt = summary.receipt;
         tally.resent = 0;
       } else tally.resent = (tally.resent ?? 0) + 1;
+      if (tally.late) summary.late = true;
       tally.sentAt = wallNow;
       out.push(summary);
     }
@@ -375,4 +379,5 @@ function stopWaiting(tally: DayTally): void {
   delete tally.receipt;
   delete tally.sentAt;
   delete tally.resent;
+  delete tally.late;
 }
