@@ -66,6 +66,15 @@ const RECEIPTS_EVERY_MS = 60_000;
 /** The longest consumption waits for the shared state-write budget before its write goes ahead anyway. */
 const MAX_CONSUMPTION_WAIT_MS = 1000;
 
+/**
+ * While this reader's polls are in flight, readings leave in groups at most this long after the first answer of
+ * the group (the last poll's at once). Sent one by one, each reading's delivery through Node-RED and the next
+ * node's work come between a request and the read of its answer, interleaved with the socket work; sent in a
+ * group they run back to back and cost less (a 100-meter cycle on one link: about 40% less CPU above the raw
+ * Modbus loop's).
+ */
+const READINGS_GROUP_MS = 2;
+
 interface SavedState {
   version: 1;
   meters: Record<string, MeterState>;
@@ -147,13 +156,16 @@ export = function register(RED: NodeAPI): void {
       });
     };
 
-    // --- output: readings at once; consumption once its state is on disk ---------------------------------
+    // --- output: readings within a few ms; consumption once its state is on disk -------------------------
     let pending: { consumption: NodeMessage[]; events: NodeMessage[] } = { consumption: [], events: [] };
     /** When the oldest consumption now pending was computed (performance.now()). */
     let pendingSince = 0;
     let readings: NodeMessage[] = [];
     let events: NodeMessage[] = [];
     let readingsTimer: NodeJS.Immediate | undefined;
+    let groupTimer: NodeJS.Timeout | undefined;
+    /** Meters being polled now. */
+    const inFlight = new Set<string>();
     let flushTimer: NodeJS.Timeout | undefined;
     let closed = false;
     const counts = {
@@ -168,11 +180,14 @@ export = function register(RED: NodeAPI): void {
     const failures = new Map<string, number>();
     const lastSeen = new Map<string, number>();
 
-    // Readings (output 2) and events carry no money and need no state on disk: they leave in the event-loop
-    // turn of their answer, together with whatever else answered in it. Day summaries are the exception: they
-    // go with consumption, so a summary never overtakes what it sums.
+    // Readings (output 2) and events carry no money and need no state on disk: they leave at once (in the
+    // event-loop turn of their answer, with whatever else answered in it), or, while polls are in flight, in
+    // groups at most READINGS_GROUP_MS after their answer. Day summaries are the exception: they go with
+    // consumption, so a summary never overtakes what it sums.
     const sendNow = (): void => {
       readingsTimer = undefined;
+      if (groupTimer) clearTimeout(groupTimer);
+      groupTimer = undefined;
       const batch = readings;
       const said = events;
       readings = [];
@@ -180,7 +195,9 @@ export = function register(RED: NodeAPI): void {
       if (batch.length + said.length > 0) gate.run(() => sendEach([[], batch, said]));
     };
     const soon = (): void => {
-      if (!readingsTimer && !closed) readingsTimer = setImmediate(sendNow);
+      if (readingsTimer || groupTimer || closed) return;
+      if (inFlight.size > 0) groupTimer = setTimeout(sendNow, READINGS_GROUP_MS);
+      else readingsTimer = setImmediate(sendNow);
     };
 
     const flush = (): void => {
@@ -406,7 +423,6 @@ export = function register(RED: NodeAPI): void {
     const poller = new MeterPoller({ maxGap: linkNode?.settings?.maxGap ?? 64 });
     /** Meters with an open device-exception alarm (cleared when a poll answers without one). */
     const deviceAlarms = new Set<string>();
-    const inFlight = new Set<string>();
     const order = [...meters.values()];
     let cursor = 0;
     let cycleStart = clock.now();
@@ -432,6 +448,8 @@ export = function register(RED: NodeAPI): void {
         }
       } finally {
         inFlight.delete(meter.row.meterId);
+        // The last poll in flight answered: what it and its group read goes now.
+        if (inFlight.size === 0 && groupTimer) sendNow();
       }
     };
 
@@ -722,6 +740,7 @@ export = function register(RED: NodeAPI): void {
       if (flushTimer) clearTimeout(flushTimer);
       flushTimer = undefined;
       if (readingsTimer) clearImmediate(readingsTimer);
+      if (groupTimer) clearTimeout(groupTimer);
       // Whatever is computed is saved and sent before the node goes (if the flows ever started).
       sendNow();
       flush();

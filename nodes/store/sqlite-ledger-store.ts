@@ -33,6 +33,7 @@ import {
   metaJson,
   policyToJson,
 } from './records';
+import { compactRecord, expandRecord } from './posting-record';
 import { BackupReport, onlineBackup } from './sqlite-backup';
 import { SQLITE_MIGRATIONS } from './sqlite-schema';
 import { SqliteAccessTokens } from './sqlite-access-tokens';
@@ -172,9 +173,33 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   async getPosting(reference: string): Promise<PostingResult | undefined> {
-    const row = this.statement('SELECT result FROM postings WHERE reference = ?').get(reference) as
-      Row | undefined;
-    return row ? (JSON.parse(String(row.result)) as PostingResult) : undefined;
+    const row = this.postingRow(reference);
+    // A compact record whose entries are not all there is not an answer (see `earlier`).
+    return row ? this.answerOf(row) : undefined;
+  }
+
+  private postingRow(reference: string): Row | undefined {
+    return this.statement(
+      'SELECT reference, command, account_id, result, entry_count FROM postings WHERE reference = ?',
+    ).get(reference) as Row | undefined;
+  }
+
+  /** The answer a postings record gives: as stored, or rebuilt from a compact record and its entries. */
+  private answerOf(row: Row): PostingResult | undefined {
+    const text = String(row.result);
+    if (row.entry_count === null || row.entry_count === undefined) return JSON.parse(text) as PostingResult;
+    const reference = String(row.reference);
+    return expandRecord(
+      { reference, command: String(row.command), accountId: String(row.account_id), text },
+      Number(row.entry_count),
+      this.entriesOfReference(reference),
+    );
+  }
+
+  private entriesOfReference(reference: string): EntryRecord[] {
+    return (
+      this.statement('SELECT * FROM entries WHERE reference = ? ORDER BY part').all(reference) as Row[]
+    ).map(entryFromRow);
   }
 
   async existingReferences(references: readonly string[]): Promise<Set<string>> {
@@ -250,16 +275,14 @@ export class SqliteLedgerStore implements LedgerStore {
   async phantomPostings(accountId?: string): Promise<Array<{ accountId: string; reference: string }>> {
     const rows = this.statement(
       `SELECT p.account_id, p.reference FROM postings p WHERE (@account IS NULL OR p.account_id = @account)
-         AND (NOT json_valid(p.result) OR json_array_length(p.result, '$.entries') > 0)
+         AND (p.entry_count > 0 OR NOT json_valid(p.result) OR json_array_length(p.result, '$.entries') > 0)
          AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.reference = p.reference) ORDER BY p.account_id, p.reference`,
     ).all({ account: accountId ?? null }) as Row[];
     return rows.map((r) => ({ accountId: String(r.account_id ?? ''), reference: String(r.reference) }));
   }
 
   async entriesByReference(reference: string): Promise<EntryRecord[]> {
-    return (
-      this.statement('SELECT * FROM entries WHERE reference = ? ORDER BY part').all(reference) as Row[]
-    ).map(entryFromRow);
+    return this.entriesOfReference(reference);
   }
 
   async isReversed(reference: string): Promise<boolean> {
@@ -349,12 +372,12 @@ export class SqliteLedgerStore implements LedgerStore {
    * payment is never taken for a duplicate of a record nobody posted.
    */
   private earlier(reference: string): ApplyOutcome | undefined {
-    const row = this.statement('SELECT result FROM postings WHERE reference = ?').get(reference) as
-      Row | undefined;
+    const row = this.postingRow(reference);
     if (!row) return undefined;
     let result: PostingResult | undefined;
     try {
-      result = JSON.parse(String(row.result)) as PostingResult;
+      // A compact record is rebuilt only when all the entries it counts are there.
+      result = this.answerOf(row);
     } catch {
       result = undefined;
     }
@@ -496,15 +519,18 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   private insertPosting(posting: PreparedPosting): void {
+    // The compact record where the entries can rebuild the answer: a third of the bytes for a charge.
+    const compact = compactRecord(posting);
     this.statement(
-      'INSERT INTO postings (reference, command, account_id, reverses, result, posted_at) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO postings (reference, command, account_id, reverses, result, posted_at, entry_count) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ).run(
       posting.reference,
       posting.command,
       posting.accountId,
       posting.reverses ?? null,
-      JSON.stringify(posting.result),
+      compact?.text ?? JSON.stringify(posting.result),
       posting.postedAt,
+      compact?.entries ?? null,
     );
   }
 

@@ -145,4 +145,33 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; sql: string }> = [
         WHERE kind IN ('charge', 'standing', 'monthly');
     `,
   },
+  {
+    version: 6,
+    sql: `
+      -- Compact postings records: for a posting whose answer its entries can rebuild, the record keeps only what
+      -- they cannot say (see posting-record.ts) and how many entries it wrote (entry_count). NULL, as on every
+      -- record written before: the result holds the whole answer. A package older than this version refuses the
+      -- file rather than answer a duplicate with a compact record.
+      -- The table is kept by its reference (WITHOUT ROWID): one b-tree to write per posting instead of a table
+      -- and its primary key index. Rebuilt once, the records copied as they are; the indexes and the append-only
+      -- triggers go with the old table and are made again on the new one.
+      CREATE TABLE postings_by_reference (
+        reference TEXT PRIMARY KEY,
+        command TEXT NOT NULL,
+        account_id TEXT,
+        reverses TEXT,
+        result TEXT NOT NULL,
+        posted_at INTEGER NOT NULL,
+        entry_count INTEGER
+      ) WITHOUT ROWID;
+      INSERT INTO postings_by_reference (reference, command, account_id, reverses, result, posted_at)
+        SELECT reference, command, account_id, reverses, result, posted_at FROM postings;
+      DROP TABLE postings;
+      ALTER TABLE postings_by_reference RENAME TO postings;
+      CREATE UNIQUE INDEX postings_reverses ON postings (reverses) WHERE reverses IS NOT NULL;
+      CREATE INDEX postings_entryless ON postings (account_id) WHERE command IN ('bind', 'unbind', 'debt-recovery');
+      CREATE TRIGGER postings_no_update BEFORE UPDATE ON postings BEGIN SELECT RAISE(ABORT, 'ledger postings are append-only'); END;
+      CREATE TRIGGER postings_no_delete BEFORE DELETE ON postings BEGIN SELECT RAISE(ABORT, 'ledger postings are append-only'); END;
+    `,
+  },
 ];

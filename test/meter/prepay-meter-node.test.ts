@@ -159,6 +159,28 @@ describe('prepay-meter node polling the simulator', function () {
     assert.ok(site.server().stats.connections === 1, 'one connection, one queue');
   });
 
+  it("sends every meter's reading of a poll, grouped while polls are in flight, the last poll's at once", async () => {
+    // A day's interval: the scheduler polls a meter every few seconds at most, the poll command all of them.
+    await helper.load([modbusNode, meterNode, catchNode], flow(port, table, { interval: '86400' }));
+    const readings = collect(helper.getNode('readings')) as Msg[];
+    await sleep(500);
+    readings.length = 0;
+    const started = performance.now();
+    helper.getNode('meter').receive({ topic: 'poll', payload: {} });
+    const deadline = started + 5000;
+    while (
+      new Set(readings.map((m) => m.payload.meterId)).size < table.length &&
+      performance.now() < deadline
+    )
+      await sleep(5);
+    const seen = new Map<string, number>();
+    for (const m of readings)
+      seen.set(m.payload.meterId as string, (seen.get(m.payload.meterId as string) ?? 0) + 1);
+    assert.equal(seen.size, table.length, 'a reading of every meter');
+    assert.ok(Math.max(...seen.values()) <= 2, 'no reading sent twice (a scheduled poll may add one)');
+    assert.ok(readings.every((m) => m.payload.quality === 'good'));
+  });
+
   it('marks comm loss when the gateway dies and bills the gap once, in estimated slices, when it returns', async () => {
     await helper.load([modbusNode, meterNode, catchNode], flow(port, table));
     const consumption = collect(helper.getNode('consumption')) as Msg[];
