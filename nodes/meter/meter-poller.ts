@@ -36,17 +36,17 @@ export class MeterPoller {
 
   /** The requests the next poll of this meter makes. */
   plan(profile: MeterProfile, unitId: number): ReadBlock[] {
-    return this.learned.get(keyOf(profile, unitId))?.blocks() ?? this.shared(profile);
+    return this.learnedPlan(profile, unitId)?.blocks() ?? this.shared(profile);
   }
 
   /** What a meter's own plan has learned: the values it dropped (undefined: the shared plan serves it). */
   learnedPlan(profile: MeterProfile, unitId: number): MeterReadPlan | undefined {
-    return this.learned.get(keyOf(profile, unitId));
+    // Most sites have no meter with a plan of its own: no key is built per poll then.
+    return this.learned.size === 0 ? undefined : this.learned.get(keyOf(profile, unitId));
   }
 
   async poll(link: ModbusLink, unitId: number, profile: MeterProfile, now = Date.now()): Promise<PollResult> {
-    const key = keyOf(profile, unitId);
-    const own = this.learned.get(key);
+    const own = this.learnedPlan(profile, unitId);
     if (own) return own.read(readerFor(link, unitId), now);
     const values: Record<string, number> = {};
     let requests = 0;
@@ -64,7 +64,7 @@ export class MeterPoller {
           { maxGap: this.options.maxGap, retryMs: this.retryMs },
           this.shared(profile),
         );
-        this.learned.set(key, plan);
+        this.learned.set(keyOf(profile, unitId), plan);
         const result = await plan.read(readerFor(link, unitId), now);
         result.requests += requests;
         return result;

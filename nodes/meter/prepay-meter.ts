@@ -75,6 +75,15 @@ const MAX_CONSUMPTION_WAIT_MS = 1000;
  */
 const READINGS_GROUP_MS = 2;
 
+/** A meter the node polls, and its poll's state. */
+interface PolledMeter {
+  meter: ConfiguredMeter;
+  /** Being polled now (a poll due meanwhile is skipped). */
+  inFlight: boolean;
+  /** Polls in a row the device did not answer. */
+  failures: number;
+}
+
 interface SavedState {
   version: 1;
   meters: Record<string, MeterState>;
@@ -164,8 +173,8 @@ export = function register(RED: NodeAPI): void {
     let events: NodeMessage[] = [];
     let readingsTimer: NodeJS.Immediate | undefined;
     let groupTimer: NodeJS.Timeout | undefined;
-    /** Meters being polled now. */
-    const inFlight = new Set<string>();
+    /** How many meters are being polled now. */
+    let inFlight = 0;
     let flushTimer: NodeJS.Timeout | undefined;
     let closed = false;
     const counts = {
@@ -177,7 +186,6 @@ export = function register(RED: NodeAPI): void {
       /** How long consumption waited for its state write before it was sent, ms (the last and the longest). */
       consumptionWait: { lastMs: 0, maxMs: 0 },
     };
-    const failures = new Map<string, number>();
     const lastSeen = new Map<string, number>();
 
     // Readings (output 2) and events carry no money and need no state on disk: they leave at once (in the
@@ -196,7 +204,7 @@ export = function register(RED: NodeAPI): void {
     };
     const soon = (): void => {
       if (readingsTimer || groupTimer || closed) return;
-      if (inFlight.size > 0) groupTimer = setTimeout(sendNow, READINGS_GROUP_MS);
+      if (inFlight > 0) groupTimer = setTimeout(sendNow, READINGS_GROUP_MS);
       else readingsTimer = setImmediate(sendNow);
     };
 
@@ -423,33 +431,41 @@ export = function register(RED: NodeAPI): void {
     const poller = new MeterPoller({ maxGap: linkNode?.settings?.maxGap ?? 64 });
     /** Meters with an open device-exception alarm (cleared when a poll answers without one). */
     const deviceAlarms = new Set<string>();
-    const order = [...meters.values()];
+    // Each polled meter's poll state sits on an object of its own, not in maps keyed by meter id.
+    const order: PolledMeter[] = [...meters.values()].map((meter) => ({
+      meter,
+      inFlight: false,
+      failures: 0,
+    }));
+    const polled = new Map(order.map((entry) => [entry.meter.row.meterId, entry]));
     let cursor = 0;
     let cycleStart = clock.now();
     let pollTimer: TimerHandle | undefined;
 
-    const pollMeter = async (meter: ConfiguredMeter): Promise<void> => {
-      if (!link || inFlight.has(meter.row.meterId)) return;
-      inFlight.add(meter.row.meterId);
+    const pollMeter = async (entry: PolledMeter): Promise<void> => {
+      if (!link || entry.inFlight) return;
+      const meter = entry.meter;
+      entry.inFlight = true;
+      inFlight += 1;
       counts.polls += 1;
       try {
         const result = await poller.poll(link, meter.row.unitId, meter.profile, clock.now());
         counts.requests += result.requests;
         if (closed) return;
-        failures.set(meter.row.meterId, 0);
+        entry.failures = 0;
         answered(meter, result, clock.now());
       } catch (error) {
         if (closed) return;
         counts.failures += 1;
-        const count = (failures.get(meter.row.meterId) ?? 0) + 1;
-        failures.set(meter.row.meterId, count);
-        if (count >= settings.commLossPolls) {
+        entry.failures += 1;
+        if (entry.failures >= settings.commLossPolls) {
           deliver(engine.commLoss(meter.info, clock.now(), (error as Error).message));
         }
       } finally {
-        inFlight.delete(meter.row.meterId);
+        entry.inFlight = false;
+        inFlight -= 1;
         // The last poll in flight answered: what it and its group read goes now.
-        if (inFlight.size === 0 && groupTimer) sendNow();
+        if (inFlight === 0 && groupTimer) sendNow();
       }
     };
 
@@ -688,10 +704,15 @@ export = function register(RED: NodeAPI): void {
         } else if (topic === 'poll') {
           if (!link) throw new MeterInputError('topic', '"poll" needs the Modbus source');
           const wanted = (msg.payload as { meterId?: unknown } | undefined)?.meterId;
-          const list = typeof wanted === 'string' ? [meters.get(wanted)] : [...meters.values()];
+          const list = typeof wanted === 'string' ? [polled.get(wanted)] : order;
           if (list[0] === undefined)
             throw new MeterInputError('meterId', `unknown meter "${String(wanted)}"`);
-          void Promise.all(list.map((meter) => pollMeter(meter!))).then(() => undefined);
+          // The first meter's request goes on the wire (modbus-serial writes in a microtask) before the other
+          // polls are queued behind it: queueing a few hundred takes a while.
+          void pollMeter(list[0]!);
+          queueMicrotask(() => {
+            for (let i = 1; i < list.length; i += 1) void pollMeter(list[i]!);
+          });
         } else if (topic === 'stats') {
           _send({
             // A message (not per reading): the spread keeps a user's msg as it was.

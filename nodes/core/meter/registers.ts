@@ -193,22 +193,21 @@ export function shortestFloat32(value: number): number {
   if (!Number.isFinite(value) || value === 0) return value;
   const single = Math.fround(value);
   const magnitude = Math.abs(single);
-  // The decimal exponent of the leading digit: Math.log10 can be one off next to a power of ten, exact
-  // comparisons settle it.
-  let exponent = Math.floor(Math.log10(magnitude));
+  // The decimal exponent of the leading digit, looked up in a table (with Math.log10 the whole conversion
+  // took twice as long): it can be one off next to a power of ten, and exact comparisons settle it.
+  let exponent = decadeOf(magnitude);
   if (exponent < MIN_EXPONENT - 1 || exponent > MAX_EXPONENT + 1) return shortestByText(single);
   const scaled = exponent >= 0 ? magnitude / POWERS[exponent]! : magnitude * POWERS[-exponent]!;
   if (scaled < 1) exponent -= 1;
   else if (scaled >= 10) exponent += 1;
   if (exponent < MIN_EXPONENT || exponent > MAX_EXPONENT) return shortestByText(single);
   // Most meter values (volts, amps, kWh, power factors) are here: the same search with arithmetic.
-  const fits = (digits: number): boolean => Math.fround(rounded(single, exponent, digits)) === single;
-  const seven = fits(7);
+  const seven = fits(single, exponent, 7);
   let low = seven ? 1 : 8;
   let high = seven ? 7 : 9;
   while (low < high) {
     const mid = (low + high) >> 1;
-    if (fits(mid)) high = mid;
+    if (fits(single, exponent, mid)) high = mid;
     else low = mid + 1;
   }
   return rounded(single, exponent, low);
@@ -225,6 +224,38 @@ const MAX_SCALE = 12;
 const MIN_EXPONENT = 8 - MAX_SCALE;
 const MAX_EXPONENT = MAX_SCALE;
 const POWERS = Array.from({ length: MAX_SCALE + 2 }, (_, k) => 10 ** k);
+
+/**
+ * 10^e for e from MIN_EXPONENT - 1 to MAX_EXPONENT + 2 (the negative ones as doubles, so a comparison with
+ * one can be one decade off).
+ */
+const DECADES = Array.from(
+  { length: MAX_EXPONENT - MIN_EXPONENT + 4 },
+  (_, i) => 10 ** (i + MIN_EXPONENT - 1),
+);
+
+/**
+ * floor(log10(magnitude)), give or take one, for magnitudes between DECADES' ends; below them
+ * MIN_EXPONENT - 2, above them MAX_EXPONENT + 2 (out of range either way).
+ */
+function decadeOf(magnitude: number): number {
+  let low = 0;
+  let high = DECADES.length - 1;
+  if (magnitude < DECADES[low]!) return MIN_EXPONENT - 2;
+  if (magnitude >= DECADES[high]!) return MAX_EXPONENT + 2;
+  // DECADES[low] <= magnitude < DECADES[high]
+  while (high - low > 1) {
+    const mid = (low + high) >> 1;
+    if (DECADES[mid]! <= magnitude) low = mid;
+    else high = mid;
+  }
+  return low + MIN_EXPONENT - 1;
+}
+
+/** Whether `single` rounded to `digits` significant digits reads back as the same float32. */
+function fits(single: number, exponent: number, digits: number): boolean {
+  return Math.fround(rounded(single, exponent, digits)) === single;
+}
 
 /** `single` rounded to `digits` significant digits, as Number(single.toPrecision(digits)) (see POWERS). */
 function rounded(single: number, exponent: number, digits: number): number {
