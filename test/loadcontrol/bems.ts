@@ -4,7 +4,7 @@
  * and `bacwp` as a BEMS operator's workstation would.
  */
 import { freeUdpPort, sleep } from '../bacnet/support';
-import { loopbackEnv, runTool, startTool } from '../support/bacnet-stack';
+import { loopbackEnv, requireBacnetStack, runTool, startTool } from '../support/bacnet-stack';
 
 export const AO = 1; // analog-output: a setpoint
 export const BO = 4; // binary-output: an occupancy command
@@ -93,6 +93,20 @@ export async function startBems(
   }
   await server.stop();
   throw new Error(`bacserv did not come up: ${server.output()}`);
+}
+
+/**
+ * `bacserv` as the BEMS of a whole suite: started before its tests (which are skipped without bacnet-stack's
+ * tools), handed to `use`, and stopped after them.
+ */
+export function bemsForSuite(use: (bems: Bems) => void): void {
+  let bems: Bems | undefined;
+  before(async function () {
+    requireBacnetStack(this);
+    bems = await startBems();
+    use(bems);
+  });
+  after(async () => bems?.stop());
 }
 
 /** Polls `check` until it passes or `ms` runs out (then its last failure is thrown). */

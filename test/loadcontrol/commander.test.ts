@@ -13,10 +13,9 @@ import { BacnetCommander, type CommandEvent } from '../../dist/nodes/loadcontrol
 import { LeaseBook } from '../../dist/nodes/loadcontrol/lease-book';
 import { livePid } from '../../dist/nodes/loadcontrol/lease-file';
 import { slotKey, type DesiredCommand } from '../../dist/nodes/core/loadcontrol/commands';
-import { requireBacnetStack } from '../support/bacnet-stack';
 import { tempUserDir } from '../support/node-red-helper';
 import { freeUdpPort, sleep } from '../bacnet/support';
-import { AO, BO, MSO, eventually, startBems, type Bems } from './bems';
+import { AO, BO, MSO, eventually, bemsForSuite, startBems, type Bems } from './bems';
 
 function command(
   bems: Bems,
@@ -42,13 +41,7 @@ describe('load control: BACnet commander against bacserv', function () {
   let commander: BacnetCommander;
   const cleanups: Array<() => Promise<void> | void> = [];
 
-  before(async function () {
-    requireBacnetStack(this);
-    bems = await startBems();
-  });
-  after(async () => {
-    await bems?.stop();
-  });
+  bemsForSuite((started) => (bems = started));
 
   beforeEach(async () => {
     client = await BacnetClient.open({ bindAddress: '127.0.0.1', port: 0, apduTimeoutMs: 500, retries: 1 });

@@ -17,8 +17,7 @@ import {
   stopServer,
   tempUserDir,
 } from '../support/node-red-helper';
-import { requireBacnetStack } from '../support/bacnet-stack';
-import { AO, bemsClientConfig, eventually, startBems, type Bems } from './bems';
+import { AO, bemsClientConfig, eventually, bemsForSuite, type Bems } from './bems';
 
 const clientNode = loadBuiltNode('loadcontrol/prepay-bacnet-client.js');
 const loadControlNode = loadBuiltNode('loadcontrol/prepay-loadcontrol.js');
@@ -63,11 +62,7 @@ describe('prepay-loadcontrol: cutoff answers, restarts, tariffs and protected un
   this.timeout(60_000);
   let bems: Bems;
 
-  before(async function () {
-    requireBacnetStack(this);
-    bems = await startBems();
-  });
-  after(async () => bems?.stop());
+  bemsForSuite((started) => (bems = started));
   afterEach(async () => {
     await helper.unload();
     await stopServer();

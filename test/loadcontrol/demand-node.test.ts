@@ -19,8 +19,7 @@ import {
   stopServer,
   tempUserDir,
 } from '../support/node-red-helper';
-import { requireBacnetStack } from '../support/bacnet-stack';
-import { AO, bemsClientConfig, startBems, type Bems } from './bems';
+import { AO, bemsClientConfig, bemsForSuite, type Bems } from './bems';
 
 const clientNode = loadBuiltNode('loadcontrol/prepay-bacnet-client.js');
 const loadControlNode = loadBuiltNode('loadcontrol/prepay-loadcontrol.js');
@@ -63,11 +62,7 @@ describe('demand limiting through prepay-cutoff and the BEMS, on the simulator',
   this.timeout(120_000);
   let bems: Bems;
 
-  before(async function () {
-    requireBacnetStack(this);
-    bems = await startBems();
-  });
-  after(async () => bems?.stop());
+  bemsForSuite((started) => (bems = started));
 
   it('keeps every window under the target and restores everything once the load falls', async () => {
     const free = baseline();

@@ -15,9 +15,8 @@ import {
   tempUserDir,
   type TestNode,
 } from '../support/node-red-helper';
-import { requireBacnetStack } from '../support/bacnet-stack';
 import { freeUdpPort } from '../bacnet/support';
-import { AO, bemsClientConfig, eventually, startBems, type Bems } from './bems';
+import { AO, bemsClientConfig, eventually, bemsForSuite, type Bems } from './bems';
 
 const clientNode = loadBuiltNode('loadcontrol/prepay-bacnet-client.js');
 const loadControlNode = loadBuiltNode('loadcontrol/prepay-loadcontrol.js');
@@ -56,11 +55,7 @@ describe('prepay-loadcontrol node', function () {
   this.timeout(30_000);
   let bems: Bems;
 
-  before(async function () {
-    requireBacnetStack(this);
-    bems = await startBems();
-  });
-  after(async () => bems?.stop());
+  bemsForSuite((started) => (bems = started));
   beforeEach(async () => {
     helper.settings({ userDir: tempUserDir() });
     await startServer();

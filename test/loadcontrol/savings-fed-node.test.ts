@@ -15,8 +15,7 @@ import {
   stopServer,
   tempUserDir,
 } from '../support/node-red-helper';
-import { requireBacnetStack } from '../support/bacnet-stack';
-import { bemsClientConfig, eventually, startBems, type Bems } from './bems';
+import { bemsClientConfig, eventually, bemsForSuite, type Bems } from './bems';
 
 const clientNode = loadBuiltNode('loadcontrol/prepay-bacnet-client.js');
 const loadControlNode = loadBuiltNode('loadcontrol/prepay-loadcontrol.js');
@@ -30,11 +29,7 @@ describe('prepay-savings fed by prepay-loadcontrol', function () {
   this.timeout(60_000);
   let bems: Bems;
 
-  before(async function () {
-    requireBacnetStack(this);
-    bems = await startBems();
-  });
-  after(async () => bems?.stop());
+  bemsForSuite((started) => (bems = started));
   afterEach(async () => {
     await helper.unload();
     await stopServer();

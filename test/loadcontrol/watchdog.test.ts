@@ -8,9 +8,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { leasePaths, touchHeartbeat, type LeaseDocument } from '../../dist/nodes/loadcontrol/lease-file';
-import { requireBacnetStack } from '../support/bacnet-stack';
 import { sleep, tempUserDir } from '../support/node-red-helper';
-import { AO, eventually, startBems, type Bems } from './bems';
+import { AO, eventually, bemsForSuite, type Bems } from './bems';
 
 const WATCHDOG = join(__dirname, '..', '..', 'dist', 'nodes', 'loadcontrol', 'lease-watchdog.js');
 
@@ -18,11 +17,7 @@ describe('load control: lease watchdog', function () {
   this.timeout(30_000);
   let bems: Bems;
 
-  before(async function () {
-    requireBacnetStack(this);
-    bems = await startBems();
-  });
-  after(async () => bems?.stop());
+  bemsForSuite((started) => (bems = started));
 
   it('guards while the heartbeat is fresh, relinquishes when it stops for the lease, then exits', async () => {
     const dir = join(tempUserDir(), 'prepay');
