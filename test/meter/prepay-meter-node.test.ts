@@ -181,6 +181,30 @@ describe('prepay-meter node polling the simulator', function () {
     assert.ok(readings.every((m) => m.payload.quality === 'good'));
   });
 
+  it('polls one meter on a poll command naming it, and refuses one it does not have to Catch', async () => {
+    await helper.load([modbusNode, meterNode, catchNode], flow(port, table, { interval: '86400' }));
+    const readings = collect(helper.getNode('readings')) as Msg[];
+    const caught = collect(helper.getNode('caught'));
+    await sleep(500);
+    readings.length = 0;
+    const one = (table[1] as { meterId: string }).meterId;
+    const before = site.server().stats.requests;
+    helper.getNode('meter').receive({ topic: 'poll', payload: { meterId: one } });
+    const deadline = performance.now() + 3000;
+    while (readings.length === 0 && performance.now() < deadline) await sleep(5);
+    await sleep(100);
+    assert.deepEqual(
+      readings.map((m) => m.payload.meterId),
+      [one],
+      'a reading of that meter, and of no other',
+    );
+    assert.ok(site.server().stats.requests - before <= 3, 'only its own requests');
+    helper.getNode('meter').receive({ topic: 'poll', payload: { meterId: 'E-NOPE' } });
+    await sleep(100);
+    assert.equal(caught.length, 1);
+    assert.match((caught[0]!.error as { message: string }).message, /meterId: unknown meter "E-NOPE"/);
+  });
+
   it('marks comm loss when the gateway dies and bills the gap once, in estimated slices, when it returns', async () => {
     await helper.load([modbusNode, meterNode, catchNode], flow(port, table));
     const consumption = collect(helper.getNode('consumption')) as Msg[];
