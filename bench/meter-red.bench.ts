@@ -445,7 +445,7 @@ export async function run(): Promise<BenchResult[]> {
         'ms (p99)',
         'target: a few ms',
         5,
-        `median ${median(f.latency)} ms, max ${Math.max(...f.latency)} ms; consumption waited at most ${f.consumptionWaitMaxMs} ms for its state write (bound 1,000 ms)`,
+        `median ${median(f.latency)} ms, max ${Math.max(...f.latency)} ms; consumption waited at most ${f.consumptionWaitMaxMs} ms for its state write (bound: 1,000 ms before the write starts, a late timer and the write itself come after it)`,
       ),
     );
     const share = (ms: number): number => (ms / 15_000) * 100;
