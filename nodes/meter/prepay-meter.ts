@@ -171,8 +171,8 @@ export = function register(RED: NodeAPI): void {
     let pendingSince = 0;
     let readings: NodeMessage[] = [];
     let events: NodeMessage[] = [];
-    let readingsTimer: NodeJS.Immediate | undefined;
-    let groupTimer: NodeJS.Timeout | undefined;
+    /** Cancels the send of readings and events now scheduled (an immediate, or a group's timer). */
+    let cancelSend: (() => void) | undefined;
     /** How many meters are being polled now. */
     let inFlight = 0;
     let flushTimer: NodeJS.Timeout | undefined;
@@ -193,9 +193,8 @@ export = function register(RED: NodeAPI): void {
     // groups at most READINGS_GROUP_MS after their answer. Day summaries are the exception: they go with
     // consumption, so a summary never overtakes what it sums.
     const sendNow = (): void => {
-      readingsTimer = undefined;
-      if (groupTimer) clearTimeout(groupTimer);
-      groupTimer = undefined;
+      cancelSend?.();
+      cancelSend = undefined;
       const batch = readings;
       const said = events;
       readings = [];
@@ -203,9 +202,14 @@ export = function register(RED: NodeAPI): void {
       if (batch.length + said.length > 0) gate.run(() => sendEach([[], batch, said]));
     };
     const soon = (): void => {
-      if (readingsTimer || groupTimer || closed) return;
-      if (inFlight > 0) groupTimer = setTimeout(sendNow, READINGS_GROUP_MS);
-      else readingsTimer = setImmediate(sendNow);
+      if (cancelSend || closed) return;
+      if (inFlight > 0) {
+        const timer = setTimeout(sendNow, READINGS_GROUP_MS);
+        cancelSend = () => clearTimeout(timer);
+      } else {
+        const immediate = setImmediate(sendNow);
+        cancelSend = () => clearImmediate(immediate);
+      }
     };
 
     const flush = (): void => {
@@ -465,7 +469,7 @@ export = function register(RED: NodeAPI): void {
         entry.inFlight = false;
         inFlight -= 1;
         // The last poll in flight answered: what it and its group read goes now.
-        if (inFlight === 0 && groupTimer) sendNow();
+        if (inFlight === 0 && cancelSend) sendNow();
       }
     };
 
@@ -760,8 +764,6 @@ export = function register(RED: NodeAPI): void {
       clearInterval(receiptTimer);
       if (flushTimer) clearTimeout(flushTimer);
       flushTimer = undefined;
-      if (readingsTimer) clearImmediate(readingsTimer);
-      if (groupTimer) clearTimeout(groupTimer);
       // Whatever is computed is saved and sent before the node goes (if the flows ever started).
       sendNow();
       flush();
